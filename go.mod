@@ -1,0 +1,3 @@
+module github.com/multilayer-cache/multilayer
+
+go 1.26

@@ -1,0 +1,468 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultFetchTimeout bounds a shared fetch when CacheOptions.FetchTimeout
+// is zero.
+const DefaultFetchTimeout = 30 * time.Second
+
+// CacheOptions configure a cache layer. The zero value, and a nil pointer,
+// mean defaults: no TTL, coalescing on, no negative caching, no
+// stale-if-error, no observer.
+type CacheOptions[K any] struct {
+	// TTL is the longest the layer keeps a value. A value from below with a
+	// shorter remaining lifetime keeps that lifetime; one with an unknown
+	// lifetime gets TTL. Zero means the layer adds no limit of its own (it
+	// still keeps lifetimes that come from below). A TTL needs an
+	// ExpiringStore.
+	TTL time.Duration
+	// Jitter shortens each lifetime the layer sets (TTL and NegativeTTL) by a
+	// random fraction of it in [0, Jitter), so that keys filled together do
+	// not expire together. It must be in [0, 1). Default 0.
+	Jitter float64
+	// NegativeTTL turns on negative caching: a key that below reported as
+	// not found is answered with ErrNotFound, without asking below, for this
+	// long. Default 0: off.
+	NegativeTTL time.Duration
+	// NegativeSize bounds the number of keys remembered as not found.
+	// Default 10000.
+	NegativeSize int
+	// StaleIfError turns on stale-if-error: when below fails (not when it
+	// reports not found) and the layer holds a value that expired less than
+	// StaleIfError ago, the layer returns that value with a nil error and
+	// reports the failure as a StaleServed event. Needs an ExpiringStore that
+	// keeps expired entries at least this long. Default 0: off.
+	StaleIfError time.Duration
+	// FetchTimeout bounds a fetch shared by coalesced callers, which runs
+	// detached from the cancellation of the caller that started it. Default
+	// DefaultFetchTimeout; negative means no bound.
+	FetchTimeout time.Duration
+	// NoCoalesce turns off coalescing: each miss calls below on its own.
+	NoCoalesce bool
+	// Observer receives the layer's events. Default nil: none.
+	Observer Observer[K]
+	// Clock returns the current time for expiry decisions. Default time.Now.
+	Clock func() time.Time
+}
+
+// Cache returns a read-through cache layer called name over store.
+//
+// A fetch looks the key up in store. On a hit it returns the value and calls
+// nothing below. On a miss it calls next, stores what next returns, and
+// returns it; if next reports not found, nothing is stored and the error is
+// returned unchanged; if next fails, nothing is stored and the error is
+// returned wrapped with the layer's name. A failing Set never loses the
+// value: it is returned and the write error goes to the observers as an Error
+// event. A failing Get is reported the same way and treated as a miss.
+//
+// # Coalescing
+//
+// Concurrent misses of one key make one call to next; the others wait for
+// it. The flight covers check → fetch → store, and the store is checked again
+// inside it, so a caller that arrives just after a flight ended hits the
+// store. Each waiter honours its own ctx: when it ends, that caller returns
+// ctx.Err() at once and the shared fetch goes on for the others. The shared
+// fetch runs under a context that keeps the values of the ctx of the caller
+// that started it but not its cancellation or deadline, bounded by
+// FetchTimeout: no single caller's deadline governs it. A caller whose ctx can
+// never be cancelled (ctx.Done() == nil) runs the fetch itself, under its own
+// ctx and unbounded, as it would without a cache.
+//
+// A panic in next or in store during the fetch is recovered and reaches every
+// waiter as a *PanicError; the key is not left stuck, and the next fetch calls
+// next again.
+//
+// # Expiry
+//
+// With an ExpiringStore, a value filled from below is stored with the lifetime
+// reported by next (see EntryFetcher) capped by TTL, so the layer never keeps
+// a value longer than the layer it came from. With a plain Store there is no
+// expiry: values stay until the store drops them or the key is invalidated,
+// and a value whose lifetime is known is returned but not stored.
+//
+// # Invalidation
+//
+// The returned Fetcher implements Invalidator: Invalidate drops the key from
+// store and from the negative cache, and passes it to next if next is an
+// Invalidator. A fill that was under way when its key was invalidated is
+// returned to its callers but not kept, and later callers do not join it.
+//
+// Cache panics if name is empty, store is nil, next is nil, or an option is
+// out of range (negative TTL, Jitter outside [0, 1), TTL or StaleIfError with
+// a store that is not an ExpiringStore).
+func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptions[K]) Middleware[K, V] {
+	var o CacheOptions[K]
+	if opts != nil {
+		o = *opts
+	}
+	if name == "" {
+		panic("pipeline: Cache: empty layer name")
+	}
+	if store == nil {
+		panic("pipeline: Cache " + name + ": nil store")
+	}
+	estore, expiring := store.(ExpiringStore[K, V])
+	switch {
+	case o.TTL < 0 || o.NegativeTTL < 0 || o.StaleIfError < 0 || o.NegativeSize < 0:
+		panic("pipeline: Cache " + name + ": negative duration or size")
+	case !(o.Jitter >= 0 && o.Jitter < 1):
+		panic("pipeline: Cache " + name + ": Jitter must be in [0, 1)")
+	case (o.TTL > 0 || o.StaleIfError > 0) && !expiring:
+		panic("pipeline: Cache " + name + ": TTL and StaleIfError need an ExpiringStore")
+	}
+	if o.FetchTimeout == 0 {
+		o.FetchTimeout = DefaultFetchTimeout
+	}
+	if o.NegativeSize == 0 {
+		o.NegativeSize = 10000
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return func(next Fetcher[K, V]) Fetcher[K, V] {
+		MustNext("pipeline: Cache "+name, next)
+		c := &cache[K, V]{
+			emitter:  emitter[K]{name: name, observer: o.Observer},
+			store:    store,
+			estore:   estore,
+			next:     Entries(next),
+			inner:    next,
+			opts:     o,
+			coalesce: !o.NoCoalesce,
+			flights:  make(map[K]*flight[V]),
+			negErr:   fmt.Errorf("pipeline: %s: remembered: %w", name, ErrNotFound),
+		}
+		if o.NegativeTTL > 0 {
+			c.neg = &negatives[K]{m: make(map[K]time.Time), max: o.NegativeSize}
+		}
+		return c
+	}
+}
+
+// cache is the Fetcher returned by Cache.
+type cache[K comparable, V any] struct {
+	emitter[K]
+	store    Store[K, V]
+	estore   ExpiringStore[K, V] // nil when store keeps no expiry
+	next     EntryFetcher[K, V]
+	inner    Fetcher[K, V] // next as given, for Invalidate
+	opts     CacheOptions[K]
+	coalesce bool
+	neg      *negatives[K] // nil when negative caching is off
+	negErr   error
+	gen      atomic.Uint64 // bumped by every invalidation
+
+	mu      sync.Mutex
+	flights map[K]*flight[V]
+}
+
+// flight is one shared fetch of a key.
+type flight[V any] struct {
+	done chan struct{} // made when someone must wait; closed when e, err are set
+	e    Entry[V]
+	err  error
+}
+
+// state is what a store lookup found.
+type state uint8
+
+const (
+	absent state = iota
+	fresh
+	expired
+)
+
+// Fetch returns the value for key; see Cache.
+func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
+	e, err := c.FetchEntry(ctx, key)
+	return e.Value, err
+}
+
+// FetchEntry returns the value for key with its lifetime; see Cache.
+func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
+	e, st := c.lookup(ctx, key)
+	if st == fresh {
+		c.emit(ctx, Hit, key, nil, 0)
+		return e, nil
+	}
+	return c.miss(ctx, key, e, st)
+}
+
+// lookup reads key from the store and judges its freshness. A store error is
+// reported and counts as absent.
+func (c *cache[K, V]) lookup(ctx context.Context, key K) (Entry[V], state) {
+	if c.estore == nil {
+		v, ok, err := c.store.Get(ctx, key)
+		if err != nil {
+			c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store get: %w", c.name, err), 0)
+			return Entry[V]{}, absent
+		}
+		if !ok {
+			return Entry[V]{}, absent
+		}
+		return Entry[V]{Value: v}, fresh
+	}
+	e, ok, err := c.estore.GetEntry(ctx, key)
+	if err != nil {
+		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store get: %w", c.name, err), 0)
+		return Entry[V]{}, absent
+	}
+	if !ok {
+		return Entry[V]{}, absent
+	}
+	if !e.Expires.IsZero() && !c.opts.Clock().Before(e.Expires) {
+		return e, expired
+	}
+	return e, fresh
+}
+
+// miss handles a key the store did not hold fresh. old is what the store
+// held, for stale-if-error.
+func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state) (Entry[V], error) {
+	if c.neg != nil && c.neg.has(key, c.opts.Clock()) {
+		c.emit(ctx, NegativeHit, key, nil, 0)
+		return Entry[V]{}, c.negErr
+	}
+	c.emit(ctx, Miss, key, nil, 0)
+	if !c.coalesce {
+		return c.load(ctx, key, old, st, false)
+	}
+
+	c.mu.Lock()
+	if f, ok := c.flights[key]; ok {
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
+		c.mu.Unlock()
+		c.emit(ctx, SharedWait, key, nil, 0)
+		return c.wait(ctx, f)
+	}
+	f := &flight[V]{}
+	c.flights[key] = f
+	if ctx.Done() == nil {
+		// Nothing can cancel this caller: it runs the fetch itself.
+		c.mu.Unlock()
+		c.run(ctx, key, f, old, st)
+		return f.e, f.err
+	}
+	f.done = make(chan struct{})
+	c.mu.Unlock()
+
+	fctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(nil)
+	if c.opts.FetchTimeout > 0 {
+		fctx, cancel = context.WithTimeout(fctx, c.opts.FetchTimeout)
+	}
+	go func() {
+		if cancel != nil {
+			defer cancel()
+		}
+		c.run(fctx, key, f, old, st)
+	}()
+	return c.wait(ctx, f)
+}
+
+// wait returns the result of f, or ctx.Err() as soon as ctx ends.
+func (c *cache[K, V]) wait(ctx context.Context, f *flight[V]) (Entry[V], error) {
+	select {
+	case <-f.done:
+		return f.e, f.err
+	case <-ctx.Done():
+		return Entry[V]{}, ctx.Err()
+	}
+}
+
+// run performs flight f and releases its waiters.
+func (c *cache[K, V]) run(ctx context.Context, key K, f *flight[V], old Entry[V], st state) {
+	defer func() {
+		c.mu.Lock()
+		if c.flights[key] == f {
+			delete(c.flights, key)
+		}
+		done := f.done
+		c.mu.Unlock()
+		if done != nil {
+			close(done)
+		}
+	}()
+	f.e, f.err = c.load(ctx, key, old, st, true)
+}
+
+// load fetches key from below and stores it. Inside a flight (recheck) it
+// first looks in the store again. It recovers panics.
+func (c *cache[K, V]) load(ctx context.Context, key K, old Entry[V], st state, recheck bool) (e Entry[V], err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Layer: c.name, Value: r, Stack: debug.Stack()}
+			e = Entry[V]{}
+			c.emit(ctx, Error, key, err, 0)
+		}
+	}()
+	if recheck {
+		var cur Entry[V]
+		if cur, st = c.lookup(ctx, key); st == fresh {
+			return cur, nil
+		} else if st == expired {
+			old = cur
+		}
+	}
+	gen := c.gen.Load()
+	start := time.Now()
+	e, err = c.next.FetchEntry(ctx, key)
+	elapsed := time.Since(start)
+	if err != nil {
+		return c.failed(ctx, key, err, elapsed, old, st)
+	}
+	e.Expires = c.expiry(e.Expires, c.opts.TTL)
+	if c.gen.Load() == gen {
+		c.put(ctx, key, e, gen)
+	}
+	c.emit(ctx, Fill, key, nil, elapsed)
+	return e, nil
+}
+
+// failed handles an error from below.
+func (c *cache[K, V]) failed(ctx context.Context, key K, err error, elapsed time.Duration, old Entry[V], st state) (Entry[V], error) {
+	if errors.Is(err, ErrNotFound) {
+		if c.neg != nil {
+			c.neg.add(key, c.expiry(time.Time{}, c.opts.NegativeTTL), c.opts.Clock())
+		}
+		if st == expired {
+			// The key is gone below: drop what we kept for stale-if-error.
+			c.deleteQuietly(ctx, key)
+		}
+		c.emit(ctx, NotFound, key, err, elapsed)
+		return Entry[V]{}, err
+	}
+	if st == expired && c.opts.StaleIfError > 0 && c.opts.Clock().Before(old.Expires.Add(c.opts.StaleIfError)) {
+		c.emit(ctx, StaleServed, key, err, elapsed)
+		return old, nil
+	}
+	err = fmt.Errorf("pipeline: %s: %w", c.name, err)
+	c.emit(ctx, Error, key, err, elapsed)
+	return Entry[V]{}, err
+}
+
+// expiry returns the lifetime to store: inner capped by ttl (jittered) from
+// now. A zero ttl leaves inner as it is.
+func (c *cache[K, V]) expiry(inner time.Time, ttl time.Duration) time.Time {
+	if ttl <= 0 {
+		return inner
+	}
+	if c.opts.Jitter > 0 {
+		ttl -= time.Duration(rand.Float64() * c.opts.Jitter * float64(ttl))
+	}
+	own := c.opts.Clock().Add(ttl)
+	if inner.IsZero() || own.Before(inner) {
+		return own
+	}
+	return inner
+}
+
+// put stores e unless an invalidation happened since gen was read. A write
+// error is reported, never returned: the caller still gets the value.
+func (c *cache[K, V]) put(ctx context.Context, key K, e Entry[V], gen uint64) {
+	var err error
+	switch {
+	case c.estore != nil:
+		err = c.estore.SetEntry(ctx, key, e)
+	case e.Expires.IsZero():
+		err = c.store.Set(ctx, key, e.Value)
+	default:
+		return // a plain store cannot keep the lifetime: do not keep the value
+	}
+	if err != nil {
+		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store set: %w", c.name, err), 0)
+		return
+	}
+	if c.gen.Load() != gen {
+		// An invalidation ran while we stored: it may have deleted before
+		// our Set landed, so delete again.
+		c.deleteQuietly(ctx, key)
+	}
+}
+
+func (c *cache[K, V]) deleteQuietly(ctx context.Context, key K) {
+	if err := c.store.Delete(ctx, key); err != nil {
+		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store delete: %w", c.name, err), 0)
+	}
+}
+
+// Invalidate drops key from the layer and passes it to the layer below if
+// that is an Invalidator. A fill of key under way is not kept.
+func (c *cache[K, V]) Invalidate(ctx context.Context, key K) error {
+	c.gen.Add(1)
+	c.mu.Lock()
+	delete(c.flights, key) // later callers start afresh; current waiters still get the result
+	c.mu.Unlock()
+	if c.neg != nil {
+		c.neg.remove(key)
+	}
+	err := c.store.Delete(ctx, key)
+	if err != nil {
+		err = fmt.Errorf("pipeline: %s: store delete: %w", c.name, err)
+	}
+	c.emit(ctx, Invalidated, key, err, 0)
+	if inv, ok := c.inner.(Invalidator[K]); ok {
+		err = errors.Join(err, inv.Invalidate(ctx, key))
+	}
+	return err
+}
+
+// Name returns the layer's name.
+func (c *cache[K, V]) Name() string { return c.name }
+
+// negatives remembers keys that were not found, until their expiry.
+type negatives[K comparable] struct {
+	mu  sync.Mutex
+	m   map[K]time.Time
+	max int
+}
+
+func (n *negatives[K]) has(key K, now time.Time) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	exp, ok := n.m[key]
+	if ok && now.Before(exp) {
+		return true
+	}
+	if ok {
+		delete(n.m, key)
+	}
+	return false
+}
+
+func (n *negatives[K]) add(key K, exp, now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.m) >= n.max {
+		for k, e := range n.m {
+			if !now.Before(e) {
+				delete(n.m, k)
+			}
+		}
+		// Still full: forget an arbitrary tenth. Forgetting a negative
+		// entry costs one extra fetch, never a wrong answer.
+		for k := range n.m {
+			if len(n.m) < n.max-n.max/10 {
+				break
+			}
+			delete(n.m, k)
+		}
+	}
+	n.m[key] = exp
+}
+
+func (n *negatives[K]) remove(key K) {
+	n.mu.Lock()
+	delete(n.m, key)
+	n.mu.Unlock()
+}

@@ -1,0 +1,35 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNotFound is the error, or the cause of the error, that a Fetcher returns
+// when the key has no value. Test for it with errors.Is.
+var ErrNotFound = errors.New("pipeline: not found")
+
+// A PanicError is returned to every caller of a fetch whose next Fetcher or
+// Store panicked. The layer recovers the panic, so that one bad key neither
+// crashes the process from a shared fetch nor stays stuck: the next fetch of
+// the key calls next again.
+type PanicError struct {
+	// Layer names the layer that recovered the panic.
+	Layer string
+	// Value is the value passed to panic.
+	Value any
+	// Stack is the stack of the goroutine that panicked.
+	Stack []byte
+}
+
+// Error describes the panic.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("pipeline: %s: panic: %v", e.Layer, e.Value)
+}
+
+// Unwrap returns the panic value if it is an error, so that errors.Is and
+// errors.As see through the panic.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}

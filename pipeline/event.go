@@ -1,0 +1,195 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// An EventKind says what happened at a layer.
+type EventKind uint8
+
+// The kinds of events a layer emits.
+const (
+	// Hit: the layer held a fresh value and returned it; nothing below it
+	// was called.
+	Hit EventKind = iota + 1
+	// Miss: the layer did not hold the value and asks the layer below. It is
+	// emitted before any event of the layers below (pre-order).
+	Miss
+	// Fill: the value came from below and was stored. Elapsed is the time
+	// spent below.
+	Fill
+	// NotFound: below reported ErrNotFound; nothing was stored.
+	NotFound
+	// NegativeHit: the layer remembered that the key has no value (negative
+	// caching) and answered ErrNotFound without asking below.
+	NegativeHit
+	// Error: something failed. Err says what: an error from below (returned
+	// to the caller), or a store error that did not fail the fetch.
+	Error
+	// SharedWait: the caller joined a fetch of the same key that another
+	// caller had started, instead of starting its own.
+	SharedWait
+	// StaleServed: below failed and the layer returned an expired value it
+	// still held (stale-if-error). Err is the failure.
+	StaleServed
+	// Invalidated: the key was dropped by an invalidation.
+	Invalidated
+	// Evicted: the store dropped the key to make room.
+	Evicted
+)
+
+var kindNames = [...]string{
+	Hit: "hit", Miss: "miss", Fill: "fill", NotFound: "not found",
+	NegativeHit: "negative hit", Error: "error", SharedWait: "shared wait",
+	StaleServed: "stale served", Invalidated: "invalidated", Evicted: "evicted",
+}
+
+// String returns the kind's name in lower case, such as "hit".
+func (k EventKind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// An Event is something that happened at one layer during a fetch.
+type Event[K any] struct {
+	// Layer is the name of the layer.
+	Layer string
+	// Kind says what happened.
+	Kind EventKind
+	// Key is the key at that layer.
+	Key K
+	// Err is the error of Error and StaleServed events.
+	Err error
+	// Elapsed is the time spent below the layer, for Fill, NotFound and
+	// Error events that followed a call below; zero otherwise, so that a hit
+	// reads no clock.
+	Elapsed time.Duration
+}
+
+// String formats the event as "kind layer key", with ": err" when Err is set.
+func (e Event[K]) String() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%v %s %v: %v", e.Kind, e.Layer, e.Key, e.Err)
+	}
+	return fmt.Sprintf("%v %s %v", e.Kind, e.Layer, e.Key)
+}
+
+// An Observer receives a layer's events. Observe is called synchronously on
+// the fetching goroutine, from many goroutines at once, so it must be safe
+// for concurrent use and quick; it must not retain ctx.
+type Observer[K any] interface {
+	Observe(ctx context.Context, e Event[K])
+}
+
+// The ObserverFunc type is an adapter to allow the use of ordinary functions
+// as Observers.
+type ObserverFunc[K any] func(ctx context.Context, e Event[K])
+
+// Observe calls f(ctx, e).
+func (f ObserverFunc[K]) Observe(ctx context.Context, e Event[K]) { f(ctx, e) }
+
+// Observers returns an Observer that passes each event to every non-nil
+// observer in order. It returns nil when there is none, and the observer
+// itself when there is one, so that an unobserved layer pays nothing.
+func Observers[K any](obs ...Observer[K]) Observer[K] {
+	var list []Observer[K]
+	for _, o := range obs {
+		if o != nil {
+			list = append(list, o)
+		}
+	}
+	switch len(list) {
+	case 0:
+		return nil
+	case 1:
+		return list[0]
+	}
+	return multiObserver[K](list)
+}
+
+type multiObserver[K any] []Observer[K]
+
+func (m multiObserver[K]) Observe(ctx context.Context, e Event[K]) {
+	for _, o := range m {
+		o.Observe(ctx, e)
+	}
+}
+
+// tracing counts the fetches running under WithTrace. While it is zero,
+// layers do not look in the context for a trace, so an untraced hit pays
+// one atomic load for the feature.
+var tracing atomic.Int64
+
+type traceKey struct{}
+
+// WithTrace returns a context under which every layer reached by a fetch
+// reports its events to o, in addition to its own observers, with keys
+// converted to any. It is how the inspect middleware sees the per-layer
+// events of one request, in order, across layers of different key types.
+//
+// The caller must call end when the traced fetch has returned. Tracing costs
+// an allocation per event; it is meant for one request at a time, not for
+// metrics.
+func WithTrace(ctx context.Context, o Observer[any]) (traced context.Context, end func()) {
+	if o == nil {
+		panic("pipeline: WithTrace: nil observer")
+	}
+	tracing.Add(1)
+	var once atomic.Bool
+	return context.WithValue(ctx, traceKey{}, o), func() {
+		if once.CompareAndSwap(false, true) {
+			tracing.Add(-1)
+		}
+	}
+}
+
+// emitter delivers a layer's events to its observer and to a trace in the
+// context. Layers embed it; its zero value (no observer) emits nothing.
+type emitter[K any] struct {
+	name     string
+	observer Observer[K]
+}
+
+// emit reports an event. It is small enough to inline, so that a layer with
+// no observer pays a nil check and an atomic load.
+func (m *emitter[K]) emit(ctx context.Context, kind EventKind, key K, err error, elapsed time.Duration) {
+	if m.observer != nil || tracing.Load() != 0 {
+		m.emitSlow(ctx, kind, key, err, elapsed)
+	}
+}
+
+func (m *emitter[K]) emitSlow(ctx context.Context, kind EventKind, key K, err error, elapsed time.Duration) {
+	if m.observer != nil {
+		m.observer.Observe(ctx, Event[K]{Layer: m.name, Kind: kind, Key: key, Err: err, Elapsed: elapsed})
+	}
+	if tracing.Load() != 0 {
+		if t, ok := ctx.Value(traceKey{}).(Observer[any]); ok {
+			t.Observe(ctx, Event[any]{Layer: m.name, Kind: kind, Key: key, Err: err, Elapsed: elapsed})
+		}
+	}
+}
+
+// Emitter is the event machinery of the stock layers, for layers written
+// outside this package: Emit reports an event to the observer given to
+// NewEmitter and to a trace in ctx (see WithTrace). The zero Emitter emits
+// only to traces.
+type Emitter[K any] struct{ e emitter[K] }
+
+// NewEmitter returns an Emitter for the layer called name. observer may be nil.
+func NewEmitter[K any](name string, observer Observer[K]) Emitter[K] {
+	return Emitter[K]{emitter[K]{name: name, observer: observer}}
+}
+
+// Emit reports an event of the given kind for key. It costs a nil check and
+// an atomic load when no one observes.
+func (m *Emitter[K]) Emit(ctx context.Context, kind EventKind, key K, err error, elapsed time.Duration) {
+	m.e.emit(ctx, kind, key, err, elapsed)
+}
+
+// Name returns the layer name given to NewEmitter.
+func (m *Emitter[K]) Name() string { return m.e.name }

@@ -1,0 +1,54 @@
+package pipeline
+
+import "context"
+
+// A Store is where a cache layer keeps its values: the seed's
+// get_cache_value / set_cache_value pair, plus Delete. Users bring any store
+// (a map, SQL, a file, Redis); the library does not control it.
+//
+// Get reports a missing key as ok == false with a nil error; an error means
+// the store could not answer. A Store must be safe for concurrent use.
+type Store[K, V any] interface {
+	Get(ctx context.Context, key K) (value V, ok bool, err error)
+	Set(ctx context.Context, key K, value V) error
+	Delete(ctx context.Context, key K) error
+}
+
+// An ExpiringStore is a Store that keeps an expiry with each value. A cache
+// layer needs one to apply a TTL, to keep expiry that comes from an inner
+// layer, and to serve stale values.
+//
+// GetEntry returns the entry as it was set, expired or not: the cache layer
+// judges freshness with its own clock. A store may drop an entry at any time
+// after it expired.
+type ExpiringStore[K, V any] interface {
+	Store[K, V]
+	GetEntry(ctx context.Context, key K) (e Entry[V], ok bool, err error)
+	SetEntry(ctx context.Context, key K, e Entry[V]) error
+}
+
+// StoreFuncs adapts three functions to a Store, for ad-hoc stores. A nil
+// DeleteFunc makes Delete a no-op; GetFunc and SetFunc are required.
+type StoreFuncs[K, V any] struct {
+	GetFunc    func(ctx context.Context, key K) (V, bool, error)
+	SetFunc    func(ctx context.Context, key K, value V) error
+	DeleteFunc func(ctx context.Context, key K) error
+}
+
+// Get calls s.GetFunc(ctx, key).
+func (s StoreFuncs[K, V]) Get(ctx context.Context, key K) (V, bool, error) {
+	return s.GetFunc(ctx, key)
+}
+
+// Set calls s.SetFunc(ctx, key, value).
+func (s StoreFuncs[K, V]) Set(ctx context.Context, key K, value V) error {
+	return s.SetFunc(ctx, key, value)
+}
+
+// Delete calls s.DeleteFunc(ctx, key) if it is set.
+func (s StoreFuncs[K, V]) Delete(ctx context.Context, key K) error {
+	if s.DeleteFunc == nil {
+		return nil
+	}
+	return s.DeleteFunc(ctx, key)
+}
