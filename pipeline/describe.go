@@ -1,0 +1,93 @@
+package pipeline
+
+// A Describer is a Fetcher that can say what it is, so that the structure of
+// a pipeline can be printed and served (see the package's Tree functions).
+// Every stock layer implements it; a user's own layer may, to take part. A
+// Fetcher that is not a Describer is shown as a source.
+type Describer interface {
+	Describe() Description
+}
+
+// A Description is what a layer says of itself.
+type Description struct {
+	// Name is the layer's name, such as "raw_files". It may be empty for
+	// layers that have none (key mappers, parsers).
+	Name string
+	// Kind is what the layer does, such as "cache", "map key" or "parse".
+	Kind string
+	// Detail is a short note on its configuration, such as "ttl 1m0s".
+	Detail string
+	// Stats are the layer's live counts, or nil if nothing counts them
+	// (see StatsSource).
+	Stats *Stats
+	// Next holds the Fetchers directly below, usually one, for walking the
+	// pipeline inward.
+	Next []any
+}
+
+// A StatsSource is an observer that counts events. A cache layer whose
+// observer is a StatsSource includes its counts in its Description.
+type StatsSource interface {
+	Stats() Stats
+}
+
+// Stats are the counts of one layer's events.
+type Stats struct {
+	Hits         uint64 `json:"hits"`
+	Misses       uint64 `json:"misses"`
+	Fills        uint64 `json:"fills"`
+	NotFound     uint64 `json:"not_found"`
+	NegativeHits uint64 `json:"negative_hits"`
+	Errors       uint64 `json:"errors"`
+	SharedWaits  uint64 `json:"shared_waits"`
+	StaleServed  uint64 `json:"stale_served"`
+	Invalidated  uint64 `json:"invalidated"`
+	Evicted      uint64 `json:"evicted"`
+}
+
+// HitRatio returns the share of lookups answered by the layer itself (hits
+// and negative hits) among all lookups, or 0 when there were none.
+func (s Stats) HitRatio() float64 {
+	answered := s.Hits + s.NegativeHits
+	total := answered + s.Misses
+	if total == 0 {
+		return 0
+	}
+	return float64(answered) / float64(total)
+}
+
+// Stats returns the counts of the first observer in m that is a StatsSource,
+// so that a layer with several observers still reports its counts.
+func (m multiObserver[K]) Stats() Stats {
+	for _, o := range m {
+		if s, ok := o.(StatsSource); ok {
+			return s.Stats()
+		}
+	}
+	return Stats{}
+}
+
+// Describe says what the cache layer is, with its live counts if its
+// observer counts events.
+func (c *cache[K, V]) Describe() Description {
+	d := Description{Name: c.name, Kind: "cache", Next: []any{c.inner}}
+	if c.opts.TTL > 0 {
+		d.Detail = "ttl " + c.opts.TTL.String()
+	}
+	if s, ok := c.observer.(StatsSource); ok {
+		if _, multi := c.observer.(multiObserver[K]); !multi || hasStats(c.observer.(multiObserver[K])) {
+			st := s.Stats()
+			d.Stats = &st
+		}
+	}
+	return d
+}
+
+func hasStats[K any](m multiObserver[K]) bool {
+	for _, o := range m {
+		if _, ok := o.(StatsSource); ok {
+			return true
+		}
+	}
+	return false
+}
