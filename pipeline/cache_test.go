@@ -1,0 +1,566 @@
+package pipeline_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// counted wraps f and counts its calls.
+func counted[K, V any](n *atomic.Int64, f pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
+	return pipeline.FetcherFunc[K, V](func(ctx context.Context, k K) (V, error) {
+		n.Add(1)
+		return f.Fetch(ctx, k)
+	})
+}
+
+func TestCacheReadThrough(t *testing.T) {
+	t.Parallel()
+	src := newSource("a", "A")
+	store := newMemStore[string, string]()
+	rec := &recorder[string]{}
+	f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{Observer: rec})(src)
+
+	v, err := f.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.Equal(t, "A", v)
+	require.Equal(t, []string{"miss l a", "fill l a"}, rec.list())
+
+	v, err = f.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.Equal(t, "A", v)
+	require.Equal(t, []string{"hit l a"}, rec.list())
+	require.EqualValues(t, 1, src.calls.Load(), "a hit calls nothing below")
+
+	_, err = f.Fetch(t.Context(), "c")
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+	require.Equal(t, "source: \"c\": pipeline: not found", err.Error(), "not found is returned unchanged")
+	require.Equal(t, []string{"miss l c", "not found l c"}, rec.list())
+	require.False(t, store.has("c"), "not found is not stored")
+}
+
+func TestCacheErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		setup    func(*source, *memStore[string, string])
+		wantErr  error
+		wantV    string
+		stored   bool
+		reported error
+	}{
+		{
+			name:    "source error is wrapped and not cached",
+			setup:   func(s *source, _ *memStore[string, string]) { s.fail(errBoom) },
+			wantErr: errBoom,
+		},
+		{
+			name:     "failing Set still returns the value",
+			setup:    func(_ *source, m *memStore[string, string]) { m.setErr = errBoom },
+			wantV:    "A",
+			reported: errBoom,
+		},
+		{
+			name:     "failing Get is a miss",
+			setup:    func(_ *source, m *memStore[string, string]) { m.getErr = errBoom },
+			wantV:    "A",
+			stored:   true,
+			reported: errBoom,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := newSource("a", "A")
+			store := newMemStore[string, string]()
+			tt.setup(src, store)
+			rec := &recorder[string]{}
+			f := pipeline.Cache("layer", store, &pipeline.CacheOptions[string]{Observer: rec})(src)
+			v, err := f.Fetch(t.Context(), "a")
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				require.NotErrorIs(t, err, pipeline.ErrNotFound)
+				require.Contains(t, err.Error(), "layer", "wrapped with the layer's name")
+				require.False(t, store.has("a"))
+				_, err = f.Fetch(t.Context(), "a")
+				require.ErrorIs(t, err, tt.wantErr)
+				require.EqualValues(t, 2, src.calls.Load(), "errors are not cached")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.wantV, v)
+			require.Equal(t, tt.stored, store.has("a"))
+			errs := rec.errs()
+			require.NotEmpty(t, errs)
+			require.ErrorIs(t, errs[0], tt.reported)
+		})
+	}
+}
+
+func TestCacheStampede(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("k", "V")
+		src.gate = make(chan struct{})
+		var innerNext, outerNext atomic.Int64
+		inner := pipeline.Cache("inner", newMemStore[string, string](), nil)(counted(&innerNext, src))
+		outerRec := &recorder[string]{}
+		outer := pipeline.Cache("outer", newMemStore[string, string](),
+			&pipeline.CacheOptions[string]{Observer: outerRec})(counted(&outerNext, inner))
+
+		const n = 1000
+		vals := make([]string, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { vals[i], errs[i] = outer.Fetch(t.Context(), "k") })
+		}
+		synctest.Wait() // every caller is waiting on the one flight
+		require.Equal(t, n-1, outerRec.count(pipeline.SharedWait))
+		close(src.gate)
+		wg.Wait()
+
+		for i := range n {
+			require.NoError(t, errs[i])
+			require.Equal(t, "V", vals[i])
+		}
+		require.EqualValues(t, 1, src.calls.Load(), "source calls")
+		require.EqualValues(t, 1, innerNext.Load(), "inner layer's next calls")
+		require.EqualValues(t, 1, outerNext.Load(), "outer layer's next calls")
+
+		// A caller arriving after the flight ended hits the store.
+		v, err := outer.Fetch(t.Context(), "k")
+		require.NoError(t, err)
+		require.Equal(t, "V", v)
+		require.EqualValues(t, 1, src.calls.Load())
+	})
+}
+
+func TestCacheRechecksStoreInsideFlight(t *testing.T) {
+	t.Parallel()
+	// The caller's first Get misses (as if it ran just before another
+	// flight stored the key); the check inside its flight finds the value.
+	src := newSource("k", "new")
+	store := newMemStore[string, string]()
+	require.NoError(t, store.Set(t.Context(), "k", "stored"))
+	store.missOnce.Store(true)
+	f := pipeline.Cache("l", store, nil)(src)
+	v, err := f.Fetch(t.Context(), "k")
+	require.NoError(t, err)
+	require.Equal(t, "stored", v)
+	require.Zero(t, src.calls.Load())
+}
+
+func TestCacheWaitersHonourTheirContext(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("k", "V")
+		src.gate = make(chan struct{})
+		f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+
+		const n = 100
+		vals := make([]string, n)
+		errs := make([]error, n)
+		cancels := make([]context.CancelFunc, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			ctx, cancel := context.WithCancel(t.Context())
+			cancels[i] = cancel
+			wg.Go(func() { vals[i], errs[i] = f.Fetch(ctx, "k") })
+		}
+		synctest.Wait()
+		// Cancel the even ones, including the one that started the flight.
+		start := time.Now()
+		for i := 0; i < n; i += 2 {
+			cancels[i]()
+		}
+		synctest.Wait()
+		require.Zero(t, time.Since(start), "cancelled callers return at once")
+		for i := 0; i < n; i += 2 {
+			require.ErrorIs(t, errs[i], context.Canceled)
+		}
+		close(src.gate)
+		wg.Wait()
+		for i := 1; i < n; i += 2 {
+			require.NoError(t, errs[i])
+			require.Equal(t, "V", vals[i])
+		}
+		require.EqualValues(t, 1, src.calls.Load())
+		for _, c := range cancels {
+			c()
+		}
+	})
+}
+
+func TestCacheLeaderCancelledValueKept(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("k", "V")
+		src.gate = make(chan struct{})
+		store := newMemStore[string, string]()
+		f := pipeline.Cache("l", store, nil)(src)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() {
+			_, err := f.Fetch(ctx, "k")
+			done <- err
+		}()
+		synctest.Wait()
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+		close(src.gate)
+		synctest.Wait() // the detached fetch finishes and stores
+		require.True(t, store.has("k"), "the fetched value is not lost")
+	})
+}
+
+func TestCacheFetchTimeout(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("k", "V")
+		src.gate = make(chan struct{}) // never opens
+		f := pipeline.Cache("l", newMemStore[string, string](),
+			&pipeline.CacheOptions[string]{FetchTimeout: time.Second})(src)
+		start := time.Now()
+		_, err := f.Fetch(t.Context(), "k")
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.Equal(t, time.Second, time.Since(start), "the shared fetch is bounded by FetchTimeout")
+	})
+}
+
+func TestCachePanic(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("k", "V")
+		src.gate = make(chan struct{})
+		src.panic = "kaboom"
+		f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+		const n = 10
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { _, errs[i] = f.Fetch(t.Context(), "k") })
+		}
+		synctest.Wait()
+		close(src.gate)
+		wg.Wait()
+		for _, err := range errs {
+			var pe *pipeline.PanicError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, "kaboom", pe.Value)
+			require.Equal(t, "l", pe.Layer)
+			require.NotEmpty(t, pe.Stack)
+		}
+		require.EqualValues(t, 1, src.calls.Load())
+
+		// The key is not stuck: the next fetch calls the source again.
+		src.panic = nil
+		v, err := f.Fetch(t.Context(), "k")
+		require.NoError(t, err)
+		require.Equal(t, "V", v)
+		require.EqualValues(t, 2, src.calls.Load())
+	})
+}
+
+func TestCachePanicWithErrorUnwraps(t *testing.T) {
+	t.Parallel()
+	src := newSource()
+	src.panic = errBoom
+	f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+	_, err := f.Fetch(context.Background(), "k") // the caller runs the fetch itself
+	require.ErrorIs(t, err, errBoom)
+}
+
+// clock is an injectable clock for tests.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestCacheNegative(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	src := newSource()
+	rec := &recorder[string]{}
+	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+		NegativeTTL: 10 * time.Second, Clock: clk.Now, Observer: rec,
+	})(src)
+	for range 5 {
+		_, err := f.Fetch(t.Context(), "missing")
+		require.ErrorIs(t, err, pipeline.ErrNotFound)
+	}
+	require.EqualValues(t, 1, src.calls.Load(), "within the negative TTL")
+	require.Equal(t, 4, rec.count(pipeline.NegativeHit))
+
+	clk.advance(10 * time.Second)
+	_, err := f.Fetch(t.Context(), "missing")
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+	require.EqualValues(t, 2, src.calls.Load(), "after the negative TTL")
+
+	// The key appears; an invalidation drops the negative entry.
+	src.set("missing", "here")
+	_, err = f.Fetch(t.Context(), "missing")
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+	_, err = pipeline.Invalidate(t.Context(), f, "missing")
+	require.NoError(t, err)
+	v, err := f.Fetch(t.Context(), "missing")
+	require.NoError(t, err)
+	require.Equal(t, "here", v)
+}
+
+func TestCacheNegativeBounded(t *testing.T) {
+	t.Parallel()
+	src := newSource()
+	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+		NegativeTTL: time.Hour, NegativeSize: 10,
+	})(src)
+	for i := range 100 {
+		_, err := f.Fetch(t.Context(), string(rune('a'+i)))
+		require.ErrorIs(t, err, pipeline.ErrNotFound)
+	}
+	// The most recent key is remembered; the bound held (old ones forgotten).
+	_, err := f.Fetch(t.Context(), string(rune('a'+99)))
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+	require.EqualValues(t, 100, src.calls.Load())
+}
+
+func TestCacheStaleIfError(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	src := newSource("k", "old")
+	rec := &recorder[string]{}
+	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+		TTL: time.Minute, StaleIfError: 5 * time.Minute, Clock: clk.Now, Observer: rec,
+	})(src)
+	v, err := f.Fetch(t.Context(), "k")
+	require.NoError(t, err)
+	require.Equal(t, "old", v)
+
+	src.fail(errBoom)
+	clk.advance(2 * time.Minute) // expired, within the grace period
+	rec.list()
+	v, err = f.Fetch(t.Context(), "k")
+	require.NoError(t, err)
+	require.Equal(t, "old", v, "stale value served when the source fails")
+	require.Equal(t, []string{"miss l k", "stale served l k"}, rec.list())
+
+	clk.advance(5 * time.Minute) // past the grace period
+	_, err = f.Fetch(t.Context(), "k")
+	require.ErrorIs(t, err, errBoom)
+
+	// Stale-if-error never hides a not found.
+	src.fail(nil)
+	src.mu.Lock()
+	delete(src.data, "k")
+	src.mu.Unlock()
+	_, err = f.Fetch(t.Context(), "k")
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+}
+
+func TestCacheTTLFromInner(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	var calls atomic.Int64
+	src := pipeline.EntryFetcherFunc[string, string](func(_ context.Context, k string) (pipeline.Entry[string], error) {
+		calls.Add(1)
+		return pipeline.Entry[string]{Value: k, Expires: clk.Now().Add(10 * time.Second)}, nil
+	})
+	opts := &pipeline.CacheOptions[string]{TTL: time.Minute, Clock: clk.Now}
+	inner := pipeline.Cache("inner", newMemStore[string, string](), opts)(src)
+	outer := pipeline.Cache("outer", newMemStore[string, string](), opts)(inner)
+
+	e, err := outer.(pipeline.EntryFetcher[string, string]).FetchEntry(t.Context(), "a")
+	require.NoError(t, err)
+	require.Equal(t, clk.Now().Add(10*time.Second), e.Expires, "the source's lifetime wins over a longer TTL")
+	clk.advance(9 * time.Second)
+	_, err = outer.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, calls.Load())
+	clk.advance(time.Second)
+	_, err = outer.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.EqualValues(t, 2, calls.Load(), "no layer serves the value after the source's lifetime")
+}
+
+func TestCacheTTLCapsAndJitter(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	store := newMemStore[string, string]()
+	f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{
+		TTL: 100 * time.Second, Jitter: 0.5, Clock: clk.Now,
+	})(newSource("a", "A"))
+	for range 50 {
+		_, err := pipeline.Invalidate(t.Context(), f, "a")
+		require.NoError(t, err)
+		_, err = f.Fetch(t.Context(), "a")
+		require.NoError(t, err)
+		e, ok, err := store.GetEntry(t.Context(), "a")
+		require.NoError(t, err)
+		require.True(t, ok)
+		life := e.Expires.Sub(clk.Now())
+		require.Greater(t, life, 50*time.Second)
+		require.LessOrEqual(t, life, 100*time.Second)
+	}
+}
+
+func TestCachePlainStoreKeepsNoLifetime(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	src := pipeline.EntryFetcherFunc[string, string](func(_ context.Context, k string) (pipeline.Entry[string], error) {
+		return pipeline.Entry[string]{Value: k, Expires: clk.Now().Add(time.Second)}, nil
+	})
+	store := newMemStore[string, string]()
+	f := pipeline.Cache("l", plainStore[string, string]{store}, nil)(src)
+	v, err := f.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.Equal(t, "a", v)
+	require.False(t, store.has("a"), "a plain store cannot keep the lifetime, so the value is not kept")
+}
+
+func TestCacheInvalidate(t *testing.T) {
+	t.Parallel()
+	src := newSource("a", "A")
+	innerStore, outerStore := newMemStore[string, string](), newMemStore[string, string]()
+	inner := pipeline.Cache("inner", innerStore, nil)(src)
+	outer := pipeline.Cache("outer", outerStore, nil)(inner)
+	_, err := outer.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.True(t, innerStore.has("a"))
+	require.True(t, outerStore.has("a"))
+
+	ok, err := pipeline.Invalidate(t.Context(), outer, "a")
+	require.True(t, ok)
+	require.NoError(t, err)
+	require.False(t, innerStore.has("a"))
+	require.False(t, outerStore.has("a"))
+	src.set("a", "A2")
+	v, err := outer.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.Equal(t, "A2", v)
+
+	ok, err = pipeline.Invalidate(t.Context(), pipeline.Fetcher[string, string](src), "a")
+	require.False(t, ok, "a source is not an Invalidator")
+	require.NoError(t, err)
+}
+
+func TestCacheFillRacingInvalidationIsNotKept(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("a", "old")
+		src.gate = make(chan struct{})
+		store := newMemStore[string, string]()
+		f := pipeline.Cache("l", store, nil)(src)
+		got := make(chan string)
+		go func() {
+			v, _ := f.Fetch(t.Context(), "a")
+			got <- v
+		}()
+		synctest.Wait()
+		// The value changes and is invalidated while the old one is in flight.
+		src.set("a", "new")
+		_, err := pipeline.Invalidate(t.Context(), f, "a")
+		require.NoError(t, err)
+		close(src.gate)
+		require.Equal(t, "new", <-got) // this source reads after the gate
+		require.False(t, store.has("a"), "a fill that raced an invalidation is not stored")
+	})
+}
+
+func TestCacheNoCoalesce(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("k", "V")
+		src.gate = make(chan struct{})
+		f := pipeline.Cache("l", newMemStore[string, string](),
+			&pipeline.CacheOptions[string]{NoCoalesce: true})(src)
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { _, _ = f.Fetch(t.Context(), "k") })
+		}
+		synctest.Wait()
+		close(src.gate)
+		wg.Wait()
+		require.EqualValues(t, 3, src.calls.Load())
+	})
+}
+
+func TestCacheBuildPanics(t *testing.T) {
+	t.Parallel()
+	store := newMemStore[string, string]()
+	plain := plainStore[string, string]{store}
+	tests := []struct {
+		name  string
+		build func()
+	}{
+		{"empty name", func() { pipeline.Cache[string, string]("", store, nil) }},
+		{"nil store", func() { pipeline.Cache[string, string]("l", nil, nil) }},
+		{"nil next", func() { pipeline.Cache[string, string]("l", store, nil)(nil) }},
+		{"negative TTL", func() { pipeline.Cache("l", store, &pipeline.CacheOptions[string]{TTL: -1}) }},
+		{"jitter 1", func() { pipeline.Cache("l", store, &pipeline.CacheOptions[string]{Jitter: 1}) }},
+		{"TTL on plain store", func() {
+			pipeline.Cache[string, string]("l", plain, &pipeline.CacheOptions[string]{TTL: time.Second})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.PanicsWithValue(t, panicValue(tt.build), tt.build)
+			require.Contains(t, panicValue(tt.build), "pipeline")
+		})
+	}
+}
+
+func panicValue(f func()) (v string) {
+	defer func() { v, _ = recover().(string) }()
+	f()
+	return ""
+}
+
+func TestCacheDoesNotMutateOptions(t *testing.T) {
+	t.Parallel()
+	opts := &pipeline.CacheOptions[string]{}
+	pipeline.Cache("l", newMemStore[string, string](), opts)
+	require.Equal(t, pipeline.CacheOptions[string]{}, *opts)
+}
+
+func TestTraceOrder(t *testing.T) {
+	t.Parallel()
+	src := newSource("a", "A")
+	inner := pipeline.Cache("inner", newMemStore[string, string](), nil)(src)
+	outer := pipeline.Cache("outer", newMemStore[string, string](), nil)(inner)
+	_, err := inner.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+
+	rec := &recorder[any]{}
+	ctx, end := pipeline.WithTrace(t.Context(), rec)
+	_, err = outer.Fetch(ctx, "a")
+	end()
+	end() // idempotent
+	require.NoError(t, err)
+	require.Equal(t, []string{"miss outer a", "hit inner a", "fill outer a"}, rec.list())
+
+	_, err = outer.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.Empty(t, rec.list(), "an untraced fetch reports nothing to the trace")
+}

@@ -1,0 +1,190 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// memStore is an ExpiringStore over a map with failure injection.
+type memStore[K comparable, V any] struct {
+	mu       sync.Mutex
+	m        map[K]pipeline.Entry[V]
+	getErr   error
+	setErr   error
+	missOnce atomic.Bool // the next Get misses even if the key is there
+	gets     atomic.Int64
+	sets     atomic.Int64
+}
+
+func newMemStore[K comparable, V any]() *memStore[K, V] {
+	return &memStore[K, V]{m: make(map[K]pipeline.Entry[V])}
+}
+
+func (s *memStore[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool, error) {
+	s.gets.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.getErr != nil {
+		return pipeline.Entry[V]{}, false, s.getErr
+	}
+	if s.missOnce.CompareAndSwap(true, false) {
+		return pipeline.Entry[V]{}, false, nil
+	}
+	e, ok := s.m[key]
+	return e, ok, nil
+}
+
+func (s *memStore[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
+	s.sets.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.setErr != nil {
+		return s.setErr
+	}
+	s.m[key] = e
+	return nil
+}
+
+func (s *memStore[K, V]) Get(ctx context.Context, key K) (V, bool, error) {
+	e, ok, err := s.GetEntry(ctx, key)
+	return e.Value, ok, err
+}
+
+func (s *memStore[K, V]) Set(ctx context.Context, key K, v V) error {
+	return s.SetEntry(ctx, key, pipeline.Entry[V]{Value: v})
+}
+
+func (s *memStore[K, V]) Delete(_ context.Context, key K) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+	return nil
+}
+
+func (s *memStore[K, V]) has(key K) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[key]
+	return ok
+}
+
+// plainStore hides the ExpiringStore methods of a memStore.
+type plainStore[K comparable, V any] struct{ s *memStore[K, V] }
+
+func (p plainStore[K, V]) Get(ctx context.Context, k K) (V, bool, error) { return p.s.Get(ctx, k) }
+func (p plainStore[K, V]) Set(ctx context.Context, k K, v V) error      { return p.s.Set(ctx, k, v) }
+func (p plainStore[K, V]) Delete(ctx context.Context, k K) error        { return p.s.Delete(ctx, k) }
+
+// source is a counting source over a map; missing keys are not found.
+type source struct {
+	calls atomic.Int64
+	mu    sync.Mutex
+	data  map[string]string
+	err   error
+	gate  chan struct{} // if set, Fetch waits for it to close
+	panic any
+}
+
+func newSource(kv ...string) *source {
+	s := &source{data: map[string]string{}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		s.data[kv[i]] = kv[i+1]
+	}
+	return s
+}
+
+func (s *source) Fetch(ctx context.Context, key string) (string, error) {
+	s.calls.Add(1)
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	if s.panic != nil {
+		panic(s.panic)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return "", s.err
+	}
+	v, ok := s.data[key]
+	if !ok {
+		return "", fmt.Errorf("source: %q: %w", key, pipeline.ErrNotFound)
+	}
+	return v, nil
+}
+
+func (s *source) set(key, value string) {
+	s.mu.Lock()
+	s.data[key] = value
+	s.mu.Unlock()
+}
+
+func (s *source) fail(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+}
+
+// recorder is an Observer that keeps events.
+type recorder[K any] struct {
+	mu     sync.Mutex
+	events []pipeline.Event[K]
+}
+
+func (r *recorder[K]) Observe(_ context.Context, e pipeline.Event[K]) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// list returns the events as "kind layer key" strings and forgets them.
+func (r *recorder[K]) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, len(r.events))
+	for i, e := range r.events {
+		out[i] = fmt.Sprintf("%v %s %v", e.Kind, e.Layer, e.Key)
+	}
+	r.events = nil
+	return out
+}
+
+func (r *recorder[K]) count(kind pipeline.EventKind) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.events {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *recorder[K]) errs() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []error
+	for _, e := range r.events {
+		if e.Err != nil {
+			out = append(out, e.Err)
+		}
+	}
+	return out
+}
+
+var errBoom = errors.New("boom")
