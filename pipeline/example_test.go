@@ -1,0 +1,125 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// annotate is a middleware that prints before and after the layers below it.
+func annotate(s string) pipeline.Middleware[string, string] {
+	return func(next pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+		return pipeline.FetcherFunc[string, string](func(ctx context.Context, key string) (string, error) {
+			fmt.Println(s, "pre")
+			defer fmt.Println(s, "post")
+			return next.Fetch(ctx, key)
+		})
+	}
+}
+
+func ExampleChain() {
+	source := pipeline.FetcherFunc[string, string](func(_ context.Context, key string) (string, error) {
+		fmt.Println("source", key)
+		return strings.ToUpper(key), nil
+	})
+	f := pipeline.Chain(annotate("first"), annotate("second"), annotate("third"))(source)
+	v, _ := f.Fetch(context.Background(), "a")
+	fmt.Println(v)
+	// Output:
+	// first pre
+	// second pre
+	// third pre
+	// source a
+	// third post
+	// second post
+	// first post
+	// A
+}
+
+// mapStore is the smallest Store: a map. It is not safe for concurrent use,
+// which is fine for this example only.
+type mapStore map[string]string
+
+func (m mapStore) Get(_ context.Context, k string) (string, bool, error) {
+	v, ok := m[k]
+	return v, ok, nil
+}
+func (m mapStore) Set(_ context.Context, k, v string) error { m[k] = v; return nil }
+func (m mapStore) Delete(_ context.Context, k string) error { delete(m, k); return nil }
+
+func ExampleCache() {
+	bucket := pipeline.FetcherFunc[string, string](func(_ context.Context, key string) (string, error) {
+		if key == "a" {
+			return `{"key": "a"}`, nil
+		}
+		return "", fmt.Errorf("bucket: %s: %w", key, pipeline.ErrNotFound)
+	})
+	show := pipeline.ObserverFunc[string](func(_ context.Context, e pipeline.Event[string]) {
+		fmt.Println(e)
+	})
+	files := pipeline.Cache("files", mapStore{}, &pipeline.CacheOptions[string]{Observer: show})(bucket)
+
+	ctx := context.Background()
+	v, _ := files.Fetch(ctx, "a")
+	fmt.Println(v)
+	v, _ = files.Fetch(ctx, "a")
+	fmt.Println(v)
+	_, err := files.Fetch(ctx, "c")
+	fmt.Println(err)
+	// Output:
+	// miss files a
+	// fill files a
+	// {"key": "a"}
+	// hit files a
+	// {"key": "a"}
+	// miss files c
+	// not found files c: bucket: c: pipeline: not found
+	// bucket: c: pipeline: not found
+}
+
+func ExampleCompose() {
+	// A layer that changes the key type (int → string) composed with one
+	// that changes the value type (string → int).
+	itoa := pipeline.Layer[string, string, int, string](func(next pipeline.Fetcher[string, string]) pipeline.Fetcher[int, string] {
+		return pipeline.FetcherFunc[int, string](func(ctx context.Context, k int) (string, error) {
+			return next.Fetch(ctx, fmt.Sprint(k))
+		})
+	})
+	length := pipeline.Layer[int, string, int, int](func(next pipeline.Fetcher[int, string]) pipeline.Fetcher[int, int] {
+		return pipeline.FetcherFunc[int, int](func(ctx context.Context, k int) (int, error) {
+			s, err := next.Fetch(ctx, k)
+			return len(s), err
+		})
+	})
+	source := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+		return strings.Repeat("x", len(k)*3), nil
+	})
+	f := pipeline.Compose(length, itoa)(source)
+	n, _ := f.Fetch(context.Background(), 1234)
+	fmt.Println(n)
+	// Output: 12
+}
+
+func ExampleWithTrace() {
+	source := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+		return k, nil
+	})
+	inner := pipeline.Cache("inner", mapStore{}, nil)(source)
+	outer := pipeline.Cache("outer", mapStore{}, nil)(inner)
+
+	var events []pipeline.Event[any]
+	ctx, end := pipeline.WithTrace(context.Background(), pipeline.ObserverFunc[any](
+		func(_ context.Context, e pipeline.Event[any]) { events = append(events, e) }))
+	_, _ = outer.Fetch(ctx, "a")
+	end()
+	for _, e := range events {
+		fmt.Println(e)
+	}
+	// Output:
+	// miss outer a
+	// miss inner a
+	// fill inner a
+	// fill outer a
+}
