@@ -48,6 +48,9 @@ type CacheOptions[K any] struct {
 	FetchTimeout time.Duration
 	// NoCoalesce turns off coalescing: each miss calls below on its own.
 	NoCoalesce bool
+	// BatchConcurrency is how many single fetches a batch runs at once when
+	// next cannot batch (see Batches). Default DefaultBatchConcurrency.
+	BatchConcurrency int
 	// Observer receives the layer's events. Default nil: none.
 	Observer Observer[K]
 	// Clock returns the current time for expiry decisions. Default time.Now.
@@ -112,7 +115,7 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 	}
 	estore, expiring := store.(ExpiringStore[K, V])
 	switch {
-	case o.TTL < 0 || o.NegativeTTL < 0 || o.StaleIfError < 0 || o.NegativeSize < 0:
+	case o.TTL < 0 || o.NegativeTTL < 0 || o.StaleIfError < 0 || o.NegativeSize < 0 || o.BatchConcurrency < 0:
 		panic("pipeline: Cache " + name + ": negative duration or size")
 	case !(o.Jitter >= 0 && o.Jitter < 1):
 		panic("pipeline: Cache " + name + ": Jitter must be in [0, 1)")
@@ -131,15 +134,16 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 	return func(next Fetcher[K, V]) Fetcher[K, V] {
 		MustNext("pipeline: Cache "+name, next)
 		c := &cache[K, V]{
-			emitter:  emitter[K]{name: name, observer: o.Observer},
-			store:    store,
-			estore:   estore,
-			next:     Entries(next),
-			inner:    next,
-			opts:     o,
-			coalesce: !o.NoCoalesce,
-			flights:  make(map[K]*flight[V]),
-			negErr:   fmt.Errorf("pipeline: %s: remembered: %w", name, ErrNotFound),
+			emitter:   emitter[K]{name: name, observer: o.Observer},
+			store:     store,
+			estore:    estore,
+			next:      Entries(next),
+			nextBatch: Batches(next, o.BatchConcurrency),
+			inner:     next,
+			opts:      o,
+			coalesce:  !o.NoCoalesce,
+			flights:   make(map[K]*flight[V]),
+			negErr:    fmt.Errorf("pipeline: %s: remembered: %w", name, ErrNotFound),
 		}
 		if o.NegativeTTL > 0 {
 			c.neg = &negatives[K]{m: make(map[K]time.Time), max: o.NegativeSize}
@@ -151,15 +155,16 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 // cache is the Fetcher returned by Cache.
 type cache[K comparable, V any] struct {
 	emitter[K]
-	store    Store[K, V]
-	estore   ExpiringStore[K, V] // nil when store keeps no expiry
-	next     EntryFetcher[K, V]
-	inner    Fetcher[K, V] // next as given, for Invalidate
-	opts     CacheOptions[K]
-	coalesce bool
-	neg      *negatives[K] // nil when negative caching is off
-	negErr   error
-	gen      atomic.Uint64 // bumped by every invalidation
+	store     Store[K, V]
+	estore    ExpiringStore[K, V] // nil when store keeps no expiry
+	next      EntryFetcher[K, V]
+	nextBatch BatchFetcher[K, V]
+	inner     Fetcher[K, V] // next as given, for Invalidate
+	opts      CacheOptions[K]
+	coalesce  bool
+	neg       *negatives[K] // nil when negative caching is off
+	negErr    error
+	gen       atomic.Uint64 // bumped by every invalidation
 
 	mu      sync.Mutex
 	flights map[K]*flight[V]
@@ -301,9 +306,7 @@ func (c *cache[K, V]) run(ctx context.Context, key K, f *flight[V], old Entry[V]
 func (c *cache[K, V]) load(ctx context.Context, key K, old Entry[V], st state, recheck bool) (e Entry[V], err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &PanicError{Layer: c.name, Value: r, Stack: debug.Stack()}
-			e = Entry[V]{}
-			c.emit(ctx, Error, key, err, 0)
+			e, err = Entry[V]{}, c.panicked(ctx, key, r)
 		}
 	}()
 	if recheck {
@@ -317,7 +320,19 @@ func (c *cache[K, V]) load(ctx context.Context, key K, old Entry[V], st state, r
 	gen := c.gen.Load()
 	start := time.Now()
 	e, err = c.next.FetchEntry(ctx, key)
-	elapsed := time.Since(start)
+	return c.finish(ctx, key, e, err, time.Since(start), old, st, gen)
+}
+
+// panicked turns a recovered panic value into the error every waiter gets.
+func (c *cache[K, V]) panicked(ctx context.Context, key K, r any) error {
+	err := &PanicError{Layer: c.name, Value: r, Stack: debug.Stack()}
+	c.emit(ctx, Error, key, err, 0)
+	return err
+}
+
+// finish completes the fetch of key from below: it stores a value (unless
+// an invalidation since gen makes it stale), or handles the error.
+func (c *cache[K, V]) finish(ctx context.Context, key K, e Entry[V], err error, elapsed time.Duration, old Entry[V], st state, gen uint64) (Entry[V], error) {
 	if err != nil {
 		return c.failed(ctx, key, err, elapsed, old, st)
 	}

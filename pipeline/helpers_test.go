@@ -82,8 +82,8 @@ func (s *memStore[K, V]) has(key K) bool {
 type plainStore[K comparable, V any] struct{ s *memStore[K, V] }
 
 func (p plainStore[K, V]) Get(ctx context.Context, k K) (V, bool, error) { return p.s.Get(ctx, k) }
-func (p plainStore[K, V]) Set(ctx context.Context, k K, v V) error      { return p.s.Set(ctx, k, v) }
-func (p plainStore[K, V]) Delete(ctx context.Context, k K) error        { return p.s.Delete(ctx, k) }
+func (p plainStore[K, V]) Set(ctx context.Context, k K, v V) error       { return p.s.Set(ctx, k, v) }
+func (p plainStore[K, V]) Delete(ctx context.Context, k K) error         { return p.s.Delete(ctx, k) }
 
 // source is a counting source over a map; missing keys are not found.
 type source struct {

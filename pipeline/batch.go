@@ -1,0 +1,192 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultBatchConcurrency is how many single fetches run at once when a
+// batch reaches a Fetcher that cannot batch and no limit was given.
+const DefaultBatchConcurrency = 16
+
+// A Result is the outcome of fetching one key of a batch: an entry, or an
+// error (wrapping ErrNotFound when the key has no value).
+type Result[V any] struct {
+	Entry[V]
+	// Err is the key's error; nil when Entry holds its value.
+	Err error
+}
+
+// A BatchFetcher is a Fetcher that can fetch many keys in one call. It is
+// optional, in the spirit of http.Flusher: every stock layer implements it
+// and keeps batches whole (a cache layer serves what it holds and passes
+// only its misses down in one call), and a source with a bulk API implements
+// it through [BulkFunc].
+//
+// FetchBatch writes the result of keys[i] to out[i]; len(out) == len(keys).
+// One key's failure does not fail the others. keys may repeat; each distinct
+// key is fetched from below at most once. When ctx ends, FetchBatch returns
+// promptly with ctx.Err() for the keys it has not finished. FetchBatch must
+// not keep keys or out after it returns.
+type BatchFetcher[K, V any] interface {
+	Fetcher[K, V]
+	FetchBatch(ctx context.Context, keys []K, out []Result[V])
+}
+
+// FetchMany fetches keys through f and returns their results, aligned with
+// keys. It uses f's batch support if it has any (see BatchFetcher), and
+// otherwise runs single fetches, DefaultBatchConcurrency at a time. The
+// returned slice is the only allocation of a batch whose keys all hit.
+func FetchMany[K comparable, V any](ctx context.Context, f Fetcher[K, V], keys []K) []Result[V] {
+	out := make([]Result[V], len(keys))
+	if len(keys) > 0 {
+		Batches[K, V](f, 0).FetchBatch(ctx, keys, out)
+	}
+	return out
+}
+
+// Batches returns f as a BatchFetcher: f itself if it is one, otherwise an
+// adapter that fetches the distinct keys of a batch with single fetches, at
+// most limit at a time (DefaultBatchConcurrency if limit <= 0). Layers call
+// it once, at build time.
+func Batches[K comparable, V any](f Fetcher[K, V], limit int) BatchFetcher[K, V] {
+	if bf, ok := f.(BatchFetcher[K, V]); ok {
+		return bf
+	}
+	if limit <= 0 {
+		limit = DefaultBatchConcurrency
+	}
+	return &fanOut[K, V]{EntryFetcher: Entries(f), inner: f, limit: limit}
+}
+
+// fanOut runs a batch as concurrent single fetches under a limit.
+type fanOut[K comparable, V any] struct {
+	EntryFetcher[K, V]
+	inner Fetcher[K, V]
+	limit int
+}
+
+// Unwrap returns the adapted Fetcher.
+func (f *fanOut[K, V]) Unwrap() Fetcher[K, V] { return f.inner }
+
+func (f *fanOut[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
+	uniq, first := distinct(keys)
+	workers := min(f.limit, len(uniq))
+	if workers <= 1 {
+		for _, i := range uniq {
+			out[i] = f.one(ctx, keys[i])
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for {
+					n := int(next.Add(1)) - 1
+					if n >= len(uniq) {
+						return
+					}
+					out[uniq[n]] = f.one(ctx, keys[uniq[n]])
+				}
+			})
+		}
+		wg.Wait()
+	}
+	copyDuplicates(out, first)
+}
+
+// one fetches a key, unless ctx has ended, turning a panic into an error so
+// that it cannot kill a worker goroutine.
+func (f *fanOut[K, V]) one(ctx context.Context, key K) (r Result[V]) {
+	if err := ctx.Err(); err != nil {
+		return Result[V]{Err: err}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			r = Result[V]{Err: &PanicError{Layer: "batch", Value: p, Stack: debug.Stack()}}
+		}
+	}()
+	e, err := f.FetchEntry(ctx, key)
+	return Result[V]{Entry: e, Err: err}
+}
+
+// distinct returns the indexes of the first occurrence of each key, and for
+// every index whose key repeats an earlier one, that earlier index (first[i]
+// == i for first occurrences). first is nil when no key repeats.
+func distinct[K comparable](keys []K) (uniq []int, first []int) {
+	uniq = make([]int, 0, len(keys))
+	seen := make(map[K]int, len(keys))
+	for i, k := range keys {
+		if j, ok := seen[k]; ok {
+			if first == nil {
+				first = make([]int, len(keys))
+				for n := range first {
+					first[n] = n
+				}
+			}
+			first[i] = j
+			continue
+		}
+		seen[k] = i
+		uniq = append(uniq, i)
+	}
+	return uniq, first
+}
+
+// copyDuplicates gives every repeated key the result of its first occurrence.
+func copyDuplicates[V any](out []Result[V], first []int) {
+	for i, j := range first {
+		if i != j {
+			out[i] = out[j]
+		}
+	}
+}
+
+// The BulkFunc type is an adapter to allow the use of a bulk source — one
+// that answers many keys in one call, such as SQL's WHERE id IN (...) — as a
+// BatchFetcher. The function returns the values it found; a key missing from
+// the map is not found. An error fails every key of the call.
+//
+// The keys passed to the function are distinct.
+type BulkFunc[K comparable, V any] func(ctx context.Context, keys []K) (map[K]V, error)
+
+// Fetch fetches one key with a call of f.
+func (f BulkFunc[K, V]) Fetch(ctx context.Context, key K) (V, error) {
+	m, err := f(ctx, []K{key})
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	v, ok := m[key]
+	if !ok {
+		return v, fmt.Errorf("pipeline: bulk source: %v: %w", key, ErrNotFound)
+	}
+	return v, nil
+}
+
+// FetchBatch fetches the distinct keys with one call of f.
+func (f BulkFunc[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
+	uniq, first := distinct(keys)
+	ask := keys
+	if first != nil {
+		ask = make([]K, len(uniq))
+		for n, i := range uniq {
+			ask[n] = keys[i]
+		}
+	}
+	m, err := f(ctx, ask)
+	for _, i := range uniq {
+		switch v, ok := m[keys[i]]; {
+		case err != nil:
+			out[i] = Result[V]{Err: err}
+		case !ok:
+			out[i] = Result[V]{Err: fmt.Errorf("pipeline: bulk source: %v: %w", keys[i], ErrNotFound)}
+		default:
+			out[i] = Result[V]{Entry: Entry[V]{Value: v}}
+		}
+	}
+	copyDuplicates(out, first)
+}

@@ -1,0 +1,339 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// bulkSource records every bulk call.
+type bulkSource struct {
+	mu    sync.Mutex
+	calls [][]string
+	gate  chan struct{}
+	err   error
+}
+
+func (b *bulkSource) fetch(ctx context.Context, keys []string) (map[string]string, error) {
+	b.mu.Lock()
+	b.calls = append(b.calls, append([]string(nil), keys...))
+	b.mu.Unlock()
+	if b.gate != nil {
+		select {
+		case <-b.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
+	m := make(map[string]string, len(keys))
+	for _, k := range keys {
+		if k[0] != 'x' { // keys starting with x do not exist
+			m[k] = "v" + k
+		}
+	}
+	return m, nil
+}
+
+func (b *bulkSource) callList() [][]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([][]string(nil), b.calls...)
+}
+
+func keysN(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = "k" + strconv.Itoa(i)
+	}
+	return keys
+}
+
+func TestBatchThroughStackOverBulkSource(t *testing.T) {
+	t.Parallel()
+	src := &bulkSource{}
+	innerStore, outerStore := newMemStore[string, string](), newMemStore[string, string]()
+	inner := pipeline.Cache("inner", innerStore, nil)(pipeline.BulkFunc[string, string](src.fetch))
+	outer := pipeline.Cache("outer", outerStore, nil)(inner)
+
+	keys := keysN(1000)
+	var missing []string
+	for i, k := range keys {
+		if i%2 == 0 {
+			require.NoError(t, outerStore.Set(t.Context(), k, "v"+k))
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	res := pipeline.FetchMany(t.Context(), outer, keys)
+	require.Len(t, res, len(keys))
+	for i, r := range res {
+		require.NoError(t, r.Err, keys[i])
+		require.Equal(t, "v"+keys[i], r.Value, "result in its position")
+	}
+	calls := src.callList()
+	require.Len(t, calls, 1, "one bulk call")
+	got := calls[0]
+	sort.Strings(got)
+	sort.Strings(missing)
+	require.Equal(t, missing, got, "exactly the missing keys, none twice")
+	for _, k := range missing {
+		require.True(t, innerStore.has(k))
+		require.True(t, outerStore.has(k))
+	}
+}
+
+func TestBatchOverSingleSourceHonoursLimit(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var running, peak, calls atomic.Int64
+		src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
+			calls.Add(1)
+			n := running.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			time.Sleep(time.Millisecond) // fake time inside the bubble
+			running.Add(-1)
+			return "v" + k, nil
+		})
+		const limit = 7
+		f := pipeline.Cache("l", newMemStore[string, string](),
+			&pipeline.CacheOptions[string]{BatchConcurrency: limit})(src)
+		keys := keysN(200)
+		res := pipeline.FetchMany(t.Context(), f, keys)
+		for i, r := range res {
+			require.NoError(t, r.Err)
+			require.Equal(t, "v"+keys[i], r.Value)
+		}
+		require.EqualValues(t, 200, calls.Load())
+		require.EqualValues(t, limit, peak.Load(), "at most the limit at once, and the limit is used")
+	})
+}
+
+func TestBatchDuplicatesFetchedOnce(t *testing.T) {
+	t.Parallel()
+	src := &bulkSource{}
+	f := pipeline.Cache("l", newMemStore[string, string](), nil)(pipeline.BulkFunc[string, string](src.fetch))
+	res := pipeline.FetchMany(t.Context(), f, []string{"a", "b", "a", "xa", "a", "xa"})
+	require.Equal(t, [][]string{{"a", "b", "xa"}}, src.callList())
+	for _, i := range []int{0, 2, 4} {
+		require.Equal(t, "va", res[i].Value)
+	}
+	require.Equal(t, "vb", res[1].Value)
+	for _, i := range []int{3, 5} {
+		require.ErrorIs(t, res[i].Err, pipeline.ErrNotFound)
+	}
+
+	// Without a cache layer, duplicates are fetched once too.
+	src2 := &bulkSource{}
+	res = pipeline.FetchMany[string, string](t.Context(), pipeline.BulkFunc[string, string](src2.fetch), []string{"a", "a"})
+	require.Equal(t, [][]string{{"a"}}, src2.callList())
+	require.Equal(t, "va", res[1].Value)
+	var calls atomic.Int64
+	single := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+		calls.Add(1)
+		return k, nil
+	})
+	res = pipeline.FetchMany[string, string](t.Context(), single, []string{"a", "b", "a"})
+	require.EqualValues(t, 2, calls.Load())
+	require.Equal(t, "a", res[2].Value)
+}
+
+func TestBatchPerKeyErrors(t *testing.T) {
+	t.Parallel()
+	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+		switch k[0] {
+		case 'x':
+			return "", fmt.Errorf("%s: %w", k, pipeline.ErrNotFound)
+		case 'e':
+			return "", errBoom
+		}
+		return "v" + k, nil
+	})
+	f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+	res := pipeline.FetchMany(t.Context(), f, []string{"a", "x1", "e1", "b"})
+	require.Equal(t, "va", res[0].Value)
+	require.ErrorIs(t, res[1].Err, pipeline.ErrNotFound)
+	require.ErrorIs(t, res[2].Err, errBoom)
+	require.NotErrorIs(t, res[2].Err, pipeline.ErrNotFound)
+	require.Equal(t, "vb", res[3].Value)
+}
+
+func TestBatchBulkErrorFailsItsKeys(t *testing.T) {
+	t.Parallel()
+	src := &bulkSource{err: errBoom}
+	store := newMemStore[string, string]()
+	require.NoError(t, store.Set(t.Context(), "held", "H"))
+	f := pipeline.Cache("l", store, nil)(pipeline.BulkFunc[string, string](src.fetch))
+	res := pipeline.FetchMany(t.Context(), f, []string{"a", "held"})
+	require.ErrorIs(t, res[0].Err, errBoom)
+	require.NoError(t, res[1].Err, "one key's failure does not fail the others")
+	require.Equal(t, "H", res[1].Value)
+}
+
+func TestBatchCoalescesWithSingleFetch(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		fetched := map[string]int{}
+		gate := make(chan struct{})
+		src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
+			mu.Lock()
+			fetched[k]++
+			mu.Unlock()
+			<-gate
+			return "v" + k, nil
+		})
+		f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+
+		single := make(chan string)
+		go func() {
+			v, _ := f.Fetch(t.Context(), "b")
+			single <- v
+		}()
+		synctest.Wait() // the single fetch of b is in flight
+		var res []pipeline.Result[string]
+		done := make(chan struct{})
+		go func() {
+			res = pipeline.FetchMany(t.Context(), f, []string{"a", "b", "c"})
+			close(done)
+		}()
+		synctest.Wait()
+		close(gate)
+		require.Equal(t, "vb", <-single)
+		<-done
+		require.Equal(t, "va", res[0].Value)
+		require.Equal(t, "vb", res[1].Value)
+		require.Equal(t, "vc", res[2].Value)
+		require.Equal(t, map[string]int{"a": 1, "b": 1, "c": 1}, fetched)
+
+		// And the other way round: a single fetch joins a batch's flight.
+		gate2 := make(chan struct{})
+		bulk := &bulkSource{gate: gate2}
+		g := pipeline.Cache("g", newMemStore[string, string](), nil)(pipeline.BulkFunc[string, string](bulk.fetch))
+		go pipeline.FetchMany(t.Context(), g, []string{"p", "q"})
+		synctest.Wait()
+		got := make(chan string)
+		go func() {
+			v, _ := g.Fetch(t.Context(), "q")
+			got <- v
+		}()
+		synctest.Wait()
+		close(gate2)
+		require.Equal(t, "vq", <-got)
+		synctest.Wait()
+		require.Equal(t, [][]string{{"p", "q"}}, bulk.callList())
+	})
+}
+
+func TestBatchCancellation(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		bulk := &bulkSource{gate: make(chan struct{})}
+		store := newMemStore[string, string]()
+		require.NoError(t, store.Set(t.Context(), "held", "H"))
+		f := pipeline.Cache("l", store, nil)(pipeline.BulkFunc[string, string](bulk.fetch))
+		ctx, cancel := context.WithCancel(t.Context())
+		var res []pipeline.Result[string]
+		done := make(chan struct{})
+		go func() {
+			res = pipeline.FetchMany(ctx, f, []string{"a", "held", "b"})
+			close(done)
+		}()
+		synctest.Wait()
+		start := time.Now()
+		cancel()
+		<-done
+		require.Zero(t, time.Since(start), "returns at once")
+		require.ErrorIs(t, res[0].Err, context.Canceled)
+		require.Equal(t, "H", res[1].Value)
+		require.ErrorIs(t, res[2].Err, context.Canceled)
+		close(bulk.gate)
+		synctest.Wait() // the detached batch finishes: nothing leaks
+		require.True(t, store.has("a"), "the fetched values are kept")
+	})
+}
+
+func TestBatchCancellationOverSingleSource(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int64
+		src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
+			calls.Add(1)
+			<-ctx.Done()
+			return "", ctx.Err()
+		})
+		ctx, cancel := context.WithCancel(t.Context())
+		var res []pipeline.Result[string]
+		done := make(chan struct{})
+		go func() {
+			res = pipeline.FetchMany[string, string](ctx, src, keysN(100))
+			close(done)
+		}()
+		synctest.Wait()
+		cancel()
+		<-done
+		for _, r := range res {
+			require.ErrorIs(t, r.Err, context.Canceled)
+		}
+		require.EqualValues(t, pipeline.DefaultBatchConcurrency, calls.Load(), "no key is started after cancellation")
+	})
+}
+
+func TestBatchPanic(t *testing.T) {
+	t.Parallel()
+	src := pipeline.BulkFunc[string, string](func(context.Context, []string) (map[string]string, error) {
+		panic("bulk kaboom")
+	})
+	f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+	res := pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
+	for _, r := range res {
+		var pe *pipeline.PanicError
+		require.ErrorAs(t, r.Err, &pe)
+		require.Equal(t, "bulk kaboom", pe.Value)
+	}
+	// Not stuck.
+	res = pipeline.FetchMany(context.Background(), f, []string{"a"})
+	require.Error(t, res[0].Err)
+}
+
+func TestBatchEventsPerKey(t *testing.T) {
+	t.Parallel()
+	rec := &recorder[string]{}
+	store := newMemStore[string, string]()
+	require.NoError(t, store.Set(t.Context(), "a", "va"))
+	f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{Observer: rec})(
+		pipeline.BulkFunc[string, string]((&bulkSource{}).fetch))
+	pipeline.FetchMany(context.Background(), f, []string{"a", "b", "xc"})
+	require.Equal(t, []string{"hit l a", "miss l b", "miss l xc", "fill l b", "not found l xc"}, rec.list())
+}
+
+func TestBulkFuncSingleFetch(t *testing.T) {
+	t.Parallel()
+	src := &bulkSource{}
+	f := pipeline.BulkFunc[string, string](src.fetch)
+	v, err := f.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.Equal(t, "va", v)
+	_, err = f.Fetch(t.Context(), "xa")
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+	src.err = errBoom
+	_, err = f.Fetch(t.Context(), "a")
+	require.ErrorIs(t, err, errBoom)
+}
