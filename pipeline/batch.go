@@ -74,10 +74,19 @@ func (f *fanOut[K, V]) Unwrap() Fetcher[K, V] { return f.inner }
 
 func (f *fanOut[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
 	uniq, first := distinct(keys)
+	// A cache layer above marks the batch so that the cache layers below
+	// know which of its keys each value serves; give each key its own mark.
+	marker, _ := ctx.Value(depKey{}).(interface{ at(n, i int) dependent })
+	one := func(i int) Result[V] {
+		if marker != nil {
+			return f.one(context.WithValue(ctx, depKey{}, marker.at(len(keys), i)), keys[i])
+		}
+		return f.one(ctx, keys[i])
+	}
 	workers := min(f.limit, len(uniq))
 	if workers <= 1 {
 		for _, i := range uniq {
-			out[i] = f.one(ctx, keys[i])
+			out[i] = one(i)
 		}
 	} else {
 		var next atomic.Int64
@@ -89,7 +98,7 @@ func (f *fanOut[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]
 					if n >= len(uniq) {
 						return
 					}
-					out[uniq[n]] = f.one(ctx, keys[uniq[n]])
+					out[uniq[n]] = one(uniq[n])
 				}
 			})
 		}

@@ -48,6 +48,23 @@ type CacheOptions[K any] struct {
 	FetchTimeout time.Duration
 	// NoCoalesce turns off coalescing: each miss calls below on its own.
 	NoCoalesce bool
+	// RefreshAhead turns on refresh-ahead (stale-while-revalidate): a hit on
+	// a value that expires within RefreshAhead returns the value at once and
+	// starts one background fetch that replaces it, coalesced with any fetch
+	// of the key under way. Refreshes follow reads: a key not read in that
+	// window is left to expire. Past its expiry a value is fetched
+	// synchronously, as always. Needs an ExpiringStore. Default 0: off.
+	RefreshAhead time.Duration
+	// RefreshConcurrency bounds the background refreshes running at once; a
+	// hit that finds them all busy starts none (a later hit will). Default 4.
+	RefreshConcurrency int
+	// RefreshBackoff is how long a key waits before another refresh after a
+	// failed one; it doubles with each failure in a row, up to 64 times.
+	// Meanwhile the old value is served until it expires. Default 1s.
+	RefreshBackoff time.Duration
+	// DependentsSize bounds the record of which outer values derive from
+	// which of this layer's keys (see Invalidation). Default 100000.
+	DependentsSize int
 	// BatchConcurrency is how many single fetches a batch runs at once when
 	// next cannot batch (see Batches). Default DefaultBatchConcurrency.
 	BatchConcurrency int
@@ -92,16 +109,40 @@ type CacheOptions[K any] struct {
 // expiry: values stay until the store drops them or the key is invalidated,
 // and a value whose lifetime is known is returned but not stored.
 //
-// # Invalidation
+// # Refresh-ahead
 //
-// The returned Fetcher implements Invalidator: Invalidate drops the key from
-// store and from the negative cache, and passes it to next if next is an
-// Invalidator. A fill that was under way when its key was invalidated is
-// returned to its callers but not kept, and later callers do not join it.
+// With RefreshAhead, a hit on a value close to its expiry returns it at once
+// and refreshes it in the background (stale-while-revalidate); see
+// CacheOptions.RefreshAhead for the rules.
+//
+// # Invalidation and trees
+//
+// The returned Fetcher implements Invalidator and Clearer. Invalidate drops
+// the key from store and from the negative cache, and passes it to next if
+// next is an Invalidator (key mappers map it on the way). A fill that was
+// under way when its key was invalidated is returned to its callers but not
+// kept, and later callers do not join it.
+//
+// In a tree, values derived from a shared inner layer are dropped with it: a
+// cache layer registers, at build time, with the first cache layers below it
+// (seen through every layer that is a Describer, as all stock layers are);
+// when it fills a key, the inner layer that served the value records which
+// outer key it went to; invalidating the inner key drops those outer keys,
+// outward through any number of levels, and clearing the inner layer clears
+// its dependents. A hit on the outermost layer pays nothing for this; a hit
+// on an inner layer that has dependents pays one context lookup. A user
+// layer that is not a Describer hides the layers below it from this
+// mechanism, so their invalidations do not reach the layers above it.
+//
+// # Background work
+//
+// Shared fetches of cancellable callers and refreshes run in goroutines that
+// the layer counts. The returned Fetcher implements Closer: Close cancels
+// them and waits for them.
 //
 // Cache panics if name is empty, store is nil, next is nil, or an option is
-// out of range (negative TTL, Jitter outside [0, 1), TTL or StaleIfError with
-// a store that is not an ExpiringStore).
+// out of range (a negative duration or size, Jitter outside [0, 1), TTL,
+// StaleIfError or RefreshAhead with a store that is not an ExpiringStore).
 func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptions[K]) Middleware[K, V] {
 	var o CacheOptions[K]
 	if opts != nil {
@@ -115,18 +156,28 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 	}
 	estore, expiring := store.(ExpiringStore[K, V])
 	switch {
-	case o.TTL < 0 || o.NegativeTTL < 0 || o.StaleIfError < 0 || o.NegativeSize < 0 || o.BatchConcurrency < 0:
+	case o.TTL < 0 || o.NegativeTTL < 0 || o.StaleIfError < 0 || o.NegativeSize < 0 || o.BatchConcurrency < 0 ||
+		o.RefreshAhead < 0 || o.RefreshConcurrency < 0 || o.RefreshBackoff < 0 || o.DependentsSize < 0:
 		panic("pipeline: Cache " + name + ": negative duration or size")
 	case !(o.Jitter >= 0 && o.Jitter < 1):
 		panic("pipeline: Cache " + name + ": Jitter must be in [0, 1)")
-	case (o.TTL > 0 || o.StaleIfError > 0) && !expiring:
-		panic("pipeline: Cache " + name + ": TTL and StaleIfError need an ExpiringStore")
+	case (o.TTL > 0 || o.StaleIfError > 0 || o.RefreshAhead > 0) && !expiring:
+		panic("pipeline: Cache " + name + ": TTL, StaleIfError and RefreshAhead need an ExpiringStore")
 	}
 	if o.FetchTimeout == 0 {
 		o.FetchTimeout = DefaultFetchTimeout
 	}
 	if o.NegativeSize == 0 {
 		o.NegativeSize = 10000
+	}
+	if o.RefreshConcurrency == 0 {
+		o.RefreshConcurrency = 4
+	}
+	if o.RefreshBackoff == 0 {
+		o.RefreshBackoff = time.Second
+	}
+	if o.DependentsSize == 0 {
+		o.DependentsSize = 100000
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -144,10 +195,17 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 			coalesce:  !o.NoCoalesce,
 			flights:   make(map[K]*flight[V]),
 			negErr:    fmt.Errorf("pipeline: %s: remembered: %w", name, ErrNotFound),
+			backoff:   make(map[K]backoffState),
+			deps:      deps[K]{max: o.DependentsSize},
 		}
 		if o.NegativeTTL > 0 {
 			c.neg = &negatives[K]{m: make(map[K]time.Time), max: o.NegativeSize}
 		}
+		c.closing, c.closeFn = context.WithCancel(context.Background())
+		findCaches(next, func(r registrar) {
+			r.addDependent(wholeLayer[K, V]{c})
+			c.trackBelow = true
+		}, 0)
 		return c
 	}
 }
@@ -166,8 +224,22 @@ type cache[K comparable, V any] struct {
 	negErr    error
 	gen       atomic.Uint64 // bumped by every invalidation
 
-	mu      sync.Mutex
-	flights map[K]*flight[V]
+	// Tree coherence; see cache_deps.go.
+	trackBelow bool        // a cache layer below knows this one as a dependent
+	tracked    atomic.Bool // this layer has dependents
+	deps       deps[K]
+
+	mu         sync.Mutex
+	flights    map[K]*flight[V]
+	refreshing int                // background refreshes running
+	backoff    map[K]backoffState // keys whose last refresh failed
+
+	// Background work; see cache_background.go.
+	closing context.Context // cancelled by Close
+	closeFn context.CancelFunc
+	bgMu    sync.Mutex
+	closed  bool
+	bg      sync.WaitGroup
 }
 
 // flight is one shared fetch of a key.
@@ -181,9 +253,10 @@ type flight[V any] struct {
 type state uint8
 
 const (
-	absent state = iota
-	fresh
-	expired
+	absent  state = iota
+	fresh         // within its lifetime
+	due           // fresh, but within RefreshAhead of its expiry
+	expired       // past its lifetime, kept for stale-if-error
 )
 
 // Fetch returns the value for key; see Cache.
@@ -195,11 +268,21 @@ func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 // FetchEntry returns the value for key with its lifetime; see Cache.
 func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
 	e, st := c.lookup(ctx, key)
-	if st == fresh {
+	if st == fresh || st == due {
 		c.emit(ctx, Hit, key, nil, 0)
+		if st == due {
+			c.refresh(ctx, key, e)
+		}
+		if c.tracked.Load() {
+			c.register(ctx, key)
+		}
 		return e, nil
 	}
-	return c.miss(ctx, key, e, st)
+	e, err := c.miss(ctx, key, e, st)
+	if err == nil && c.tracked.Load() {
+		c.register(ctx, key)
+	}
+	return e, err
 }
 
 // lookup reads key from the store and judges its freshness. A store error is
@@ -224,8 +307,15 @@ func (c *cache[K, V]) lookup(ctx context.Context, key K) (Entry[V], state) {
 	if !ok {
 		return Entry[V]{}, absent
 	}
-	if !e.Expires.IsZero() && !c.opts.Clock().Before(e.Expires) {
+	if e.Expires.IsZero() {
+		return e, fresh
+	}
+	now := c.opts.Clock()
+	switch {
+	case !now.Before(e.Expires):
 		return e, expired
+	case c.opts.RefreshAhead > 0 && !now.Before(e.Expires.Add(-c.opts.RefreshAhead)):
+		return e, due
 	}
 	return e, fresh
 }
@@ -256,22 +346,14 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state) (
 	if ctx.Done() == nil {
 		// Nothing can cancel this caller: it runs the fetch itself.
 		c.mu.Unlock()
-		c.run(ctx, key, f, old, st)
+		c.run(ctx, key, f, old, st, true)
 		return f.e, f.err
 	}
 	f.done = make(chan struct{})
 	c.mu.Unlock()
-
-	fctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(nil)
-	if c.opts.FetchTimeout > 0 {
-		fctx, cancel = context.WithTimeout(fctx, c.opts.FetchTimeout)
+	if !c.background(ctx, func(ctx context.Context) { c.run(ctx, key, f, old, st, true) }) {
+		c.run(ctx, key, f, old, st, true) // closed: no background work
 	}
-	go func() {
-		if cancel != nil {
-			defer cancel()
-		}
-		c.run(fctx, key, f, old, st)
-	}()
 	return c.wait(ctx, f)
 }
 
@@ -286,7 +368,7 @@ func (c *cache[K, V]) wait(ctx context.Context, f *flight[V]) (Entry[V], error) 
 }
 
 // run performs flight f and releases its waiters.
-func (c *cache[K, V]) run(ctx context.Context, key K, f *flight[V], old Entry[V], st state) {
+func (c *cache[K, V]) run(ctx context.Context, key K, f *flight[V], old Entry[V], st state, recheck bool) {
 	defer func() {
 		c.mu.Lock()
 		if c.flights[key] == f {
@@ -298,7 +380,7 @@ func (c *cache[K, V]) run(ctx context.Context, key K, f *flight[V], old Entry[V]
 			close(done)
 		}
 	}()
-	f.e, f.err = c.load(ctx, key, old, st, true)
+	f.e, f.err = c.load(ctx, key, old, st, recheck)
 }
 
 // load fetches key from below and stores it. Inside a flight (recheck) it
@@ -311,15 +393,19 @@ func (c *cache[K, V]) load(ctx context.Context, key K, old Entry[V], st state, r
 	}()
 	if recheck {
 		var cur Entry[V]
-		if cur, st = c.lookup(ctx, key); st == fresh {
+		if cur, st = c.lookup(ctx, key); st == fresh || st == due {
 			return cur, nil
 		} else if st == expired {
 			old = cur
 		}
 	}
 	gen := c.gen.Load()
+	nctx := ctx
+	if c.trackBelow {
+		nctx = context.WithValue(ctx, depKey{}, dependent(derived[K, V]{c, key}))
+	}
 	start := time.Now()
-	e, err = c.next.FetchEntry(ctx, key)
+	e, err = c.next.FetchEntry(nctx, key)
 	return c.finish(ctx, key, e, err, time.Since(start), old, st, gen)
 }
 
@@ -409,27 +495,6 @@ func (c *cache[K, V]) deleteQuietly(ctx context.Context, key K) {
 	if err := c.store.Delete(ctx, key); err != nil {
 		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store delete: %w", c.name, err), 0)
 	}
-}
-
-// Invalidate drops key from the layer and passes it to the layer below if
-// that is an Invalidator. A fill of key under way is not kept.
-func (c *cache[K, V]) Invalidate(ctx context.Context, key K) error {
-	c.gen.Add(1)
-	c.mu.Lock()
-	delete(c.flights, key) // later callers start afresh; current waiters still get the result
-	c.mu.Unlock()
-	if c.neg != nil {
-		c.neg.remove(key)
-	}
-	err := c.store.Delete(ctx, key)
-	if err != nil {
-		err = fmt.Errorf("pipeline: %s: store delete: %w", c.name, err)
-	}
-	c.emit(ctx, Invalidated, key, err, 0)
-	if inv, ok := c.inner.(Invalidator[K]); ok {
-		err = errors.Join(err, inv.Invalidate(ctx, key))
-	}
-	return err
 }
 
 // Name returns the layer's name.

@@ -15,8 +15,11 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V])
 	var misses []int
 	for i, k := range keys {
 		e, st := c.lookup(ctx, k)
-		if st == fresh {
+		if st == fresh || st == due {
 			c.emit(ctx, Hit, k, nil, 0)
+			if st == due {
+				c.refresh(ctx, k, e)
+			}
 			out[i] = Result[V]{Entry: e}
 			continue
 		}
@@ -25,6 +28,9 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V])
 	}
 	if len(misses) > 0 {
 		c.batchMiss(ctx, keys, out, misses)
+	}
+	if c.tracked.Load() {
+		c.registerBatch(ctx, keys, out)
 	}
 }
 
@@ -159,7 +165,7 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, lead []batchKey[V]
 		w := &lead[n]
 		if c.coalesce {
 			cur, st := c.lookup(ctx, keys[w.idx])
-			if st == fresh {
+			if st == fresh || st == due {
 				w.f.e, resolved[n] = cur, true
 				continue
 			}
@@ -178,8 +184,12 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, lead []batchKey[V]
 	}
 	res := make([]Result[V], len(fetch))
 	gen := c.gen.Load()
+	nctx := ctx
+	if c.trackBelow {
+		nctx = context.WithValue(ctx, depKey{}, &batchMarker[K, V]{c, ask})
+	}
 	start := time.Now()
-	c.nextBatch.FetchBatch(ctx, ask, res)
+	c.nextBatch.FetchBatch(nctx, ask, res)
 	elapsed := time.Since(start)
 	for j, n := range fetch {
 		w := &lead[n]

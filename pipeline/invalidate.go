@@ -22,3 +22,19 @@ func Invalidate[K, V any](ctx context.Context, f Fetcher[K, V], key K) (bool, er
 	}
 	return true, inv.Invalidate(ctx, key)
 }
+
+// A Clearer is a Fetcher whose layers hold state that can be dropped all at
+// once. Clear empties every stateful layer from this one inward, and every
+// layer that derives its values from them (see Cache). Stock layers
+// implement it and pass it inward. Clear is safe for concurrent use.
+type Clearer interface {
+	Clear(ctx context.Context) error
+}
+
+// A Closer is a Fetcher that runs work in the background (shared fetches,
+// refresh-ahead). Close stops that work, cancelling what is under way, and
+// returns when none of it runs any more. Fetches still work after Close; they
+// just start nothing in the background.
+type Closer interface {
+	Close() error
+}

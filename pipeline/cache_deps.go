@@ -1,0 +1,276 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Dependents: how a tree stays coherent.
+//
+// At build time a cache layer walks down its next Fetcher through the
+// Describers below it (key mappers, parsers, any layer that describes
+// itself) to the first cache layers on each path, and registers with them as
+// a dependent layer. From then on:
+//
+//   - when the outer layer misses, it fetches from below under a context that
+//     carries a fill marker: the outer layer and its key (for a batch, its
+//     keys, aligned with the keys passed down);
+//   - an inner layer with dependents that serves a key (hit or fill) to a
+//     fetch carrying a marker records "my key → that outer key";
+//   - Invalidate on the inner layer drops the recorded outer keys too, and so
+//     on outward; Clear on it clears its dependent layers.
+//
+// The outer layer's own hit path pays nothing; a hit on an inner layer that
+// has dependents pays one context lookup. A layer between two cache layers
+// that is not a Describer hides the inner one from the walk, and then the
+// outer layer's values are not dropped with the inner ones: write such layers
+// as Describers. The record is bounded (DependentsSize): when it is full,
+// arbitrary inner keys are forgotten by dropping their derived values, which
+// costs refetches, never stale answers.
+
+type depKey struct{}
+
+// dependent is something derived from an inner entry: dropped with it.
+type dependent interface {
+	dropDerived(ctx context.Context)
+}
+
+// derived is one outer key of a cache layer.
+type derived[K comparable, V any] struct {
+	c   *cache[K, V]
+	key K
+}
+
+func (d derived[K, V]) dropDerived(ctx context.Context) { d.c.drop(ctx, d.key) }
+
+// batchMarker is the fill marker of a batch: outer keys aligned with the
+// keys passed down.
+type batchMarker[K comparable, V any] struct {
+	c    *cache[K, V]
+	keys []K
+}
+
+// dependentLayer is a cache layer registered with an inner one.
+type dependentLayer interface {
+	dependent
+	clearDerived(ctx context.Context)
+}
+
+// wholeLayer is a dependency on a whole outer layer, recorded when a batch
+// marker does not line up with the keys that reached the inner layer.
+type wholeLayer[K comparable, V any] struct{ c *cache[K, V] }
+
+func (w wholeLayer[K, V]) dropDerived(ctx context.Context)  { w.c.clearDerived(ctx) }
+func (w wholeLayer[K, V]) clearDerived(ctx context.Context) { w.c.clearDerived(ctx) }
+
+// registrar is implemented by cache layers, so that outer ones can find them.
+type registrar interface {
+	addDependent(d dependentLayer)
+}
+
+// deps records, per inner key, the outer values derived from it.
+type deps[K comparable] struct {
+	mu     sync.Mutex
+	layers []dependentLayer
+	byKey  map[K]map[dependent]struct{}
+	n      int
+	max    int
+}
+
+func (c *cache[K, V]) addDependent(d dependentLayer) {
+	c.deps.mu.Lock()
+	c.deps.layers = append(c.deps.layers, d)
+	c.deps.mu.Unlock()
+	c.tracked.Store(true)
+}
+
+// findCaches calls visit for the first cache layer on every path below f.
+func findCaches(f any, visit func(registrar), depth int) {
+	if depth > 64 {
+		return
+	}
+	switch x := f.(type) {
+	case registrar:
+		visit(x)
+	case Describer:
+		for _, n := range x.Describe().Next {
+			findCaches(n, visit, depth+1)
+		}
+	}
+}
+
+// register records that the value of key served to ctx's fetch was used by
+// the layer in ctx's fill marker, if any.
+func (c *cache[K, V]) register(ctx context.Context, key K) {
+	switch d := ctx.Value(depKey{}).(type) {
+	case dependent:
+		c.record(ctx, key, d)
+	case interface{ whole() dependent }:
+		// A batch reached this layer one key at a time: we cannot tell
+		// which outer key is ours, so depend on the whole outer layer.
+		c.record(ctx, key, d.whole())
+	}
+}
+
+// registerBatch records dependents for the keys of a batch that succeeded.
+func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K, out []Result[V]) {
+	m := ctx.Value(depKey{})
+	if m == nil {
+		return
+	}
+	var at func(i int) dependent
+	switch x := m.(type) {
+	case interface{ at(n, i int) dependent }:
+		at = func(i int) dependent { return x.at(len(keys), i) }
+	case dependent:
+		at = func(int) dependent { return x }
+	default:
+		return
+	}
+	for i, k := range keys {
+		if out[i].Err == nil {
+			c.record(ctx, k, at(i))
+		}
+	}
+}
+
+func (b *batchMarker[K, V]) whole() dependent { return wholeLayer[K, V]{b.c} }
+
+// at returns the dependent for position i of a batch of n keys below.
+func (b *batchMarker[K, V]) at(n, i int) dependent {
+	if n != len(b.keys) {
+		return wholeLayer[K, V]{b.c}
+	}
+	return derived[K, V]{b.c, b.keys[i]}
+}
+
+func (c *cache[K, V]) record(ctx context.Context, key K, d dependent) {
+	var evicted []dependent
+	c.deps.mu.Lock()
+	set := c.deps.byKey[key]
+	if set == nil {
+		if c.deps.byKey == nil {
+			c.deps.byKey = make(map[K]map[dependent]struct{})
+		}
+		set = make(map[dependent]struct{}, 1)
+		c.deps.byKey[key] = set
+	}
+	if _, ok := set[d]; !ok {
+		set[d] = struct{}{}
+		c.deps.n++
+	}
+	if c.deps.n > c.deps.max {
+		// Forget about a tenth of the record, dropping what it protects.
+		for k, s := range c.deps.byKey {
+			if c.deps.n <= c.deps.max-c.deps.max/10 {
+				break
+			}
+			if k == key {
+				continue
+			}
+			for d := range s {
+				evicted = append(evicted, d)
+			}
+			c.deps.n -= len(s)
+			delete(c.deps.byKey, k)
+		}
+	}
+	c.deps.mu.Unlock()
+	for _, d := range evicted {
+		d.dropDerived(ctx)
+	}
+}
+
+// dropDependents drops the outer values derived from key.
+func (c *cache[K, V]) dropDependents(ctx context.Context, key K) {
+	if !c.tracked.Load() {
+		return
+	}
+	c.deps.mu.Lock()
+	set := c.deps.byKey[key]
+	delete(c.deps.byKey, key)
+	c.deps.n -= len(set)
+	c.deps.mu.Unlock()
+	for d := range set {
+		d.dropDerived(ctx)
+	}
+}
+
+// drop removes key from this layer and the values derived from it outward.
+// It does not go inward. Errors are reported as events.
+func (c *cache[K, V]) drop(ctx context.Context, key K) error {
+	c.gen.Add(1)
+	c.mu.Lock()
+	delete(c.flights, key) // later callers start afresh; current waiters still get the result
+	delete(c.backoff, key)
+	c.mu.Unlock()
+	if c.neg != nil {
+		c.neg.remove(key)
+	}
+	err := c.store.Delete(ctx, key)
+	if err != nil {
+		err = fmt.Errorf("pipeline: %s: store delete: %w", c.name, err)
+	}
+	c.emit(ctx, Invalidated, key, err, 0)
+	c.dropDependents(ctx, key)
+	return err
+}
+
+// Invalidate drops key from the layer and the values derived from it in
+// dependent layers, and passes it to the layer below if that is an
+// Invalidator. A fill of key under way is not kept.
+func (c *cache[K, V]) Invalidate(ctx context.Context, key K) error {
+	err := c.drop(ctx, key)
+	if inv, ok := c.inner.(Invalidator[K]); ok {
+		err = errors.Join(err, inv.Invalidate(ctx, key))
+	}
+	return err
+}
+
+// clearDerived empties this layer and its dependents, without going inward.
+func (c *cache[K, V]) clearDerived(ctx context.Context) {
+	if err := c.clearHere(ctx); err != nil {
+		var zero K
+		c.emit(ctx, Error, zero, err, 0)
+	}
+}
+
+func (c *cache[K, V]) clearHere(ctx context.Context) error {
+	c.gen.Add(1)
+	c.mu.Lock()
+	clear(c.flights)
+	clear(c.backoff)
+	c.mu.Unlock()
+	if c.neg != nil {
+		c.neg.mu.Lock()
+		clear(c.neg.m)
+		c.neg.mu.Unlock()
+	}
+	var err error
+	if cl, ok := c.store.(interface{ Clear(context.Context) error }); ok {
+		err = cl.Clear(ctx)
+	} else {
+		err = fmt.Errorf("pipeline: %s: store has no Clear method: %w", c.name, errors.ErrUnsupported)
+	}
+	c.deps.mu.Lock()
+	layers := c.deps.layers
+	c.deps.byKey, c.deps.n = nil, 0
+	c.deps.mu.Unlock()
+	for _, l := range layers {
+		l.clearDerived(ctx)
+	}
+	return err
+}
+
+// Clear empties the layer (its store must have a Clear(ctx) error method;
+// otherwise the error wraps errors.ErrUnsupported), the layers that derive
+// their values from it, and the layers below it that are Clearers.
+func (c *cache[K, V]) Clear(ctx context.Context) error {
+	err := c.clearHere(ctx)
+	if cl, ok := c.inner.(Clearer); ok {
+		err = errors.Join(err, cl.Clear(ctx))
+	}
+	return err
+}
