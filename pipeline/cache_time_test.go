@@ -170,7 +170,9 @@ func TestExpiryFlowsThroughThreeLayers(t *testing.T) {
 
 // upper is a test layer mapping "blob/version" keys to "blob", as a key
 // mapper does; it describes itself so that cache layers see through it.
-type upper struct{ next pipeline.Fetcher[string, string] }
+type upper struct {
+	next pipeline.Fetcher[string, string]
+}
 
 func (u upper) inner(k string) string { b, _, _ := strings.Cut(k, "/"); return b }
 func (u upper) Fetch(ctx context.Context, k string) (string, error) {
