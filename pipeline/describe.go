@@ -71,6 +71,9 @@ func (m multiObserver[K]) Stats() Stats {
 // observer counts events.
 func (c *cache[K, V]) Describe() Description {
 	d := Description{Name: c.name, Kind: "cache", Next: []any{c.inner}}
+	if k, ok := c.store.(interface{ LayerKind() string }); ok {
+		d.Kind = k.LayerKind()
+	}
 	if c.opts.TTL > 0 {
 		d.Detail = "ttl " + c.opts.TTL.String()
 	}
