@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
@@ -123,3 +124,46 @@ func ExampleWithTrace() {
 	// fill inner a
 	// fill outer a
 }
+
+func ExampleFetchMany() {
+	// A bulk source: one call answers many keys, like SQL's IN (...).
+	products := pipeline.BulkFunc[int, string](func(_ context.Context, ids []int) (map[int]string, error) {
+		fmt.Println("query", ids)
+		found := make(map[int]string)
+		for _, id := range ids {
+			if id < 100 {
+				found[id] = fmt.Sprintf("product %d", id)
+			}
+		}
+		return found, nil
+	})
+	local := pipeline.Cache("local", &syncMap[int, string]{}, nil)(products)
+
+	ctx := context.Background()
+	pipeline.FetchMany(ctx, local, []int{1, 2}) // warm two keys
+	for i, r := range pipeline.FetchMany(ctx, local, []int{1, 2, 3, 3, 404}) {
+		fmt.Println(i, r.Value, r.Err)
+	}
+	// Output:
+	// query [1 2]
+	// query [3 404]
+	// 0 product 1 <nil>
+	// 1 product 2 <nil>
+	// 2 product 3 <nil>
+	// 3 product 3 <nil>
+	// 4  pipeline: bulk source: 404: pipeline: not found
+}
+
+// syncMap is a Store over sync.Map, safe for concurrent use.
+type syncMap[K comparable, V any] struct{ m sync.Map }
+
+func (s *syncMap[K, V]) Get(_ context.Context, k K) (V, bool, error) {
+	v, ok := s.m.Load(k)
+	if !ok {
+		var zero V
+		return zero, false, nil
+	}
+	return v.(V), true, nil
+}
+func (s *syncMap[K, V]) Set(_ context.Context, k K, v V) error { s.m.Store(k, v); return nil }
+func (s *syncMap[K, V]) Delete(_ context.Context, k K) error   { s.m.Delete(k); return nil }
