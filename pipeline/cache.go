@@ -223,6 +223,7 @@ type cache[K comparable, V any] struct {
 	neg       *negatives[K] // nil when negative caching is off
 	negErr    error
 	gen       atomic.Uint64 // bumped by every invalidation
+	landed    atomic.Uint64 // bumped by every flight that ends, before it leaves the map
 
 	// Tree coherence; see cache_deps.go.
 	trackBelow bool        // a cache layer below knows this one as a dependent
@@ -370,6 +371,7 @@ func (c *cache[K, V]) wait(ctx context.Context, f *flight[V]) (Entry[V], error) 
 // run performs flight f and releases its waiters.
 func (c *cache[K, V]) run(ctx context.Context, key K, f *flight[V], old Entry[V], st state, recheck bool) {
 	defer func() {
+		c.landed.Add(1)
 		c.mu.Lock()
 		if c.flights[key] == f {
 			delete(c.flights, key)

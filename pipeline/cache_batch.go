@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -12,6 +13,9 @@ import (
 // ctx's cancellation like a shared single fetch; when ctx ends, FetchBatch
 // returns at once with ctx.Err() for the keys still in flight.
 func (c *cache[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
+	// If no flight lands between here and the batch's own flights, the
+	// store cannot have gained any of its misses: no need to look again.
+	landed := c.landed.Load()
 	var misses []int
 	for i, k := range keys {
 		e, st := c.lookup(ctx, k)
@@ -27,7 +31,7 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V])
 		misses = append(misses, i)
 	}
 	if len(misses) > 0 {
-		c.batchMiss(ctx, keys, out, misses)
+		c.batchMiss(ctx, keys, out, misses, landed)
 	}
 	if c.tracked.Load() {
 		c.registerBatch(ctx, keys, out)
@@ -36,141 +40,203 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V])
 
 // batchKey is one distinct missed key of a batch.
 type batchKey[V any] struct {
-	idx    int // first index of the key in the batch
-	f      *flight[V]
-	old    Entry[V]
-	st     state
-	leader bool
+	idx int        // first index of the key in the batch
+	f   *flight[V] // the flight that resolves it: the batch's own, or one it joined
 }
+
+// errUnresolved marks a batch's flights until their result is known, so that
+// a panic can tell which ones it must fail.
+var errUnresolved = errors.New("pipeline: unresolved")
 
 // batchMiss resolves the keys at the indexes misses, which the store did
 // not hold fresh.
-func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], misses []int) {
+func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], misses []int, landed uint64) {
 	var now time.Time
 	if c.neg != nil {
 		now = c.opts.Clock()
 	}
-	seen := make(map[K]int, len(misses)) // key → first index
-	var dups [][2]int                    // {index, first index of its key}
+	// Repeated keys are found by the flights map when coalescing, by seen
+	// otherwise.
+	var seen map[K]int // key → index in work
+	if !c.coalesce && len(misses) > 1 {
+		seen = make(map[K]int, len(misses))
+	}
+	var dups []batchKey[V] // repeated keys, resolved by the flight of their first
+	var olds []Entry[V]    // expired entries, for stale-if-error; nil if none
 	work := make([]batchKey[V], 0, len(misses))
+	// The flights this batch leads all end together: they share one done
+	// channel, which also tells them from flights the batch joined.
+	flights := make([]flight[V], len(misses))
+	done := make(chan struct{})
 	for _, i := range misses {
 		k := keys[i]
-		if j, ok := seen[k]; ok {
-			dups = append(dups, [2]int{i, j})
-			continue
+		if seen != nil {
+			if j, ok := seen[k]; ok {
+				dups = append(dups, batchKey[V]{idx: i, f: &flights[j]})
+				continue
+			}
+			seen[k] = len(work)
 		}
-		seen[k] = i
 		if c.neg != nil && c.neg.has(k, now) {
 			c.emit(ctx, NegativeHit, k, nil, 0)
 			out[i] = Result[V]{Err: c.negErr}
 			continue
 		}
 		c.emit(ctx, Miss, k, nil, 0)
-		st := absent
 		if !out[i].Expires.IsZero() {
-			st = expired
+			if olds == nil {
+				olds = make([]Entry[V], len(misses))
+			}
+			olds[len(work)] = out[i].Entry
 		}
-		work = append(work, batchKey[V]{idx: i, f: &flight[V]{done: make(chan struct{})}, old: out[i].Entry, st: st, leader: true})
+		f := &flights[len(work)]
+		f.done = done
+		work = append(work, batchKey[V]{idx: i, f: f})
 	}
 
-	if c.coalesce && len(work) > 0 {
+	lead, recheck := len(work), false
+	if c.coalesce && lead > 0 {
+		all := work
+		work = work[:0]
 		c.mu.Lock()
-		for n := range work {
-			k := keys[work[n].idx]
+		for _, w := range all {
+			k := keys[w.idx]
 			if f, ok := c.flights[k]; ok {
+				lead--
+				if f.done == done { // repeated in this batch
+					dups = append(dups, batchKey[V]{idx: w.idx, f: f})
+					continue
+				}
 				if f.done == nil {
 					f.done = make(chan struct{})
 				}
-				work[n].f, work[n].leader = f, false
-				continue
+				w.f = f
+			} else {
+				c.flights[k] = w.f
 			}
-			c.flights[k] = work[n].f
+			work = append(work, w)
 		}
+		recheck = c.landed.Load() != landed
 		c.mu.Unlock()
-	}
-
-	var lead []batchKey[V]
-	for _, w := range work {
-		if w.leader {
-			lead = append(lead, w)
-		} else {
-			c.emit(ctx, SharedWait, keys[w.idx], nil, 0)
-		}
-	}
-	if len(lead) > 0 {
-		if !c.coalesce || ctx.Done() == nil {
-			c.runBatch(ctx, keys, lead)
-		} else {
-			fctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(nil)
-			if c.opts.FetchTimeout > 0 {
-				fctx, cancel = context.WithTimeout(fctx, c.opts.FetchTimeout)
+		for _, w := range work {
+			if w.f.done != done {
+				c.emit(ctx, SharedWait, keys[w.idx], nil, 0)
 			}
-			// The batch below may outlive this call: give it its own keys.
-			own := make([]K, len(keys))
-			copy(own, keys)
-			go func() {
-				if cancel != nil {
-					defer cancel()
-				}
-				c.runBatch(fctx, own, lead)
-			}()
+		}
+	}
+	switch {
+	case lead == 0:
+		close(done)
+	case !c.coalesce || ctx.Done() == nil:
+		c.runBatch(ctx, keys, work, olds, done, recheck)
+	default:
+		// The batch below may outlive this call: give it its own keys.
+		own := make([]K, len(keys))
+		copy(own, keys)
+		if !c.background(ctx, func(ctx context.Context) { c.runBatch(ctx, own, work, olds, done, recheck) }) {
+			c.runBatch(ctx, keys, work, olds, done, recheck) // closed: no background work
 		}
 	}
 
+	// Wait for the batch's own flights (one channel, once), and for each
+	// flight it joined.
+	ownDone := false
 	for n, w := range work {
-		select {
-		case <-w.f.done:
-			out[w.idx] = Result[V]{Entry: w.f.e, Err: w.f.err}
-		case <-ctx.Done():
-			for _, w := range work[n:] {
-				out[w.idx] = Result[V]{Err: ctx.Err()}
+		if w.f.done != done || !ownDone {
+			if !waitDone(ctx, w.f.done) {
+				for _, w := range work[n:] {
+					if isClosed(w.f.done) {
+						out[w.idx] = Result[V]{Entry: w.f.e, Err: w.f.err}
+					} else {
+						out[w.idx] = Result[V]{Err: ctx.Err()}
+					}
+				}
+				break
 			}
-			goto copyDups
+			ownDone = ownDone || w.f.done == done
 		}
+		out[w.idx] = Result[V]{Entry: w.f.e, Err: w.f.err}
 	}
-copyDups:
 	for _, d := range dups {
-		out[d[0]] = out[d[1]]
+		if isClosed(d.f.done) {
+			out[d.idx] = Result[V]{Entry: d.f.e, Err: d.f.err}
+		} else { // ctx ended first
+			out[d.idx] = Result[V]{Err: ctx.Err()}
+		}
 	}
 }
 
-// runBatch fetches the keys the batch leads with one call below, stores
-// them, and releases their waiters. It recovers panics.
-func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, lead []batchKey[V]) {
-	resolved := make([]bool, len(lead))
-	defer func() {
-		if r := recover(); r != nil {
-			err := c.panicked(ctx, keys[lead[0].idx], r)
-			for n := range lead {
-				if !resolved[n] {
-					lead[n].f.e, lead[n].f.err = Entry[V]{}, err
-				}
-			}
+// waitDone waits for done to close, or for ctx to end first (false).
+func waitDone(ctx context.Context, done chan struct{}) bool {
+	if ctx.Done() == nil {
+		<-done
+		return true
+	}
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// isClosed reports whether done is closed, without waiting.
+func isClosed(done chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// runBatch fetches the keys whose flights the batch leads (those closed by
+// done) with one call below, stores them, and releases their waiters. It
+// recovers panics. work and olds are only read.
+func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V], olds []Entry[V], done chan struct{}, recheck bool) {
+	for _, w := range work {
+		if w.f.done == done {
+			w.f.err = errUnresolved
 		}
+	}
+	defer func() {
+		var perr error
+		if r := recover(); r != nil {
+			perr = c.panicked(ctx, keys[work[0].idx], r)
+		}
+		c.landed.Add(1)
 		c.mu.Lock()
-		for _, w := range lead {
-			if c.flights[keys[w.idx]] == w.f {
-				delete(c.flights, keys[w.idx])
+		for _, w := range work {
+			if w.f.done != done {
+				continue
+			}
+			if w.f.err == errUnresolved {
+				w.f.e, w.f.err = Entry[V]{}, perr
+			}
+			if k := keys[w.idx]; c.flights[k] == w.f {
+				delete(c.flights, k)
 			}
 		}
 		c.mu.Unlock()
-		for _, w := range lead {
-			close(w.f.done)
-		}
+		close(done)
 	}()
 
-	// Check the store again inside the flights.
-	fetch := make([]int, 0, len(lead))
-	for n := range lead {
-		w := &lead[n]
-		if c.coalesce {
+	fetch := make([]int, 0, len(work)) // indexes in work of the keys to fetch
+	for n, w := range work {
+		if w.f.done != done {
+			continue
+		}
+		if recheck { // check the store again inside the flights
 			cur, st := c.lookup(ctx, keys[w.idx])
 			if st == fresh || st == due {
-				w.f.e, resolved[n] = cur, true
+				w.f.e, w.f.err = cur, nil
 				continue
 			}
 			if st == expired {
-				w.old, w.st = cur, expired
+				if olds == nil {
+					olds = make([]Entry[V], len(work))
+				}
+				olds[n] = cur
 			}
 		}
 		fetch = append(fetch, n)
@@ -180,7 +246,7 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, lead []batchKey[V]
 	}
 	ask := make([]K, len(fetch))
 	for j, n := range fetch {
-		ask[j] = keys[lead[n].idx]
+		ask[j] = keys[work[n].idx]
 	}
 	res := make([]Result[V], len(fetch))
 	gen := c.gen.Load()
@@ -192,8 +258,12 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, lead []batchKey[V]
 	c.nextBatch.FetchBatch(nctx, ask, res)
 	elapsed := time.Since(start)
 	for j, n := range fetch {
-		w := &lead[n]
-		w.f.e, w.f.err = c.finish(ctx, ask[j], res[j].Entry, res[j].Err, elapsed, w.old, w.st, gen)
-		resolved[n] = true
+		var old Entry[V]
+		st := absent
+		if olds != nil && !olds[n].Expires.IsZero() {
+			old, st = olds[n], expired
+		}
+		f := work[n].f
+		f.e, f.err = c.finish(ctx, ask[j], res[j].Entry, res[j].Err, elapsed, old, st, gen)
 	}
 }

@@ -74,9 +74,51 @@ type registrar interface {
 type deps[K comparable] struct {
 	mu     sync.Mutex
 	layers []dependentLayer
-	byKey  map[K]map[dependent]struct{}
+	byKey  map[K]depSet
 	n      int
 	max    int
+}
+
+// depSet holds the dependents of one key: most keys have one, kept inline.
+type depSet struct {
+	one  dependent
+	more map[dependent]struct{}
+}
+
+// add adds d and reports whether it was new.
+func (s *depSet) add(d dependent) bool {
+	switch {
+	case s.one == nil:
+		s.one = d
+	case s.one == d:
+		return false
+	default:
+		if s.more == nil {
+			s.more = make(map[dependent]struct{})
+		} else if _, ok := s.more[d]; ok {
+			return false
+		}
+		s.more[d] = struct{}{}
+	}
+	return true
+}
+
+func (s depSet) len() int {
+	if s.one == nil {
+		return 0
+	}
+	return 1 + len(s.more)
+}
+
+// appendTo appends the dependents to list.
+func (s depSet) appendTo(list []dependent) []dependent {
+	if s.one != nil {
+		list = append(list, s.one)
+	}
+	for d := range s.more {
+		list = append(list, d)
+	}
+	return list
 }
 
 func (c *cache[K, V]) addDependent(d dependentLayer) {
@@ -149,16 +191,12 @@ func (b *batchMarker[K, V]) at(n, i int) dependent {
 func (c *cache[K, V]) record(ctx context.Context, key K, d dependent) {
 	var evicted []dependent
 	c.deps.mu.Lock()
-	set := c.deps.byKey[key]
-	if set == nil {
-		if c.deps.byKey == nil {
-			c.deps.byKey = make(map[K]map[dependent]struct{})
-		}
-		set = make(map[dependent]struct{}, 1)
-		c.deps.byKey[key] = set
+	if c.deps.byKey == nil {
+		c.deps.byKey = make(map[K]depSet)
 	}
-	if _, ok := set[d]; !ok {
-		set[d] = struct{}{}
+	set := c.deps.byKey[key]
+	if set.add(d) {
+		c.deps.byKey[key] = set
 		c.deps.n++
 	}
 	if c.deps.n > c.deps.max {
@@ -170,10 +208,8 @@ func (c *cache[K, V]) record(ctx context.Context, key K, d dependent) {
 			if k == key {
 				continue
 			}
-			for d := range s {
-				evicted = append(evicted, d)
-			}
-			c.deps.n -= len(s)
+			evicted = s.appendTo(evicted)
+			c.deps.n -= s.len()
 			delete(c.deps.byKey, k)
 		}
 	}
@@ -189,11 +225,13 @@ func (c *cache[K, V]) dropDependents(ctx context.Context, key K) {
 		return
 	}
 	c.deps.mu.Lock()
-	set := c.deps.byKey[key]
-	delete(c.deps.byKey, key)
-	c.deps.n -= len(set)
+	set, ok := c.deps.byKey[key]
+	if ok {
+		delete(c.deps.byKey, key)
+		c.deps.n -= set.len()
+	}
 	c.deps.mu.Unlock()
-	for d := range set {
+	for _, d := range set.appendTo(nil) {
 		d.dropDerived(ctx)
 	}
 }
@@ -256,7 +294,8 @@ func (c *cache[K, V]) clearHere(ctx context.Context) error {
 	}
 	c.deps.mu.Lock()
 	layers := c.deps.layers
-	c.deps.byKey, c.deps.n = nil, 0
+	clear(c.deps.byKey)
+	c.deps.n = 0
 	c.deps.mu.Unlock()
 	for _, l := range layers {
 		l.clearDerived(ctx)

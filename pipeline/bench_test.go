@@ -1,0 +1,186 @@
+package pipeline_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// rwStore is a plain, fast Store for benchmarks: a map under an RWMutex.
+type rwStore[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]V
+}
+
+func newRWStore[K comparable, V any]() *rwStore[K, V] { return &rwStore[K, V]{m: make(map[K]V)} }
+
+func (s *rwStore[K, V]) Get(_ context.Context, k K) (V, bool, error) {
+	s.mu.RLock()
+	v, ok := s.m[k]
+	s.mu.RUnlock()
+	return v, ok, nil
+}
+
+func (s *rwStore[K, V]) Set(_ context.Context, k K, v V) error {
+	s.mu.Lock()
+	s.m[k] = v
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *rwStore[K, V]) Clear(context.Context) error {
+	s.mu.Lock()
+	clear(s.m)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *rwStore[K, V]) Delete(_ context.Context, k K) error {
+	s.mu.Lock()
+	delete(s.m, k)
+	s.mu.Unlock()
+	return nil
+}
+
+var sink string
+
+// BenchmarkCoalesceHit measures a hit with coalescing on (the default) and
+// off: coalescing must cost nothing on a hit.
+func BenchmarkCoalesceHit(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		off  bool
+	}{{"coalesce=on", false}, {"coalesce=off", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			store := newRWStore[string, string]()
+			f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{NoCoalesce: bc.off})(newSource("k", "v"))
+			ctx := context.Background()
+			_, _ = f.Fetch(ctx, "k")
+			b.ReportAllocs()
+			for b.Loop() {
+				sink, _ = f.Fetch(ctx, "k")
+			}
+		})
+	}
+}
+
+// BenchmarkStampede fetches a fresh key from 1000 goroutines at once per
+// iteration and reports the source calls it took: coalescing makes it 1.
+func BenchmarkStampede(b *testing.B) {
+	const callers = 1000
+	var calls atomic.Int64
+	gate := make(chan struct{})
+	src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
+		calls.Add(1)
+		<-gate
+		return k, nil
+	})
+	var waiting atomic.Int64
+	obs := pipeline.ObserverFunc[string](func(_ context.Context, e pipeline.Event[string]) {
+		if e.Kind == pipeline.SharedWait {
+			waiting.Add(1)
+		}
+	})
+	f := pipeline.Cache("l", newRWStore[string, string](), &pipeline.CacheOptions[string]{Observer: obs})(src)
+	ctx := context.Background()
+	n := 0
+	for b.Loop() {
+		key := strconv.Itoa(n)
+		n++
+		gate = make(chan struct{})
+		waiting.Store(0)
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() { _, _ = f.Fetch(ctx, key) })
+		}
+		// Release the source once every caller is in (or the flight has
+		// already been joined by all of those that missed).
+		for waiting.Load() < callers-1 {
+			time.Sleep(10 * time.Microsecond)
+		}
+		close(gate)
+		wg.Wait()
+	}
+	b.ReportMetric(float64(calls.Load())/float64(n), "source-calls/1000-misses")
+}
+
+// spin busy-waits for d, a more exact stand-in for a remote call than
+// time.Sleep, whose timer rounds short sleeps up.
+func spin(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+	}
+}
+
+// BenchmarkBatch compares a 1000-key batch through a two-layer stack with
+// 1000 single fetches of the same keys: all hits, and all misses over a bulk
+// source that takes 20µs a call.
+func BenchmarkBatch(b *testing.B) {
+	const size = 1000
+	ctx := context.Background()
+	var bulkCalls atomic.Int64
+	bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+		bulkCalls.Add(1)
+		spin(20 * time.Microsecond)
+		m := make(map[string]string, len(keys))
+		for _, k := range keys {
+			m[k] = k
+		}
+		return m, nil
+	})
+	stack := func() pipeline.Fetcher[string, string] {
+		inner := pipeline.Cache("inner", newRWStore[string, string](), benchOpts)(bulk)
+		return pipeline.Cache("outer", newRWStore[string, string](), benchOpts)(inner)
+	}
+	keys := func(prefix string) []string {
+		ks := make([]string, size)
+		for i := range ks {
+			ks[i] = prefix + strconv.Itoa(i)
+		}
+		return ks
+	}
+	single := func(f pipeline.Fetcher[string, string], ks []string) {
+		for _, k := range ks {
+			sink, _ = f.Fetch(ctx, k)
+		}
+	}
+	batch := func(f pipeline.Fetcher[string, string], ks []string) {
+		pipeline.FetchMany(ctx, f, ks)
+	}
+	for _, mode := range []struct {
+		name string
+		run  func(pipeline.Fetcher[string, string], []string)
+	}{{"mode=single", single}, {"mode=batch", batch}} {
+		b.Run("hits/"+mode.name, func(b *testing.B) {
+			f := stack()
+			ks := keys("k")
+			batch(f, ks)
+			b.ReportAllocs()
+			for b.Loop() {
+				mode.run(f, ks)
+			}
+		})
+		b.Run("misses/"+mode.name, func(b *testing.B) {
+			ks := keys("k")
+			f := stack()
+			mode.run(f, ks) // warm: the layers reach the size a bounded cache keeps
+			bulkCalls.Store(0)
+			n := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				_ = f.(pipeline.Clearer).Clear(ctx)
+				b.StartTimer()
+				mode.run(f, ks)
+				n++
+			}
+			b.ReportMetric(float64(bulkCalls.Load())/float64(n), "source-calls/op")
+		})
+	}
+}
+
+var benchOpts *pipeline.CacheOptions[string] // defaults
