@@ -268,6 +268,9 @@ func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 
 // FetchEntry returns the value for key with its lifetime; see Cache.
 func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
+	// If no flight lands between here and this caller's own flight, the
+	// store cannot have gained the key: no need to look again inside it.
+	landed := c.landed.Load()
 	e, st := c.lookup(ctx, key)
 	if st == fresh || st == due {
 		c.emit(ctx, Hit, key, nil, 0)
@@ -279,7 +282,7 @@ func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
 		}
 		return e, nil
 	}
-	e, err := c.miss(ctx, key, e, st)
+	e, err := c.miss(ctx, key, e, st, landed)
 	if err == nil && c.tracked.Load() {
 		c.register(ctx, key)
 	}
@@ -323,7 +326,7 @@ func (c *cache[K, V]) lookup(ctx context.Context, key K) (Entry[V], state) {
 
 // miss handles a key the store did not hold fresh. old is what the store
 // held, for stale-if-error.
-func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state) (Entry[V], error) {
+func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, landed uint64) (Entry[V], error) {
 	if c.neg != nil && c.neg.has(key, c.opts.Clock()) {
 		c.emit(ctx, NegativeHit, key, nil, 0)
 		return Entry[V]{}, c.negErr
@@ -344,16 +347,17 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state) (
 	}
 	f := &flight[V]{}
 	c.flights[key] = f
+	recheck := c.landed.Load() != landed
 	if ctx.Done() == nil {
 		// Nothing can cancel this caller: it runs the fetch itself.
 		c.mu.Unlock()
-		c.run(ctx, key, f, old, st, true)
+		c.run(ctx, key, f, old, st, recheck)
 		return f.e, f.err
 	}
 	f.done = make(chan struct{})
 	c.mu.Unlock()
-	if !c.background(ctx, func(ctx context.Context) { c.run(ctx, key, f, old, st, true) }) {
-		c.run(ctx, key, f, old, st, true) // closed: no background work
+	if !c.background(ctx, func(ctx context.Context) { c.run(ctx, key, f, old, st, recheck) }) {
+		c.run(ctx, key, f, old, st, recheck) // closed: no background work
 	}
 	return c.wait(ctx, f)
 }
@@ -406,9 +410,9 @@ func (c *cache[K, V]) load(ctx context.Context, key K, old Entry[V], st state, r
 	if c.trackBelow {
 		nctx = context.WithValue(ctx, depKey{}, dependent(derived[K, V]{c, key}))
 	}
-	start := time.Now()
+	start := c.now()
 	e, err = c.next.FetchEntry(nctx, key)
-	return c.finish(ctx, key, e, err, time.Since(start), old, st, gen)
+	return c.finish(ctx, key, e, err, since(start), old, st, gen)
 }
 
 // panicked turns a recovered panic value into the error every waiter gets.

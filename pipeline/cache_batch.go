@@ -254,9 +254,9 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 	if c.trackBelow {
 		nctx = context.WithValue(ctx, depKey{}, &batchMarker[K, V]{c, ask})
 	}
-	start := time.Now()
+	start := c.now()
 	c.nextBatch.FetchBatch(nctx, ask, res)
-	elapsed := time.Since(start)
+	elapsed := since(start)
 	for j, n := range fetch {
 		var old Entry[V]
 		st := absent

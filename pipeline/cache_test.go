@@ -145,17 +145,27 @@ func TestCacheStampede(t *testing.T) {
 
 func TestCacheRechecksStoreInsideFlight(t *testing.T) {
 	t.Parallel()
-	// The caller's first Get misses (as if it ran just before another
-	// flight stored the key); the check inside its flight finds the value.
-	src := newSource("k", "new")
+	// Caller A misses the store; before it starts its flight, caller B
+	// misses too, fetches, stores and ends its flight. A must find B's
+	// value inside its own flight instead of fetching again.
+	src := newSource("k", "v")
 	store := newMemStore[string, string]()
-	require.NoError(t, store.Set(t.Context(), "k", "stored"))
-	store.missOnce.Store(true)
 	f := pipeline.Cache("l", store, nil)(src)
-	v, err := f.Fetch(t.Context(), "k")
+	var fired atomic.Bool
+	store.afterGet = func() {
+		if fired.CompareAndSwap(false, true) {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = f.Fetch(context.Background(), "k") // B
+			}()
+			<-done
+		}
+	}
+	v, err := f.Fetch(context.Background(), "k") // A
 	require.NoError(t, err)
-	require.Equal(t, "stored", v)
-	require.Zero(t, src.calls.Load())
+	require.Equal(t, "v", v)
+	require.EqualValues(t, 1, src.calls.Load(), "the caller arriving just after a flight ended does not load again")
 }
 
 func TestCacheWaitersHonourTheirContext(t *testing.T) {

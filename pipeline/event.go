@@ -67,7 +67,8 @@ type Event[K any] struct {
 	Err error
 	// Elapsed is the time spent below the layer, for Fill, NotFound and
 	// Error events that followed a call below; zero otherwise, so that a hit
-	// reads no clock.
+	// reads no clock. It is measured only while the layer has an observer or
+	// a trace is active.
 	Elapsed time.Duration
 }
 
@@ -161,6 +162,29 @@ func (m *emitter[K]) emit(ctx context.Context, kind EventKind, key K, err error,
 	if m.observer != nil || tracing.Load() != 0 {
 		m.emitSlow(ctx, kind, key, err, elapsed)
 	}
+}
+
+// observed reports whether anyone would see an event now; layers measure
+// elapsed times only then.
+func (m *emitter[K]) observed() bool {
+	return m.observer != nil || tracing.Load() != 0
+}
+
+// since returns the time elapsed since start, or zero if start is zero (not
+// measured).
+func since(start time.Time) time.Duration {
+	if start.IsZero() {
+		return 0
+	}
+	return time.Since(start)
+}
+
+// now returns the current time if anyone observes, for measuring Elapsed.
+func (m *emitter[K]) now() time.Time {
+	if m.observed() {
+		return time.Now()
+	}
+	return time.Time{}
 }
 
 func (m *emitter[K]) emitSlow(ctx context.Context, kind EventKind, key K, err error, elapsed time.Duration) {

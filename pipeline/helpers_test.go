@@ -21,7 +21,7 @@ type memStore[K comparable, V any] struct {
 	m        map[K]pipeline.Entry[V]
 	getErr   error
 	setErr   error
-	missOnce atomic.Bool // the next Get misses even if the key is there
+	afterGet func() // if set, called after every GetEntry, outside the lock
 	gets     atomic.Int64
 	sets     atomic.Int64
 }
@@ -32,13 +32,13 @@ func newMemStore[K comparable, V any]() *memStore[K, V] {
 
 func (s *memStore[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool, error) {
 	s.gets.Add(1)
+	if s.afterGet != nil {
+		defer s.afterGet()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.getErr != nil {
 		return pipeline.Entry[V]{}, false, s.getErr
-	}
-	if s.missOnce.CompareAndSwap(true, false) {
-		return pipeline.Entry[V]{}, false, nil
 	}
 	e, ok := s.m[key]
 	return e, ok, nil
