@@ -1,0 +1,176 @@
+package stores
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// A Codec turns values of type V into their encoded form E and back, for
+// stores that keep encoded values (see Encoded).
+//
+// Encode returns an error for a value it cannot encode. Decode returns an
+// error, never a panic, for input it cannot decode: stored data may be
+// corrupt, truncated, or written by another version of the program. A Codec
+// must be safe for concurrent use: a store calls it from many goroutines at
+// once.
+type Codec[V, E any] interface {
+	Encode(v V) (E, error)
+	Decode(e E) (V, error)
+}
+
+// JSON returns a Codec that encodes values as JSON text with encoding/json.
+// It is safe for concurrent use. Its errors wrap those of encoding/json.
+func JSON[V any]() Codec[V, []byte] { return jsonCodec[V]{} }
+
+type jsonCodec[V any] struct{}
+
+// Encode returns the JSON encoding of v.
+func (jsonCodec[V]) Encode(v V) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("stores: json encode: %w", err)
+	}
+	return b, nil
+}
+
+// Decode parses the JSON text b into a V.
+func (jsonCodec[V]) Decode(b []byte) (V, error) {
+	var v V
+	if err := json.Unmarshal(b, &v); err != nil {
+		var zero V
+		return zero, fmt.Errorf("stores: json decode: %w", err)
+	}
+	return v, nil
+}
+
+// Encoded returns a store of V values that keeps them in inner, encoded by
+// codec: for example JSON text in a Map, or bytes in a store shared with
+// another process. Encoded panics if inner or codec is nil.
+//
+// If inner is a pipeline.ExpiringStore, so is the returned store, and entries
+// keep their Expires. Get and GetEntry decode what inner holds; a stored
+// value that does not decode is reported as missing (ok == false, nil error)
+// and deleted from inner: corrupt data is a miss, never a failure. Set and
+// SetEntry return an error wrapping the codec's error when a value does not
+// encode, and store nothing. Errors of inner are returned wrapped.
+//
+// The returned store also has a Clear(ctx) error method, which calls inner's
+// if it has one and otherwise returns an error wrapping
+// errors.ErrUnsupported. It is safe for concurrent use if inner and codec
+// are.
+func Encoded[K, V, E any](inner pipeline.Store[K, E], codec Codec[V, E]) pipeline.Store[K, V] {
+	if inner == nil {
+		panic("stores: Encoded: nil inner store")
+	}
+	if codec == nil {
+		panic("stores: Encoded: nil codec")
+	}
+	s := encoded[K, V, E]{inner: inner, codec: codec}
+	if ei, ok := inner.(pipeline.ExpiringStore[K, E]); ok {
+		return &encodedExpiring[K, V, E]{encoded: s, einner: ei}
+	}
+	return &s
+}
+
+// encoded is the store returned by Encoded over a plain Store.
+type encoded[K, V, E any] struct {
+	inner pipeline.Store[K, E]
+	codec Codec[V, E]
+}
+
+// Get decodes the value inner holds for key; see Encoded.
+func (s *encoded[K, V, E]) Get(ctx context.Context, key K) (V, bool, error) {
+	var zero V
+	e, ok, err := s.inner.Get(ctx, key)
+	if err != nil {
+		return zero, false, fmt.Errorf("stores: encoded get: %w", err)
+	}
+	if !ok {
+		return zero, false, nil
+	}
+	return s.decode(ctx, key, e)
+}
+
+// decode decodes e, stored under key; it deletes a value that does not
+// decode and reports it missing.
+func (s *encoded[K, V, E]) decode(ctx context.Context, key K, e E) (V, bool, error) {
+	v, err := s.codec.Decode(e)
+	if err != nil {
+		// Corrupt data is a miss; the delete is best effort, as the next
+		// Set of the key replaces the value anyway.
+		_ = s.inner.Delete(ctx, key)
+		var zero V
+		return zero, false, nil
+	}
+	return v, true, nil
+}
+
+// Set encodes value and stores it in inner; see Encoded.
+func (s *encoded[K, V, E]) Set(ctx context.Context, key K, value V) error {
+	e, err := s.codec.Encode(value)
+	if err != nil {
+		return fmt.Errorf("stores: encoded set: %w", err)
+	}
+	if err := s.inner.Set(ctx, key, e); err != nil {
+		return fmt.Errorf("stores: encoded set: %w", err)
+	}
+	return nil
+}
+
+// Delete deletes key from inner.
+func (s *encoded[K, V, E]) Delete(ctx context.Context, key K) error {
+	if err := s.inner.Delete(ctx, key); err != nil {
+		return fmt.Errorf("stores: encoded delete: %w", err)
+	}
+	return nil
+}
+
+// Clear clears inner, if it can be cleared.
+func (s *encoded[K, V, E]) Clear(ctx context.Context) error {
+	c, ok := s.inner.(interface{ Clear(context.Context) error })
+	if !ok {
+		return fmt.Errorf("stores: encoded clear: inner store has no Clear method: %w", errors.ErrUnsupported)
+	}
+	if err := c.Clear(ctx); err != nil {
+		return fmt.Errorf("stores: encoded clear: %w", err)
+	}
+	return nil
+}
+
+// encodedExpiring is the store returned by Encoded over an ExpiringStore.
+type encodedExpiring[K, V, E any] struct {
+	encoded[K, V, E]
+	einner pipeline.ExpiringStore[K, E]
+}
+
+// GetEntry decodes the entry inner holds for key; see Encoded.
+func (s *encodedExpiring[K, V, E]) GetEntry(ctx context.Context, key K) (pipeline.Entry[V], bool, error) {
+	e, ok, err := s.einner.GetEntry(ctx, key)
+	if err != nil {
+		return pipeline.Entry[V]{}, false, fmt.Errorf("stores: encoded get: %w", err)
+	}
+	if !ok {
+		return pipeline.Entry[V]{}, false, nil
+	}
+	v, ok, err := s.decode(ctx, key, e.Value)
+	if !ok {
+		return pipeline.Entry[V]{}, false, err
+	}
+	return pipeline.Entry[V]{Value: v, Expires: e.Expires}, true, nil
+}
+
+// SetEntry encodes e's value and stores it in inner with e's Expires.
+func (s *encodedExpiring[K, V, E]) SetEntry(ctx context.Context, key K, e pipeline.Entry[V]) error {
+	enc, err := s.codec.Encode(e.Value)
+	if err != nil {
+		return fmt.Errorf("stores: encoded set: %w", err)
+	}
+	if err := s.einner.SetEntry(ctx, key, pipeline.Entry[E]{Value: enc, Expires: e.Expires}); err != nil {
+		return fmt.Errorf("stores: encoded set: %w", err)
+	}
+	return nil
+}

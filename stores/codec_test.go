@@ -1,0 +1,287 @@
+package stores_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
+)
+
+// stringCodec stores strings as bytes; "bad" does not encode and bytes
+// starting with 0xff do not decode.
+type stringCodec struct{}
+
+var errCodec = errors.New("codec says no")
+
+func (stringCodec) Encode(s string) ([]byte, error) {
+	if s == "bad" {
+		return nil, errCodec
+	}
+	return []byte(s), nil
+}
+
+func (stringCodec) Decode(b []byte) (string, error) {
+	if len(b) > 0 && b[0] == 0xff {
+		return "", errCodec
+	}
+	return string(b), nil
+}
+
+// lenStore gives an Encoded store the Len of its inner store, so it fits
+// the table of sizedStores.
+type lenStore struct {
+	pipeline.ExpiringStore[string, string]
+	len func() int
+}
+
+func (s lenStore) Len() int { return s.len() }
+
+func (s lenStore) Clear(ctx context.Context) error {
+	return s.ExpiringStore.(interface{ Clear(context.Context) error }).Clear(ctx)
+}
+
+// plainStore hides everything but the Store methods of a store.
+type plainStore[K, V any] struct{ pipeline.Store[K, V] }
+
+type doc struct {
+	Title string   `json:"title"`
+	Tags  []string `json:"tags,omitempty"`
+}
+
+func TestEncodedRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		inner    func(t *testing.T) pipeline.Store[string, []byte]
+		expiring bool
+	}{
+		{name: "Map", inner: func(*testing.T) pipeline.Store[string, []byte] { return stores.NewMap[string, []byte]() }, expiring: true},
+		{name: "LRU", inner: func(t *testing.T) pipeline.Store[string, []byte] { return mustLRU[string, []byte](t, 10) }, expiring: true},
+		{name: "TTL", inner: func(t *testing.T) pipeline.Store[string, []byte] {
+			return mustTTL[string, []byte](t, 10, time.Hour, nil)
+		}, expiring: true},
+		{name: "plain Store", inner: func(*testing.T) pipeline.Store[string, []byte] {
+			return plainStore[string, []byte]{stores.NewMap[string, []byte]()}
+		}, expiring: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			inner := tc.inner(t)
+			s := stores.Encoded(inner, stores.JSON[doc]())
+			es, expiring := s.(pipeline.ExpiringStore[string, doc])
+			require.Equal(t, tc.expiring, expiring, "an ExpiringStore inside makes an ExpiringStore")
+
+			want := doc{Title: "hello", Tags: []string{"a", "b"}}
+			require.NoError(t, s.Set(ctx, "k", want))
+			raw, ok, err := inner.Get(ctx, "k")
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.JSONEq(t, `{"title":"hello","tags":["a","b"]}`, string(raw), "inner keeps JSON text")
+
+			got, ok, err := s.Get(ctx, "k")
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.Equal(t, want, got)
+
+			_, ok, err = s.Get(ctx, "absent")
+			require.NoError(t, err)
+			require.False(t, ok)
+
+			require.NoError(t, s.Delete(ctx, "k"))
+			_, ok, err = inner.Get(ctx, "k")
+			require.NoError(t, err)
+			require.False(t, ok, "Delete reaches inner")
+
+			if !expiring {
+				return
+			}
+			exp := time.Now().Add(time.Minute).Round(0)
+			require.NoError(t, es.SetEntry(ctx, "e", pipeline.Entry[doc]{Value: want, Expires: exp}))
+			e, ok, err := es.GetEntry(ctx, "e")
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.Equal(t, want, e.Value)
+			require.True(t, exp.Equal(e.Expires), "Expires passes through")
+			ie, ok, err := inner.(pipeline.ExpiringStore[string, []byte]).GetEntry(ctx, "e")
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.True(t, exp.Equal(ie.Expires), "inner keeps the Expires")
+		})
+	}
+}
+
+func TestEncodedCorruptIsMiss(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		stored   string
+		getEntry bool
+	}{
+		{name: "Get truncated", stored: `{"title":"hel`},
+		{name: "Get wrong type", stored: `{"title":42}`},
+		{name: "Get trailing garbage", stored: `{"title":"x"} junk`},
+		{name: "Get empty", stored: ``},
+		{name: "GetEntry truncated", stored: `{"title":"hel`, getEntry: true},
+		{name: "GetEntry not JSON", stored: "\xff\x00", getEntry: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			raw := stores.NewMap[string, []byte]()
+			s := stores.Encoded(raw, stores.JSON[doc]()).(pipeline.ExpiringStore[string, doc])
+			require.NoError(t, raw.Set(ctx, "k", []byte(tc.stored)))
+
+			var ok bool
+			var err error
+			if tc.getEntry {
+				var e pipeline.Entry[doc]
+				e, ok, err = s.GetEntry(ctx, "k")
+				require.Zero(t, e)
+			} else {
+				var v doc
+				v, ok, err = s.Get(ctx, "k")
+				require.Zero(t, v)
+			}
+			require.NoError(t, err, "corrupt data is a miss, not an error")
+			require.False(t, ok)
+			require.Zero(t, raw.Len(), "corrupt data is deleted")
+		})
+	}
+}
+
+func TestEncodedErrors(t *testing.T) {
+	t.Parallel()
+	errInner := errors.New("inner down")
+	failing := pipeline.StoreFuncs[string, []byte]{
+		GetFunc:    func(context.Context, string) ([]byte, bool, error) { return nil, false, errInner },
+		SetFunc:    func(context.Context, string, []byte) error { return errInner },
+		DeleteFunc: func(context.Context, string) error { return errInner },
+	}
+	expiring := stores.Encoded(stores.NewMap[string, []byte](), stringCodec{}).(pipeline.ExpiringStore[string, string])
+	for _, tc := range []struct {
+		name string
+		call func(ctx context.Context) error
+		want error
+	}{
+		{name: "Set encode error", want: errCodec, call: func(ctx context.Context) error {
+			return stores.Encoded(stores.NewMap[string, []byte](), stringCodec{}).Set(ctx, "k", "bad")
+		}},
+		{name: "SetEntry encode error", want: errCodec, call: func(ctx context.Context) error {
+			return expiring.SetEntry(ctx, "k", pipeline.Entry[string]{Value: "bad"})
+		}},
+		{name: "JSON encode error", want: &json.UnsupportedTypeError{}, call: func(ctx context.Context) error {
+			return stores.Encoded(stores.NewMap[string, []byte](), stores.JSON[any]()).Set(ctx, "k", func() {})
+		}},
+		{name: "inner Get error", want: errInner, call: func(ctx context.Context) error {
+			_, _, err := stores.Encoded(failing, stringCodec{}).Get(ctx, "k")
+			return err
+		}},
+		{name: "inner Set error", want: errInner, call: func(ctx context.Context) error {
+			return stores.Encoded(failing, stringCodec{}).Set(ctx, "k", "v")
+		}},
+		{name: "inner Delete error", want: errInner, call: func(ctx context.Context) error {
+			return stores.Encoded(failing, stringCodec{}).Delete(ctx, "k")
+		}},
+		{name: "Clear without inner Clear", want: errors.ErrUnsupported, call: func(ctx context.Context) error {
+			return stores.Encoded(failing, stringCodec{}).(interface{ Clear(context.Context) error }).Clear(ctx)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.call(t.Context())
+			require.Error(t, err)
+			if target, ok := tc.want.(*json.UnsupportedTypeError); ok {
+				require.ErrorAs(t, err, &target)
+			} else {
+				require.ErrorIs(t, err, tc.want)
+			}
+			require.Regexp(t, `^stores: `, err.Error())
+		})
+	}
+
+	t.Run("encode error stores nothing", func(t *testing.T) {
+		t.Parallel()
+		raw := stores.NewMap[string, []byte]()
+		s := stores.Encoded(raw, stringCodec{})
+		require.NoError(t, s.Set(t.Context(), "k", "good"))
+		require.Error(t, s.Set(t.Context(), "k", "bad"))
+		v, ok, err := s.Get(t.Context(), "k")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, "good", v, "the old value stays")
+	})
+	t.Run("Clear reaches inner", func(t *testing.T) {
+		t.Parallel()
+		raw := stores.NewMap[string, []byte]()
+		s := stores.Encoded(raw, stringCodec{})
+		require.NoError(t, s.Set(t.Context(), "k", "v"))
+		require.NoError(t, s.(interface{ Clear(context.Context) error }).Clear(t.Context()))
+		require.Zero(t, raw.Len())
+	})
+}
+
+func TestEncodedPanicsOnNil(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		call func()
+		want string
+	}{
+		{name: "nil inner", call: func() { stores.Encoded[string](nil, stores.JSON[int]()) }, want: "stores: Encoded: nil inner store"},
+		{name: "nil codec", call: func() { stores.Encoded[string, int](stores.NewMap[string, []byte](), nil) }, want: "stores: Encoded: nil codec"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.PanicsWithValue(t, tc.want, tc.call)
+		})
+	}
+}
+
+// FuzzJSONDecode stores arbitrary bytes where an Encoded JSON store keeps
+// its values: reading them must never panic, and must be a hit with the
+// value encoding/json decodes, or a miss that deletes the bytes.
+func FuzzJSONDecode(f *testing.F) {
+	for _, seed := range []string{
+		`{"title":"a","tags":["x"]}`, `{}`, `null`, `[]`, `"s"`, `{"title":`, ``, "\xff", `{"tags":[1]}`,
+		`{"title":"a"}{"title":"b"}`, `{"title":"\ud800"}`, `   {"title":"a"}  `,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx := context.Background()
+		raw := stores.NewMap[string, []byte]()
+		s := stores.Encoded(raw, stores.JSON[doc]()).(pipeline.ExpiringStore[string, doc])
+		var want doc
+		decodes := json.Unmarshal(data, &want) == nil
+
+		for _, viaEntry := range []bool{false, true} {
+			require.NoError(t, raw.Set(ctx, "k", data))
+			var got doc
+			var ok bool
+			var err error
+			if viaEntry {
+				var e pipeline.Entry[doc]
+				e, ok, err = s.GetEntry(ctx, "k")
+				got = e.Value
+			} else {
+				got, ok, err = s.Get(ctx, "k")
+			}
+			require.NoError(t, err)
+			require.Equal(t, decodes, ok)
+			if ok {
+				require.Equal(t, want, got)
+				require.Equal(t, 1, raw.Len())
+			} else {
+				require.Zero(t, got)
+				require.Zero(t, raw.Len(), "corrupt data is deleted")
+			}
+		}
+	})
+}

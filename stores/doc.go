@@ -1,0 +1,42 @@
+// Package stores holds in-memory stores for the cache layer of package
+// pipeline (pipeline.Cache), and codecs for stores that keep values encoded.
+//
+// # Stores
+//
+//   - [Map] is an unbounded map under a mutex: for small key sets and tests.
+//     Its zero value is ready to use.
+//   - [LRU] holds at most a fixed number of entries and evicts the least
+//     recently used one, on golang-lru/v2's lru.Cache. A hit allocates
+//     nothing.
+//   - [TTL] is an LRU whose entries also expire after a fixed time, with an
+//     injectable clock, optional jitter, and a grace period that keeps expired
+//     entries for stale-if-error. It starts no goroutine.
+//   - [Encoded] wraps any store and keeps its values encoded by a [Codec],
+//     such as [JSON].
+//
+// Each store is safe for concurrent use and has Len and Clear methods; a
+// cache layer's Clear uses the latter.
+//
+// # Expiry
+//
+// Map, LRU and TTL implement pipeline.ExpiringStore: they keep a
+// pipeline.Entry, a value with its Expires, and the cache layer reads it with
+// GetEntry and judges freshness with its own clock (CacheOptions.Clock). A
+// store keeps entries; it does not decide for the layer. So GetEntry returns
+// expired entries too: Map and LRU until they are replaced, deleted or
+// evicted, TTL until Grace after they expired. Encoded is an ExpiringStore
+// when the store it wraps is one.
+//
+// Plain Get, for use without a cache layer, reports an expired entry as
+// missing, judged by time.Now (TTL: by its clock). A zero Expires means an
+// unknown lifetime: Map and LRU keep such an entry until it is replaced,
+// deleted or evicted, and TTL gives it its own ttl, because in a TTL store an
+// unknown lifetime never means forever.
+//
+// # Codecs
+//
+// A [Codec] encodes values for a store that keeps them in another form:
+// JSON text in a Map, bytes in a shared store. Data that does not decode is
+// a miss, never a failure or a crash: [Encoded] reports it missing and
+// deletes it, and the cache layer fetches the value again.
+package stores

@@ -1,0 +1,83 @@
+package stores_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *fakeClock {
+	return &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// sizedStore is what every store in the package offers.
+type sizedStore interface {
+	pipeline.ExpiringStore[string, string]
+	Len() int
+	Clear(ctx context.Context) error
+}
+
+// storeCase builds a fresh store for a table-driven test. Stores that keep
+// time (TTL) use clock.
+type storeCase struct {
+	name string
+	new  func(t *testing.T, clock func() time.Time) sizedStore
+}
+
+// allStores returns one case per store, each big enough and long-lived
+// enough that nothing is evicted or expires in a test that does not ask for
+// it.
+func allStores() []storeCase {
+	return []storeCase{
+		{name: "Map", new: func(*testing.T, func() time.Time) sizedStore { return stores.NewMap[string, string]() }},
+		{name: "zero Map", new: func(*testing.T, func() time.Time) sizedStore { return &stores.Map[string, string]{} }},
+		{name: "LRU", new: func(t *testing.T, _ func() time.Time) sizedStore { return mustLRU[string, string](t, 1000) }},
+		{name: "TTL", new: func(t *testing.T, clock func() time.Time) sizedStore {
+			return mustTTL[string, string](t, 1000, time.Hour, &stores.TTLOptions{Clock: clock})
+		}},
+	}
+}
+
+func mustLRU[K comparable, V any](t testing.TB, size int) *stores.LRU[K, V] {
+	t.Helper()
+	l, err := stores.NewLRU[K, V](size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func mustTTL[K comparable, V any](t testing.TB, size int, ttl time.Duration, opts *stores.TTLOptions) *stores.TTL[K, V] {
+	t.Helper()
+	s, err := stores.NewTTL[K, V](size, ttl, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -1,0 +1,102 @@
+package stores
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// A Map is an unbounded in-memory store: a map under a read-write mutex. It
+// never drops an entry by itself; use it for small key sets or tests, and
+// an LRU or a TTL when the key set can grow.
+//
+// Map implements pipeline.ExpiringStore. Get reports an entry whose non-zero
+// Expires has passed as missing; GetEntry returns every entry as it was set,
+// expired or not, so that a cache layer can judge it with its own clock and
+// serve it stale. An expired entry stays until it is replaced or deleted.
+//
+// A Map is safe for concurrent use. Its zero value is an empty Map ready to
+// use. None of its methods fails: the errors they return are always nil.
+type Map[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]pipeline.Entry[V]
+}
+
+// NewMap returns an empty Map.
+func NewMap[K comparable, V any]() *Map[K, V] {
+	return &Map[K, V]{m: make(map[K]pipeline.Entry[V])}
+}
+
+// Get returns the value of key. It reports ok == false if key is absent or
+// its entry has a non-zero Expires that has passed (by time.Now).
+func (m *Map[K, V]) Get(_ context.Context, key K) (V, bool, error) {
+	m.mu.RLock()
+	e, ok := m.m[key]
+	m.mu.RUnlock()
+	if !ok || expired(e.Expires) {
+		var zero V
+		return zero, false, nil
+	}
+	return e.Value, true, nil
+}
+
+// GetEntry returns the entry of key as it was set, expired or not.
+func (m *Map[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool, error) {
+	m.mu.RLock()
+	e, ok := m.m[key]
+	m.mu.RUnlock()
+	return e, ok, nil
+}
+
+// Set stores value under key with an unknown lifetime (a zero Expires): it
+// stays until it is replaced or deleted.
+func (m *Map[K, V]) Set(ctx context.Context, key K, value V) error {
+	return m.SetEntry(ctx, key, pipeline.Entry[V]{Value: value})
+}
+
+// SetEntry stores e under key as it is.
+func (m *Map[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
+	m.mu.Lock()
+	if m.m == nil {
+		m.m = make(map[K]pipeline.Entry[V])
+	}
+	m.m[key] = e
+	m.mu.Unlock()
+	return nil
+}
+
+// Delete removes key, if it is present.
+func (m *Map[K, V]) Delete(_ context.Context, key K) error {
+	m.mu.Lock()
+	delete(m.m, key)
+	m.mu.Unlock()
+	return nil
+}
+
+// Len returns the number of entries held, expired ones included.
+func (m *Map[K, V]) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.m)
+}
+
+// Clear removes every entry.
+func (m *Map[K, V]) Clear(context.Context) error {
+	m.mu.Lock()
+	clear(m.m)
+	m.mu.Unlock()
+	return nil
+}
+
+// expired reports whether an entry that expires at exp has expired by
+// time.Now. It reads the clock only for a non-zero exp: an unknown lifetime
+// never expires in a store. It is small enough to inline, so that a hit on
+// an entry without expiry does not pay a call.
+func expired(exp time.Time) bool {
+	return !exp.IsZero() && passed(exp)
+}
+
+// passed reports whether t is not after time.Now.
+func passed(t time.Time) bool { return !time.Now().Before(t) }
