@@ -56,7 +56,10 @@ func (jsonCodec[V]) Decode(b []byte) (V, error) {
 // value that does not decode is reported as missing (ok == false, nil error)
 // and deleted from inner: corrupt data is a miss, never a failure. Set and
 // SetEntry return an error wrapping the codec's error when a value does not
-// encode, and store nothing. Errors of inner are returned wrapped.
+// encode, and store nothing. Errors of inner are returned wrapped, except
+// that of the delete of a corrupt value, which is best effort. A delete of a
+// corrupt value can race with a Set of the same key and delete the new value
+// too; that costs a miss, never a wrong answer.
 //
 // The returned store also has a Clear(ctx) error method, which calls inner's
 // if it has one and otherwise returns an error wrapping

@@ -14,8 +14,8 @@
 //   - [Encoded] wraps any store and keeps its values encoded by a [Codec],
 //     such as [JSON].
 //
-// Each store is safe for concurrent use and has Len and Clear methods; a
-// cache layer's Clear uses the latter.
+// Every store here is safe for concurrent use and has a Clear method, which a
+// cache layer's Clear calls; Map, LRU and TTL also have Len.
 //
 // # Expiry
 //

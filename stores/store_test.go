@@ -15,6 +15,13 @@ import (
 	"github.com/multilayer-cache/multilayer/stores"
 )
 
+// Every store is an ExpiringStore with Len and Clear.
+var (
+	_ sizedStore = (*stores.Map[string, string])(nil)
+	_ sizedStore = (*stores.LRU[string, string])(nil)
+	_ sizedStore = (*stores.TTL[string, string])(nil)
+)
+
 func TestConstructorErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
