@@ -1,9 +1,11 @@
 package pipeline
 
+import "encoding/json"
+
 // A Describer is a Fetcher that can say what it is, so that the structure of
-// a pipeline can be printed and served (see the package's Tree functions).
-// Every stock layer implements it; a user's own layer may, to take part. A
-// Fetcher that is not a Describer is shown as a source.
+// a pipeline can be printed and served (see [TreeOf]). Every stock layer
+// implements it; a user's own layer may, to take part. A Fetcher that is not
+// a Describer is shown as a source (see [Source] to name it).
 type Describer interface {
 	Describe() Description
 }
@@ -54,6 +56,16 @@ func (s Stats) HitRatio() float64 {
 		return 0
 	}
 	return float64(answered) / float64(total)
+}
+
+// MarshalJSON encodes the counts, named as in the struct tags, together
+// with their hit ratio as "hit_ratio".
+func (s Stats) MarshalJSON() ([]byte, error) {
+	type counts Stats // without the method
+	return json.Marshal(struct {
+		counts
+		HitRatio float64 `json:"hit_ratio"`
+	}{counts(s), s.HitRatio()})
 }
 
 // Stats returns the counts of the first observer in m that is a StatsSource,
