@@ -179,6 +179,10 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 	if o.DependentsSize == 0 {
 		o.DependentsSize = 100000
 	}
+	// Fetch may serve hits with the store's plain Get, which judges expiry
+	// by time.Now, when the layer judges the same way and needs nothing
+	// else from the entry: no own clock, no refresh-ahead, no stale values.
+	plainHits := !expiring || (o.Clock == nil && o.RefreshAhead == 0 && o.StaleIfError == 0)
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
@@ -191,6 +195,7 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 			next:      Entries(next),
 			nextBatch: Batches(next, o.BatchConcurrency),
 			inner:     next,
+			plainHits: plainHits,
 			opts:      o,
 			coalesce:  !o.NoCoalesce,
 			flights:   make(map[K]*flight[V]),
@@ -218,6 +223,7 @@ type cache[K comparable, V any] struct {
 	next      EntryFetcher[K, V]
 	nextBatch BatchFetcher[K, V]
 	inner     Fetcher[K, V] // next as given, for Invalidate
+	plainHits bool          // Fetch serves hits with store.Get; see Cache
 	opts      CacheOptions[K]
 	coalesce  bool
 	neg       *negatives[K] // nil when negative caching is off
@@ -261,28 +267,86 @@ const (
 )
 
 // Fetch returns the value for key; see Cache.
+//
+// Fetch and FetchEntry keep the hit path flat (one store call, a few
+// checks) and leave everything else to fetchSlow.
 func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
-	e, err := c.FetchEntry(ctx, key)
+	// If no flight lands between here and this caller's own flight, the
+	// store cannot have gained the key: no need to look again inside it.
+	landed := c.landed.Load()
+	if !c.plainHits {
+		e, ok, err := c.estore.GetEntry(ctx, key)
+		if ok && err == nil && e.Expires.IsZero() {
+			if c.hooked() {
+				c.hit(ctx, key)
+			}
+			return e.Value, nil
+		}
+		e, err = c.fetchSlow(ctx, key, e, ok, err, landed)
+		return e.Value, err
+	}
+	v, ok, err := c.store.Get(ctx, key)
+	if ok && err == nil {
+		if c.hooked() {
+			c.hit(ctx, key)
+		}
+		return v, nil
+	}
+	// Absent, or expired by time.Now, which is the layer's clock here, and
+	// with no stale-if-error an expired entry is of no use.
+	e, err := c.fetchSlow(ctx, key, Entry[V]{}, false, err, landed)
 	return e.Value, err
 }
 
 // FetchEntry returns the value for key with its lifetime; see Cache.
 func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
-	// If no flight lands between here and this caller's own flight, the
-	// store cannot have gained the key: no need to look again inside it.
 	landed := c.landed.Load()
-	e, st := c.lookup(ctx, key)
+	if c.estore != nil {
+		e, ok, err := c.estore.GetEntry(ctx, key)
+		if ok && err == nil && e.Expires.IsZero() {
+			if c.hooked() {
+				c.hit(ctx, key)
+			}
+			return e, nil
+		}
+		return c.fetchSlow(ctx, key, e, ok, err, landed)
+	}
+	v, ok, err := c.store.Get(ctx, key)
+	if ok && err == nil {
+		if c.hooked() {
+			c.hit(ctx, key)
+		}
+		return Entry[V]{Value: v}, nil
+	}
+	return c.fetchSlow(ctx, key, Entry[V]{Value: v}, ok, err, landed)
+}
+
+// hooked reports whether a hit has anything to do besides returning: an
+// observer, a trace, or dependents to record.
+func (c *cache[K, V]) hooked() bool {
+	return c.observer != nil || tracing.Load() != 0 || c.tracked.Load()
+}
+
+// hit does what a hit owes beyond returning: its event and its dependents.
+func (c *cache[K, V]) hit(ctx context.Context, key K) {
+	c.emit(ctx, Hit, key, nil, 0)
+	if c.tracked.Load() {
+		c.register(ctx, key)
+	}
+}
+
+// fetchSlow finishes a fetch whose store read was not a plain fresh hit:
+// an entry with an expiry to judge, a miss, or a store error.
+func (c *cache[K, V]) fetchSlow(ctx context.Context, key K, e Entry[V], ok bool, err error, landed uint64) (Entry[V], error) {
+	st := c.judge(ctx, key, e, ok, err)
 	if st == fresh || st == due {
-		c.emit(ctx, Hit, key, nil, 0)
+		c.hit(ctx, key)
 		if st == due {
 			c.refresh(ctx, key, e)
 		}
-		if c.tracked.Load() {
-			c.register(ctx, key)
-		}
 		return e, nil
 	}
-	e, err := c.miss(ctx, key, e, st, landed)
+	e, err = c.miss(ctx, key, e, st, landed)
 	if err == nil && c.tracked.Load() {
 		c.register(ctx, key)
 	}
@@ -294,34 +358,33 @@ func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
 func (c *cache[K, V]) lookup(ctx context.Context, key K) (Entry[V], state) {
 	if c.estore == nil {
 		v, ok, err := c.store.Get(ctx, key)
-		if err != nil {
-			c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store get: %w", c.name, err), 0)
-			return Entry[V]{}, absent
-		}
-		if !ok {
-			return Entry[V]{}, absent
-		}
-		return Entry[V]{Value: v}, fresh
+		e := Entry[V]{Value: v}
+		return e, c.judge(ctx, key, e, ok, err)
 	}
 	e, ok, err := c.estore.GetEntry(ctx, key)
+	return e, c.judge(ctx, key, e, ok, err)
+}
+
+// judge tells the state of what a store read returned.
+func (c *cache[K, V]) judge(ctx context.Context, key K, e Entry[V], ok bool, err error) state {
 	if err != nil {
 		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store get: %w", c.name, err), 0)
-		return Entry[V]{}, absent
+		return absent
 	}
 	if !ok {
-		return Entry[V]{}, absent
+		return absent
 	}
 	if e.Expires.IsZero() {
-		return e, fresh
+		return fresh
 	}
 	now := c.opts.Clock()
 	switch {
 	case !now.Before(e.Expires):
-		return e, expired
+		return expired
 	case c.opts.RefreshAhead > 0 && !now.Before(e.Expires.Add(-c.opts.RefreshAhead)):
-		return e, due
+		return due
 	}
-	return e, fresh
+	return fresh
 }
 
 // miss handles a key the store did not hold fresh. old is what the store
