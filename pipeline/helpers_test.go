@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -55,8 +56,13 @@ func (s *memStore[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V])
 	return nil
 }
 
+// Get reports an expired entry as absent, as the ExpiringStore contract says.
 func (s *memStore[K, V]) Get(ctx context.Context, key K) (V, bool, error) {
 	e, ok, err := s.GetEntry(ctx, key)
+	if ok && !e.Expires.IsZero() && !time.Now().Before(e.Expires) {
+		var zero V
+		return zero, false, nil
+	}
 	return e.Value, ok, err
 }
 
