@@ -1,0 +1,214 @@
+package middleware
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// Metrics counts the events of layers, per layer: hits, misses, fills, not
+// found, negative hits, errors, shared waits, stale values served,
+// invalidations and evictions, and a histogram of the time spent below each
+// layer. One Metrics serves any number of layers of any key types: [Observe]
+// hands out an observer per layer, and a metrics exporter (such as the
+// Prometheus collector in package prom) reads them all.
+//
+// Metrics is safe for concurrent use. It holds no goroutine and needs no
+// Close.
+type Metrics struct {
+	bounds []time.Duration
+
+	mu     sync.Mutex
+	layers []*LayerMetrics // in the order they were made
+	byName map[string]*LayerMetrics
+}
+
+// MetricsOptions configure NewMetrics. The zero value, and nil, mean
+// defaults.
+type MetricsOptions struct {
+	// Buckets are the upper bounds of the latency histogram's buckets, in
+	// increasing order; a last bucket holds the rest. Default: 100µs, 250µs,
+	// 500µs, 1ms, 2.5ms, 5ms, 10ms, 25ms, 50ms, 100ms, 250ms, 500ms, 1s,
+	// 2.5s, 5s and 10s.
+	Buckets []time.Duration
+}
+
+// defaultBuckets span an in-memory layer to a slow remote source.
+var defaultBuckets = []time.Duration{
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+}
+
+// NewMetrics returns an empty Metrics. It panics if a bucket bound is not
+// positive or the bounds are not in increasing order.
+func NewMetrics(opts *MetricsOptions) *Metrics {
+	bounds := defaultBuckets
+	if opts != nil && len(opts.Buckets) > 0 {
+		for i, b := range opts.Buckets {
+			if b <= 0 || (i > 0 && b <= opts.Buckets[i-1]) {
+				panic(fmt.Sprintf("middleware: NewMetrics: bucket bounds must be positive and increasing, got %v", opts.Buckets))
+			}
+		}
+		bounds = slices.Clone(opts.Buckets)
+	}
+	return &Metrics{bounds: bounds, byName: make(map[string]*LayerMetrics)}
+}
+
+// Observe returns an observer that counts the events of the layer called
+// layer in m, to be given to the layer (as pipeline.CacheOptions.Observer,
+// for example). Its Observe is a few atomic additions and allocates nothing.
+// It is also a pipeline.StatsSource, so the layer shows its counts in a
+// pipeline's tree (see pipeline.TreeOf); combine it with other observers
+// through pipeline.Observers.
+//
+// Observers made for the same name share their counts: call Observe once
+// per layer, with the layer's name, unless several parts of one layer should
+// count as one. Observe panics if m is nil or layer is empty.
+func Observe[K any](m *Metrics, layer string) pipeline.Observer[K] {
+	if m == nil {
+		panic("middleware: Observe: nil Metrics")
+	}
+	if layer == "" {
+		panic("middleware: Observe: empty layer name")
+	}
+	return metricsObserver[K]{m.layer(layer)}
+}
+
+// layer returns the LayerMetrics called name, making it if need be.
+func (m *Metrics) layer(name string) *LayerMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.byName[name]; l != nil {
+		return l
+	}
+	l := &LayerMetrics{name: name, bounds: m.bounds, buckets: make([]atomic.Uint64, len(m.bounds)+1)}
+	m.layers = append(m.layers, l)
+	m.byName[name] = l
+	return l
+}
+
+// Layer returns the metrics of the layer called name, or nil if Observe was
+// never called for it.
+func (m *Metrics) Layer(name string) *LayerMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.byName[name]
+}
+
+// Layers returns the metrics of every layer, in the order of the first
+// Observe call for each.
+func (m *Metrics) Layers() []*LayerMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.layers)
+}
+
+// metricsObserver is the Observer returned by Observe. It is one pointer,
+// so that it is stored in an interface without allocating.
+type metricsObserver[K any] struct{ *LayerMetrics }
+
+// Observe counts e. It is small enough to be inlined into the method
+// wrapper that the interface call reaches.
+func (o metricsObserver[K]) Observe(_ context.Context, e pipeline.Event[K]) {
+	if e.Kind < kinds {
+		o.counts[e.Kind].n.Add(1)
+	}
+	if e.Elapsed > 0 {
+		o.observe(e.Elapsed)
+	}
+}
+
+// LayerMetrics are the counts and latencies of one layer, made by
+// [Observe]. Its methods are safe for concurrent use; each reads the
+// counts as they are at that moment.
+type LayerMetrics struct {
+	name string
+	// counts holds one counter per event kind, each on its own cache line,
+	// so that hits and misses counted on different cores do not contend.
+	counts [kinds]paddedCount
+
+	bounds  []time.Duration
+	buckets []atomic.Uint64 // per bound, and one for the rest; not cumulative
+	sum     atomic.Int64    // nanoseconds
+}
+
+// kinds bounds the event kinds that are counted.
+const kinds = pipeline.Evicted + 1
+
+// cacheLine is the size of a CPU cache line on common hardware.
+const cacheLine = 64
+
+type paddedCount struct {
+	n atomic.Uint64
+	_ [cacheLine - 8]byte
+}
+
+// observe adds d to the latency histogram.
+func (l *LayerMetrics) observe(d time.Duration) {
+	i, _ := slices.BinarySearch(l.bounds, d) // the first bound ≥ d, or the rest
+	l.buckets[i].Add(1)
+	l.sum.Add(int64(d))
+}
+
+// Name returns the layer's name.
+func (l *LayerMetrics) Name() string { return l.name }
+
+// Stats returns the layer's counts. Each count is read atomically, but not
+// all together: under load they may be a few events apart.
+func (l *LayerMetrics) Stats() pipeline.Stats {
+	c := func(k pipeline.EventKind) uint64 { return l.counts[k].n.Load() }
+	return pipeline.Stats{
+		Hits:         c(pipeline.Hit),
+		Misses:       c(pipeline.Miss),
+		Fills:        c(pipeline.Fill),
+		NotFound:     c(pipeline.NotFound),
+		NegativeHits: c(pipeline.NegativeHit),
+		Errors:       c(pipeline.Error),
+		SharedWaits:  c(pipeline.SharedWait),
+		StaleServed:  c(pipeline.StaleServed),
+		Invalidated:  c(pipeline.Invalidated),
+		Evicted:      c(pipeline.Evicted),
+	}
+}
+
+// Latency returns the layer's latency histogram: the time spent below the
+// layer, taken from the Elapsed of every event that has one (fills, not
+// found, errors from below and stale values served, all after a call
+// below). Hits take no time below and are not in it.
+func (l *LayerMetrics) Latency() Histogram {
+	h := Histogram{
+		Bounds: slices.Clone(l.bounds),
+		Counts: make([]uint64, len(l.bounds)),
+		Sum:    time.Duration(l.sum.Load()),
+	}
+	for i := range l.buckets {
+		h.Count += l.buckets[i].Load()
+		if i < len(h.Counts) {
+			h.Counts[i] = h.Count
+		}
+	}
+	return h
+}
+
+// A Histogram is a snapshot of a distribution of durations, in the shape
+// Prometheus uses: cumulative counts per upper bound.
+type Histogram struct {
+	// Bounds are the upper bounds of the buckets, in increasing order.
+	Bounds []time.Duration
+	// Counts[i] is the number of durations at most Bounds[i].
+	Counts []uint64
+	// Count is the number of durations, including those above the last
+	// bound.
+	Count uint64
+	// Sum is the total of the durations. Under load it may include a few
+	// durations that Count does not, or the other way round.
+	Sum time.Duration
+}

@@ -1,0 +1,77 @@
+package middleware_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/multilayer-cache/multilayer/middleware"
+	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
+)
+
+func ExampleObserve() {
+	bucket := pipeline.Source("bucket", pipeline.FetcherFunc[string, string](
+		func(_ context.Context, blob string) (string, error) {
+			if blob == "a" {
+				return `{"key": "a", "value": "a"}`, nil
+			}
+			return "", fmt.Errorf("bucket: %s: %w", blob, pipeline.ErrNotFound)
+		}))
+
+	metrics := middleware.NewMetrics(nil)
+	files := pipeline.Cache("files", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{
+		Observer: middleware.Observe[string](metrics, "files"),
+	})(bucket)
+
+	ctx := context.Background()
+	for _, blob := range []string{"a", "a", "a", "c"} {
+		_, _ = files.Fetch(ctx, blob)
+	}
+
+	s := metrics.Layer("files").Stats()
+	fmt.Printf("hits %d, misses %d, fills %d, not found %d, hit ratio %.2f\n",
+		s.Hits, s.Misses, s.Fills, s.NotFound, s.HitRatio())
+	fmt.Println("latencies recorded:", metrics.Layer("files").Latency().Count)
+	// The layer's observer counts, so the layer shows its counts in a tree.
+	fmt.Print(pipeline.TreeOf(files))
+	// Output:
+	// hits 2, misses 2, fills 1, not found 1, hit ratio 0.50
+	// latencies recorded: 2
+	// bucket (source)
+	// └── files (cache) hits=2 misses=2 fills=1 not_found=1 hit_ratio=50.0%
+}
+
+// One Metrics counts layers of different key types: raw files by blob id,
+// and their upper-case view by (blob id, version).
+func ExampleMetrics() {
+	type viewKey struct{ blob, version string }
+	bucket := pipeline.FetcherFunc[string, string](func(_ context.Context, blob string) (string, error) {
+		return "contents of " + blob, nil
+	})
+
+	metrics := middleware.NewMetrics(nil)
+	raw := pipeline.Cache("raw_files", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{
+		Observer: middleware.Observe[string](metrics, "raw_files"),
+	})(bucket)
+	upper := pipeline.FetcherFunc[viewKey, string](func(ctx context.Context, k viewKey) (string, error) {
+		s, err := raw.Fetch(ctx, k.blob)
+		return strings.ToUpper(s), err
+	})
+	views := pipeline.Cache("views", stores.NewMap[viewKey, string](), &pipeline.CacheOptions[viewKey]{
+		Observer: middleware.Observe[viewKey](metrics, "views"),
+	})(upper)
+
+	ctx := context.Background()
+	for _, k := range []viewKey{{"a", "1"}, {"a", "1"}, {"a", "2"}, {"b", "1"}} {
+		_, _ = views.Fetch(ctx, k)
+	}
+
+	for _, l := range metrics.Layers() {
+		s := l.Stats()
+		fmt.Printf("%-9s hits %d, misses %d, fills %d\n", l.Name(), s.Hits, s.Misses, s.Fills)
+	}
+	// Output:
+	// raw_files hits 1, misses 2, fills 2
+	// views     hits 1, misses 3, fills 3
+}
