@@ -1,0 +1,263 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// LogOptions configure Log. The zero value, and a nil pointer, mean
+// defaults. The levels are slog.Levelers, so that a *slog.LevelVar can
+// change them while the pipeline runs; a nil Leveler means the default.
+type LogOptions struct {
+	// FoundLevel is the level of a fetch that returned a value, whether a
+	// layer below held it or the source gave it. Default slog.LevelDebug:
+	// found values are the common case, worth seeing while debugging only.
+	FoundLevel slog.Leveler
+	// NotFoundLevel is the level of a fetch that reported not found (an
+	// error wrapping pipeline.ErrNotFound). Default slog.LevelInfo.
+	NotFoundLevel slog.Leveler
+	// ErrorLevel is the level of a fetch that failed otherwise, a caller's
+	// cancellation included. Default slog.LevelError.
+	ErrorLevel slog.Leveler
+}
+
+// Log returns a middleware that writes one record per fetch to logger, at a
+// level chosen by the outcome (see LogOptions). The message is "fetch" and
+// the attributes are:
+//
+//   - layer: name;
+//   - key: the key;
+//   - outcome: "hit" (a cache layer below held the value), "stale" (a layer
+//     served an expired value because below it failed), "shared" (a layer
+//     joined a fetch of the key that another caller had started), "fill"
+//     (the value came from the source and the cache layers below stored it),
+//     "found" (the value came from below with no cache layer storing it, or
+//     the fetch was not traced, see below), "not found" or "error";
+//   - served_by: which layer answered, for found and not-found outcomes: the
+//     name of the layer whose hit, negative hit, stale value or shared fetch
+//     answered first, or "source" when every layer below missed;
+//   - duration: the time the fetch took below this layer;
+//   - error: the error, for the "error" outcome.
+//
+// Log takes the user's logger and never picks a handler. It checks
+// logger.Enabled first and does nothing more when no record could be
+// written. served_by and the hit/fill distinction come from tracing the
+// fetch (pipeline.WithTrace, as Inspect does), which costs allocations, so
+// the fetch is traced only when the logger is enabled at FoundLevel, that
+// is, when every fetch is logged; otherwise records carry no served_by and
+// a found value is "found". Errors and values from below are returned
+// unchanged. Log is safe for concurrent use.
+//
+// The returned Fetcher implements pipeline.EntryFetcher,
+// pipeline.Invalidator and pipeline.Clearer (passed to next, not logged),
+// and pipeline.Describer. It is not a pipeline.BatchFetcher: a batch
+// reaching it is fetched key by key, each fetch logged on its own.
+//
+// Log panics if logger is nil or name is empty, and the middleware panics if
+// next is nil.
+func Log[K, V any](logger *slog.Logger, name string, opts *LogOptions) pipeline.Middleware[K, V] {
+	if logger == nil {
+		panic("middleware: Log: nil logger")
+	}
+	if name == "" {
+		panic("middleware: Log: empty layer name")
+	}
+	var o LogOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.FoundLevel == nil {
+		o.FoundLevel = slog.LevelDebug
+	}
+	if o.NotFoundLevel == nil {
+		o.NotFoundLevel = slog.LevelInfo
+	}
+	if o.ErrorLevel == nil {
+		o.ErrorLevel = slog.LevelError
+	}
+	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
+		pipeline.MustNext("middleware: Log "+name, next)
+		return &logged[K, V]{logger: logger, name: name, opts: o, next: next, entries: pipeline.Entries(next)}
+	}
+}
+
+// logged is the Fetcher returned by Log.
+type logged[K, V any] struct {
+	logger  *slog.Logger
+	name    string
+	opts    LogOptions // levels set
+	next    pipeline.Fetcher[K, V]
+	entries pipeline.EntryFetcher[K, V]
+}
+
+// Fetch fetches key from next and logs the outcome.
+func (l *logged[K, V]) Fetch(ctx context.Context, key K) (V, error) {
+	on, traced := l.mode(ctx)
+	if !on {
+		return l.next.Fetch(ctx, key)
+	}
+	e, err := l.fetch(ctx, key, traced)
+	return e.Value, err
+}
+
+// FetchEntry fetches the entry of key from next and logs the outcome.
+func (l *logged[K, V]) FetchEntry(ctx context.Context, key K) (pipeline.Entry[V], error) {
+	on, traced := l.mode(ctx)
+	if !on {
+		return l.entries.FetchEntry(ctx, key)
+	}
+	return l.fetch(ctx, key, traced)
+}
+
+// mode tells whether a record could be written (on), and whether to trace
+// the fetch: only when found values, the common case, are logged.
+func (l *logged[K, V]) mode(ctx context.Context) (on, traced bool) {
+	if l.logger.Enabled(ctx, l.opts.FoundLevel.Level()) {
+		return true, true
+	}
+	return l.logger.Enabled(ctx, l.opts.NotFoundLevel.Level()) || l.logger.Enabled(ctx, l.opts.ErrorLevel.Level()), false
+}
+
+// fetch fetches key, timed and maybe traced, and logs the outcome.
+func (l *logged[K, V]) fetch(ctx context.Context, key K, traced bool) (pipeline.Entry[V], error) {
+	var a *answer
+	fctx := ctx
+	if traced {
+		a = &answer{}
+		var end func()
+		fctx, end = startTrace(ctx, a, &a.relay)
+		defer end()
+	}
+	start := time.Now()
+	e, err := l.entries.FetchEntry(fctx, key)
+	l.log(ctx, key, err, time.Since(start), a)
+	return e, err
+}
+
+// log writes the record of one fetch. a is nil if the fetch was not traced.
+func (l *logged[K, V]) log(ctx context.Context, key K, err error, d time.Duration, a *answer) {
+	var level slog.Level
+	var outcome, servedBy string
+	switch {
+	case err == nil:
+		level = l.opts.FoundLevel.Level()
+		outcome, servedBy = a.found()
+	case errors.Is(err, pipeline.ErrNotFound):
+		level = l.opts.NotFoundLevel.Level()
+		outcome, servedBy = "not found", a.notFound()
+	default:
+		level = l.opts.ErrorLevel.Level()
+		outcome = "error"
+	}
+	if !l.logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 6)
+	attrs = append(attrs,
+		slog.String("layer", l.name),
+		slog.Any("key", key),
+		slog.String("outcome", outcome))
+	if servedBy != "" {
+		attrs = append(attrs, slog.String("served_by", servedBy))
+	}
+	attrs = append(attrs, slog.Duration("duration", d))
+	if outcome == "error" {
+		attrs = append(attrs, slog.Any("error", err))
+	}
+	l.logger.LogAttrs(ctx, level, "fetch", attrs...)
+}
+
+// Invalidate passes key to next if next is a pipeline.Invalidator;
+// otherwise it does nothing.
+func (l *logged[K, V]) Invalidate(ctx context.Context, key K) error {
+	_, err := pipeline.Invalidate(ctx, l.next, key)
+	return err
+}
+
+// Clear clears next if next is a pipeline.Clearer; otherwise it does
+// nothing.
+func (l *logged[K, V]) Clear(ctx context.Context) error {
+	return clearNext(ctx, l.next)
+}
+
+// Describe says that the layer logs fetches.
+func (l *logged[K, V]) Describe() pipeline.Description {
+	return pipeline.Description{Name: l.name, Kind: "log", Next: []any{l.next}}
+}
+
+// answer finds, in the trace of one fetch, the layer that answered it: the
+// first to emit a hit, a negative hit, a stale value or a shared wait.
+type answer struct {
+	relay
+	mu     sync.Mutex
+	layer  string
+	kind   pipeline.EventKind // zero until a layer answered
+	filled bool
+	done   bool
+}
+
+// Observe notes e, unless the fetch was logged already.
+func (a *answer) Observe(ctx context.Context, e pipeline.Event[any]) {
+	a.forward(ctx, e)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.done {
+		return
+	}
+	switch e.Kind {
+	case pipeline.Hit, pipeline.NegativeHit, pipeline.StaleServed, pipeline.SharedWait:
+		if a.kind == 0 {
+			a.layer, a.kind = e.Layer, e.Kind
+		}
+	case pipeline.Fill:
+		a.filled = true
+	}
+}
+
+// result ends the observation and returns what it saw.
+func (a *answer) result() (layer string, kind pipeline.EventKind, filled bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.done = true
+	return a.layer, a.kind, a.filled
+}
+
+// found returns the outcome and server of a fetch that found a value; a may
+// be nil (not traced).
+func (a *answer) found() (outcome, servedBy string) {
+	if a == nil {
+		return "found", ""
+	}
+	layer, kind, filled := a.result()
+	switch kind {
+	case pipeline.Hit:
+		return "hit", layer
+	case pipeline.StaleServed:
+		return "stale", layer
+	case pipeline.SharedWait:
+		return "shared", layer
+	case 0:
+	default:
+		return "found", layer
+	}
+	if filled {
+		return "fill", "source"
+	}
+	return "found", "source"
+}
+
+// notFound returns the server of a fetch that found nothing; a may be nil.
+func (a *answer) notFound() (servedBy string) {
+	if a == nil {
+		return ""
+	}
+	if layer, kind, _ := a.result(); kind != 0 {
+		return layer
+	}
+	return "source"
+}

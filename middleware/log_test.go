@@ -1,0 +1,261 @@
+package middleware_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/middleware"
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// logBuffer is where a test logger writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the lines written so far and forgets them.
+func (b *logBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := strings.TrimSuffix(b.buf.String(), "\n")
+	b.buf.Reset()
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// dropTimes drops the attributes that change from run to run.
+func dropTimes(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey || a.Key == "duration" {
+		return slog.Attr{}
+	}
+	return a
+}
+
+// newLogger returns a text logger at level, and where it writes.
+func newLogger(level slog.Leveler) (*slog.Logger, *logBuffer) {
+	b := &logBuffer{}
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: level, ReplaceAttr: dropTimes})), b
+}
+
+var errDown = errors.New("down")
+
+// source is a Fetcher of upper-cased keys, with "missing" not found and
+// "down" failing.
+var source = pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+	switch k {
+	case "missing":
+		return "", pipeline.ErrNotFound
+	case "down":
+		return "", errDown
+	}
+	return strings.ToUpper(k), nil
+})
+
+// twoLayers returns outer and inner cache layers over source, with the
+// outer store to empty it, and negative caching on the outer layer.
+func twoLayers() (pipeline.Fetcher[string, string], *memory[string, string]) {
+	outerMem := newMemory[string, string]()
+	inner := pipeline.Cache("inner", newMemory[string, string]().store(), nil)(source)
+	outer := pipeline.Cache("outer", outerMem.store(), &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(inner)
+	return outer, outerMem
+}
+
+func TestLog(t *testing.T) {
+	t.Parallel()
+	logger, out := newLogger(slog.LevelDebug)
+	stack, outerMem := twoLayers()
+	f := middleware.Log[string, string](logger, "docs", nil)(stack)
+
+	steps := []struct {
+		name    string
+		key     string
+		prepare func()
+		want    string
+	}{
+		{name: "fill", key: "a", want: "level=DEBUG msg=fetch layer=docs key=a outcome=fill served_by=source"},
+		{name: "outer hit", key: "a", want: "level=DEBUG msg=fetch layer=docs key=a outcome=hit served_by=outer"},
+		{
+			name:    "inner hit",
+			key:     "a",
+			prepare: func() { outerMem.store().Delete(t.Context(), "a") },
+			want:    "level=DEBUG msg=fetch layer=docs key=a outcome=hit served_by=inner",
+		},
+		{name: "not found", key: "missing", want: `level=INFO msg=fetch layer=docs key=missing outcome="not found" served_by=source`},
+		{name: "negative hit", key: "missing", want: `level=INFO msg=fetch layer=docs key=missing outcome="not found" served_by=outer`},
+		{name: "error", key: "down", want: `level=ERROR msg=fetch layer=docs key=down outcome=error error="pipeline: outer: pipeline: inner: down"`},
+	}
+	for _, st := range steps {
+		// Steps build on each other: not parallel.
+		t.Run(st.name, func(t *testing.T) {
+			if st.prepare != nil {
+				st.prepare()
+			}
+			_, _ = f.Fetch(t.Context(), st.key)
+			require.Equal(t, []string{st.want}, out.lines())
+		})
+	}
+}
+
+// TestLogLevels: records are written at the level of their outcome, only
+// when the logger is enabled there; served_by needs found records enabled.
+func TestLogLevels(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		handler slog.Level
+		opts    *middleware.LogOptions
+		want    []string
+	}{
+		{
+			name:    "debug handler, defaults",
+			handler: slog.LevelDebug,
+			want: []string{
+				"level=DEBUG msg=fetch layer=l key=a outcome=fill served_by=source",
+				`level=INFO msg=fetch layer=l key=missing outcome="not found" served_by=source`,
+				`level=ERROR msg=fetch layer=l key=down outcome=error error="pipeline: outer: pipeline: inner: down"`,
+			},
+		},
+		{
+			name:    "info handler, defaults: no found records, no tracing",
+			handler: slog.LevelInfo,
+			want: []string{
+				`level=INFO msg=fetch layer=l key=missing outcome="not found"`,
+				`level=ERROR msg=fetch layer=l key=down outcome=error error="pipeline: outer: pipeline: inner: down"`,
+			},
+		},
+		{
+			name:    "error handler, defaults",
+			handler: slog.LevelError,
+			want: []string{
+				`level=ERROR msg=fetch layer=l key=down outcome=error error="pipeline: outer: pipeline: inner: down"`,
+			},
+		},
+		{
+			name:    "info handler, found at info",
+			handler: slog.LevelInfo,
+			opts:    &middleware.LogOptions{FoundLevel: slog.LevelInfo, NotFoundLevel: slog.LevelWarn, ErrorLevel: slog.LevelWarn + 2},
+			want: []string{
+				"level=INFO msg=fetch layer=l key=a outcome=fill served_by=source",
+				`level=WARN msg=fetch layer=l key=missing outcome="not found" served_by=source`,
+				`level=WARN+2 msg=fetch layer=l key=down outcome=error error="pipeline: outer: pipeline: inner: down"`,
+			},
+		},
+		{
+			name:    "nothing enabled",
+			handler: slog.LevelError + 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			logger, out := newLogger(tt.handler)
+			stack, _ := twoLayers()
+			f := middleware.Log[string, string](logger, "l", tt.opts)(stack)
+			for _, k := range []string{"a", "missing", "down"} {
+				_, _ = f.Fetch(t.Context(), k)
+			}
+			require.Equal(t, tt.want, out.lines())
+		})
+	}
+}
+
+// TestLogLevelVar: levels given as a *slog.LevelVar can change while the
+// pipeline runs.
+func TestLogLevelVar(t *testing.T) {
+	t.Parallel()
+	logger, out := newLogger(slog.LevelInfo)
+	var found slog.LevelVar
+	found.Set(slog.LevelDebug)
+	f := middleware.Log[string, string](logger, "l", &middleware.LogOptions{FoundLevel: &found})(source)
+
+	_, _ = f.Fetch(t.Context(), "a")
+	require.Empty(t, out.lines())
+	found.Set(slog.LevelInfo)
+	_, _ = f.Fetch(t.Context(), "a")
+	require.Equal(t, []string{"level=INFO msg=fetch layer=l key=a outcome=found served_by=source"}, out.lines())
+}
+
+// TestLogOverInspect: a Log layer sees the answer of a layer below an
+// Inspect layer, whose trace would otherwise hide it.
+func TestLogOverInspect(t *testing.T) {
+	t.Parallel()
+	logger, out := newLogger(slog.LevelDebug)
+	var r reports[string]
+	f := middleware.Log[string, string](logger, "l", nil)(
+		middleware.Inspect[string, string](r.report)(
+			pipeline.Cache("c", newMemory[string, string]().store(), nil)(source)))
+
+	for range 2 {
+		_, err := f.Fetch(t.Context(), "a")
+		require.NoError(t, err)
+	}
+	require.Equal(t, []string{
+		"level=DEBUG msg=fetch layer=l key=a outcome=fill served_by=source",
+		"level=DEBUG msg=fetch layer=l key=a outcome=hit served_by=c",
+	}, out.lines())
+	got := r.take()
+	require.Len(t, got, 2)
+	require.Equal(t, []string{"miss c a", "fill c a"}, got[0].events)
+	require.Equal(t, []string{"hit c a"}, got[1].events)
+}
+
+// TestLogDuration: the record carries the time spent below.
+func TestLogDuration(t *testing.T) {
+	t.Parallel()
+	b := &logBuffer{}
+	logger := slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := middleware.Log[string, string](logger, "l", nil)(source)
+	_, _ = f.Fetch(t.Context(), "a")
+	lines := b.lines()
+	require.Len(t, lines, 1)
+	require.Contains(t, lines[0], `"duration":`)
+}
+
+func TestLogPanics(t *testing.T) {
+	t.Parallel()
+	logger := slog.New(slog.DiscardHandler)
+	tests := []struct {
+		name  string
+		build func()
+		want  string
+	}{
+		{
+			name:  "nil logger",
+			build: func() { middleware.Log[string, string](nil, "l", nil) },
+			want:  "middleware: Log: nil logger",
+		},
+		{
+			name:  "empty name",
+			build: func() { middleware.Log[string, string](logger, "", nil) },
+			want:  "middleware: Log: empty layer name",
+		},
+		{
+			name:  "nil next",
+			build: func() { middleware.Log[string, string](logger, "l", nil)(nil) },
+			want:  "middleware: Log l: nil next Fetcher",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.PanicsWithValue(t, tt.want, tt.build)
+		})
+	}
+}

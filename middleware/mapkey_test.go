@@ -1,0 +1,155 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/middleware"
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+func TestMapKey(t *testing.T) {
+	t.Parallel()
+	errDown := errors.New("down")
+	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+		switch k {
+		case "42":
+			return "forty-two", nil
+		case "500":
+			return "", errDown
+		}
+		return "", pipeline.ErrNotFound
+	})
+	f := middleware.MapKey[string](strconv.Itoa)(src)
+	tests := []struct {
+		name    string
+		key     int
+		want    string
+		wantErr error
+	}{
+		{name: "found", key: 42, want: "forty-two"},
+		{name: "not found", key: 7, wantErr: pipeline.ErrNotFound},
+		{name: "error", key: 500, wantErr: errDown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			v, err := f.Fetch(t.Context(), tt.key)
+			if tt.wantErr != nil {
+				require.Same(t, tt.wantErr, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, v)
+		})
+	}
+}
+
+// TestMapKeyInvalidate: one Invalidate on the top of the seed's pipeline
+// clears both layers, the key mapped on the way.
+func TestMapKeyInvalidate(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newSeed()
+	key := docKey{Blob: "a", Version: "0"}
+
+	_, err := s.top.Fetch(ctx, key)
+	require.NoError(t, err)
+	require.True(t, s.parsed.has(key))
+	require.True(t, s.raw.has("a"))
+
+	require.NoError(t, s.top.(pipeline.Invalidator[docKey]).Invalidate(ctx, key))
+	require.False(t, s.parsed.has(key))
+	require.False(t, s.raw.has("a"))
+
+	_, err = s.top.Fetch(ctx, key)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, s.bucket.calls.Load(), "the source is asked again")
+}
+
+// TestMapKeyInvalidateInner: a value derived through MapKey and Parse is
+// dropped when the inner value it came from is invalidated, because both
+// layers describe themselves (the tree stays coherent).
+func TestMapKeyInvalidateInner(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := newBucket()
+	rawMem, parsedMem := newMemory[string, string](), newMemory[docKey, parsedFile]()
+	raw := pipeline.Cache("raw_files", rawMem.store(), nil)(b)
+	top := pipeline.Cache("parsed_files", parsedMem.store(), nil)(
+		middleware.MapKey[parsedFile](func(k docKey) string { return k.Blob })(
+			middleware.Parse[string](parseFile)(raw)))
+	v0, v1 := docKey{"a", "0"}, docKey{"a", "1"}
+
+	for _, k := range []docKey{v0, v1} {
+		_, err := top.Fetch(ctx, k)
+		require.NoError(t, err)
+	}
+	require.True(t, parsedMem.has(v0))
+	require.True(t, parsedMem.has(v1))
+
+	require.NoError(t, raw.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+	require.False(t, parsedMem.has(v0), "derived values go with the inner one")
+	require.False(t, parsedMem.has(v1))
+}
+
+// TestMapKeyExpiry: a lifetime from the source travels through MapKey and
+// Parse into the cache layer above.
+func TestMapKeyExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	expires := time.Now().Add(time.Hour).Round(0)
+	src := pipeline.EntryFetcherFunc[string, string](func(_ context.Context, k string) (pipeline.Entry[string], error) {
+		return pipeline.Entry[string]{Value: strconv.Itoa(len(k)), Expires: expires}, nil
+	})
+	store := newExpiring[int, int]()
+	f := pipeline.Cache("lengths", store, nil)(
+		middleware.MapKey[int](strconv.Itoa)(middleware.Parse[string](strconv.Atoi)(src)))
+
+	e, err := f.(pipeline.EntryFetcher[int, int]).FetchEntry(ctx, 12345)
+	require.NoError(t, err)
+	require.Equal(t, pipeline.Entry[int]{Value: 5, Expires: expires}, e)
+	stored, ok := store.entry(12345)
+	require.True(t, ok)
+	require.True(t, stored.Expires.Equal(expires), "stored with the source's lifetime")
+}
+
+func TestMapKeyDescribe(t *testing.T) {
+	t.Parallel()
+	src := pipeline.FetcherFunc[string, int](func(context.Context, string) (int, error) { return 0, nil })
+	d := middleware.MapKey[int](func(k docKey) string { return k.Blob })(src).(pipeline.Describer).Describe()
+	require.Equal(t, "map key", d.Kind)
+	require.Equal(t, "middleware_test.docKey → string", d.Detail)
+	require.Empty(t, d.Name)
+}
+
+func TestMapKeyPanics(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		build func()
+		want  string
+	}{
+		{
+			name:  "nil function",
+			build: func() { middleware.MapKey[string, int, string](nil) },
+			want:  "middleware: MapKey: nil function",
+		},
+		{
+			name:  "nil next",
+			build: func() { middleware.MapKey[string](strconv.Itoa)(nil) },
+			want:  "middleware: MapKey: nil next Fetcher",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.PanicsWithValue(t, tt.want, tt.build)
+		})
+	}
+}
