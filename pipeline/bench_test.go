@@ -47,7 +47,11 @@ func (s *rwStore[K, V]) Delete(_ context.Context, k K) error {
 	return nil
 }
 
-var sink string
+var (
+	sink     string
+	sinkVals []string
+	sinkErrs []error
+)
 
 // BenchmarkCoalesceHit measures a hit with coalescing on (the default) and
 // off: coalescing must cost nothing on a hit.
@@ -143,7 +147,25 @@ func BenchmarkBatch(b *testing.B) {
 		}
 		return ks
 	}
+	// single keeps what it fetched, as a caller must: a value and an error
+	// per key, like the batch's results.
 	single := func(f pipeline.Fetcher[string, string], ks []string) {
+		vals, errs := make([]string, len(ks)), make([]error, len(ks))
+		for i, k := range ks {
+			vals[i], errs[i] = f.Fetch(ctx, k)
+		}
+		sinkVals, sinkErrs = vals, errs
+	}
+	// reuse is batch into a result slice the caller keeps between batches.
+	var out []pipeline.Result[string]
+	reuse := func(f pipeline.Fetcher[string, string], ks []string) {
+		if len(out) != len(ks) {
+			out = make([]pipeline.Result[string], len(ks))
+		}
+		pipeline.Batches(f, 0).FetchBatch(ctx, ks, out)
+	}
+	// discard is single without keeping results: the floor.
+	discard := func(f pipeline.Fetcher[string, string], ks []string) {
 		for _, k := range ks {
 			sink, _ = f.Fetch(ctx, k)
 		}
@@ -154,7 +176,7 @@ func BenchmarkBatch(b *testing.B) {
 	for _, mode := range []struct {
 		name string
 		run  func(pipeline.Fetcher[string, string], []string)
-	}{{"mode=single", single}, {"mode=batch", batch}} {
+	}{{"mode=single", single}, {"mode=batch", batch}, {"mode=single-discard", discard}, {"mode=batch-reuse", reuse}} {
 		b.Run("hits/"+mode.name, func(b *testing.B) {
 			f := stack()
 			ks := keys("k")

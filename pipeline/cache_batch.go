@@ -17,7 +17,24 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V])
 	// store cannot have gained any of its misses: no need to look again.
 	landed := c.landed.Load()
 	var misses []int
+	hooked := c.observer != nil || tracing.Load() != 0
 	for i, k := range keys {
+		if c.plainHits { // as in Fetch
+			v, ok, err := c.store.Get(ctx, k)
+			if ok && err == nil {
+				if hooked {
+					c.emit(ctx, Hit, k, nil, 0)
+				}
+				out[i] = Result[V]{Entry: Entry[V]{Value: v}}
+				continue
+			}
+			if err != nil {
+				c.judge(ctx, k, Entry[V]{}, false, err) // reports it
+			}
+			out[i] = Result[V]{}
+			misses = append(misses, i)
+			continue
+		}
 		e, st := c.lookup(ctx, k)
 		if st == fresh || st == due {
 			c.emit(ctx, Hit, k, nil, 0)
