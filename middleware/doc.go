@@ -37,7 +37,11 @@
 // of one key share one call to a source that has no cache layer in front of
 // it.
 //
-// # Rules every layer follows
+// # Rules the layers follow
+//
+// MapKey, Parse, Transform, Inspect, Log and Timeout follow these rules;
+// Coalesce, which is a cache layer over a store that holds nothing, follows
+// those of [pipeline.Cache].
 //
 //   - Building a layer validates its configuration: a bad setting panics at
 //     build time with a message that starts with "middleware: ", and so does
