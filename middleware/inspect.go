@@ -61,7 +61,7 @@ func (in *inspect[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 // FetchEntry fetches the entry of key from next under a trace, then reports.
 func (in *inspect[K, V]) FetchEntry(ctx context.Context, key K) (pipeline.Entry[V], error) {
 	c := &collector{}
-	tctx, end := startTrace(ctx, c, &c.relay)
+	tctx, end := pipeline.WithTrace(ctx, c)
 	defer end()
 	e, err := in.entries.FetchEntry(tctx, key)
 	in.report(ctx, key, c.finish(), err)
@@ -91,7 +91,6 @@ func (in *inspect[K, V]) Describe() pipeline.Description {
 // once finished, the collector keeps nothing more, so that the slice handed
 // to report does not change.
 type collector struct {
-	relay
 	mu     sync.Mutex
 	events []pipeline.Event[any]
 	done   bool
@@ -99,7 +98,6 @@ type collector struct {
 
 // Observe records e, unless the fetch was reported already.
 func (c *collector) Observe(ctx context.Context, e pipeline.Event[any]) {
-	c.forward(ctx, e)
 	c.mu.Lock()
 	if !c.done {
 		c.events = append(c.events, e)

@@ -130,7 +130,7 @@ func (l *logged[K, V]) fetch(ctx context.Context, key K, traced bool) (pipeline.
 	if traced {
 		a = &answer{}
 		var end func()
-		fctx, end = startTrace(ctx, a, &a.relay)
+		fctx, end = pipeline.WithTrace(ctx, a)
 		defer end()
 	}
 	start := time.Now()
@@ -193,7 +193,6 @@ func (l *logged[K, V]) Describe() pipeline.Description {
 // answer finds, in the trace of one fetch, the layer that answered it: the
 // first to emit a hit, a negative hit, a stale value or a shared wait.
 type answer struct {
-	relay
 	mu     sync.Mutex
 	layer  string
 	kind   pipeline.EventKind // zero until a layer answered
@@ -203,7 +202,6 @@ type answer struct {
 
 // Observe notes e, unless the fetch was logged already.
 func (a *answer) Observe(ctx context.Context, e pipeline.Event[any]) {
-	a.forward(ctx, e)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.done {

@@ -574,3 +574,18 @@ func TestTraceOrder(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, rec.list(), "an untraced fetch reports nothing to the trace")
 }
+
+func TestTracesNest(t *testing.T) {
+	t.Parallel()
+	src := newSource("a", "A")
+	f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+	outer, inner := &recorder[any]{}, &recorder[any]{}
+	ctx, endOuter := pipeline.WithTrace(t.Context(), outer)
+	defer endOuter()
+	ictx, endInner := pipeline.WithTrace(ctx, inner)
+	_, err := f.Fetch(ictx, "a")
+	endInner()
+	require.NoError(t, err)
+	require.Equal(t, []string{"miss l a", "fill l a"}, inner.list())
+	require.Equal(t, []string{"miss l a", "fill l a"}, outer.list(), "an inner trace hides nothing from the outer one")
+}

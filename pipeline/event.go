@@ -133,12 +133,18 @@ type traceKey struct{}
 // converted to any. It is how the inspect middleware sees the per-layer
 // events of one request, in order, across layers of different key types.
 //
+// Traces nest: if ctx is already traced, events go to o and then to the
+// enclosing trace, so an Inspect below a Log hides nothing from the Log.
+//
 // The caller must call end when the traced fetch has returned. Tracing costs
 // an allocation per event; it is meant for one request at a time, not for
 // metrics.
 func WithTrace(ctx context.Context, o Observer[any]) (traced context.Context, end func()) {
 	if o == nil {
 		panic("pipeline: WithTrace: nil observer")
+	}
+	if outer, ok := ctx.Value(traceKey{}).(Observer[any]); ok {
+		o = multiObserver[any]{o, outer}
 	}
 	tracing.Add(1)
 	var once atomic.Bool
