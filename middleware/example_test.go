@@ -273,6 +273,5 @@ func Example_chain() {
 	// invalidate {b v0}
 	//    invalidated parsed_files {b v0}
 	//    invalidated raw_files b
-	//    invalidated parsed_files {b v0}
 	//    invalidated parsed_files {b v1}
 }

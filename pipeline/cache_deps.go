@@ -231,8 +231,11 @@ func (c *cache[K, V]) dropDependents(ctx context.Context, key K) {
 		c.deps.n -= set.len()
 	}
 	c.deps.mu.Unlock()
+	origin := ctx.Value(originKey{})
 	for _, d := range set.appendTo(nil) {
-		d.dropDerived(ctx)
+		if d != origin { // the layer whose invalidation came inward dropped it already
+			d.dropDerived(ctx)
+		}
 	}
 }
 
@@ -262,10 +265,15 @@ func (c *cache[K, V]) drop(ctx context.Context, key K) error {
 func (c *cache[K, V]) Invalidate(ctx context.Context, key K) error {
 	err := c.drop(ctx, key)
 	if inv, ok := c.inner.(Invalidator[K]); ok {
-		err = errors.Join(err, inv.Invalidate(ctx, key))
+		ictx := context.WithValue(ctx, originKey{}, dependent(derived[K, V]{c, key}))
+		err = errors.Join(err, inv.Invalidate(ictx, key))
 	}
 	return err
 }
+
+// originKey marks, in the context of an invalidation going inward, the key
+// it started from, so that dependents do not drop it twice.
+type originKey struct{}
 
 // clearDerived empties this layer and its dependents, without going inward.
 func (c *cache[K, V]) clearDerived(ctx context.Context) {
