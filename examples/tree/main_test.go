@@ -1,0 +1,30 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestRun(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), &out))
+	require.Equal(t, `first fetch through the json branch, then the yaml branch
+  json: map[key:a value:apple]
+  yaml: key: a; value: apple
+  bucket reads so far: 1
+again: both branches hit their own layer
+  json: map[key:a value:apple]
+  yaml: key: a; value: apple
+  bucket reads so far: 1
+after the file changed and raw "a" was invalidated: both branches fetch again
+  json: map[key:a value:avocado]
+  yaml: key: a; value: avocado
+  bucket reads so far: 2
+`, out.String())
+}

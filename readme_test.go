@@ -1,0 +1,25 @@
+package multilayer_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestReadmeShowsTheExample keeps the README's 30-second example identical
+// to the checked Example in example_test.go.
+func TestReadmeShowsTheExample(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("example_test.go")
+	require.NoError(t, err)
+	s := string(src)
+	begin, end := strings.Index(s, "// README:begin"), strings.Index(s, "// README:end")
+	require.True(t, begin >= 0 && end > begin, "example_test.go marks the README's part")
+	example := strings.Trim(s[begin+len("// README:begin"):end], "\n")
+
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	require.Contains(t, string(readme), "```go\n"+example+"\n```", "README.md shows example_test.go's example unchanged")
+}
