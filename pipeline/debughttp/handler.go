@@ -173,7 +173,7 @@ var page = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 pre { background: #f5f5f5; padding: 1em; overflow-x: auto; line-height: 1.3; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th, td { padding: .3em .7em; border-bottom: 1px solid #ddd; text-align: right; }
+th, td { padding: .3em .55em; border-bottom: 1px solid #ddd; text-align: right; }
 th.l, td.l { text-align: left; }
 th { font-weight: 600; background: #fafafa; }
 </style>
