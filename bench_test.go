@@ -2,11 +2,13 @@ package multilayer_test
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"testing"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
 )
@@ -19,7 +21,8 @@ var (
 // BenchmarkHit compares a hit through the library with a raw golang-lru Get:
 // impl=raw is lru.Cache.Get; impl=layer is a fetch through one LRU cache
 // layer; impl=stack is a fetch through LRU over key mapper over parser over
-// LRU that hits at the top. Compare with benchstat -col /impl.
+// LRU that hits at the top; each with no observer and with a metrics
+// observer on every cache layer.
 func BenchmarkHit(b *testing.B) {
 	ctx := context.Background()
 	b.Run("impl=raw", func(b *testing.B) {
@@ -30,15 +33,44 @@ func BenchmarkHit(b *testing.B) {
 			sinkBytes, _ = c.Get("a")
 		}
 	})
-	b.Run("impl=layer", func(b *testing.B) {
-		raw, _ := stores.NewLRU[string, []byte](1024)
-		f := pipeline.Cache("raw", raw, nil)(bucketSource())
-		_, _ = f.Fetch(ctx, "a")
-		b.ReportAllocs()
-		for b.Loop() {
-			sinkBytes, _ = f.Fetch(ctx, "a")
+	for _, obs := range []string{"none", "metrics"} {
+		// observer returns the layer's options: no observer, or a metrics
+		// observer counting every event.
+		observer := func(layer string) *pipeline.CacheOptions[string] {
+			if obs == "none" {
+				return nil
+			}
+			return &pipeline.CacheOptions[string]{Observer: middleware.Observe[string](middleware.NewMetrics(nil), layer)}
 		}
-	})
+		b.Run("impl=layer/observer="+obs, func(b *testing.B) {
+			raw, _ := stores.NewLRU[string, []byte](1024)
+			f := pipeline.Cache("raw", raw, observer("raw"))(bucketSource())
+			_, _ = f.Fetch(ctx, "a")
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkBytes, _ = f.Fetch(ctx, "a")
+			}
+		})
+		b.Run("impl=stack/observer="+obs, func(b *testing.B) {
+			raw, _ := stores.NewLRU[string, []byte](1024)
+			docs, _ := stores.NewLRU[string, doc](1024)
+			var docOpts *pipeline.CacheOptions[string]
+			if o := observer("docs"); o != nil {
+				docOpts = o
+			}
+			f := pipeline.Cache("docs", docs, docOpts)(
+				middleware.MapKey[doc](func(k string) string { return k })(
+					middleware.Parse[string](func(b []byte) (doc, error) {
+						var d doc
+						return d, json.Unmarshal(b, &d)
+					})(pipeline.Cache("raw", raw, observer("raw"))(bucketSource()))))
+			_, _ = f.Fetch(ctx, "a")
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkDoc, _ = f.Fetch(ctx, "a")
+			}
+		})
+	}
 }
 
 // BenchmarkMiss compares a fetch-and-fill through one LRU layer from a
