@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -74,4 +75,47 @@ func ExampleMetrics() {
 	// Output:
 	// raw_files hits 1, misses 2, fills 2
 	// views     hits 1, misses 3, fills 3
+}
+
+// The seed's two layers, counted: raw files cached from a bucket, and the
+// parsed files, keyed by (blob, parser version), cached over them through a
+// key mapper and a parser. The tree shows every layer, with the counts of
+// those that count.
+func ExampleObserve_tree() {
+	type parsedKey struct{ Blob, Version string }
+	type parsedFile struct{ Key, Value string }
+
+	bucket := pipeline.Source("bucket", pipeline.FetcherFunc[string, string](
+		func(_ context.Context, blob string) (string, error) {
+			if blob == "a" || blob == "b" {
+				return fmt.Sprintf(`{"key": %q, "value": %q}`, blob, blob), nil
+			}
+			return "", fmt.Errorf("bucket: %s: %w", blob, pipeline.ErrNotFound)
+		}))
+	parse := func(raw string) (parsedFile, error) {
+		var f parsedFile
+		err := json.Unmarshal([]byte(raw), &f)
+		return f, err
+	}
+
+	metrics := middleware.NewMetrics(nil)
+	files := pipeline.Cache("cached_files", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{
+		Observer: middleware.Observe[string](metrics, "cached_files"),
+	})(bucket)
+	parsed := pipeline.Cache("parsed_cached_files", stores.NewMap[parsedKey, parsedFile](), &pipeline.CacheOptions[parsedKey]{
+		Observer: middleware.Observe[parsedKey](metrics, "parsed_cached_files"),
+	})(middleware.MapKey[parsedFile](func(k parsedKey) string { return k.Blob })(
+		middleware.Parse[string](parse)(files)))
+
+	ctx := context.Background()
+	for _, k := range []parsedKey{{"a", "0"}, {"a", "0"}, {"a", "1"}, {"b", "0"}, {"c", "0"}} {
+		_, _ = parsed.Fetch(ctx, k)
+	}
+	fmt.Print(pipeline.TreeOf(parsed))
+	// Output:
+	// bucket (source)
+	// └── cached_files (cache) hits=1 misses=3 fills=2 not_found=1 hit_ratio=25.0%
+	//     └── parse (string → middleware_test.parsedFile)
+	//         └── map key (middleware_test.parsedKey → string)
+	//             └── parsed_cached_files (cache) hits=1 misses=4 fills=3 not_found=1 hit_ratio=20.0%
 }
