@@ -15,8 +15,10 @@ import (
 // found, negative hits, errors, shared waits, stale values served,
 // invalidations and evictions, and a histogram of the time spent below each
 // layer. One Metrics serves any number of layers of any key types: [Observe]
-// hands out an observer per layer, and a metrics exporter (such as the
-// Prometheus collector in package prom) reads them all.
+// hands out an observer per layer, and an exporter, such as the Prometheus
+// collector of package middleware/prom, reads them all. Each observer is
+// also a pipeline.StatsSource, so that its layer shows its counts in a
+// pipeline's tree (pipeline.TreeOf).
 //
 // Metrics is safe for concurrent use. It holds no goroutine and needs no
 // Close.

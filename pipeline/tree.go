@@ -38,16 +38,16 @@ type Tree []*Node
 // TreeOf returns the tree of the pipelines whose outermost Fetchers are
 // given (each a Fetcher of any key and value types). It walks each one
 // inward through the layers that are Describers, following
-// Description.Next; a Fetcher that is not a Describer ends its path and is
-// shown as a source, named by [Source] or else just "source".
+// Description.Next; a Fetcher that is not a Describer ends its path, as a
+// layer of kind "source" with no name (wrap it with [Source] to name it).
 //
 // A Fetcher reached from several places is one Node when TreeOf can tell it
 // is the same one: a pointer, map, channel or func value (two func values
 // are the same when they are the same closure), or any comparable value. A
 // non-comparable value (say a struct holding a slice) is a new Node at
 // every place it is reached. Passing an inner layer as well as the outer
-// ones adds nothing. TreeOf calls every Describer's Describe once, from the
-// calling goroutine; it is safe to call while the pipelines serve fetches.
+// ones adds nothing. TreeOf calls Describe once per Node, from the calling
+// goroutine; it is safe to call while the pipelines serve fetches.
 func TreeOf(outer ...any) Tree {
 	w := walker{seen: make(map[any]*Node), walking: make(map[*Node]bool)}
 	for _, f := range outer {
