@@ -1,4 +1,5 @@
 # multilayer — build, test and benchmark.
+SHELL   := bash
 GO      ?= go
 COUNT   ?= 6
 BENCH   ?= .
