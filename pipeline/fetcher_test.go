@@ -92,3 +92,36 @@ func TestObservers(t *testing.T) {
 	require.Equal(t, []string{"hit l k"}, a.list())
 	require.Equal(t, []string{"hit l k"}, b.list())
 }
+
+// countingObserver counts through Count and records what reaches Observe.
+type countingObserver struct {
+	recorder[string]
+	counts [16]int
+}
+
+func (c *countingObserver) Count(k pipeline.EventKind) { c.counts[k]++ }
+
+func TestCounterGetsEventsWithNothingButAKind(t *testing.T) {
+	t.Parallel()
+	obs := &countingObserver{}
+	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{Observer: obs})(newSource("a", "A"))
+	for range 3 {
+		_, err := f.Fetch(context.Background(), "a")
+		require.NoError(t, err)
+	}
+	_, err := f.Fetch(context.Background(), "x")
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+	require.Equal(t, 2, obs.counts[pipeline.Hit])
+	require.Equal(t, 2, obs.counts[pipeline.Miss])
+	require.Equal(t, []string{"fill l a", "not found l x"}, obs.list(), "events with an error or a duration still go to Observe")
+
+	// Under a trace, the trace sees every event, the counter still counts.
+	rec := &recorder[any]{}
+	ctx, end := pipeline.WithTrace(context.Background(), rec)
+	_, err = f.Fetch(ctx, "a")
+	end()
+	require.NoError(t, err)
+	require.Equal(t, []string{"hit l a"}, rec.list())
+	require.Empty(t, obs.list())
+	require.Equal(t, 3, obs.counts[pipeline.Hit])
+}
