@@ -21,5 +21,15 @@ func TestReadmeShowsTheExample(t *testing.T) {
 
 	readme, err := os.ReadFile("README.md")
 	require.NoError(t, err)
-	require.Contains(t, string(readme), "```go\n"+example+"\n```", "README.md shows example_test.go's example unchanged")
+	require.True(t, strings.Contains(string(readme), "```go\n"+example+"\n```"), "README.md shows example_test.go's example unchanged")
+
+	// The batch example, whole.
+	src, err = os.ReadFile("pipeline/example_test.go")
+	require.NoError(t, err)
+	s = string(src)
+	i := strings.Index(s, "func ExampleFetchMany() {")
+	require.GreaterOrEqual(t, i, 0)
+	j := strings.Index(s[i:], "\n}\n")
+	require.Greater(t, j, 0)
+	require.True(t, strings.Contains(string(readme), "```go\n"+s[i:i+j+3]+"```"), "README.md shows ExampleFetchMany unchanged")
 }

@@ -39,19 +39,37 @@
 // filled from below keeps the lifetime it was given, capped by its own TTL,
 // so an outer layer never keeps a value longer than the layer it came from.
 //
-// # Invalidation
+// # Batches
 //
-// Stateful layers implement [Invalidator]; key mappers pass invalidations
-// inward, so one call on the top of a stack clears the key from every layer
-// in it.
+// [FetchMany] fetches many keys, with per-key results aligned with the keys.
+// A [BatchFetcher] keeps a batch whole: a cache layer serves what it holds
+// and passes its distinct misses down in one call, and a bulk source joins
+// in through [BulkFunc]. Below a Fetcher that cannot batch, [Batches] runs
+// single fetches under a concurrency limit.
+//
+// # Invalidation and background work
+//
+// Stateful layers implement [Invalidator] and [Clearer]; key mappers pass
+// them inward, so one call on the top of a stack clears the key from every
+// layer in it, and in a tree the values derived from a shared layer are
+// dropped with it (see [Cache]). Layers that work in the background
+// implement [Closer].
 //
 // # Events
 //
 // Layers report what they do as [Event] values to an optional [Observer]:
 // hit, miss, fill, not found, error, shared wait, stale served and so on.
-// With no observer a hit pays a nil check and an atomic load. [WithTrace]
-// collects the events of every layer for one request, in order (pre-order:
-// an outer layer's Miss comes before any event of the layers below it).
+// With no observer a hit pays a nil check and two atomic loads; an observer
+// that only counts implements [Counter] and pays one call per hit.
+// [WithTrace] collects the events of every layer for one request, in order
+// (pre-order: an outer layer's Miss comes before any event of the layers
+// below it).
+//
+// # Seeing a pipeline
+//
+// Layers describe themselves ([Describer]); [TreeOf] draws one or more
+// pipelines as a tree from their sources outward, with each layer's live
+// counts ([Stats]), and [Source] names a source in it.
 //
 // # Concurrency
 //
