@@ -89,15 +89,21 @@ func run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 
+	// Every layer counts its events, so the tree below shows live counts.
+	metrics := middleware.NewMetrics(nil)
+	count := func(layer string) *pipeline.CacheOptions[string] {
+		return &pipeline.CacheOptions[string]{Observer: middleware.Observe[string](metrics, layer)}
+	}
+
 	// The shared inner layer...
-	raw := pipeline.Cache("raw", rawLRU, nil)(bucket)
+	raw := pipeline.Cache("raw", rawLRU, count("raw"))(pipeline.Source[string, []byte]("bucket", bucket))
 	// ...and two branches over it.
-	parsed := pipeline.Cache("json", jsonLRU, nil)(
+	parsed := pipeline.Cache("json", jsonLRU, count("json"))(
 		middleware.Parse[string](func(b []byte) (map[string]any, error) {
 			var m map[string]any
 			return m, json.Unmarshal(b, &m)
 		})(raw))
-	yaml := pipeline.Cache("yaml", yamlLRU, nil)(middleware.Parse[string](toYAML)(raw))
+	yaml := pipeline.Cache("yaml", yamlLRU, count("yaml"))(middleware.Parse[string](toYAML)(raw))
 
 	show := func(step string) error {
 		j, err := parsed.Fetch(ctx, "a")
@@ -121,5 +127,9 @@ func run(ctx context.Context, w io.Writer) error {
 	if err := raw.(pipeline.Invalidator[string]).Invalidate(ctx, "a"); err != nil {
 		return err
 	}
-	return show("after the file changed and raw \"a\" was invalidated: both branches fetch again")
+	if err := show("after the file changed and raw \"a\" was invalidated: both branches fetch again"); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nthe tree:\n%s", pipeline.TreeOf(parsed, yaml))
+	return nil
 }

@@ -26,5 +26,13 @@ after the file changed and raw "a" was invalidated: both branches fetch again
   json: map[key:a value:avocado]
   yaml: key: a; value: avocado
   bucket reads so far: 2
+
+the tree:
+bucket (source)
+└── raw (cache) hits=2 misses=2 fills=2 invalidated=1 hit_ratio=50.0%
+    ├── parse ([]uint8 → map[string]interface {})
+    │   └── json (cache) hits=1 misses=2 fills=2 invalidated=1 hit_ratio=33.3%
+    └── parse ([]uint8 → string)
+        └── yaml (cache) hits=1 misses=2 fills=2 invalidated=1 hit_ratio=33.3%
 `, out.String())
 }
