@@ -271,7 +271,7 @@ func Example_chain() {
 	//    fill parsed_files {b v1}
 	//    = {Key:b Value:b}
 	// invalidate {b v0}
-	//    invalidated parsed_files {b v0}
 	//    invalidated raw_files b
 	//    invalidated parsed_files {b v1}
+	//    invalidated parsed_files {b v0}
 }

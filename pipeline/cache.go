@@ -271,54 +271,52 @@ const (
 // Fetch and FetchEntry keep the hit path flat (one store call, a few
 // checks) and leave everything else to fetchSlow.
 func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
-	// If no flight lands between here and this caller's own flight, the
-	// store cannot have gained the key: no need to look again inside it.
-	landed := c.landed.Load()
+	at := c.snapshot()
 	if !c.plainHits {
 		e, ok, err := c.estore.GetEntry(ctx, key)
 		if ok && err == nil && e.Expires.IsZero() {
 			if c.hooked() {
-				c.hit(ctx, key)
+				c.hit(ctx, key, at)
 			}
 			return e.Value, nil
 		}
-		e, err = c.fetchSlow(ctx, key, e, ok, err, landed)
+		e, err = c.fetchSlow(ctx, key, e, ok, err, at)
 		return e.Value, err
 	}
 	v, ok, err := c.store.Get(ctx, key)
 	if ok && err == nil {
 		if c.hooked() {
-			c.hit(ctx, key)
+			c.hit(ctx, key, at)
 		}
 		return v, nil
 	}
 	// Absent, or expired by time.Now, which is the layer's clock here, and
 	// with no stale-if-error an expired entry is of no use.
-	e, err := c.fetchSlow(ctx, key, Entry[V]{}, false, err, landed)
+	e, err := c.fetchSlow(ctx, key, Entry[V]{}, false, err, at)
 	return e.Value, err
 }
 
 // FetchEntry returns the value for key with its lifetime; see Cache.
 func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
-	landed := c.landed.Load()
+	at := c.snapshot()
 	if c.estore != nil {
 		e, ok, err := c.estore.GetEntry(ctx, key)
 		if ok && err == nil && e.Expires.IsZero() {
 			if c.hooked() {
-				c.hit(ctx, key)
+				c.hit(ctx, key, at)
 			}
 			return e, nil
 		}
-		return c.fetchSlow(ctx, key, e, ok, err, landed)
+		return c.fetchSlow(ctx, key, e, ok, err, at)
 	}
 	v, ok, err := c.store.Get(ctx, key)
 	if ok && err == nil {
 		if c.hooked() {
-			c.hit(ctx, key)
+			c.hit(ctx, key, at)
 		}
 		return Entry[V]{Value: v}, nil
 	}
-	return c.fetchSlow(ctx, key, Entry[V]{Value: v}, ok, err, landed)
+	return c.fetchSlow(ctx, key, Entry[V]{Value: v}, ok, err, at)
 }
 
 // hooked reports whether a hit has anything to do besides returning: an
@@ -328,31 +326,47 @@ func (c *cache[K, V]) hooked() bool {
 }
 
 // hit does what a hit owes beyond returning: its event and its dependents.
-func (c *cache[K, V]) hit(ctx context.Context, key K) {
+func (c *cache[K, V]) hit(ctx context.Context, key K, at snap) {
 	if c.counter != nil && tracing.Load() == 0 {
 		c.counter.Count(Hit) // the cheapest way to tell a counting observer
 	} else {
 		c.emit(ctx, Hit, key, nil, 0)
 	}
 	if c.tracked.Load() {
-		c.register(ctx, key)
+		c.register(ctx, key, at.gen)
 	}
+}
+
+// snap is what a fetch reads of the layer before it reads the store.
+type snap struct {
+	// landed: if no flight lands between here and this caller's own
+	// flight, the store cannot have gained the key, and the flight need
+	// not look again.
+	landed uint64
+	// gen: if the layer is invalidated between here and the moment a
+	// dependent is recorded, the value served may be an invalidated one.
+	gen uint64
+}
+
+func (c *cache[K, V]) snapshot() snap {
+	return snap{landed: c.landed.Load(), gen: c.gen.Load()}
 }
 
 // fetchSlow finishes a fetch whose store read was not a plain fresh hit:
 // an entry with an expiry to judge, a miss, or a store error.
-func (c *cache[K, V]) fetchSlow(ctx context.Context, key K, e Entry[V], ok bool, err error, landed uint64) (Entry[V], error) {
+func (c *cache[K, V]) fetchSlow(ctx context.Context, key K, e Entry[V], ok bool, err error, at snap) (Entry[V], error) {
 	st := c.judge(ctx, key, e, ok, err)
 	if st == fresh || st == due {
-		c.hit(ctx, key)
+		c.hit(ctx, key, at)
 		if st == due {
 			c.refresh(ctx, key, e)
 		}
 		return e, nil
 	}
-	e, err = c.miss(ctx, key, e, st, landed)
-	if err == nil && c.tracked.Load() {
-		c.register(ctx, key)
+	e, err = c.miss(ctx, key, e, st, at.landed)
+	if c.tracked.Load() && (err == nil || errors.Is(err, ErrNotFound)) {
+		// A not-found is recorded too: an outer layer may remember it.
+		c.register(ctx, key, at.gen)
 	}
 	return e, err
 }
@@ -493,7 +507,7 @@ func (c *cache[K, V]) panicked(ctx context.Context, key K, r any) error {
 // an invalidation since gen makes it stale), or handles the error.
 func (c *cache[K, V]) finish(ctx context.Context, key K, e Entry[V], err error, elapsed time.Duration, old Entry[V], st state, gen uint64) (Entry[V], error) {
 	if err != nil {
-		return c.failed(ctx, key, err, elapsed, old, st)
+		return c.failed(ctx, key, err, elapsed, old, st, gen)
 	}
 	e.Expires = c.expiry(e.Expires, c.opts.TTL)
 	if c.gen.Load() == gen {
@@ -504,10 +518,13 @@ func (c *cache[K, V]) finish(ctx context.Context, key K, e Entry[V], err error, 
 }
 
 // failed handles an error from below.
-func (c *cache[K, V]) failed(ctx context.Context, key K, err error, elapsed time.Duration, old Entry[V], st state) (Entry[V], error) {
+func (c *cache[K, V]) failed(ctx context.Context, key K, err error, elapsed time.Duration, old Entry[V], st state, gen uint64) (Entry[V], error) {
 	if errors.Is(err, ErrNotFound) {
-		if c.neg != nil {
+		if c.neg != nil && c.gen.Load() == gen { // not if an invalidation raced it
 			c.neg.add(key, c.expiry(time.Time{}, c.opts.NegativeTTL), c.opts.Clock())
+			if c.gen.Load() != gen {
+				c.neg.remove(key)
+			}
 		}
 		if st == expired {
 			// The key is gone below: drop what we kept for stale-if-error.

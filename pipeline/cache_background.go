@@ -90,11 +90,11 @@ func (c *cache[K, V]) refresh(ctx context.Context, key K, old Entry[V]) {
 		c.mu.Unlock()
 	})
 	if !started {
+		// Closed: refresh here rather than abandon a caller that may have
+		// joined the flight meanwhile.
+		c.run(ctx, key, f, old, fresh, false)
 		c.mu.Lock()
 		c.refreshing--
-		if c.flights[key] == f {
-			delete(c.flights, key)
-		}
 		c.mu.Unlock()
 	}
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"time"
 )
 
@@ -15,7 +16,7 @@ import (
 func (c *cache[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
 	// If no flight lands between here and the batch's own flights, the
 	// store cannot have gained any of its misses: no need to look again.
-	landed := c.landed.Load()
+	at := c.snapshot()
 	var misses []int
 	hooked := c.observer != nil || tracing.Load() != 0
 	for i, k := range keys {
@@ -48,10 +49,10 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V])
 		misses = append(misses, i)
 	}
 	if len(misses) > 0 {
-		c.batchMiss(ctx, keys, out, misses, landed)
+		c.batchMiss(ctx, keys, out, misses, at.landed)
 	}
 	if c.tracked.Load() {
-		c.registerBatch(ctx, keys, out)
+		c.registerBatch(ctx, keys, out, at.gen)
 	}
 }
 
@@ -64,6 +65,34 @@ type batchKey[V any] struct {
 // errUnresolved marks a batch's flights until their result is known, so that
 // a panic can tell which ones it must fail.
 var errUnresolved = errors.New("pipeline: unresolved")
+
+// errAbandoned is the result of a batch's flights when the batch stopped
+// before fetching them (an observer panicked).
+var errAbandoned = errors.New("pipeline: batch abandoned")
+
+// release ends the batch's own flights (those closed by done): it marks the
+// ones still unresolved with err, removes them from the flights map and
+// wakes their waiters.
+func (c *cache[K, V]) release(keys []K, work []batchKey[V], done chan struct{}, err error) {
+	c.landed.Add(1)
+	c.mu.Lock()
+	for _, w := range work {
+		if w.f.done != done {
+			continue
+		}
+		switch {
+		case err != nil:
+			w.f.e, w.f.err = Entry[V]{}, err
+		case w.f.err == errUnresolved: // cannot happen: runBatch resolves them all
+			w.f.e = Entry[V]{}
+		}
+		if k := keys[w.idx]; c.flights[k] == w.f {
+			delete(c.flights, k)
+		}
+	}
+	c.mu.Unlock()
+	close(done)
+}
 
 // batchMiss resolves the keys at the indexes misses, which the store did
 // not hold fresh.
@@ -79,7 +108,7 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 		seen = make(map[K]int, len(misses))
 	}
 	var dups []batchKey[V] // repeated keys, resolved by the flight of their first
-	var olds []Entry[V]    // expired entries, for stale-if-error; nil if none
+	var olds []Entry[V]    // expired entries aligned with work, for stale-if-error; nil if none
 	work := make([]batchKey[V], 0, len(misses))
 	// The flights this batch leads all end together: they share one done
 	// channel, which also tells them from flights the batch joined.
@@ -87,6 +116,11 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 	done := make(chan struct{})
 	for _, i := range misses {
 		k := keys[i]
+		if c.neg != nil && c.neg.has(k, now) { // each occurrence answers for itself
+			c.emit(ctx, NegativeHit, k, nil, 0)
+			out[i] = Result[V]{Err: c.negErr}
+			continue
+		}
 		if seen != nil {
 			if j, ok := seen[k]; ok {
 				dups = append(dups, batchKey[V]{idx: i, f: &flights[j]})
@@ -94,12 +128,6 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 			}
 			seen[k] = len(work)
 		}
-		if c.neg != nil && c.neg.has(k, now) {
-			c.emit(ctx, NegativeHit, k, nil, 0)
-			out[i] = Result[V]{Err: c.negErr}
-			continue
-		}
-		c.emit(ctx, Miss, k, nil, 0)
 		if !out[i].Expires.IsZero() {
 			if olds == nil {
 				olds = make([]Entry[V], len(misses))
@@ -116,14 +144,15 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 		all := work
 		work = work[:0]
 		c.mu.Lock()
-		for _, w := range all {
+		for n, w := range all {
 			k := keys[w.idx]
 			if f, ok := c.flights[k]; ok {
-				lead--
 				if f.done == done { // repeated in this batch
+					lead--
 					dups = append(dups, batchKey[V]{idx: w.idx, f: f})
 					continue
 				}
+				lead--
 				if f.done == nil {
 					f.done = make(chan struct{})
 				}
@@ -131,16 +160,31 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 			} else {
 				c.flights[k] = w.f
 			}
+			if olds != nil {
+				olds[len(work)] = olds[n] // compact with work; len(work) <= n
+			}
 			work = append(work, w)
 		}
 		recheck = c.landed.Load() != landed
 		c.mu.Unlock()
-		for _, w := range work {
-			if w.f.done != done {
-				c.emit(ctx, SharedWait, keys[w.idx], nil, 0)
-			}
+	}
+
+	// Report now that repeats are known: a Miss per distinct key, and a
+	// SharedWait for each flight joined. Should an observer panic, the
+	// batch's own flights are released first, so that no key stays stuck.
+	started := false
+	defer func() {
+		if !started {
+			c.release(keys, work, done, errAbandoned)
+		}
+	}()
+	for _, w := range work {
+		c.emit(ctx, Miss, keys[w.idx], nil, 0)
+		if w.f.done != done {
+			c.emit(ctx, SharedWait, keys[w.idx], nil, 0)
 		}
 	}
+	started = true
 	switch {
 	case lead == 0:
 		close(done)
@@ -216,26 +260,18 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 			w.f.err = errUnresolved
 		}
 	}
+	// Two defers: the release runs even if reporting the panic panics.
+	defer c.release(keys, work, done, nil)
 	defer func() {
-		var perr error
 		if r := recover(); r != nil {
-			perr = c.panicked(ctx, keys[work[0].idx], r)
+			perr := &PanicError{Layer: c.name, Value: r, Stack: debug.Stack()}
+			for _, w := range work {
+				if w.f.done == done && w.f.err == errUnresolved {
+					w.f.e, w.f.err = Entry[V]{}, perr
+				}
+			}
+			c.emit(ctx, Error, keys[work[0].idx], perr, 0)
 		}
-		c.landed.Add(1)
-		c.mu.Lock()
-		for _, w := range work {
-			if w.f.done != done {
-				continue
-			}
-			if w.f.err == errUnresolved {
-				w.f.e, w.f.err = Entry[V]{}, perr
-			}
-			if k := keys[w.idx]; c.flights[k] == w.f {
-				delete(c.flights, k)
-			}
-		}
-		c.mu.Unlock()
-		close(done)
 	}()
 
 	fetch := make([]int, 0, len(work)) // indexes in work of the keys to fetch

@@ -145,19 +145,31 @@ func findCaches(f any, visit func(registrar), depth int) {
 
 // register records that the value of key served to ctx's fetch was used by
 // the layer in ctx's fill marker, if any.
-func (c *cache[K, V]) register(ctx context.Context, key K) {
-	switch d := ctx.Value(depKey{}).(type) {
+//
+// The record is made after the value was read; if the layer was invalidated
+// since gen was read (before the store read), the value may be one the
+// invalidation meant to drop, and the invalidation may have missed this
+// dependent: drop it now.
+func (c *cache[K, V]) register(ctx context.Context, key K, gen uint64) {
+	var d dependent
+	switch m := ctx.Value(depKey{}).(type) {
 	case dependent:
-		c.record(ctx, key, d)
+		d = m
 	case interface{ whole() dependent }:
 		// A batch reached this layer one key at a time: we cannot tell
 		// which outer key is ours, so depend on the whole outer layer.
-		c.record(ctx, key, d.whole())
+		d = m.whole()
+	default:
+		return
+	}
+	c.record(ctx, key, d)
+	if c.gen.Load() != gen {
+		d.dropDerived(ctx)
 	}
 }
 
 // registerBatch records dependents for the keys of a batch that succeeded.
-func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K, out []Result[V]) {
+func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K, out []Result[V], gen uint64) {
 	m := ctx.Value(depKey{})
 	if m == nil {
 		return
@@ -171,9 +183,14 @@ func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K, out []Result[
 	default:
 		return
 	}
+	moved := false
 	for i, k := range keys {
-		if out[i].Err == nil {
-			c.record(ctx, k, at(i))
+		if out[i].Err == nil || errors.Is(out[i].Err, ErrNotFound) {
+			d := at(i)
+			c.record(ctx, k, d)
+			if moved = moved || c.gen.Load() != gen; moved {
+				d.dropDerived(ctx) // see register
+			}
 		}
 	}
 }
@@ -262,13 +279,17 @@ func (c *cache[K, V]) drop(ctx context.Context, key K) error {
 // Invalidate drops key from the layer and the values derived from it in
 // dependent layers, and passes it to the layer below if that is an
 // Invalidator. A fill of key under way is not kept.
+//
+// It goes inward first, then drops the key here: a fetch that refills this
+// layer in between reads below a value the inward pass already dropped, or
+// is not kept, because the drop here bumps the generation.
 func (c *cache[K, V]) Invalidate(ctx context.Context, key K) error {
-	err := c.drop(ctx, key)
+	var err error
 	if inv, ok := c.inner.(Invalidator[K]); ok {
 		ictx := context.WithValue(ctx, originKey{}, dependent(derived[K, V]{c, key}))
-		err = errors.Join(err, inv.Invalidate(ictx, key))
+		err = inv.Invalidate(ictx, key)
 	}
-	return err
+	return errors.Join(c.drop(ctx, key), err)
 }
 
 // originKey marks, in the context of an invalidation going inward, the key

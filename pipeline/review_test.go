@@ -1,9 +1,9 @@
 package pipeline_test
 
 // Review tests for the read-through cache layer (cache.go, cache_batch.go,
-// cache_background.go, cache_deps.go). Tests that demonstrate a bug are
-// skipped with t.Skip("BUG: ...") so that the suite stays green; remove the
-// Skip to see them fail. The others cover risky paths that are correct today.
+// cache_background.go, cache_deps.go): interleavings found in a review, each
+// of which once broke a contract (the comment on each says how), and risky
+// paths that had no test.
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func (m *hookMapper) Invalidate(ctx context.Context, k string) error {
 // Confirmed bugs
 // ---------------------------------------------------------------------------
 
-// BUG 1. batchMiss indexes olds (the expired entries kept for stale-if-error)
+// Regression 1 (fixed). batchMiss indexes olds (the expired entries kept for stale-if-error)
 // by the position in work before the coalescing loop compacts work: a key
 // repeated in the batch is removed from work as a dup, so every later key
 // reads the old entry of the key before it. With keys [a, a, b], all expired,
@@ -62,7 +62,6 @@ func (m *hookMapper) Invalidate(ctx context.Context, k string) error {
 // slice, or compact olds together with work.
 func TestReviewBatchDupShiftsStaleValues(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: a repeated key in a batch shifts stale-if-error values: b is served a's stale value")
 	synctest.Test(t, func(t *testing.T) {
 		store := newMemStore[string, string]()
 		past := time.Now().Add(-time.Second)
@@ -80,7 +79,7 @@ func TestReviewBatchDupShiftsStaleValues(t *testing.T) {
 	})
 }
 
-// BUG 2a. With NoCoalesce, batchMiss finds repeated keys with seen, but sets
+// Regression 2a (fixed). With NoCoalesce, batchMiss finds repeated keys with seen, but sets
 // seen[k] = len(work) before the negative-cache check; a negatively cached
 // key is then skipped without taking that work slot, so its later
 // occurrences are resolved by the flight of the next missed key. With keys
@@ -92,7 +91,6 @@ func TestReviewBatchDupShiftsStaleValues(t *testing.T) {
 // and record negative hits in seen too (e.g. seen[k] = -1 → copy out[first]).
 func TestReviewBatchNoCoalesceNegativeDupGetsOtherKey(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: NoCoalesce+NegativeTTL: a repeated negatively cached key gets the next key's value")
 	bulk := &bulkSource{}
 	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
 		NoCoalesce: true, NegativeTTL: time.Minute,
@@ -108,13 +106,12 @@ func TestReviewBatchNoCoalesceNegativeDupGetsOtherKey(t *testing.T) {
 	require.ErrorIs(t, res[2].Err, pipeline.ErrNotFound, "x must not get y's value %q", res[2].Value)
 }
 
-// BUG 2b. Same cause as 2a: when no missed key follows, the repeated
+// Regression 2b (fixed). Same cause as 2a: when no missed key follows, the repeated
 // negatively cached key points at an unused flight slot whose done channel is
 // nil; isClosed(nil) is false, so the result is {Err: ctx.Err()} = a zero
 // value with a nil error, which the Fetcher contract forbids.
 func TestReviewBatchNoCoalesceNegativeDupZeroValueNilError(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: NoCoalesce+NegativeTTL: a repeated negatively cached key gets a zero value with a nil error")
 	bulk := &bulkSource{}
 	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
 		NoCoalesce: true, NegativeTTL: time.Minute,
@@ -128,7 +125,7 @@ func TestReviewBatchNoCoalesceNegativeDupZeroValueNilError(t *testing.T) {
 	require.ErrorIs(t, res[1].Err, pipeline.ErrNotFound)
 }
 
-// BUG 3. A not-found result that raced an invalidation is remembered by the
+// Regression 3 (fixed). A not-found result that raced an invalidation is remembered by the
 // negative cache. finish/failed add the key to the negative cache without
 // comparing the generation read before the fetch (put does compare it):
 //
@@ -143,7 +140,6 @@ func TestReviewBatchNoCoalesceNegativeDupZeroValueNilError(t *testing.T) {
 // removing again if gen moved after the add (as put does).
 func TestReviewNegativeFillRacingInvalidationIsKept(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: a not-found fill that raced Invalidate is remembered by the negative cache")
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		data := map[string]string{}
@@ -179,7 +175,7 @@ func TestReviewNegativeFillRacingInvalidationIsKept(t *testing.T) {
 	})
 }
 
-// BUG 4a. Tree: an inner layer records a dependent only after it has served
+// Regression 4a (fixed). Tree: an inner layer records a dependent only after it has served
 // the value, so an invalidation of the inner key that runs between the inner
 // store read and the record finds no dependent to drop, and the outer layer
 // then stores the value derived from the invalidated one:
@@ -200,7 +196,6 @@ func TestReviewNegativeFillRacingInvalidationIsKept(t *testing.T) {
 // kept); or record the dependent before reading the store.
 func TestReviewTreeInnerHitRacingInvalidateKeepsStaleOuter(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: tree: inner hit racing Invalidate(inner) leaves the outer layer serving the stale derived value")
 	ctx := context.Background()
 	src := newSource("a", "a1")
 	rawStore := newMemStore[string, string]()
@@ -228,12 +223,11 @@ func TestReviewTreeInnerHitRacingInvalidateKeepsStaleOuter(t *testing.T) {
 	require.Equal(t, "A2", v, "a fetch that starts after Invalidate returned must not get the invalidated value")
 }
 
-// BUG 4b. The same race on the fill path of the inner layer: the inner fill
+// Regression 4b (fixed). The same race on the fill path of the inner layer: the inner fill
 // is (rightly) not kept by the inner layer, but it is returned, recorded
 // after the invalidation, and kept by the outer layer.
 func TestReviewTreeInnerFillRacingInvalidateKeepsStaleOuter(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: tree: inner fill racing Invalidate(inner) leaves the outer layer serving the stale derived value")
 	ctx := context.Background()
 	var mu sync.Mutex
 	val := "a1"
@@ -269,7 +263,7 @@ func TestReviewTreeInnerFillRacingInvalidateKeepsStaleOuter(t *testing.T) {
 	require.Equal(t, "A2", v, "nor may the outer layer keep the value derived from it")
 }
 
-// BUG 5. Invalidate on an outer layer drops the outer key first and only then
+// Regression 5 (fixed). Invalidate on an outer layer drops the outer key first and only then
 // goes inward, passing an originKey so that the inner layer does not drop
 // the origin's key "again". But between the two steps a fetch of the outer
 // key can refill it from the inner layer's still-old value (and record the
@@ -285,7 +279,6 @@ func TestReviewTreeInnerFillRacingInvalidateKeepsStaleOuter(t *testing.T) {
 // go inward first and drop the outer key last.
 func TestReviewTreeOriginSkipKeepsRefilledOuter(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: tree: Invalidate(outer) skips the origin in the inner drop, so an outer refill in between survives")
 	ctx := context.Background()
 	src := newSource("a", "a1")
 	raw := pipeline.Cache("raw", newMemStore[string, string](), nil)(src)
@@ -313,7 +306,7 @@ func TestReviewTreeOriginSkipKeepsRefilledOuter(t *testing.T) {
 	require.Equal(t, "A2", v, "after Invalidate returned, the value derived from the old inner value must be gone")
 }
 
-// BUG 6. In batchMiss the batch registers its own flights in c.flights and
+// Regression 6 (fixed). In batchMiss the batch registers its own flights in c.flights and
 // then, before starting runBatch (which alone can close them), emits
 // SharedWait for the flights it joined. If the observer panics there, the
 // panic leaves the batch's own flights in the map with a done channel that
@@ -327,7 +320,6 @@ func TestReviewTreeOriginSkipKeepsRefilledOuter(t *testing.T) {
 // deferred release of the own flights.
 func TestReviewBatchObserverPanicLeavesFlightsStuck(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: an observer panic on SharedWait in a batch leaves the batch's own flights stuck in the map")
 	synctest.Test(t, func(t *testing.T) {
 		src := newSource("a", "A", "b", "B")
 		src.gate = make(chan struct{})
@@ -357,7 +349,7 @@ func TestReviewBatchObserverPanicLeavesFlightsStuck(t *testing.T) {
 	})
 }
 
-// BUG 7. refresh registers a flight (done == nil) and only then asks
+// Regression 7 (fixed). refresh registers a flight (done == nil) and only then asks
 // background to start it; when the layer is closed, background refuses and
 // refresh deletes the flight again, but never closes its done channel. A
 // caller that missed the store in that window (its entry expired by its
@@ -375,7 +367,6 @@ func TestReviewBatchObserverPanicLeavesFlightsStuck(t *testing.T) {
 // several runs to hit it.
 func TestReviewRefreshAfterCloseAbandonsWaiter(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: refresh on a closed layer deletes its flight without closing done: a joined waiter hangs")
 	type forceMiss struct{}
 	now := time.Now()
 	store := newMemStore[string, string]()
@@ -437,7 +428,7 @@ func (m *missOnCtx) Get(ctx context.Context, k string) (string, bool, error) {
 	return m.memStore.Get(ctx, k)
 }
 
-// BUG 6b. Same class as BUG 6, on runBatch's own panic path: the recovered
+// Regression 6b (fixed). Same class as BUG 6, on runBatch's own panic path: the recovered
 // panic is reported (c.panicked → emit Error) inside the deferred function
 // that also bumps landed, deletes the batch's flights and closes done. If the
 // observer panics on that Error event, the rest of the defer never runs: the
@@ -450,7 +441,6 @@ func (m *missOnCtx) Get(ctx context.Context, k string) (string, bool, error) {
 // runs last), or report the panic after releasing the flights.
 func TestReviewBatchPanicReportPanicsLeavesFlightsStuck(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: an observer panic while a batch reports a panic below leaves the batch's flights stuck in the map")
 	synctest.Test(t, func(t *testing.T) {
 		var calls atomic.Int64
 		src := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
@@ -497,7 +487,6 @@ func TestReviewBatchPanicReportPanicsLeavesFlightsStuck(t *testing.T) {
 // leads or joins (or SharedWait for repeats), as the NoCoalesce path does.
 func TestReviewBatchRepeatedKeyEventsDependOnCoalescing(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: a repeated key in a coalescing batch emits a Miss per occurrence, NoCoalesce emits one")
 	events := func(noCoalesce bool) []string {
 		rec := &recorder[string]{}
 		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
@@ -913,7 +902,7 @@ func TestReviewTreeInvalidateStormNoDeadlock(t *testing.T) {
 	})
 }
 
-// BUG 9. Tree + negative caching: an outer layer with NegativeTTL remembers
+// Regression 9 (fixed). Tree + negative caching: an outer layer with NegativeTTL remembers
 // that an outer key was not found below, but no dependent is recorded for a
 // not-found answer (register runs only when err == nil), so invalidating the
 // inner key after the value was created does not reach the outer negative
@@ -927,7 +916,6 @@ func TestReviewTreeInvalidateStormNoDeadlock(t *testing.T) {
 // the outer layer remembers it (c.neg != nil).
 func TestReviewTreeOuterNegativeSurvivesInnerInvalidate(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: tree: an outer negative-cache entry survives Invalidate of the inner key")
 	ctx := context.Background()
 	src := newSource()
 	raw := pipeline.Cache("raw", newMemStore[string, string](), nil)(src)
