@@ -68,41 +68,42 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 	}{counts(s), s.HitRatio()})
 }
 
-// Stats returns the counts of the first observer in m that is a StatsSource,
-// so that a layer with several observers still reports its counts.
+// Stats returns the counts of the first observer in m that counts, so that
+// a layer with several observers still reports its counts.
 func (m multiObserver[K]) Stats() Stats {
-	for _, o := range m {
-		if s, ok := o.(StatsSource); ok {
-			return s.Stats()
-		}
+	if st := statsOf[K](m); st != nil {
+		return *st
 	}
 	return Stats{}
+}
+
+// statsOf returns the counts of o, or of the first of several observers that
+// counts; nil if none does.
+func statsOf[K any](o Observer[K]) *Stats {
+	if m, ok := o.(multiObserver[K]); ok {
+		for _, x := range m {
+			if st := statsOf(x); st != nil {
+				return st
+			}
+		}
+		return nil
+	}
+	if s, ok := o.(StatsSource); ok {
+		st := s.Stats()
+		return &st
+	}
+	return nil
 }
 
 // Describe says what the cache layer is, with its live counts if its
 // observer counts events.
 func (c *cache[K, V]) Describe() Description {
-	d := Description{Name: c.name, Kind: "cache", Next: []any{c.inner}}
+	d := Description{Name: c.name, Kind: "cache", Next: []any{c.inner}, Stats: statsOf(c.observer)}
 	if k, ok := c.store.(interface{ LayerKind() string }); ok {
 		d.Kind = k.LayerKind()
 	}
 	if c.opts.TTL > 0 {
 		d.Detail = "ttl " + c.opts.TTL.String()
 	}
-	if s, ok := c.observer.(StatsSource); ok {
-		if _, multi := c.observer.(multiObserver[K]); !multi || hasStats(c.observer.(multiObserver[K])) {
-			st := s.Stats()
-			d.Stats = &st
-		}
-	}
 	return d
-}
-
-func hasStats[K any](m multiObserver[K]) bool {
-	for _, o := range m {
-		if _, ok := o.(StatsSource); ok {
-			return true
-		}
-	}
-	return false
 }
