@@ -87,15 +87,15 @@ type Observer[K any] interface {
 	Observe(ctx context.Context, e Event[K])
 }
 
-// A Counter is an optional interface of an Observer that only counts events
-// by kind, such as a metrics observer. A layer whose observer is a Counter
-// reports an event that carries nothing but its kind and key (no Err, no
-// Elapsed: a hit, a miss, a shared wait...) with Count instead of Observe,
-// which spares building the Event on the hottest path; every other event
-// still goes to Observe. Count is called like Observe: synchronously, from
-// many goroutines at once.
+// A Counter is an optional interface of an Observer that counts events by
+// kind, such as a metrics observer. A layer whose observer is a Counter asks
+// it once, when the layer is built, for the counter of each kind; from then
+// on an event that carries nothing but its kind and key (no Err, no Elapsed:
+// a hit, a miss, a shared wait...) is counted by adding 1 to that counter,
+// without building an Event or calling Observe. Every other event, and every
+// event of a kind whose counter is nil, still goes to Observe.
 type Counter interface {
-	Count(kind EventKind)
+	Counter(kind EventKind) *atomic.Uint64
 }
 
 // The ObserverFunc type is an adapter to allow the use of ordinary functions
@@ -171,14 +171,18 @@ func WithTrace(ctx context.Context, o Observer[any]) (traced context.Context, en
 type emitter[K any] struct {
 	name     string
 	observer Observer[K]
-	counter  Counter // observer, if it is one
+	counts   [Evicted + 1]*atomic.Uint64 // the observer's counters, if it is a Counter
 }
 
 // newEmitter returns the emitter of the layer called name.
 func newEmitter[K any](name string, observer Observer[K]) emitter[K] {
 	m := emitter[K]{name: name, observer: observer}
 	if c, ok := observer.(Counter); ok {
-		m.counter = c
+		for k := range m.counts {
+			if k > 0 {
+				m.counts[k] = c.Counter(EventKind(k))
+			}
+		}
 	}
 	return m
 }
@@ -216,8 +220,8 @@ func (m *emitter[K]) now() time.Time {
 
 func (m *emitter[K]) emitSlow(ctx context.Context, kind EventKind, key K, err error, elapsed time.Duration) {
 	switch {
-	case m.counter != nil && err == nil && elapsed == 0:
-		m.counter.Count(kind)
+	case int(kind) < len(m.counts) && m.counts[kind] != nil && err == nil && elapsed == 0:
+		m.counts[kind].Add(1)
 	case m.observer != nil:
 		m.observer.Observe(ctx, Event[K]{Layer: m.name, Kind: kind, Key: key, Err: err, Elapsed: elapsed})
 	}

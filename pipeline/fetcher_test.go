@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -93,13 +94,21 @@ func TestObservers(t *testing.T) {
 	require.Equal(t, []string{"hit l k"}, b.list())
 }
 
-// countingObserver counts through Count and records what reaches Observe.
+// countingObserver counts through its counters and records what reaches
+// Observe.
 type countingObserver struct {
 	recorder[string]
-	counts [16]int
+	counters [16]atomic.Uint64
+	counts   [16]int // filled by sum
 }
 
-func (c *countingObserver) Count(k pipeline.EventKind) { c.counts[k]++ }
+func (c *countingObserver) Counter(k pipeline.EventKind) *atomic.Uint64 { return &c.counters[k] }
+
+func (c *countingObserver) sum() {
+	for i := range c.counters {
+		c.counts[i] = int(c.counters[i].Load())
+	}
+}
 
 func TestCounterGetsEventsWithNothingButAKind(t *testing.T) {
 	t.Parallel()
@@ -111,6 +120,7 @@ func TestCounterGetsEventsWithNothingButAKind(t *testing.T) {
 	}
 	_, err := f.Fetch(context.Background(), "x")
 	require.ErrorIs(t, err, pipeline.ErrNotFound)
+	obs.sum()
 	require.Equal(t, 2, obs.counts[pipeline.Hit])
 	require.Equal(t, 2, obs.counts[pipeline.Miss])
 	require.Equal(t, []string{"fill l a", "not found l x"}, obs.list(), "events with an error or a duration still go to Observe")
@@ -123,5 +133,6 @@ func TestCounterGetsEventsWithNothingButAKind(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"hit l a"}, rec.list())
 	require.Empty(t, obs.list())
+	obs.sum()
 	require.Equal(t, 3, obs.counts[pipeline.Hit])
 }
