@@ -25,7 +25,7 @@ var (
 // observer on every cache layer.
 func BenchmarkHit(b *testing.B) {
 	ctx := context.Background()
-	b.Run("impl=raw", func(b *testing.B) {
+	b.Run("impl=raw/observer=none", func(b *testing.B) {
 		c, _ := lru.New[string, []byte](1024)
 		c.Add("a", []byte("x"))
 		b.ReportAllocs()
