@@ -82,7 +82,10 @@ func (e Event[K]) String() string {
 
 // An Observer receives a layer's events. Observe is called synchronously on
 // the fetching goroutine, from many goroutines at once, so it must be safe
-// for concurrent use and quick; it must not retain ctx.
+// for concurrent use and quick; it must not retain ctx, and it must not
+// panic: a panic in an observer called from a layer's background work (a
+// shared fetch, a refresh) cannot reach any caller and ends the program. The
+// layers release their flights first, so no key is left stuck.
 type Observer[K any] interface {
 	Observe(ctx context.Context, e Event[K])
 }
