@@ -510,10 +510,9 @@ func (c *cache[K, V]) finish(ctx context.Context, key K, e Entry[V], err error, 
 		return c.failed(ctx, key, err, elapsed, old, st, gen)
 	}
 	e.Expires = c.expiry(e.Expires, c.opts.TTL)
-	if c.gen.Load() == gen {
-		c.put(ctx, key, e, gen)
+	if c.gen.Load() == gen && c.put(ctx, key, e, gen) {
+		c.emit(ctx, Fill, key, nil, elapsed)
 	}
-	c.emit(ctx, Fill, key, nil, elapsed)
 	return e, nil
 }
 
@@ -558,9 +557,10 @@ func (c *cache[K, V]) expiry(inner time.Time, ttl time.Duration) time.Time {
 	return inner
 }
 
-// put stores e unless an invalidation happened since gen was read. A write
-// error is reported, never returned: the caller still gets the value.
-func (c *cache[K, V]) put(ctx context.Context, key K, e Entry[V], gen uint64) {
+// put stores e unless an invalidation happened since gen was read, and
+// reports whether it was kept. A write error is reported, never returned:
+// the caller still gets the value.
+func (c *cache[K, V]) put(ctx context.Context, key K, e Entry[V], gen uint64) bool {
 	var err error
 	switch {
 	case c.estore != nil:
@@ -568,17 +568,19 @@ func (c *cache[K, V]) put(ctx context.Context, key K, e Entry[V], gen uint64) {
 	case e.Expires.IsZero():
 		err = c.store.Set(ctx, key, e.Value)
 	default:
-		return // a plain store cannot keep the lifetime: do not keep the value
+		return false // a plain store cannot keep the lifetime: do not keep the value
 	}
 	if err != nil {
 		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store set: %w", c.name, err), 0)
-		return
+		return false
 	}
 	if c.gen.Load() != gen {
 		// An invalidation ran while we stored: it may have deleted before
 		// our Set landed, so delete again.
 		c.deleteQuietly(ctx, key)
+		return false
 	}
+	return true
 }
 
 func (c *cache[K, V]) deleteQuietly(ctx context.Context, key K) {

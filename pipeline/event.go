@@ -19,7 +19,8 @@ const (
 	// emitted before any event of the layers below (pre-order).
 	Miss
 	// Fill: the value came from below and was stored. Elapsed is the time
-	// spent below.
+	// spent below. A value that was not kept (the store failed, or an
+	// invalidation raced the fill) is returned without a Fill.
 	Fill
 	// NotFound: below reported ErrNotFound; nothing was stored.
 	NotFound
