@@ -1,0 +1,73 @@
+//go:build !race
+
+// Allocation counts are not meaningful under the race detector, so these
+// tests are left out of -race builds (rather than skipped, which CI
+// forbids); `go test ./middleware/` runs them.
+
+package middleware_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/middleware"
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// TestReviewSingleHitAllocs: a hit through the light layers (and a cache
+// counted by Metrics) allocates nothing.
+func TestReviewSingleHitAllocs(t *testing.T) {
+	ctx := context.Background()
+	m := middleware.NewMetrics(nil)
+	cached := pipeline.Cache("c", newMemory[string, string]().store(),
+		&pipeline.CacheOptions[string]{Observer: middleware.Observe[string](m, "c")})(source)
+	stacks := map[string]pipeline.Fetcher[string, string]{
+		"cache+metrics": cached,
+		"MapKey":        middleware.MapKey[string](func(s string) string { return s })(cached),
+		"Parse":         middleware.Parse[string](func(s string) (string, error) { return s, nil })(cached),
+		"Transform":     middleware.Transform[string](func(s string) string { return s })(cached),
+		"Log disabled":  middleware.Log[string, string](slog.New(slog.DiscardHandler), "l", nil)(cached),
+	}
+	_, err := cached.Fetch(ctx, "a")
+	require.NoError(t, err)
+	for name, f := range stacks {
+		allocs := testing.AllocsPerRun(200, func() {
+			if _, err := f.Fetch(ctx, "a"); err != nil {
+				panic(err)
+			}
+		})
+		require.Zero(t, allocs, name)
+		ef := f.(pipeline.EntryFetcher[string, string])
+		allocs = testing.AllocsPerRun(200, func() {
+			if _, err := ef.FetchEntry(ctx, "a"); err != nil {
+				panic(err)
+			}
+		})
+		require.Zero(t, allocs, name+" FetchEntry")
+	}
+	require.NotZero(t, m.Layer("c").Stats().Hits)
+}
+
+// TestReviewBatchHitAllocs: FetchMany promises that its result slice is the
+// only allocation of a batch whose keys all hit; MapKey and Parse borrow
+// their scratch slices instead of allocating them.
+func TestReviewBatchHitAllocs(t *testing.T) {
+	ctx := context.Background()
+	cached := pipeline.Cache("c", newMemory[string, string]().store(), nil)(source)
+	keys := []string{"a", "b", "c"}
+	for _, r := range pipeline.FetchMany(ctx, cached, keys) {
+		require.NoError(t, r.Err)
+	}
+	base := testing.AllocsPerRun(100, func() { pipeline.FetchMany(ctx, cached, keys) })
+	require.EqualValues(t, 1, base, "the cache alone: only the result slice")
+	for name, f := range map[string]pipeline.Fetcher[string, string]{
+		"MapKey": middleware.MapKey[string](func(s string) string { return s })(cached),
+		"Parse":  middleware.Parse[string](func(s string) (string, error) { return s, nil })(cached),
+	} {
+		allocs := testing.AllocsPerRun(100, func() { pipeline.FetchMany(ctx, f, keys) })
+		require.EqualValues(t, 1, allocs, name)
+	}
+}
