@@ -83,12 +83,15 @@ func (m *mapKey[K2, K, V]) Describe() pipeline.Description {
 type mapKeyBatch[K2, K, V any] struct {
 	*mapKey[K2, K, V]
 	batch pipeline.BatchFetcher[K, V]
+	keys  scratch[K]
 }
 
 // FetchBatch maps the keys and fetches them with one batch below. The
 // results stay aligned with keys.
 func (m *mapKeyBatch[K2, K, V]) FetchBatch(ctx context.Context, keys []K2, out []pipeline.Result[V]) {
-	inner := make([]K, len(keys))
+	p := m.keys.get(len(keys))
+	defer m.keys.put(p)
+	inner := *p
 	for i, k := range keys {
 		inner[i] = m.fn(k)
 	}

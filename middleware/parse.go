@@ -134,12 +134,15 @@ func (p *parse[K, V, V2]) Describe() pipeline.Description {
 // parseBatch is a parse over a BatchFetcher.
 type parseBatch[K, V, V2 any] struct {
 	*parse[K, V, V2]
-	batch pipeline.BatchFetcher[K, V]
+	batch   pipeline.BatchFetcher[K, V]
+	results scratch[pipeline.Result[V]]
 }
 
 // FetchBatch fetches keys with one batch below and parses each value found.
 func (p *parseBatch[K, V, V2]) FetchBatch(ctx context.Context, keys []K, out []pipeline.Result[V2]) {
-	inner := make([]pipeline.Result[V], len(keys))
+	s := p.results.get(len(keys))
+	defer p.results.put(s)
+	inner := *s
 	p.batch.FetchBatch(ctx, keys, inner)
 	for i, r := range inner {
 		if r.Err != nil {
