@@ -45,7 +45,8 @@ type Tree []*Node
 // is the same one: a pointer, map, channel or func value (two func values
 // are the same when they are the same closure), or any comparable value. A
 // non-comparable value (say a struct holding a slice) is a new Node at
-// every place it is reached. Passing an inner layer as well as the outer
+// every place it is reached; a walk stops after 4096 Nodes, so that such
+// layers describing a loop cannot make it endless. Passing an inner layer as well as the outer
 // ones adds nothing. TreeOf calls Describe once per Node, from the calling
 // goroutine; it is safe to call while the pipelines serve fetches.
 func TreeOf(outer ...any) Tree {
@@ -56,20 +57,25 @@ func TreeOf(outer ...any) Tree {
 	return w.roots
 }
 
-// maxDepth bounds the walk through layers that have no identity, in case
-// their descriptions form a loop.
-const maxDepth = 256
+// maxDepth bounds one path of the walk, and maxNodes the whole walk, in
+// case layers that have no identity describe a loop: a loop with two ways
+// back would otherwise double the work at every level.
+const (
+	maxDepth = 256
+	maxNodes = 4096
+)
 
 type walker struct {
 	seen    map[any]*Node  // by identity (see identity)
 	walking map[*Node]bool // on the path being walked, to break loops
 	roots   Tree
+	nodes   int // made so far
 }
 
 // visit returns the Node of f, making it and those below it if need be, or
 // nil if f is nil or the walk went too deep.
 func (w *walker) visit(f any, depth int) *Node {
-	if f == nil || depth > maxDepth {
+	if f == nil || depth > maxDepth || w.nodes >= maxNodes {
 		return nil
 	}
 	id, ok := identity(f)
@@ -79,6 +85,7 @@ func (w *walker) visit(f any, depth int) *Node {
 		}
 	}
 	n := &Node{Kind: "source"}
+	w.nodes++
 	if ok {
 		w.seen[id] = n
 	}
