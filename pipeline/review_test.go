@@ -395,7 +395,7 @@ func TestReviewRefreshAfterCloseAbandonsWaiter(t *testing.T) {
 	var hung atomic.Int64
 	mctx := context.WithValue(context.Background(), forceMiss{}, true)
 	for range 20000 {
-		ctx, cancel := context.WithTimeout(mctx, 200*time.Millisecond)
+		ctx, cancel := context.WithTimeout(mctx, 5*time.Second)
 		_, err := f.Fetch(ctx, "k") // B: misses, joins any flight it finds
 		cancel()
 		if err != nil {
