@@ -41,15 +41,15 @@ func Inspect[K, V any](report func(ctx context.Context, key K, events []pipeline
 	}
 	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
 		pipeline.MustNext("middleware: Inspect", next)
-		return &inspect[K, V]{report: report, next: next, entries: pipeline.Entries(next)}
+		return &inspect[K, V]{report: report, passInward: passInward[K, V]{next}, entries: pipeline.Entries(next)}
 	}
 }
 
 // inspect is the Fetcher returned by Inspect.
 type inspect[K, V any] struct {
-	report  func(ctx context.Context, key K, events []pipeline.Event[any], err error)
-	next    pipeline.Fetcher[K, V]
-	entries pipeline.EntryFetcher[K, V]
+	report           func(ctx context.Context, key K, events []pipeline.Event[any], err error)
+	passInward[K, V] // next, and Invalidate and Clear passed to it
+	entries          pipeline.EntryFetcher[K, V]
 }
 
 // Fetch fetches key from next under a trace, then reports.
@@ -66,19 +66,6 @@ func (in *inspect[K, V]) FetchEntry(ctx context.Context, key K) (pipeline.Entry[
 	e, err := in.entries.FetchEntry(tctx, key)
 	in.report(ctx, key, c.finish(), err)
 	return e, err
-}
-
-// Invalidate passes key to next if next is a pipeline.Invalidator;
-// otherwise it does nothing.
-func (in *inspect[K, V]) Invalidate(ctx context.Context, key K) error {
-	_, err := pipeline.Invalidate(ctx, in.next, key)
-	return err
-}
-
-// Clear clears next if next is a pipeline.Clearer; otherwise it does
-// nothing.
-func (in *inspect[K, V]) Clear(ctx context.Context) error {
-	return clearNext(ctx, in.next)
 }
 
 // Describe says that the layer inspects fetches.

@@ -82,17 +82,17 @@ func Log[K, V any](logger *slog.Logger, name string, opts *LogOptions) pipeline.
 	}
 	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
 		pipeline.MustNext("middleware: Log "+name, next)
-		return &logged[K, V]{logger: logger, name: name, opts: o, next: next, entries: pipeline.Entries(next)}
+		return &logged[K, V]{logger: logger, name: name, opts: o, passInward: passInward[K, V]{next}, entries: pipeline.Entries(next)}
 	}
 }
 
 // logged is the Fetcher returned by Log.
 type logged[K, V any] struct {
-	logger  *slog.Logger
-	name    string
-	opts    LogOptions // levels set
-	next    pipeline.Fetcher[K, V]
-	entries pipeline.EntryFetcher[K, V]
+	logger           *slog.Logger
+	name             string
+	opts             LogOptions // levels set
+	passInward[K, V]            // next, and Invalidate and Clear passed to it
+	entries          pipeline.EntryFetcher[K, V]
 }
 
 // Fetch fetches key from next and logs the outcome.
@@ -170,19 +170,6 @@ func (l *logged[K, V]) log(ctx context.Context, key K, err error, d time.Duratio
 		attrs = append(attrs, slog.Any("error", err))
 	}
 	l.logger.LogAttrs(ctx, level, "fetch", attrs...)
-}
-
-// Invalidate passes key to next if next is a pipeline.Invalidator;
-// otherwise it does nothing.
-func (l *logged[K, V]) Invalidate(ctx context.Context, key K) error {
-	_, err := pipeline.Invalidate(ctx, l.next, key)
-	return err
-}
-
-// Clear clears next if next is a pipeline.Clearer; otherwise it does
-// nothing.
-func (l *logged[K, V]) Clear(ctx context.Context) error {
-	return clearNext(ctx, l.next)
 }
 
 // Describe says that the layer logs fetches.

@@ -98,14 +98,6 @@ func (m *mapKeyBatch[K2, K, V]) FetchBatch(ctx context.Context, keys []K2, out [
 	m.batch.FetchBatch(ctx, inner, out)
 }
 
-// clearNext clears next if it is a pipeline.Clearer.
-func clearNext(ctx context.Context, next any) error {
-	if c, ok := next.(pipeline.Clearer); ok {
-		return c.Clear(ctx)
-	}
-	return nil
-}
-
 // typeName returns the name of T for descriptions, such as "string".
 func typeName[T any]() string {
 	return reflect.TypeFor[T]().String()

@@ -58,7 +58,7 @@ func Transform[K, V, V2 any](fn func(V) V2) pipeline.Layer[K, V, K, V2] {
 func valueLayer[K, V, V2 any](fn func(V) (V2, error), kind, layer string) pipeline.Layer[K, V, K, V2] {
 	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V2] {
 		pipeline.MustNext(layer, next)
-		p := &parse[K, V, V2]{fn: fn, kind: kind, next: next, entries: pipeline.Entries(next)}
+		p := &parse[K, V, V2]{fn: fn, kind: kind, passInward: passInward[K, V]{next}, entries: pipeline.Entries(next)}
 		if b, ok := next.(pipeline.BatchFetcher[K, V]); ok {
 			return &parseBatch[K, V, V2]{parse: p, batch: b}
 		}
@@ -68,10 +68,10 @@ func valueLayer[K, V, V2 any](fn func(V) (V2, error), kind, layer string) pipeli
 
 // parse is the Fetcher returned by Parse and Transform.
 type parse[K, V, V2 any] struct {
-	fn      func(V) (V2, error)
-	kind    string
-	next    pipeline.Fetcher[K, V]
-	entries pipeline.EntryFetcher[K, V]
+	fn               func(V) (V2, error)
+	kind             string
+	passInward[K, V] // next, and Invalidate and Clear passed to it
+	entries          pipeline.EntryFetcher[K, V]
 }
 
 // Fetch returns the parsed value of key.
@@ -106,19 +106,6 @@ func (p *parse[K, V, V2]) convert(v V) (V2, error) {
 		return zero, fmt.Errorf("middleware: parse: %w", err)
 	}
 	return v2, nil
-}
-
-// Invalidate passes key to next if next is a pipeline.Invalidator;
-// otherwise it does nothing.
-func (p *parse[K, V, V2]) Invalidate(ctx context.Context, key K) error {
-	_, err := pipeline.Invalidate(ctx, p.next, key)
-	return err
-}
-
-// Clear clears next if next is a pipeline.Clearer; otherwise it does
-// nothing.
-func (p *parse[K, V, V2]) Clear(ctx context.Context) error {
-	return clearNext(ctx, p.next)
 }
 
 // Describe says that the layer parses (or transforms) values, and from which

@@ -40,10 +40,10 @@ func Timeout[K, V any](d time.Duration) pipeline.Middleware[K, V] {
 	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
 		pipeline.MustNext("middleware: Timeout", next)
 		t := &timeout[K, V]{
-			d:       d,
-			cause:   fmt.Errorf("middleware: timeout after %v: %w", d, context.DeadlineExceeded),
-			next:    next,
-			entries: pipeline.Entries(next),
+			d:          d,
+			cause:      fmt.Errorf("middleware: timeout after %v: %w", d, context.DeadlineExceeded),
+			passInward: passInward[K, V]{next},
+			entries:    pipeline.Entries(next),
 		}
 		if b, ok := next.(pipeline.BatchFetcher[K, V]); ok {
 			return &timeoutBatch[K, V]{timeout: t, batch: b}
@@ -54,10 +54,10 @@ func Timeout[K, V any](d time.Duration) pipeline.Middleware[K, V] {
 
 // timeout is the Fetcher returned by Timeout.
 type timeout[K, V any] struct {
-	d       time.Duration
-	cause   error // the cause of this layer's deadline; also its error
-	next    pipeline.Fetcher[K, V]
-	entries pipeline.EntryFetcher[K, V]
+	d                time.Duration
+	cause            error // the cause of this layer's deadline; also its error
+	passInward[K, V]       // next, and Invalidate and Clear passed to it
+	entries          pipeline.EntryFetcher[K, V]
 }
 
 // Fetch fetches key from next within the layer's bound.
@@ -99,19 +99,6 @@ func (t *timeout[K, V]) check(tctx context.Context, err error) error {
 	}
 	// Below reported its own error for the ended ctx: keep both.
 	return fmt.Errorf("%w: %w", t.cause, err)
-}
-
-// Invalidate passes key to next if next is a pipeline.Invalidator;
-// otherwise it does nothing. The invalidation is not bounded.
-func (t *timeout[K, V]) Invalidate(ctx context.Context, key K) error {
-	_, err := pipeline.Invalidate(ctx, t.next, key)
-	return err
-}
-
-// Clear clears next if next is a pipeline.Clearer; otherwise it does
-// nothing.
-func (t *timeout[K, V]) Clear(ctx context.Context) error {
-	return clearNext(ctx, t.next)
 }
 
 // Describe says that the layer bounds fetches, and to how long.
