@@ -59,18 +59,14 @@ func Batches[K comparable, V any](f Fetcher[K, V], limit int) BatchFetcher[K, V]
 	if limit <= 0 {
 		limit = DefaultBatchConcurrency
 	}
-	return &fanOut[K, V]{EntryFetcher: Entries(f), inner: f, limit: limit}
+	return &fanOut[K, V]{EntryFetcher: Entries(f), limit: limit}
 }
 
 // fanOut runs a batch as concurrent single fetches under a limit.
 type fanOut[K comparable, V any] struct {
 	EntryFetcher[K, V]
-	inner Fetcher[K, V]
 	limit int
 }
-
-// Unwrap returns the adapted Fetcher.
-func (f *fanOut[K, V]) Unwrap() Fetcher[K, V] { return f.inner }
 
 func (f *fanOut[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
 	uniq, first := distinct(keys)

@@ -589,9 +589,6 @@ func (c *cache[K, V]) deleteQuietly(ctx context.Context, key K) {
 	}
 }
 
-// Name returns the layer's name.
-func (c *cache[K, V]) Name() string { return c.name }
-
 // negatives remembers keys that were not found, until their expiry.
 type negatives[K comparable] struct {
 	mu  sync.Mutex

@@ -70,9 +70,9 @@ var errUnresolved = errors.New("pipeline: unresolved")
 // before fetching them (an observer panicked).
 var errAbandoned = errors.New("pipeline: batch abandoned")
 
-// release ends the batch's own flights (those closed by done): it marks the
-// ones still unresolved with err, removes them from the flights map and
-// wakes their waiters.
+// release ends the batch's own flights (those closed by done): it gives
+// them err if it is not nil, removes them from the flights map and wakes
+// their waiters.
 func (c *cache[K, V]) release(keys []K, work []batchKey[V], done chan struct{}, err error) {
 	c.landed.Add(1)
 	c.mu.Lock()
@@ -80,11 +80,8 @@ func (c *cache[K, V]) release(keys []K, work []batchKey[V], done chan struct{}, 
 		if w.f.done != done {
 			continue
 		}
-		switch {
-		case err != nil:
+		if err != nil {
 			w.f.e, w.f.err = Entry[V]{}, err
-		case w.f.err == errUnresolved: // cannot happen: runBatch resolves them all
-			w.f.e = Entry[V]{}
 		}
 		if k := keys[w.idx]; c.flights[k] == w.f {
 			delete(c.flights, k)

@@ -61,6 +61,3 @@ func (p plainEntries[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], er
 	v, err := p.Fetch(ctx, key)
 	return Entry[V]{Value: v}, err
 }
-
-// Unwrap returns the adapted Fetcher.
-func (p plainEntries[K, V]) Unwrap() Fetcher[K, V] { return p.Fetcher }

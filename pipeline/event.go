@@ -235,23 +235,3 @@ func (m *emitter[K]) emitSlow(ctx context.Context, kind EventKind, key K, err er
 		}
 	}
 }
-
-// Emitter is the event machinery of the stock layers, for layers written
-// outside this package: Emit reports an event to the observer given to
-// NewEmitter and to a trace in ctx (see WithTrace). The zero Emitter emits
-// only to traces.
-type Emitter[K any] struct{ e emitter[K] }
-
-// NewEmitter returns an Emitter for the layer called name. observer may be nil.
-func NewEmitter[K any](name string, observer Observer[K]) Emitter[K] {
-	return Emitter[K]{newEmitter(name, observer)}
-}
-
-// Emit reports an event of the given kind for key. It costs a nil check and
-// an atomic load when no one observes.
-func (m *Emitter[K]) Emit(ctx context.Context, kind EventKind, key K, err error, elapsed time.Duration) {
-	m.e.emit(ctx, kind, key, err, elapsed)
-}
-
-// Name returns the layer name given to NewEmitter.
-func (m *Emitter[K]) Name() string { return m.e.name }

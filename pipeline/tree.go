@@ -294,9 +294,6 @@ func (s *source[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) 
 // Describe says the source's name and kind.
 func (s *source[K, V]) Describe() Description { return Description{Name: s.name, Kind: "source"} }
 
-// Unwrap returns the wrapped Fetcher.
-func (s *source[K, V]) Unwrap() Fetcher[K, V] { return s.f }
-
 // batchSource is a source whose Fetcher can batch.
 type batchSource[K, V any] struct {
 	*source[K, V]
