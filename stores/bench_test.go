@@ -12,79 +12,180 @@ import (
 	"github.com/multilayer-cache/multilayer/stores"
 )
 
-var sink string
+var (
+	sink      string
+	sinkEntry pipeline.Entry[string]
+)
 
-// BenchmarkGet measures a hit on a warm key: golang-lru's own Get as the
-// baseline, then each store, then a fetch through one cache layer over an
-// LRU (the library's hot path: its target is at most 1.3× the baseline).
-func BenchmarkGet(b *testing.B) {
-	const size = 1024
-	keys := make([]string, size)
+// benchSize is the capacity of the benchmarks' stores, and the number of
+// keys they hold when warm.
+const benchSize = 1024
+
+func benchKeys(n int) []string {
+	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = "key-" + strconv.Itoa(i)
 	}
-	ctx := context.Background()
+	return keys
+}
 
-	b.Run("store=golang-lru", func(b *testing.B) {
-		c, err := lru.New[string, string](size)
+// BenchmarkLRU compares LRU with golang-lru's lru.Cache, its baseline, on
+// the same keys: a Get that hits, a Set that replaces a key, and a Set of a
+// new key that evicts the oldest. Compare with
+//
+//	benchstat -filter .name:LRU -col /impl
+func BenchmarkLRU(b *testing.B) {
+	ctx := context.Background()
+	keys := benchKeys(2 * benchSize) // the first benchSize are held; cycling through all evicts
+	baseline := func(b *testing.B) *lru.Cache[string, string] {
+		c, err := lru.New[string, string](benchSize)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, k := range keys {
+		for _, k := range keys[:benchSize] {
 			c.Add(k, k)
 		}
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			sink, _ = c.Get(keys[i%size])
-			i++
-		}
-	})
-
-	lruStore := mustLRU[string, string](b, size)
-	ttlStore := mustTTL[string, string](b, size, time.Hour, nil)
-	mapStore := stores.NewMap[string, string]()
-	for _, s := range []pipeline.Store[string, string]{lruStore, ttlStore, mapStore} {
-		for _, k := range keys {
+		return c
+	}
+	store := func(b *testing.B) *stores.LRU[string, string] {
+		s := mustLRU[string, string](b, benchSize)
+		for _, k := range keys[:benchSize] {
 			_ = s.Set(ctx, k, k)
 		}
-	}
-	for _, bc := range []struct {
-		name  string
-		store pipeline.ExpiringStore[string, string]
-	}{
-		{name: "store=LRU", store: lruStore},
-		{name: "store=TTL", store: ttlStore},
-		{name: "store=Map", store: mapStore},
-	} {
-		b.Run(bc.name+"/Get", func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				sink, _, _ = bc.store.Get(ctx, keys[i%size])
-				i++
-			}
-		})
-		b.Run(bc.name+"/GetEntry", func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				e, _, _ := bc.store.GetEntry(ctx, keys[i%size])
-				sink = e.Value
-				i++
-			}
-		})
+		return s
 	}
 
-	b.Run("store=LRU/cache-layer-Fetch", func(b *testing.B) {
-		src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
-		f := pipeline.Cache("l", lruStore, nil)(src)
-		b.Cleanup(func() { _ = f.(pipeline.Closer).Close() })
+	b.Run("op=Get/impl=golang-lru", func(b *testing.B) {
+		c := baseline(b)
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			sink, _ = f.Fetch(ctx, keys[i%size])
+			sink, _ = c.Get(keys[i%benchSize])
 			i++
 		}
 	})
+	b.Run("op=Get/impl=stores", func(b *testing.B) {
+		s := store(b)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			sink, _, _ = s.Get(ctx, keys[i%benchSize])
+			i++
+		}
+	})
+	b.Run("op=Set/impl=golang-lru", func(b *testing.B) {
+		c := baseline(b)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			c.Add(keys[i%benchSize], "v")
+			i++
+		}
+	})
+	b.Run("op=Set/impl=stores", func(b *testing.B) {
+		s := store(b)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			_ = s.Set(ctx, keys[i%benchSize], "v")
+			i++
+		}
+	})
+	b.Run("op=SetNew/impl=golang-lru", func(b *testing.B) {
+		c := baseline(b)
+		b.ReportAllocs()
+		i := benchSize
+		for b.Loop() {
+			c.Add(keys[i%len(keys)], "v")
+			i++
+		}
+	})
+	b.Run("op=SetNew/impl=stores", func(b *testing.B) {
+		s := store(b)
+		b.ReportAllocs()
+		i := benchSize
+		for b.Loop() {
+			_ = s.Set(ctx, keys[i%len(keys)], "v")
+			i++
+		}
+	})
+}
+
+// BenchmarkStores measures each store through pipeline.ExpiringStore, and a
+// fetch that hits a cache layer over it (the library's hot path: its target
+// is at most 1.3× golang-lru's Get in BenchmarkLRU). Compare with
+//
+//	benchstat -filter .name:Stores -col /store
+func BenchmarkStores(b *testing.B) {
+	ctx := context.Background()
+	keys := benchKeys(benchSize)
+	future := time.Now().Add(time.Hour)
+	for _, sc := range []struct {
+		name string
+		new  func(b *testing.B) pipeline.ExpiringStore[string, string]
+	}{
+		{name: "LRU", new: func(b *testing.B) pipeline.ExpiringStore[string, string] {
+			return mustLRU[string, string](b, benchSize)
+		}},
+		{name: "TTL", new: func(b *testing.B) pipeline.ExpiringStore[string, string] {
+			return mustTTL[string, string](b, benchSize, time.Hour, nil)
+		}},
+		{name: "Map", new: func(*testing.B) pipeline.ExpiringStore[string, string] { return stores.NewMap[string, string]() }},
+	} {
+		warm := func(b *testing.B) pipeline.ExpiringStore[string, string] {
+			s := sc.new(b)
+			for _, k := range keys {
+				_ = s.Set(ctx, k, k)
+			}
+			return s
+		}
+		b.Run("store="+sc.name+"/op=Get", func(b *testing.B) {
+			s := warm(b)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				sink, _, _ = s.Get(ctx, keys[i%benchSize])
+				i++
+			}
+		})
+		b.Run("store="+sc.name+"/op=GetEntry", func(b *testing.B) {
+			s := warm(b)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				sinkEntry, _, _ = s.GetEntry(ctx, keys[i%benchSize])
+				i++
+			}
+		})
+		b.Run("store="+sc.name+"/op=Set", func(b *testing.B) {
+			s := warm(b)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				_ = s.Set(ctx, keys[i%benchSize], "v")
+				i++
+			}
+		})
+		b.Run("store="+sc.name+"/op=SetEntry", func(b *testing.B) {
+			s := warm(b)
+			e := pipeline.Entry[string]{Value: "v", Expires: future}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				_ = s.SetEntry(ctx, keys[i%benchSize], e)
+				i++
+			}
+		})
+		b.Run("store="+sc.name+"/op=cache-Fetch", func(b *testing.B) {
+			src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
+			f := pipeline.Cache("l", warm(b), nil)(src)
+			b.Cleanup(func() { _ = f.(pipeline.Closer).Close() })
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				sink, _ = f.Fetch(ctx, keys[i%benchSize])
+				i++
+			}
+		})
+	}
 }

@@ -6,8 +6,8 @@
 //   - [Map] is an unbounded map under a mutex: for small key sets and tests.
 //     Its zero value is ready to use.
 //   - [LRU] holds at most a fixed number of entries and evicts the least
-//     recently used one, on golang-lru/v2's lru.Cache. A hit allocates
-//     nothing.
+//     recently used one, on golang-lru/v2's simplelru under a mutex of its
+//     own. A hit allocates nothing.
 //   - [TTL] is an LRU whose entries also expire after a fixed time, with an
 //     injectable clock, optional jitter, and a grace period that keeps expired
 //     entries for stale-if-error. It starts no goroutine.
@@ -32,6 +32,12 @@
 // unknown lifetime: Map and LRU keep such an entry until it is replaced,
 // deleted or evicted, and TTL gives it its own ttl, because in a TTL store an
 // unknown lifetime never means forever.
+//
+// LRU and TTL keep Expires in Unix nanoseconds, which is smaller and quicker
+// than a time.Time: GetEntry returns the instant that was set, in the Local
+// location and without a monotonic clock reading (compare with
+// time.Time.Equal), and an Expires outside the years 1678 to 2262 comes back
+// clamped to them.
 //
 // # Codecs
 //

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -34,6 +35,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
+}
+
+// requireInstant requires got to be the instant want, whatever their
+// locations and monotonic clock readings: LRU and TTL return an Expires as
+// time.Unix makes it.
+func requireInstant(t testing.TB, want, got time.Time, msgAndArgs ...any) {
+	t.Helper()
+	require.WithinDuration(t, want, got, 0, msgAndArgs...)
 }
 
 // sizedStore is what every store in the package offers.

@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -39,13 +37,15 @@ type TTLOptions struct {
 // with its Expires, until Grace after it expired, so that the cache layer can
 // judge it (and serve it stale-if-error); past that it drops it and reports
 // it missing. Len counts expired entries that have not been dropped yet.
+// Expires comes back as from an LRU: the same instant, not necessarily the
+// same location or monotonic clock reading.
 //
-// A TTL is safe for concurrent use. A read that drops an expired entry can
-// race with a Set of the same key and drop the new value too; that costs a
-// miss, never a stale answer. None of its methods fails: the errors they
-// return are always nil.
+// A TTL is safe for concurrent use. A read checks whether an entry has
+// expired and drops it under the store's lock, so it never drops a value
+// that a concurrent Set stored. The clock is read before the lock is taken.
+// None of its methods fails: the errors they return are always nil.
 type TTL[K comparable, V any] struct {
-	c *lru.Cache[K, *pipeline.Entry[V]] // entries are never modified once stored; see LRU
+	c lruCore[K, V]
 
 	ttl    time.Duration
 	clock  func() time.Time
@@ -77,45 +77,47 @@ func NewTTL[K comparable, V any](size int, ttl time.Duration, opts *TTLOptions) 
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	c, err := lru.New[K, *pipeline.Entry[V]](size)
-	if err != nil {
+	t := &TTL[K, V]{ttl: ttl, clock: o.Clock, jitter: o.Jitter, grace: o.Grace}
+	if err := t.c.init(size); err != nil {
 		return nil, fmt.Errorf("stores: NewTTL: %w", err)
 	}
-	return &TTL[K, V]{c: c, ttl: ttl, clock: o.Clock, jitter: o.Jitter, grace: o.Grace}, nil
+	return t, nil
 }
 
 // Get returns the value of key. It reports ok == false if key is absent or
 // expired, and drops an expired entry, even within Grace.
 func (t *TTL[K, V]) Get(_ context.Context, key K) (V, bool, error) {
-	e, ok := t.c.Get(key)
-	if ok && !t.clock().Before(e.Expires) {
-		t.c.Remove(key)
-		ok = false
-	}
+	it, ok := t.c.getBefore(key, clampNanos(t.clock()))
 	if !ok {
 		var zero V
 		return zero, false, nil
 	}
-	return e.Value, true, nil
+	return it.value, true, nil
 }
 
 // GetEntry returns the entry of key, expired or not, until Grace after its
 // Expires; past that it drops the entry and reports ok == false.
 func (t *TTL[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool, error) {
-	e, ok := t.c.Get(key)
+	it, ok := t.c.getBefore(key, t.cutoff())
 	if !ok {
 		return pipeline.Entry[V]{}, false, nil
 	}
-	if !t.clock().Before(e.Expires.Add(t.grace)) {
-		t.c.Remove(key)
-		return pipeline.Entry[V]{}, false, nil
+	return it.entry(), true, nil
+}
+
+// cutoff returns the time, in Unix nanoseconds, at or before which an entry
+// expired more than Grace ago.
+func (t *TTL[K, V]) cutoff() int64 {
+	now := t.clock()
+	if t.grace > 0 {
+		now = now.Add(-t.grace)
 	}
-	return *e, true, nil
+	return clampNanos(now)
 }
 
 // Set stores value under key until now + ttl (shortened by Jitter).
 func (t *TTL[K, V]) Set(_ context.Context, key K, value V) error {
-	t.c.Add(key, &pipeline.Entry[V]{Value: value, Expires: t.limit()})
+	t.c.add(key, item[V]{value: value, expires: t.limit(t.clock())})
 	return nil
 }
 
@@ -123,34 +125,41 @@ func (t *TTL[K, V]) Set(_ context.Context, key K, value V) error {
 // (shortened by Jitter); a zero Expires becomes that cap. An entry that has
 // already expired is stored as it is, for Grace.
 func (t *TTL[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
-	if limit := t.limit(); e.Expires.IsZero() || limit.Before(e.Expires) {
-		e.Expires = limit
-	}
-	t.c.Add(key, &e)
+	t.c.add(key, item[V]{value: e.Value, expires: t.capped(t.clock(), toNanos(e.Expires))})
 	return nil
 }
 
-// limit returns the latest expiry the store gives an entry set now.
-func (t *TTL[K, V]) limit() time.Time {
+// capped returns exp, an expiry as an item holds it, capped at the limit of
+// an entry set at now; an unknown expiry (0) becomes that limit.
+func (t *TTL[K, V]) capped(now time.Time, exp int64) int64 {
+	if limit := t.limit(now); exp == 0 || limit < exp {
+		return limit
+	}
+	return exp
+}
+
+// limit returns the latest expiry the store gives an entry set at now, as
+// an item holds it.
+func (t *TTL[K, V]) limit(now time.Time) int64 {
 	ttl := t.ttl
 	if t.jitter > 0 {
 		ttl -= time.Duration(rand.Float64() * t.jitter * float64(ttl))
 	}
-	return t.clock().Add(ttl)
+	return toNanos(now.Add(ttl))
 }
 
 // Delete removes key, if it is present.
 func (t *TTL[K, V]) Delete(_ context.Context, key K) error {
-	t.c.Remove(key)
+	t.c.remove(key)
 	return nil
 }
 
 // Len returns the number of entries held, including expired ones that have
 // not been dropped yet.
-func (t *TTL[K, V]) Len() int { return t.c.Len() }
+func (t *TTL[K, V]) Len() int { return t.c.len() }
 
 // Clear removes every entry.
 func (t *TTL[K, V]) Clear(context.Context) error {
-	t.c.Purge()
+	t.c.purge()
 	return nil
 }

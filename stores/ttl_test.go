@@ -34,7 +34,7 @@ func TestTTLExpiry(t *testing.T) {
 			e, ok, err := s.GetEntry(ctx, "k")
 			require.NoError(t, err)
 			require.True(t, ok)
-			require.Equal(t, start.Add(time.Minute), e.Expires, "Set gives now + ttl")
+			requireInstant(t, start.Add(time.Minute), e.Expires, "Set gives now + ttl")
 
 			clock.Advance(tc.after)
 			v, ok, err := s.Get(ctx, "k")
@@ -95,7 +95,7 @@ func TestTTLGrace(t *testing.T) {
 				e, ok, err = s.GetEntry(ctx, "k")
 				if ok {
 					require.Equal(t, "v", e.Value)
-					require.Equal(t, expires, e.Expires, "the entry keeps its Expires: the layer judges it")
+					requireInstant(t, expires, e.Expires, "the entry keeps its Expires: the layer judges it")
 				}
 			}
 			require.NoError(t, err)
@@ -134,7 +134,7 @@ func TestTTLSetEntry(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, ok)
 			require.Equal(t, 42, got.Value)
-			require.Equal(t, now.Add(tc.want), got.Expires)
+			requireInstant(t, now.Add(tc.want), got.Expires)
 		})
 	}
 }

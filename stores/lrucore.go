@@ -1,0 +1,156 @@
+package stores
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// lruCore is what LRU and TTL share: golang-lru's simplelru, which is not
+// safe for concurrent use, under a mutex of its own. A plain Mutex rather
+// than lru.Cache's RWMutex: every read moves its key to the front, so reads
+// take the write lock anyway, and a Mutex is cheaper.
+//
+// It holds items by value, so that neither a Set nor a hit allocates for the
+// entry itself.
+type lruCore[K comparable, V any] struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[K, item[V]]
+}
+
+// An item is an entry as an lruCore holds it: Expires in Unix nanoseconds
+// (see toNanos), which is smaller and quicker to copy and compare than a
+// time.Time.
+type item[V any] struct {
+	value   V
+	expires int64 // 0: no expiry (a zero Expires)
+}
+
+// init makes c an empty lruCore that holds at most size items. It returns
+// simplelru's error if size is not positive.
+func (c *lruCore[K, V]) init(size int) error {
+	l, err := simplelru.NewLRU[K, item[V]](size, nil)
+	c.lru = l
+	return err
+}
+
+// get returns the item of key, as a use of the key.
+func (c *lruCore[K, V]) get(key K) (item[V], bool) {
+	c.mu.Lock()
+	it, ok := c.lru.Get(key)
+	c.mu.Unlock()
+	return it, ok
+}
+
+// getBefore is get that drops an item that expires at or before cutoff, and
+// reports it absent. The check and the drop happen under the lock, so that
+// they never drop an item set in between.
+func (c *lruCore[K, V]) getBefore(key K, cutoff int64) (item[V], bool) {
+	c.mu.Lock()
+	it, ok := c.lru.Get(key)
+	if ok && dead(it.expires, cutoff) {
+		c.lru.Remove(key)
+		ok = false
+	}
+	c.mu.Unlock()
+	return it, ok
+}
+
+// dead reports whether an item that expires at exp is to be dropped at
+// cutoff. An item without expiry never is; with cutoff math.MinInt64, no
+// item is.
+func dead(exp, cutoff int64) bool { return exp != 0 && exp <= cutoff }
+
+// add stores it under key, evicting the least recently used item if full.
+func (c *lruCore[K, V]) add(key K, it item[V]) {
+	c.mu.Lock()
+	c.lru.Add(key, it)
+	c.mu.Unlock()
+}
+
+// remove removes key, if it is present.
+func (c *lruCore[K, V]) remove(key K) {
+	c.mu.Lock()
+	c.lru.Remove(key)
+	c.mu.Unlock()
+}
+
+// len returns the number of items held.
+func (c *lruCore[K, V]) len() int {
+	c.mu.Lock()
+	n := c.lru.Len()
+	c.mu.Unlock()
+	return n
+}
+
+// purge removes every item.
+func (c *lruCore[K, V]) purge() {
+	c.mu.Lock()
+	c.lru.Purge()
+	c.mu.Unlock()
+}
+
+// entry returns it as a pipeline.Entry.
+func (it item[V]) entry() pipeline.Entry[V] {
+	return pipeline.Entry[V]{Value: it.value, Expires: fromNanos(it.expires)}
+}
+
+// The instants that Unix nanoseconds in an int64 can hold: the years 1678
+// to 2262. math.MinInt64 itself is left out, so that as a cutoff it means
+// "before every expiry" (see dead).
+var (
+	minNanosTime = time.Unix(0, math.MinInt64+1)
+	maxNanosTime = time.Unix(0, math.MaxInt64)
+)
+
+// Whole Unix seconds strictly between these are well inside
+// [minNanosTime, maxNanosTime].
+const (
+	minNanosSec = math.MinInt64 / int64(time.Second)
+	maxNanosSec = math.MaxInt64 / int64(time.Second)
+)
+
+// toNanos returns Expires as an item holds it: 0 for the zero time (no
+// expiry), and otherwise t in Unix nanoseconds, clamped to
+// [math.MinInt64+1, math.MaxInt64] rather than wrapped, with the instant of
+// Unix nanosecond 0 moved to 1 so that it still has an expiry.
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	if n := clampNanos(t); n != 0 {
+		return n
+	}
+	return 1
+}
+
+// clampNanos returns t in Unix nanoseconds, clamped to
+// [math.MinInt64+1, math.MaxInt64]; unlike toNanos, it gives the zero time no
+// special meaning.
+func clampNanos(t time.Time) int64 {
+	// Whole seconds strictly inside the range, the usual case, are cheaper
+	// to check than Before and After.
+	if sec := t.Unix(); sec > minNanosSec && sec < maxNanosSec {
+		return t.UnixNano()
+	}
+	switch {
+	case t.Before(minNanosTime):
+		return math.MinInt64 + 1
+	case t.After(maxNanosTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// fromNanos is the inverse of toNanos: it returns the same instant, in the
+// Local location and without a monotonic clock reading.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
