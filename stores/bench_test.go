@@ -189,3 +189,81 @@ func BenchmarkStores(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBatch compares one GetBatch (SetBatch) of 1000 keys with 1000
+// GetEntry (SetEntry) calls, on each BatchStore, and on Encoded over an LRU,
+// whose batches allocate scratch space. Compare with
+//
+//	benchstat -filter .name:Batch -col /impl
+func BenchmarkBatch(b *testing.B) {
+	const n = 1000
+	ctx := context.Background()
+	keys := benchKeys(n)
+	entries := make([]pipeline.Entry[string], n)
+	for i := range entries {
+		entries[i] = pipeline.Entry[string]{Value: keys[i]}
+	}
+	for _, sc := range []struct {
+		name string
+		new  func(b *testing.B) pipeline.BatchStore[string, string]
+	}{
+		{name: "LRU", new: func(b *testing.B) pipeline.BatchStore[string, string] { return mustLRU[string, string](b, benchSize) }},
+		{name: "TTL", new: func(b *testing.B) pipeline.BatchStore[string, string] {
+			return mustTTL[string, string](b, benchSize, time.Hour, nil)
+		}},
+		{name: "Map", new: func(*testing.B) pipeline.BatchStore[string, string] { return stores.NewMap[string, string]() }},
+		{name: "EncodedLRU", new: func(b *testing.B) pipeline.BatchStore[string, string] {
+			return stores.Encoded(mustLRU[string, []byte](b, benchSize), stringCodec{}).(pipeline.BatchStore[string, string])
+		}},
+	} {
+		warm := func(b *testing.B) pipeline.BatchStore[string, string] {
+			s := sc.new(b)
+			if err := s.SetBatch(ctx, keys, entries); err != nil {
+				b.Fatal(err)
+			}
+			return s
+		}
+		b.Run("store="+sc.name+"/op=Get/impl=batch", func(b *testing.B) {
+			s := warm(b)
+			out := make([]pipeline.Result[string], n)
+			b.ReportAllocs()
+			for b.Loop() {
+				s.GetBatch(ctx, keys, out)
+			}
+		})
+		b.Run("store="+sc.name+"/op=Get/impl=loop", func(b *testing.B) {
+			s := warm(b)
+			out := make([]pipeline.Result[string], n)
+			b.ReportAllocs()
+			for b.Loop() {
+				for i, k := range keys {
+					e, ok, err := s.GetEntry(ctx, k)
+					switch {
+					case err != nil:
+						out[i] = pipeline.Result[string]{Err: err}
+					case !ok:
+						out[i] = pipeline.Result[string]{Err: pipeline.ErrNotFound}
+					default:
+						out[i] = pipeline.Result[string]{Entry: e}
+					}
+				}
+			}
+		})
+		b.Run("store="+sc.name+"/op=Set/impl=batch", func(b *testing.B) {
+			s := warm(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = s.SetBatch(ctx, keys, entries)
+			}
+		})
+		b.Run("store="+sc.name+"/op=Set/impl=loop", func(b *testing.B) {
+			s := warm(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				for i, k := range keys {
+					_ = s.SetEntry(ctx, k, entries[i])
+				}
+			}
+		})
+	}
+}

@@ -50,7 +50,7 @@ func TestUnderCache(t *testing.T) {
 	cases := allStores()
 	cases = append(cases, storeCase{name: "Encoded JSON Map", new: func(*testing.T, func() time.Time) sizedStore {
 		raw := stores.NewMap[string, []byte]()
-		return lenStore{stores.Encoded(raw, stores.JSON[string]()).(pipeline.ExpiringStore[string, string]), raw.Len}
+		return lenStore{stores.Encoded(raw, stores.JSON[string]()).(pipeline.BatchStore[string, string]), raw.Len}
 	}})
 	for _, sc := range cases {
 		t.Run(sc.name, func(t *testing.T) {

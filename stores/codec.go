@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
@@ -61,6 +62,15 @@ func (jsonCodec[V]) Decode(b []byte) (V, error) {
 // corrupt value can race with a Set of the same key and delete the new value
 // too; that costs a miss, never a wrong answer.
 //
+// If inner is a pipeline.BatchStore, so is the returned store: GetBatch and
+// SetBatch make one call of inner's, and encode and decode each key as
+// GetEntry and SetEntry do. GetBatch reports a value that does not decode as
+// missing (pipeline.ErrNotFound) and deletes it; it passes on an error of
+// inner's that is ErrNotFound as it is, and wraps any other. SetBatch stores
+// the values that encode, and returns an error wrapping the first codec
+// error, if any, and inner's error. Each call allocates scratch space for
+// inner's values.
+//
 // The returned store also has a Clear(ctx) error method, which calls inner's
 // if it has one and otherwise returns an error wrapping
 // errors.ErrUnsupported. It is safe for concurrent use if inner and codec
@@ -73,10 +83,15 @@ func Encoded[K, V, E any](inner pipeline.Store[K, E], codec Codec[V, E]) pipelin
 		panic("stores: Encoded: nil codec")
 	}
 	s := encoded[K, V, E]{inner: inner, codec: codec}
-	if ei, ok := inner.(pipeline.ExpiringStore[K, E]); ok {
-		return &encodedExpiring[K, V, E]{encoded: s, einner: ei}
+	ei, ok := inner.(pipeline.ExpiringStore[K, E])
+	if !ok {
+		return &s
 	}
-	return &s
+	se := encodedExpiring[K, V, E]{encoded: s, einner: ei}
+	if bi, ok := inner.(pipeline.BatchStore[K, E]); ok {
+		return &encodedBatch[K, V, E]{encodedExpiring: se, binner: bi}
+	}
+	return &se
 }
 
 // encoded is the store returned by Encoded over a plain Store.
@@ -176,4 +191,64 @@ func (s *encodedExpiring[K, V, E]) SetEntry(ctx context.Context, key K, e pipeli
 		return fmt.Errorf("stores: encoded set: %w", err)
 	}
 	return nil
+}
+
+// encodedBatch is the store returned by Encoded over a BatchStore.
+type encodedBatch[K, V, E any] struct {
+	encodedExpiring[K, V, E]
+	binner pipeline.BatchStore[K, E]
+}
+
+var _ pipeline.BatchStore[string, int] = (*encodedBatch[string, int, []byte])(nil)
+
+// GetBatch decodes the entries inner holds for keys, read with one
+// GetBatch; see Encoded.
+func (s *encodedBatch[K, V, E]) GetBatch(ctx context.Context, keys []K, out []pipeline.Result[V]) {
+	checkBatch("encoded GetBatch", len(keys), len(out), "results")
+	raw := make([]pipeline.Result[E], len(keys))
+	s.binner.GetBatch(ctx, keys, raw)
+	for i, r := range raw {
+		switch {
+		case r.Err == nil:
+			if v, ok, _ := s.decode(ctx, keys[i], r.Value); ok {
+				out[i] = pipeline.Result[V]{Entry: pipeline.Entry[V]{Value: v, Expires: r.Expires}}
+			} else {
+				out[i] = pipeline.Result[V]{Err: pipeline.ErrNotFound}
+			}
+		case errors.Is(r.Err, pipeline.ErrNotFound):
+			out[i] = pipeline.Result[V]{Err: r.Err} // as it is: a miss is not a failure to wrap
+		default:
+			out[i] = pipeline.Result[V]{Err: fmt.Errorf("stores: encoded get: %w", r.Err)}
+		}
+	}
+}
+
+// SetBatch encodes the entries' values and stores those that encode in
+// inner with one SetBatch; see Encoded.
+func (s *encodedBatch[K, V, E]) SetBatch(ctx context.Context, keys []K, entries []pipeline.Entry[V]) error {
+	checkBatch("encoded SetBatch", len(keys), len(entries), "entries")
+	enc := make([]pipeline.Entry[E], 0, len(entries))
+	kept := keys // the keys of enc: a copy once a value fails to encode
+	var encErr error
+	for i, e := range entries {
+		v, err := s.codec.Encode(e.Value)
+		if err != nil {
+			if encErr == nil {
+				encErr = fmt.Errorf("stores: encoded set: %w", err)
+				kept = slices.Clone(keys[:i])
+			}
+			continue
+		}
+		if encErr != nil {
+			kept = append(kept, keys[i])
+		}
+		enc = append(enc, pipeline.Entry[E]{Value: v, Expires: e.Expires})
+	}
+	var setErr error
+	if len(kept) > 0 {
+		if err := s.binner.SetBatch(ctx, kept, enc); err != nil {
+			setErr = fmt.Errorf("stores: encoded set: %w", err)
+		}
+	}
+	return errors.Join(encErr, setErr)
 }

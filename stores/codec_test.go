@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -36,18 +38,21 @@ func (stringCodec) Decode(b []byte) (string, error) {
 // lenStore gives an Encoded store the Len of its inner store, so it fits
 // the table of sizedStores.
 type lenStore struct {
-	pipeline.ExpiringStore[string, string]
+	pipeline.BatchStore[string, string]
 	len func() int
 }
 
 func (s lenStore) Len() int { return s.len() }
 
 func (s lenStore) Clear(ctx context.Context) error {
-	return s.ExpiringStore.(interface{ Clear(context.Context) error }).Clear(ctx)
+	return s.BatchStore.(interface{ Clear(context.Context) error }).Clear(ctx)
 }
 
 // plainStore hides everything but the Store methods of a store.
 type plainStore[K, V any] struct{ pipeline.Store[K, V] }
+
+// expiringStore hides everything but the ExpiringStore methods of a store.
+type expiringStore[K, V any] struct{ pipeline.ExpiringStore[K, V] }
 
 type doc struct {
 	Title string   `json:"title"`
@@ -60,15 +65,19 @@ func TestEncodedRoundTrip(t *testing.T) {
 		name     string
 		inner    func(t *testing.T) pipeline.Store[string, []byte]
 		expiring bool
+		batch    bool
 	}{
-		{name: "Map", inner: func(*testing.T) pipeline.Store[string, []byte] { return stores.NewMap[string, []byte]() }, expiring: true},
-		{name: "LRU", inner: func(t *testing.T) pipeline.Store[string, []byte] { return mustLRU[string, []byte](t, 10) }, expiring: true},
+		{name: "Map", inner: func(*testing.T) pipeline.Store[string, []byte] { return stores.NewMap[string, []byte]() }, expiring: true, batch: true},
+		{name: "LRU", inner: func(t *testing.T) pipeline.Store[string, []byte] { return mustLRU[string, []byte](t, 10) }, expiring: true, batch: true},
 		{name: "TTL", inner: func(t *testing.T) pipeline.Store[string, []byte] {
 			return mustTTL[string, []byte](t, 10, time.Hour, nil)
-		}, expiring: true},
+		}, expiring: true, batch: true},
+		{name: "ExpiringStore", inner: func(*testing.T) pipeline.Store[string, []byte] {
+			return expiringStore[string, []byte]{stores.NewMap[string, []byte]()}
+		}, expiring: true, batch: false},
 		{name: "plain Store", inner: func(*testing.T) pipeline.Store[string, []byte] {
 			return plainStore[string, []byte]{stores.NewMap[string, []byte]()}
-		}, expiring: false},
+		}, expiring: false, batch: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -77,6 +86,8 @@ func TestEncodedRoundTrip(t *testing.T) {
 			s := stores.Encoded(inner, stores.JSON[doc]())
 			es, expiring := s.(pipeline.ExpiringStore[string, doc])
 			require.Equal(t, tc.expiring, expiring, "an ExpiringStore inside makes an ExpiringStore")
+			_, batch := s.(pipeline.BatchStore[string, doc])
+			require.Equal(t, tc.batch, batch, "a BatchStore inside makes a BatchStore")
 
 			want := doc{Title: "hello", Tags: []string{"a", "b"}}
 			require.NoError(t, s.Set(ctx, "k", want))
@@ -224,6 +235,102 @@ func TestEncodedErrors(t *testing.T) {
 		require.NoError(t, s.Set(t.Context(), "k", "v"))
 		require.NoError(t, s.(interface{ Clear(context.Context) error }).Clear(t.Context()))
 		require.Zero(t, raw.Len())
+	})
+}
+
+// faultyBatch is a Map whose batches fail for the key "down": GetBatch
+// reports errDown for it, and SetBatch fails if it is in the batch. GetBatch
+// reports the key "gone" with a wrapped pipeline.ErrNotFound.
+type faultyBatch struct{ *stores.Map[string, []byte] }
+
+var (
+	errDown = errors.New("inner down")
+	errGone = fmt.Errorf("inner: gone: %w", pipeline.ErrNotFound)
+)
+
+func (s faultyBatch) GetBatch(ctx context.Context, keys []string, out []pipeline.Result[[]byte]) {
+	s.Map.GetBatch(ctx, keys, out)
+	for i, k := range keys {
+		switch k {
+		case "down":
+			out[i] = pipeline.Result[[]byte]{Err: errDown}
+		case "gone":
+			out[i] = pipeline.Result[[]byte]{Err: errGone}
+		}
+	}
+}
+
+func (s faultyBatch) SetBatch(ctx context.Context, keys []string, entries []pipeline.Entry[[]byte]) error {
+	if slices.Contains(keys, "down") {
+		return errDown
+	}
+	return s.Map.SetBatch(ctx, keys, entries)
+}
+
+// TestEncodedBatch checks GetBatch and SetBatch of Encoded over a
+// BatchStore: each key is decoded or encoded as GetEntry and SetEntry do,
+// and one key's failure is its own.
+func TestEncodedBatch(t *testing.T) {
+	t.Parallel()
+	exp := time.Now().Add(time.Minute).Round(0)
+	newStore := func() (faultyBatch, pipeline.BatchStore[string, string]) {
+		raw := faultyBatch{stores.NewMap[string, []byte]()}
+		return raw, stores.Encoded(raw, stringCodec{}).(pipeline.BatchStore[string, string])
+	}
+
+	t.Run("GetBatch", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		raw, s := newStore()
+		require.NoError(t, raw.SetEntry(ctx, "good", pipeline.Entry[[]byte]{Value: []byte("v"), Expires: exp}))
+		require.NoError(t, raw.Set(ctx, "corrupt", []byte{0xff}))
+
+		out := getBatch(ctx, s, "good", "corrupt", "absent", "gone", "down", "good")
+		requireResult(t, "v", out[0])
+		require.True(t, exp.Equal(out[0].Expires), "Expires passes through")
+		requireResult(t, "v", out[5])
+		requireResult(t, "", out[1], "a value that does not decode is missing")
+		requireResult(t, "", out[2])
+		require.Same(t, errGone, out[3].Err, "inner's not-found passes on as it is")
+		require.Zero(t, out[3].Entry)
+		require.ErrorIs(t, out[4].Err, errDown)
+		require.Regexp(t, `^stores: encoded get: `, out[4].Err.Error())
+		require.Zero(t, out[4].Entry)
+		_, ok, _ := raw.Get(ctx, "corrupt")
+		require.False(t, ok, "a value that does not decode is deleted")
+	})
+	t.Run("SetBatch stores what encodes", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		raw, s := newStore()
+		err := s.SetBatch(ctx,
+			[]string{"a", "b", "c", "d"},
+			[]pipeline.Entry[string]{{Value: "1", Expires: exp}, {Value: "bad"}, {Value: "3"}, {Value: "bad"}})
+		require.ErrorIs(t, err, errCodec)
+		require.Regexp(t, `^stores: encoded set: `, err.Error())
+		require.Equal(t, 2, raw.Len())
+		out := getBatch(ctx, s, "a", "b", "c", "d")
+		requireResult(t, "1", out[0])
+		require.True(t, exp.Equal(out[0].Expires), "Expires passes through")
+		requireResult(t, "", out[1])
+		requireResult(t, "3", out[2])
+		requireResult(t, "", out[3])
+	})
+	t.Run("SetBatch of nothing that encodes", func(t *testing.T) {
+		t.Parallel()
+		raw, s := newStore()
+		err := s.SetBatch(t.Context(), []string{"down"}, []pipeline.Entry[string]{{Value: "bad"}})
+		require.ErrorIs(t, err, errCodec)
+		require.NotErrorIs(t, err, errDown, "inner is not called")
+		require.Zero(t, raw.Len())
+	})
+	t.Run("SetBatch error of inner", func(t *testing.T) {
+		t.Parallel()
+		_, s := newStore()
+		err := s.SetBatch(t.Context(), []string{"a", "down", "b"}, []pipeline.Entry[string]{{Value: "1"}, {Value: "2"}, {Value: "bad"}})
+		require.ErrorIs(t, err, errDown)
+		require.ErrorIs(t, err, errCodec, "both errors are reported")
+		require.Regexp(t, `^stores: encoded set: `, err.Error())
 	})
 }
 

@@ -39,6 +39,12 @@
 // time.Time.Equal), and an Expires outside the years 1678 to 2262 comes back
 // clamped to them.
 //
+// # Batches
+//
+// Map, LRU and TTL implement pipeline.BatchStore: GetBatch and SetBatch read
+// and write many keys under one lock, with the rules of GetEntry and SetEntry
+// for each key. Encoded is a BatchStore when the store it wraps is one.
+//
 // # Codecs
 //
 // A [Codec] encodes values for a store that keeps them in another form:

@@ -2,6 +2,7 @@ package stores_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -66,6 +67,31 @@ func ExampleNewTTL() {
 	// token-1 true
 	// "" false
 	// 0 entries
+}
+
+func ExampleLRU_GetBatch() {
+	store, err := stores.NewLRU[string, int](1000)
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	_ = store.SetBatch(ctx, []string{"a", "b"}, []pipeline.Entry[int]{{Value: 1}, {Value: 2}})
+
+	keys := []string{"a", "x", "b", "a"}
+	out := make([]pipeline.Result[int], len(keys))
+	store.GetBatch(ctx, keys, out) // one lock for the whole batch
+	for i, r := range out {
+		if errors.Is(r.Err, pipeline.ErrNotFound) {
+			fmt.Println(keys[i], "missing")
+			continue
+		}
+		fmt.Println(keys[i], r.Value)
+	}
+	// Output:
+	// a 1
+	// x missing
+	// b 2
+	// a 1
 }
 
 func ExampleEncoded() {

@@ -3,10 +3,13 @@ package stores
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
+
+var _ pipeline.BatchStore[string, int] = (*LRU[string, int])(nil)
 
 // An LRU is a store that holds at most a fixed number of entries and, when
 // full, evicts the least recently used one. It keeps them in golang-lru/v2's
@@ -17,12 +20,16 @@ import (
 // reports an entry whose non-zero Expires has passed as missing; GetEntry
 // returns every entry as it was set, expired or not, and the cache layer
 // judges freshness. An expired entry stays until it is replaced, deleted or
-// evicted. Both Get and GetEntry count as a use of the key.
+// evicted. Get, GetEntry and every key GetBatch finds count as a use of the
+// key.
 //
 // An LRU keeps Expires in Unix nanoseconds: GetEntry returns the instant
 // that was set (compare it with time.Time.Equal), in the Local location and
 // without a monotonic clock reading, and an Expires outside the years 1678
 // to 2262 comes back clamped to them.
+//
+// LRU also implements pipeline.BatchStore: GetBatch and SetBatch take its
+// lock once for the whole batch.
 //
 // An LRU is safe for concurrent use. None of its methods fails: the errors
 // they return are always nil.
@@ -67,6 +74,13 @@ func (l *LRU[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool,
 	return it.entry(), true, nil
 }
 
+// GetBatch writes to out[i] the entry of keys[i] as GetEntry returns it, or
+// pipeline.ErrNotFound in Err if the LRU does not hold the key. It panics if
+// len(out) != len(keys).
+func (l *LRU[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[V]) {
+	l.c.getBatch(keys, out, math.MinInt64)
+}
+
 // Set stores value under key with an unknown lifetime (a zero Expires),
 // evicting the least recently used entry if the LRU is full.
 func (l *LRU[K, V]) Set(_ context.Context, key K, value V) error {
@@ -78,6 +92,14 @@ func (l *LRU[K, V]) Set(_ context.Context, key K, value V) error {
 // entry if the LRU is full.
 func (l *LRU[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
 	l.c.add(key, item[V]{value: e.Value, expires: toNanos(e.Expires)})
+	return nil
+}
+
+// SetBatch stores entries[i] under keys[i] as SetEntry does, in order, so
+// that the last of a repeated key wins. It panics if
+// len(entries) != len(keys).
+func (l *LRU[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.Entry[V]) error {
+	l.c.setBatch(keys, entries, nil)
 	return nil
 }
 

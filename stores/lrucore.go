@@ -1,6 +1,7 @@
 package stores
 
 import (
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -92,6 +93,54 @@ func (c *lruCore[K, V]) purge() {
 	c.mu.Lock()
 	c.lru.Purge()
 	c.mu.Unlock()
+}
+
+// getBatch writes the entry of keys[i] to out[i], or ErrNotFound if it is
+// absent, under one lock: each key found is a use, as with get. It drops
+// items that expire at or before cutoff, as getBefore, and reports them
+// absent; math.MinInt64 keeps every item.
+func (c *lruCore[K, V]) getBatch(keys []K, out []pipeline.Result[V], cutoff int64) {
+	checkBatch("GetBatch", len(keys), len(out), "results")
+	c.mu.Lock()
+	for i, k := range keys {
+		it, ok := c.lru.Get(k)
+		if ok && dead(it.expires, cutoff) {
+			c.lru.Remove(k)
+			ok = false
+		}
+		if !ok {
+			out[i] = pipeline.Result[V]{Err: pipeline.ErrNotFound}
+			continue
+		}
+		out[i] = pipeline.Result[V]{Entry: it.entry()}
+	}
+	c.mu.Unlock()
+}
+
+// setBatch stores entries[i] under keys[i] under one lock. If limit is not
+// nil, an item expires at limit(exp) instead of exp, its Expires converted
+// by toNanos.
+func (c *lruCore[K, V]) setBatch(keys []K, entries []pipeline.Entry[V], limit func(exp int64) int64) {
+	checkBatch("SetBatch", len(keys), len(entries), "entries")
+	c.mu.Lock()
+	for i, k := range keys {
+		e := &entries[i]
+		it := item[V]{value: e.Value, expires: toNanos(e.Expires)}
+		if limit != nil {
+			it.expires = limit(it.expires)
+		}
+		c.lru.Add(k, it)
+	}
+	c.mu.Unlock()
+}
+
+// checkBatch panics unless a batch method got as many results or entries
+// (what) as keys. It runs before the lock is taken, so that the panic leaves
+// the store usable.
+func checkBatch(method string, keys, n int, what string) {
+	if n != keys {
+		panic(fmt.Sprintf("stores: %s: %d %s for %d keys", method, n, what, keys))
+	}
 }
 
 // entry returns it as a pipeline.Entry.

@@ -47,7 +47,7 @@ func requireInstant(t testing.TB, want, got time.Time, msgAndArgs ...any) {
 
 // sizedStore is what every store in the package offers.
 type sizedStore interface {
-	pipeline.ExpiringStore[string, string]
+	pipeline.BatchStore[string, string]
 	Len() int
 	Clear(ctx context.Context) error
 }

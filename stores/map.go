@@ -8,6 +8,8 @@ import (
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
+var _ pipeline.BatchStore[string, int] = (*Map[string, int])(nil)
+
 // A Map is an unbounded in-memory store: a map under a read-write mutex. It
 // never drops an entry by itself; use it for small key sets or tests, and
 // an LRU or a TTL when the key set can grow.
@@ -16,6 +18,9 @@ import (
 // Expires has passed as missing; GetEntry returns every entry as it was set,
 // expired or not, so that a cache layer can judge it with its own clock and
 // serve it stale. An expired entry stays until it is replaced or deleted.
+//
+// Map also implements pipeline.BatchStore: GetBatch and SetBatch take its
+// lock once for the whole batch.
 //
 // A Map is safe for concurrent use. Its zero value is an empty Map ready to
 // use. None of its methods fails: the errors they return are always nil.
@@ -50,6 +55,22 @@ func (m *Map[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool,
 	return e, ok, nil
 }
 
+// GetBatch writes to out[i] the entry of keys[i] as GetEntry returns it, or
+// pipeline.ErrNotFound in Err if the Map does not hold the key. It panics if
+// len(out) != len(keys).
+func (m *Map[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[V]) {
+	checkBatch("GetBatch", len(keys), len(out), "results")
+	m.mu.RLock()
+	for i, k := range keys {
+		if e, ok := m.m[k]; ok {
+			out[i] = pipeline.Result[V]{Entry: e}
+		} else {
+			out[i] = pipeline.Result[V]{Err: pipeline.ErrNotFound}
+		}
+	}
+	m.mu.RUnlock()
+}
+
 // Set stores value under key with an unknown lifetime (a zero Expires): it
 // stays until it is replaced or deleted.
 func (m *Map[K, V]) Set(ctx context.Context, key K, value V) error {
@@ -63,6 +84,22 @@ func (m *Map[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) erro
 		m.m = make(map[K]pipeline.Entry[V])
 	}
 	m.m[key] = e
+	m.mu.Unlock()
+	return nil
+}
+
+// SetBatch stores entries[i] under keys[i] as SetEntry does, in order, so
+// that the last of a repeated key wins. It panics if
+// len(entries) != len(keys).
+func (m *Map[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.Entry[V]) error {
+	checkBatch("SetBatch", len(keys), len(entries), "entries")
+	m.mu.Lock()
+	if m.m == nil {
+		m.m = make(map[K]pipeline.Entry[V], len(keys))
+	}
+	for i, k := range keys {
+		m.m[k] = entries[i]
+	}
 	m.mu.Unlock()
 	return nil
 }

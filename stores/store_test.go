@@ -2,6 +2,7 @@ package stores_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -15,7 +16,7 @@ import (
 	"github.com/multilayer-cache/multilayer/stores"
 )
 
-// Every store is an ExpiringStore with Len and Clear.
+// Every store is a BatchStore with Len and Clear.
 var (
 	_ sizedStore = (*stores.Map[string, string])(nil)
 	_ sizedStore = (*stores.LRU[string, string])(nil)
@@ -184,6 +185,11 @@ func TestLRUEviction(t *testing.T) {
 		{name: "Get is a use", touch: func(ctx context.Context, s sizedStore) { _, _, _ = s.Get(ctx, "a") }, gone: "b"},
 		{name: "GetEntry is a use", touch: func(ctx context.Context, s sizedStore) { _, _, _ = s.GetEntry(ctx, "a") }, gone: "b"},
 		{name: "Set is a use", touch: func(ctx context.Context, s sizedStore) { _ = s.Set(ctx, "a", "a") }, gone: "b"},
+		{name: "GetBatch is a use", touch: func(ctx context.Context, s sizedStore) { getBatch(ctx, s, "a") }, gone: "b"},
+		{name: "GetBatch of an absent key is none", touch: func(ctx context.Context, s sizedStore) { getBatch(ctx, s, "x") }, gone: "a"},
+		{name: "SetBatch is a use", touch: func(ctx context.Context, s sizedStore) {
+			_ = s.SetBatch(ctx, []string{"a"}, []pipeline.Entry[string]{{Value: "a"}})
+		}, gone: "b"},
 		{name: "Delete frees a slot", touch: func(ctx context.Context, s sizedStore) { _ = s.Delete(ctx, "c") }, gone: "c"},
 	} {
 		for _, store := range []struct {
@@ -214,7 +220,7 @@ func TestLRUEviction(t *testing.T) {
 }
 
 // TestConcurrent is a smoke test for the race detector: many goroutines
-// read, write and delete overlapping keys.
+// read, write and delete overlapping keys, one by one and in batches.
 func TestConcurrent(t *testing.T) {
 	t.Parallel()
 	cases := allStores()
@@ -225,7 +231,7 @@ func TestConcurrent(t *testing.T) {
 		}},
 		storeCase{name: "Encoded Map", new: func(*testing.T, func() time.Time) sizedStore {
 			raw := stores.NewMap[string, []byte]()
-			return lenStore{stores.Encoded(raw, stringCodec{}).(pipeline.ExpiringStore[string, string]), raw.Len}
+			return lenStore{stores.Encoded(raw, stringCodec{}).(pipeline.BatchStore[string, string]), raw.Len}
 		}},
 	)
 	for _, sc := range cases {
@@ -241,7 +247,7 @@ func TestConcurrent(t *testing.T) {
 					for i := range rounds {
 						k := strconv.Itoa(i % 16)
 						var err error
-						switch (w + i) % 6 {
+						switch (w + i) % 8 {
 						case 0:
 							err = s.Set(ctx, k, k)
 						case 1:
@@ -265,6 +271,23 @@ func TestConcurrent(t *testing.T) {
 							if i%100 == 0 {
 								err = s.Clear(ctx)
 							}
+						case 6:
+							keys := []string{k, strconv.Itoa((i + 1) % 16), k}
+							out := make([]pipeline.Result[string], len(keys))
+							s.GetBatch(ctx, keys, out)
+							for j, r := range out {
+								if r.Err == nil && r.Value != keys[j] {
+									err = fmt.Errorf("GetBatch(%s) = %s", keys[j], r.Value)
+								} else if r.Err != nil && !errors.Is(r.Err, pipeline.ErrNotFound) {
+									err = r.Err
+								}
+							}
+						case 7:
+							k2 := strconv.Itoa((i + 5) % 16)
+							err = s.SetBatch(ctx, []string{k, k2}, []pipeline.Entry[string]{
+								{Value: k},
+								{Value: k2, Expires: time.Now().Add(time.Duration(i%3-1) * time.Second)},
+							})
 						}
 						if err != nil {
 							errs[w] = err

@@ -40,6 +40,10 @@ type TTLOptions struct {
 // Expires comes back as from an LRU: the same instant, not necessarily the
 // same location or monotonic clock reading.
 //
+// TTL also implements pipeline.BatchStore: GetBatch and SetBatch take its
+// lock once for the whole batch, and follow the rules of GetEntry and
+// SetEntry for each key.
+//
 // A TTL is safe for concurrent use. A read checks whether an entry has
 // expired and drops it under the store's lock, so it never drops a value
 // that a concurrent Set stored. The clock is read before the lock is taken.
@@ -52,6 +56,8 @@ type TTL[K comparable, V any] struct {
 	jitter float64
 	grace  time.Duration
 }
+
+var _ pipeline.BatchStore[string, int] = (*TTL[string, int])(nil)
 
 // NewTTL returns an empty TTL that holds at most size entries, each for at
 // most ttl. opts may be nil for defaults; NewTTL does not keep or modify it.
@@ -105,6 +111,14 @@ func (t *TTL[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool,
 	return it.entry(), true, nil
 }
 
+// GetBatch writes to out[i] the entry of keys[i] as GetEntry returns it, or
+// pipeline.ErrNotFound in Err if the TTL does not hold the key or it expired
+// Grace or more ago, in which case GetBatch drops it. It reads the clock
+// once. It panics if len(out) != len(keys).
+func (t *TTL[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[V]) {
+	t.c.getBatch(keys, out, t.cutoff())
+}
+
 // cutoff returns the time, in Unix nanoseconds, at or before which an entry
 // expired more than Grace ago.
 func (t *TTL[K, V]) cutoff() int64 {
@@ -126,6 +140,15 @@ func (t *TTL[K, V]) Set(_ context.Context, key K, value V) error {
 // already expired is stored as it is, for Grace.
 func (t *TTL[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
 	t.c.add(key, item[V]{value: e.Value, expires: t.capped(t.clock(), toNanos(e.Expires))})
+	return nil
+}
+
+// SetBatch stores entries[i] under keys[i] as SetEntry does, in order, so
+// that the last of a repeated key wins. It reads the clock once; Jitter is
+// drawn for each entry. It panics if len(entries) != len(keys).
+func (t *TTL[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.Entry[V]) error {
+	now := t.clock()
+	t.c.setBatch(keys, entries, func(exp int64) int64 { return t.capped(now, exp) })
 	return nil
 }
 
