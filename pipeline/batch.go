@@ -62,6 +62,12 @@ func Batches[K comparable, V any](f Fetcher[K, V], limit int) BatchFetcher[K, V]
 	return &fanOut[K, V]{EntryFetcher: Entries(f), limit: limit}
 }
 
+// distinctBatcher is a BatchFetcher that can skip looking for repeated
+// keys when its caller knows there are none, as a cache layer does.
+type distinctBatcher[K, V any] interface {
+	fetchDistinct(ctx context.Context, keys []K, out []Result[V])
+}
+
 // fanOut runs a batch as concurrent single fetches under a limit.
 type fanOut[K comparable, V any] struct {
 	EntryFetcher[K, V]
@@ -70,6 +76,16 @@ type fanOut[K comparable, V any] struct {
 
 func (f *fanOut[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
 	uniq, first := distinct(keys)
+	f.fetch(ctx, keys, uniq, out)
+	copyDuplicates(out, first)
+}
+
+func (f *fanOut[K, V]) fetchDistinct(ctx context.Context, keys []K, out []Result[V]) {
+	f.fetch(ctx, keys, nil, out)
+}
+
+// fetch fetches the keys at the indexes uniq (every key if uniq is nil).
+func (f *fanOut[K, V]) fetch(ctx context.Context, keys []K, uniq []int, out []Result[V]) {
 	// A cache layer above marks the batch so that the cache layers below
 	// know which of its keys each value serves; give each key its own mark.
 	marker, _ := ctx.Value(depKey{}).(interface{ at(n, i int) dependent })
@@ -79,28 +95,33 @@ func (f *fanOut[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]
 		}
 		return f.one(ctx, keys[i])
 	}
-	workers := min(f.limit, len(uniq))
-	if workers <= 1 {
-		for _, i := range uniq {
-			out[i] = one(i)
-		}
-	} else {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for {
-					n := int(next.Add(1)) - 1
-					if n >= len(uniq) {
-						return
-					}
-					out[uniq[n]] = one(uniq[n])
-				}
-			})
-		}
-		wg.Wait()
+	n := len(uniq)
+	index := func(j int) int { return uniq[j] }
+	if uniq == nil {
+		n = len(keys)
+		index = func(j int) int { return j }
 	}
-	copyDuplicates(out, first)
+	workers := min(f.limit, n)
+	if workers <= 1 {
+		for j := range n {
+			out[index(j)] = one(index(j))
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				j := int(next.Add(1)) - 1
+				if j >= n {
+					return
+				}
+				out[index(j)] = one(index(j))
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // one fetches a key, unless ctx has ended, turning a panic into an error so
@@ -175,23 +196,32 @@ func (f BulkFunc[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 // FetchBatch fetches the distinct keys with one call of f.
 func (f BulkFunc[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
 	uniq, first := distinct(keys)
-	ask := keys
-	if first != nil {
-		ask = make([]K, len(uniq))
-		for n, i := range uniq {
-			ask[n] = keys[i]
-		}
+	if first == nil {
+		f.fetchDistinct(ctx, keys, out)
+		return
 	}
-	m, err := f(ctx, ask)
-	for _, i := range uniq {
-		switch v, ok := m[keys[i]]; {
+	ask := make([]K, len(uniq))
+	for n, i := range uniq {
+		ask[n] = keys[i]
+	}
+	res := make([]Result[V], len(uniq))
+	f.fetchDistinct(ctx, ask, res)
+	for n, i := range uniq {
+		out[i] = res[n]
+	}
+	copyDuplicates(out, first)
+}
+
+func (f BulkFunc[K, V]) fetchDistinct(ctx context.Context, keys []K, out []Result[V]) {
+	m, err := f(ctx, keys)
+	for i, k := range keys {
+		switch v, ok := m[k]; {
 		case err != nil:
 			out[i] = Result[V]{Err: err}
 		case !ok:
-			out[i] = Result[V]{Err: fmt.Errorf("pipeline: bulk source: %v: %w", keys[i], ErrNotFound)}
+			out[i] = Result[V]{Err: fmt.Errorf("pipeline: bulk source: %v: %w", k, ErrNotFound)}
 		default:
 			out[i] = Result[V]{Entry: Entry[V]{Value: v}}
 		}
 	}
-	copyDuplicates(out, first)
 }

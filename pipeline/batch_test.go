@@ -337,3 +337,118 @@ func TestBulkFuncSingleFetch(t *testing.T) {
 	_, err = f.Fetch(t.Context(), "a")
 	require.ErrorIs(t, err, errBoom)
 }
+
+// storeKinds builds a cache layer's store both ways: a BatchStore, read and
+// written once per batch, and the same store seen one key at a time.
+var storeKinds = []struct {
+	name string
+	wrap func(*memStore[string, string]) pipeline.Store[string, string]
+}{
+	{"batch", func(s *memStore[string, string]) pipeline.Store[string, string] { return s }},
+	{"per-key", func(s *memStore[string, string]) pipeline.Store[string, string] {
+		return keyStore[string, string]{s}
+	}},
+}
+
+func TestBatchStoreKinds(t *testing.T) {
+	t.Parallel()
+	for _, kind := range storeKinds {
+		t.Run(kind.name+"/stack", func(t *testing.T) {
+			t.Parallel()
+			src := &bulkSource{}
+			innerStore, outerStore := newMemStore[string, string](), newMemStore[string, string]()
+			inner := pipeline.Cache("inner", kind.wrap(innerStore), nil)(pipeline.BulkFunc[string, string](src.fetch))
+			outer := pipeline.Cache("outer", kind.wrap(outerStore), nil)(inner)
+			keys := []string{"a", "b", "xc", "a", "d"}
+			require.NoError(t, outerStore.Set(t.Context(), "b", "held"))
+
+			res := pipeline.FetchMany(t.Context(), outer, keys)
+			for i, want := range []string{"va", "held", "", "va", "vd"} {
+				if want == "" {
+					require.ErrorIs(t, res[i].Err, pipeline.ErrNotFound, keys[i])
+					continue
+				}
+				require.NoError(t, res[i].Err, keys[i])
+				require.Equal(t, want, res[i].Value, keys[i])
+			}
+			require.Equal(t, [][]string{{"a", "xc", "d"}}, src.callList())
+			for _, k := range []string{"a", "d"} {
+				require.True(t, innerStore.has(k))
+				require.True(t, outerStore.has(k))
+			}
+			require.False(t, outerStore.has("xc"))
+
+			// Everything held now: no more calls below.
+			res = pipeline.FetchMany(t.Context(), outer, []string{"a", "d"})
+			require.Equal(t, "va", res[0].Value)
+			require.Equal(t, "vd", res[1].Value)
+			require.Len(t, src.callList(), 1)
+		})
+		t.Run(kind.name+"/expiry", func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				store := newMemStore[string, string]()
+				bulk := &bulkSource{}
+				f := pipeline.Cache("l", kind.wrap(store), &pipeline.CacheOptions[string]{
+					TTL: time.Minute, StaleIfError: time.Minute,
+				})(pipeline.BulkFunc[string, string](bulk.fetch))
+				res := pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
+				require.NoError(t, res[0].Err)
+
+				time.Sleep(30 * time.Second) // fresh: hits
+				res = pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
+				require.Equal(t, "va", res[0].Value)
+				require.Len(t, bulk.callList(), 1)
+
+				time.Sleep(time.Minute) // expired: fetched again
+				require.NoError(t, store.SetEntry(t.Context(), "b", pipeline.Entry[string]{Value: "old-b", Expires: time.Now().Add(-time.Second)}))
+				bulk.err = errBoom // below fails: the expired values are served
+				res = pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
+				require.Len(t, bulk.callList(), 2)
+				require.NoError(t, res[0].Err)
+				require.Equal(t, "va", res[0].Value)
+				require.NoError(t, res[1].Err)
+				require.Equal(t, "old-b", res[1].Value)
+			})
+		})
+		t.Run(kind.name+"/store-errors", func(t *testing.T) {
+			t.Parallel()
+			store := newMemStore[string, string]()
+			store.getErr, store.setErr = errBoom, errBoom
+			rec := &recorder[string]{}
+			f := pipeline.Cache("l", kind.wrap(store), &pipeline.CacheOptions[string]{Observer: rec})(
+				pipeline.BulkFunc[string, string]((&bulkSource{}).fetch))
+			res := pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
+			for i, want := range []string{"va", "vb"} {
+				require.NoError(t, res[i].Err, "a failing store is a miss, a failing write loses nothing")
+				require.Equal(t, want, res[i].Value)
+			}
+			require.Equal(t, 4, rec.count(pipeline.Error), "a read and a write error per key")
+			require.Zero(t, rec.count(pipeline.Fill), "nothing kept")
+		})
+	}
+}
+
+func TestBatchStoreOneCallEach(t *testing.T) {
+	t.Parallel()
+	innerStore, outerStore := newMemStore[string, string](), newMemStore[string, string]()
+	inner := pipeline.Cache("inner", innerStore, nil)(pipeline.BulkFunc[string, string]((&bulkSource{}).fetch))
+	outer := pipeline.Cache("outer", outerStore, nil)(inner)
+	keys := keysN(1000)
+	for _, k := range keys[:500] {
+		require.NoError(t, outerStore.Set(t.Context(), k, "v"+k))
+	}
+	outerStore.sets.Store(0)
+
+	res := pipeline.FetchMany(t.Context(), outer, keys)
+	for i, r := range res {
+		require.NoError(t, r.Err)
+		require.Equal(t, "v"+keys[i], r.Value)
+	}
+	for name, s := range map[string]*memStore[string, string]{"inner": innerStore, "outer": outerStore} {
+		require.EqualValues(t, 1, s.batchGets.Load(), name+": one read")
+		require.EqualValues(t, 1, s.batchSets.Load(), name+": one write")
+		require.Zero(t, s.gets.Load(), name+": no read per key")
+		require.Zero(t, s.sets.Load(), name+": no write per key")
+	}
+}

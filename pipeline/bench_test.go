@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
 )
 
 // rwStore is a plain, fast Store for benchmarks: a map under an RWMutex.
@@ -120,7 +121,7 @@ func spin(d time.Duration) {
 	}
 }
 
-// BenchmarkBatch compares a 1000-key batch through a two-layer stack with
+// BenchmarkBatch compares a 1000-key batch through a two-layer LRU stack with
 // 1000 single fetches of the same keys: all hits, and all misses over a bulk
 // source that takes 20µs a call.
 func BenchmarkBatch(b *testing.B) {
@@ -137,8 +138,12 @@ func BenchmarkBatch(b *testing.B) {
 		return m, nil
 	})
 	stack := func() pipeline.Fetcher[string, string] {
-		inner := pipeline.Cache("inner", newRWStore[string, string](), benchOpts)(bulk)
-		return pipeline.Cache("outer", newRWStore[string, string](), benchOpts)(inner)
+		// The stock in-memory store, which reads and writes a batch under
+		// one lock.
+		innerStore, _ := stores.NewLRU[string, string](2 * size)
+		outerStore, _ := stores.NewLRU[string, string](2 * size)
+		inner := pipeline.Cache("inner", innerStore, benchOpts)(bulk)
+		return pipeline.Cache("outer", outerStore, benchOpts)(inner)
 	}
 	keys := func(prefix string) []string {
 		ks := make([]string, size)

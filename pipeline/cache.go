@@ -155,6 +155,7 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 		panic("pipeline: Cache " + name + ": nil store")
 	}
 	estore, expiring := store.(ExpiringStore[K, V])
+	bstore, _ := store.(BatchStore[K, V])
 	switch {
 	case o.TTL < 0 || o.NegativeTTL < 0 || o.StaleIfError < 0 || o.NegativeSize < 0 || o.BatchConcurrency < 0 ||
 		o.RefreshAhead < 0 || o.RefreshConcurrency < 0 || o.RefreshBackoff < 0 || o.DependentsSize < 0:
@@ -192,6 +193,7 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 			emitter:   newEmitter(name, o.Observer),
 			store:     store,
 			estore:    estore,
+			bstore:    bstore,
 			next:      Entries(next),
 			nextBatch: Batches(next, o.BatchConcurrency),
 			inner:     next,
@@ -220,6 +222,7 @@ type cache[K comparable, V any] struct {
 	emitter[K]
 	store     Store[K, V]
 	estore    ExpiringStore[K, V] // nil when store keeps no expiry
+	bstore    BatchStore[K, V]    // nil when store cannot batch
 	next      EntryFetcher[K, V]
 	nextBatch BatchFetcher[K, V]
 	inner     Fetcher[K, V] // next as given, for Invalidate

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime/debug"
 	"time"
 )
@@ -18,6 +19,58 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V])
 	// store cannot have gained any of its misses: no need to look again.
 	at := c.snapshot()
 	var misses []int
+	if c.bstore != nil {
+		misses = c.batchLookup(ctx, keys, out)
+	} else {
+		misses = c.singleLookups(ctx, keys, out)
+	}
+	if len(misses) > 0 {
+		c.batchMiss(ctx, keys, out, misses, at.landed)
+	}
+	if c.tracked.Load() {
+		c.registerBatch(ctx, keys, out, at.gen)
+	}
+}
+
+// batchLookup reads keys from the BatchStore in one call and serves the
+// fresh ones; it returns the indexes of the others. A miss leaves a zero
+// result in out, or the expired entry, kept for stale-if-error.
+func (c *cache[K, V]) batchLookup(ctx context.Context, keys []K, out []Result[V]) (misses []int) {
+	c.bstore.GetBatch(ctx, keys, out)
+	hooked := c.observer != nil || tracing.Load() != 0
+	for i := range out {
+		r := &out[i]
+		if r.Err == nil && r.Expires.IsZero() { // the common hit: nothing to judge
+			if hooked {
+				c.emit(ctx, Hit, keys[i], nil, 0)
+			}
+			continue
+		}
+		var st state
+		if r.Err == ErrNotFound || errors.Is(r.Err, ErrNotFound) {
+			st = absent
+		} else {
+			st = c.judge(ctx, keys[i], r.Entry, r.Err == nil, r.Err)
+		}
+		switch st {
+		case fresh, due:
+			c.emit(ctx, Hit, keys[i], nil, 0)
+			if st == due {
+				c.refresh(ctx, keys[i], r.Entry)
+			}
+			continue
+		case expired: // kept for stale-if-error
+		default:
+			*r = Result[V]{}
+		}
+		misses = append(misses, i)
+	}
+	return misses
+}
+
+// singleLookups reads keys from the store one at a time; otherwise as
+// batchLookup.
+func (c *cache[K, V]) singleLookups(ctx context.Context, keys []K, out []Result[V]) (misses []int) {
 	hooked := c.observer != nil || tracing.Load() != 0
 	for i, k := range keys {
 		if c.plainHits { // as in Fetch
@@ -48,12 +101,7 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V])
 		out[i] = Result[V]{Entry: e} // an expired entry, kept for stale-if-error
 		misses = append(misses, i)
 	}
-	if len(misses) > 0 {
-		c.batchMiss(ctx, keys, out, misses, at.landed)
-	}
-	if c.tracked.Load() {
-		c.registerBatch(ctx, keys, out, at.gen)
-	}
+	return misses
 }
 
 // batchKey is one distinct missed key of a batch.
@@ -305,15 +353,69 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 		nctx = context.WithValue(ctx, depKey{}, &batchMarker[K, V]{c, ask})
 	}
 	start := c.now()
-	c.nextBatch.FetchBatch(nctx, ask, res)
+	if d, ok := c.nextBatch.(distinctBatcher[K, V]); ok {
+		d.fetchDistinct(nctx, ask, res) // ask holds each key once
+	} else {
+		c.nextBatch.FetchBatch(nctx, ask, res)
+	}
 	elapsed := since(start)
+	if c.bstore != nil {
+		c.finishBatch(ctx, ask, res, work, fetch, olds, elapsed, gen)
+		return
+	}
 	for j, n := range fetch {
-		var old Entry[V]
-		st := absent
-		if olds != nil && !olds[n].Expires.IsZero() {
-			old, st = olds[n], expired
-		}
+		old, st := staleOf(olds, n)
 		f := work[n].f
 		f.e, f.err = c.finish(ctx, ask[j], res[j].Entry, res[j].Err, elapsed, old, st, gen)
+	}
+}
+
+// staleOf returns the expired entry kept for work item n, if any.
+func staleOf[V any](olds []Entry[V], n int) (Entry[V], state) {
+	if olds != nil && !olds[n].Expires.IsZero() {
+		return olds[n], expired
+	}
+	return Entry[V]{}, absent
+}
+
+// finishBatch is finish for the keys a batch fetched (ask, with results
+// res and work items fetch), storing the values with one SetBatch. Events
+// follow the order of ask, as with finish.
+func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V], work []batchKey[V], fetch []int, olds []Entry[V], elapsed time.Duration, gen uint64) {
+	keys, entries := make([]K, 0, len(ask)), make([]Entry[V], 0, len(ask))
+	for j := range fetch {
+		if res[j].Err == nil {
+			e := res[j].Entry
+			e.Expires = c.expiry(e.Expires, c.opts.TTL)
+			res[j].Entry = e
+			keys, entries = append(keys, ask[j]), append(entries, e)
+		}
+	}
+	kept := len(keys) > 0 && c.gen.Load() == gen // not after an invalidation
+	if kept {
+		if err := c.bstore.SetBatch(ctx, keys, entries); err != nil {
+			err = fmt.Errorf("pipeline: %s: store set: %w", c.name, err)
+			for _, k := range keys {
+				c.emit(ctx, Error, k, err, 0)
+			}
+			kept = false
+		} else if c.gen.Load() != gen {
+			for _, k := range keys { // see put
+				c.deleteQuietly(ctx, k)
+			}
+			kept = false
+		}
+	}
+	for j, n := range fetch {
+		f := work[n].f
+		if err := res[j].Err; err != nil {
+			old, st := staleOf(olds, n)
+			f.e, f.err = c.failed(ctx, ask[j], err, elapsed, old, st, gen)
+			continue
+		}
+		f.e, f.err = res[j].Entry, nil
+		if kept {
+			c.emit(ctx, Fill, ask[j], nil, elapsed)
+		}
 	}
 }

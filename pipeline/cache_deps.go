@@ -168,7 +168,8 @@ func (c *cache[K, V]) register(ctx context.Context, key K, gen uint64) {
 	}
 }
 
-// registerBatch records dependents for the keys of a batch that succeeded.
+// registerBatch records dependents for the keys of a batch that succeeded,
+// under one lock; see register.
 func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K, out []Result[V], gen uint64) {
 	m := ctx.Value(depKey{})
 	if m == nil {
@@ -183,13 +184,22 @@ func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K, out []Result[
 	default:
 		return
 	}
-	moved := false
+	served := func(i int) bool { return out[i].Err == nil || errors.Is(out[i].Err, ErrNotFound) }
+	var evicted []dependent
+	c.deps.mu.Lock()
 	for i, k := range keys {
-		if out[i].Err == nil || errors.Is(out[i].Err, ErrNotFound) {
-			d := at(i)
-			c.record(ctx, k, d)
-			if moved = moved || c.gen.Load() != gen; moved {
-				d.dropDerived(ctx) // see register
+		if served(i) {
+			evicted = c.recordLocked(k, at(i), evicted)
+		}
+	}
+	c.deps.mu.Unlock()
+	for _, d := range evicted {
+		d.dropDerived(ctx)
+	}
+	if c.gen.Load() != gen {
+		for i := range keys {
+			if served(i) {
+				at(i).dropDerived(ctx)
 			}
 		}
 	}
@@ -206,8 +216,18 @@ func (b *batchMarker[K, V]) at(n, i int) dependent {
 }
 
 func (c *cache[K, V]) record(ctx context.Context, key K, d dependent) {
-	var evicted []dependent
 	c.deps.mu.Lock()
+	evicted := c.recordLocked(key, d, nil)
+	c.deps.mu.Unlock()
+	for _, d := range evicted {
+		d.dropDerived(ctx)
+	}
+}
+
+// recordLocked records d as derived from key, under c.deps.mu. If the record
+// is over its bound, it forgets about a tenth of it and appends what it
+// protected to evicted, for the caller to drop once the lock is released.
+func (c *cache[K, V]) recordLocked(key K, d dependent, evicted []dependent) []dependent {
 	if c.deps.byKey == nil {
 		c.deps.byKey = make(map[K]depSet)
 	}
@@ -217,7 +237,6 @@ func (c *cache[K, V]) record(ctx context.Context, key K, d dependent) {
 		c.deps.n++
 	}
 	if c.deps.n > c.deps.max {
-		// Forget about a tenth of the record, dropping what it protects.
 		for k, s := range c.deps.byKey {
 			if c.deps.n <= c.deps.max-c.deps.max/10 {
 				break
@@ -230,10 +249,7 @@ func (c *cache[K, V]) record(ctx context.Context, key K, d dependent) {
 			delete(c.deps.byKey, k)
 		}
 	}
-	c.deps.mu.Unlock()
-	for _, d := range evicted {
-		d.dropDerived(ctx)
-	}
+	return evicted
 }
 
 // dropDependents drops the outer values derived from key.

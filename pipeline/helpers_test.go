@@ -16,15 +16,17 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// memStore is an ExpiringStore over a map with failure injection.
+// memStore is a BatchStore over a map with failure injection.
 type memStore[K comparable, V any] struct {
-	mu       sync.Mutex
-	m        map[K]pipeline.Entry[V]
-	getErr   error
-	setErr   error
-	afterGet func() // if set, called after every GetEntry, outside the lock
-	gets     atomic.Int64
-	sets     atomic.Int64
+	mu        sync.Mutex
+	m         map[K]pipeline.Entry[V]
+	getErr    error
+	setErr    error
+	afterGet  func() // if set, called after every GetEntry and GetBatch, outside the lock
+	gets      atomic.Int64
+	sets      atomic.Int64
+	batchGets atomic.Int64
+	batchSets atomic.Int64
 }
 
 func newMemStore[K comparable, V any]() *memStore[K, V] {
@@ -43,6 +45,39 @@ func (s *memStore[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], 
 	}
 	e, ok := s.m[key]
 	return e, ok, nil
+}
+
+func (s *memStore[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[V]) {
+	s.batchGets.Add(1)
+	if s.afterGet != nil {
+		defer s.afterGet()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, k := range keys {
+		e, ok := s.m[k]
+		switch {
+		case s.getErr != nil:
+			out[i] = pipeline.Result[V]{Err: s.getErr}
+		case !ok:
+			out[i] = pipeline.Result[V]{Err: pipeline.ErrNotFound}
+		default:
+			out[i] = pipeline.Result[V]{Entry: e}
+		}
+	}
+}
+
+func (s *memStore[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.Entry[V]) error {
+	s.batchSets.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.setErr != nil {
+		return s.setErr
+	}
+	for i, k := range keys {
+		s.m[k] = entries[i]
+	}
+	return nil
 }
 
 func (s *memStore[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
@@ -82,6 +117,20 @@ func (s *memStore[K, V]) has(key K) bool {
 	defer s.mu.Unlock()
 	_, ok := s.m[key]
 	return ok
+}
+
+// keyStore hides the BatchStore methods of a memStore: a cache layer over
+// it reads and writes a batch one key at a time.
+type keyStore[K comparable, V any] struct{ s *memStore[K, V] }
+
+func (k keyStore[K, V]) Get(ctx context.Context, key K) (V, bool, error) { return k.s.Get(ctx, key) }
+func (k keyStore[K, V]) Set(ctx context.Context, key K, v V) error       { return k.s.Set(ctx, key, v) }
+func (k keyStore[K, V]) Delete(ctx context.Context, key K) error         { return k.s.Delete(ctx, key) }
+func (k keyStore[K, V]) GetEntry(ctx context.Context, key K) (pipeline.Entry[V], bool, error) {
+	return k.s.GetEntry(ctx, key)
+}
+func (k keyStore[K, V]) SetEntry(ctx context.Context, key K, e pipeline.Entry[V]) error {
+	return k.s.SetEntry(ctx, key, e)
 }
 
 // plainStore hides the ExpiringStore methods of a memStore.

@@ -30,6 +30,26 @@ type ExpiringStore[K, V any] interface {
 	SetEntry(ctx context.Context, key K, e Entry[V]) error
 }
 
+// A BatchStore is an ExpiringStore that reads and writes many keys in one
+// call: an in-memory store under one lock, a remote store in one round trip.
+// It is optional. A cache layer whose store is a BatchStore serves a batch
+// (see BatchFetcher) with one GetBatch for the keys it holds and one
+// SetBatch for the ones it fills, instead of a call per key.
+type BatchStore[K, V any] interface {
+	ExpiringStore[K, V]
+	// GetBatch writes to out[i] the entry of keys[i] as it was set, expired
+	// or not (as GetEntry), with a nil Err; or, if the store does not hold
+	// the key, ErrNotFound in Err; or an error in Err if the store could not
+	// answer for that key. len(out) == len(keys); keys may repeat.
+	// GetBatch must not keep keys or out after it returns.
+	GetBatch(ctx context.Context, keys []K, out []Result[V])
+	// SetBatch stores entries[i] under keys[i] (as SetEntry);
+	// len(entries) == len(keys). An error means some of the entries may not
+	// have been stored. SetBatch must not keep keys or entries after it
+	// returns.
+	SetBatch(ctx context.Context, keys []K, entries []Entry[V]) error
+}
+
 // StoreFuncs adapts three functions to a Store, for ad-hoc stores. A nil
 // DeleteFunc makes Delete a no-op; GetFunc and SetFunc are required.
 type StoreFuncs[K, V any] struct {
