@@ -15,7 +15,11 @@ import (
 var (
 	sink      string
 	sinkEntry pipeline.Entry[string]
+	sinkDoc   benchDoc
 )
+
+// benchDoc is a value of 32 bytes, which golang-lru holds by value.
+type benchDoc struct{ Key, Value string }
 
 // benchSize is the capacity of the benchmarks' stores, and the number of
 // keys they hold when warm.
@@ -70,6 +74,34 @@ func BenchmarkLRU(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			sink, _, _ = s.Get(ctx, keys[i%benchSize])
+			i++
+		}
+	})
+	// A hit on a larger value must cost no more than golang-lru's either.
+	b.Run("op=GetDoc/impl=golang-lru", func(b *testing.B) {
+		c, err := lru.New[string, benchDoc](benchSize)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, k := range keys[:benchSize] {
+			c.Add(k, benchDoc{k, k})
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			sinkDoc, _ = c.Get(keys[i%benchSize])
+			i++
+		}
+	})
+	b.Run("op=GetDoc/impl=stores", func(b *testing.B) {
+		s := mustLRU[string, benchDoc](b, benchSize)
+		for _, k := range keys[:benchSize] {
+			_ = s.Set(ctx, k, benchDoc{k, k})
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			sinkDoc, _, _ = s.Get(ctx, keys[i%benchSize])
 			i++
 		}
 	})

@@ -16,12 +16,24 @@ import (
 // than lru.Cache's RWMutex: every read moves its key to the front, so reads
 // take the write lock anyway, and a Mutex is cheaper.
 //
-// It holds items by value, so that neither a Set nor a hit allocates for the
-// entry itself.
+// It holds each entry as a pointer to an item, read and written only under
+// mu: a read copies the value out under the lock, a Set of a key it holds
+// overwrites the item in place, and the item of an evicted or removed key is
+// cleared and kept for the next new key. So neither a hit nor a Set that
+// replaces a key allocates, a new key that evicts one allocates only
+// simplelru's list element, and a hit copies nothing but the value itself.
+// (Items held by value cost a hit more than that for values over 24 bytes:
+// the compiler moves an item that large through memory, twice, with
+// overlapping copies that the CPU cannot forward; see BenchmarkLRU.)
 type lruCore[K comparable, V any] struct {
-	mu  sync.Mutex
-	lru *simplelru.LRU[K, item[V]]
+	mu   sync.Mutex
+	lru  *simplelru.LRU[K, *item[V]]
+	free []*item[V] // cleared items of evicted or removed keys
 }
+
+// maxFree bounds lruCore.free: a full LRU needs one spare item at a time,
+// and a Clear should not keep every item it removed.
+const maxFree = 16
 
 // An item is an entry as an lruCore holds it: Expires in Unix nanoseconds
 // (see toNanos), which is smaller and quicker to copy and compare than a
@@ -34,31 +46,45 @@ type item[V any] struct {
 // init makes c an empty lruCore that holds at most size items. It returns
 // simplelru's error if size is not positive.
 func (c *lruCore[K, V]) init(size int) error {
-	l, err := simplelru.NewLRU[K, item[V]](size, nil)
+	l, err := simplelru.NewLRU[K, *item[V]](size, c.recycle)
 	c.lru = l
 	return err
 }
 
-// get returns the item of key, as a use of the key.
-func (c *lruCore[K, V]) get(key K) (item[V], bool) {
+// recycle is simplelru's eviction callback, called under c.mu for every key
+// that leaves the LRU: it clears the key's item, so that it keeps nothing
+// alive, and keeps it for a new key.
+func (c *lruCore[K, V]) recycle(_ K, it *item[V]) {
+	*it = item[V]{}
+	if len(c.free) < maxFree {
+		c.free = append(c.free, it)
+	}
+}
+
+// get returns the value and expiry of key, as a use of the key.
+func (c *lruCore[K, V]) get(key K) (v V, exp int64, ok bool) {
 	c.mu.Lock()
-	it, ok := c.lru.Get(key)
+	if it, found := c.lru.Get(key); found {
+		v, exp, ok = it.value, it.expires, true
+	}
 	c.mu.Unlock()
-	return it, ok
+	return v, exp, ok
 }
 
 // getBefore is get that drops an item that expires at or before cutoff, and
 // reports it absent. The check and the drop happen under the lock, so that
 // they never drop an item set in between.
-func (c *lruCore[K, V]) getBefore(key K, cutoff int64) (item[V], bool) {
+func (c *lruCore[K, V]) getBefore(key K, cutoff int64) (v V, exp int64, ok bool) {
 	c.mu.Lock()
-	it, ok := c.lru.Get(key)
-	if ok && dead(it.expires, cutoff) {
-		c.lru.Remove(key)
-		ok = false
+	if it, found := c.lru.Get(key); found {
+		if dead(it.expires, cutoff) {
+			c.lru.Remove(key)
+		} else {
+			v, exp, ok = it.value, it.expires, true
+		}
 	}
 	c.mu.Unlock()
-	return it, ok
+	return v, exp, ok
 }
 
 // dead reports whether an item that expires at exp is to be dropped at
@@ -66,11 +92,31 @@ func (c *lruCore[K, V]) getBefore(key K, cutoff int64) (item[V], bool) {
 // item is.
 func dead(exp, cutoff int64) bool { return exp != 0 && exp <= cutoff }
 
-// add stores it under key, evicting the least recently used item if full.
-func (c *lruCore[K, V]) add(key K, it item[V]) {
+// add stores value, expiring at exp, under key, evicting the least recently
+// used item if full.
+func (c *lruCore[K, V]) add(key K, value V, exp int64) {
 	c.mu.Lock()
-	c.lru.Add(key, it)
+	c.addLocked(key, value, exp)
 	c.mu.Unlock()
+}
+
+// addLocked is add under c.mu. Like simplelru's Add, it makes key the most
+// recently used.
+func (c *lruCore[K, V]) addLocked(key K, value V, exp int64) {
+	if it, ok := c.lru.Get(key); ok {
+		it.value, it.expires = value, exp
+		return
+	}
+	var it *item[V]
+	if n := len(c.free); n > 0 {
+		it = c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+	} else {
+		it = new(item[V])
+	}
+	it.value, it.expires = value, exp
+	c.lru.Add(key, it)
 }
 
 // remove removes key, if it is present.
@@ -112,7 +158,7 @@ func (c *lruCore[K, V]) getBatch(keys []K, out []pipeline.Result[V], cutoff int6
 			out[i] = pipeline.Result[V]{Err: pipeline.ErrNotFound}
 			continue
 		}
-		out[i] = pipeline.Result[V]{Entry: it.entry()}
+		out[i] = pipeline.Result[V]{Entry: entry(it.value, it.expires)}
 	}
 	c.mu.Unlock()
 }
@@ -125,11 +171,11 @@ func (c *lruCore[K, V]) setBatch(keys []K, entries []pipeline.Entry[V], limit fu
 	c.mu.Lock()
 	for i, k := range keys {
 		e := &entries[i]
-		it := item[V]{value: e.Value, expires: toNanos(e.Expires)}
+		exp := toNanos(e.Expires)
 		if limit != nil {
-			it.expires = limit(it.expires)
+			exp = limit(exp)
 		}
-		c.lru.Add(k, it)
+		c.addLocked(k, e.Value, exp)
 	}
 	c.mu.Unlock()
 }
@@ -143,9 +189,10 @@ func checkBatch(method string, keys, n int, what string) {
 	}
 }
 
-// entry returns it as a pipeline.Entry.
-func (it item[V]) entry() pipeline.Entry[V] {
-	return pipeline.Entry[V]{Value: it.value, Expires: fromNanos(it.expires)}
+// entry returns a value and its expiry, as an item holds it, as a
+// pipeline.Entry.
+func entry[V any](value V, exp int64) pipeline.Entry[V] {
+	return pipeline.Entry[V]{Value: value, Expires: fromNanos(exp)}
 }
 
 // The instants that Unix nanoseconds in an int64 can hold: the years 1678

@@ -1,9 +1,12 @@
 package stores_test
 
 import (
+	"context"
 	"math"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/stretchr/testify/require"
 
@@ -93,4 +96,61 @@ func TestTTLExpiresNanos(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok, "expired centuries before Grace")
 	require.Equal(t, 2, s.Len())
+}
+
+// TestRecycledEntries checks that LRU and TTL, which reuse the room of an
+// evicted, deleted or cleared entry for the next new key, neither keep its
+// value alive nor let it show through for another key.
+func TestRecycledEntries(t *testing.T) {
+	t.Parallel()
+	type payload struct{ b [64]byte }
+	for _, sc := range []struct {
+		name string
+		new  func(t *testing.T) pipeline.ExpiringStore[string, *payload]
+	}{
+		{"LRU", func(t *testing.T) pipeline.ExpiringStore[string, *payload] { return mustLRU[string, *payload](t, 2) }},
+		{"TTL", func(t *testing.T) pipeline.ExpiringStore[string, *payload] {
+			return mustTTL[string, *payload](t, 2, time.Hour, nil)
+		}},
+	} {
+		for _, leave := range []struct {
+			name string
+			do   func(t *testing.T, s pipeline.ExpiringStore[string, *payload])
+		}{
+			{"evicted", func(t *testing.T, s pipeline.ExpiringStore[string, *payload]) {
+				require.NoError(t, s.Set(t.Context(), "b", nil))
+				require.NoError(t, s.Set(t.Context(), "c", nil)) // evicts a
+			}},
+			{"deleted", func(t *testing.T, s pipeline.ExpiringStore[string, *payload]) {
+				require.NoError(t, s.Delete(t.Context(), "a"))
+			}},
+			{"cleared", func(t *testing.T, s pipeline.ExpiringStore[string, *payload]) {
+				require.NoError(t, s.(interface{ Clear(context.Context) error }).Clear(t.Context()))
+			}},
+		} {
+			t.Run(sc.name+"/"+leave.name, func(t *testing.T) {
+				t.Parallel()
+				ctx := t.Context()
+				s := sc.new(t)
+				p := &payload{}
+				gone := weak.Make(p)
+				require.NoError(t, s.Set(ctx, "a", p))
+				p = nil
+				leave.do(t, s)
+				runtime.GC()
+				require.Nil(t, gone.Value(), "the store keeps the value of a key it dropped")
+
+				// The next new key gets the room a had, and only its own value.
+				q := &payload{b: [64]byte{1}}
+				require.NoError(t, s.SetEntry(ctx, "d", pipeline.Entry[*payload]{Value: q}))
+				e, ok, err := s.GetEntry(ctx, "d")
+				require.NoError(t, err)
+				require.True(t, ok)
+				require.Same(t, q, e.Value)
+				_, ok, err = s.GetEntry(ctx, "a")
+				require.NoError(t, err)
+				require.False(t, ok)
+			})
+		}
+	}
 }

@@ -93,22 +93,22 @@ func NewTTL[K comparable, V any](size int, ttl time.Duration, opts *TTLOptions) 
 // Get returns the value of key. It reports ok == false if key is absent or
 // expired, and drops an expired entry, even within Grace.
 func (t *TTL[K, V]) Get(_ context.Context, key K) (V, bool, error) {
-	it, ok := t.c.getBefore(key, clampNanos(t.clock()))
+	v, _, ok := t.c.getBefore(key, clampNanos(t.clock()))
 	if !ok {
 		var zero V
 		return zero, false, nil
 	}
-	return it.value, true, nil
+	return v, true, nil
 }
 
 // GetEntry returns the entry of key, expired or not, until Grace after its
 // Expires; past that it drops the entry and reports ok == false.
 func (t *TTL[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool, error) {
-	it, ok := t.c.getBefore(key, t.cutoff())
+	v, exp, ok := t.c.getBefore(key, t.cutoff())
 	if !ok {
 		return pipeline.Entry[V]{}, false, nil
 	}
-	return it.entry(), true, nil
+	return entry(v, exp), true, nil
 }
 
 // GetBatch writes to out[i] the entry of keys[i] as GetEntry returns it, or
@@ -131,7 +131,7 @@ func (t *TTL[K, V]) cutoff() int64 {
 
 // Set stores value under key until now + ttl (shortened by Jitter).
 func (t *TTL[K, V]) Set(_ context.Context, key K, value V) error {
-	t.c.add(key, item[V]{value: value, expires: t.limit(t.clock())})
+	t.c.add(key, value, t.limit(t.clock()))
 	return nil
 }
 
@@ -139,7 +139,7 @@ func (t *TTL[K, V]) Set(_ context.Context, key K, value V) error {
 // (shortened by Jitter); a zero Expires becomes that cap. An entry that has
 // already expired is stored as it is, for Grace.
 func (t *TTL[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
-	t.c.add(key, item[V]{value: e.Value, expires: t.capped(t.clock(), toNanos(e.Expires))})
+	t.c.add(key, e.Value, t.capped(t.clock(), toNanos(e.Expires)))
 	return nil
 }
 
