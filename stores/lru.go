@@ -61,7 +61,11 @@ func (l *LRU[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 		ok  bool
 	)
 	l.c.mu.Lock()
-	if it, found := l.c.lru.Get(key); found {
+	if l.c.val != nil {
+		if it, found := l.c.val.Get(key); found {
+			v, exp, ok = it.value, it.expires, true
+		}
+	} else if it, found := l.c.ref.Get(key); found {
 		v, exp, ok = it.value, it.expires, true
 	}
 	l.c.mu.Unlock()
@@ -74,7 +78,7 @@ func (l *LRU[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 
 // GetEntry returns the entry of key as it was set, expired or not.
 func (l *LRU[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool, error) {
-	v, exp, ok := l.c.get(key)
+	v, exp, ok := l.c.get(key, math.MinInt64)
 	if !ok {
 		return pipeline.Entry[V]{}, false, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
@@ -16,19 +17,26 @@ import (
 // than lru.Cache's RWMutex: every read moves its key to the front, so reads
 // take the write lock anyway, and a Mutex is cheaper.
 //
-// It holds each entry as a pointer to an item, read and written only under
-// mu: a read copies the value out under the lock, a Set of a key it holds
-// overwrites the item in place, and the item of an evicted or removed key is
-// cleared and kept for the next new key. So neither a hit nor a Set that
-// replaces a key allocates, a new key that evicts one allocates only
-// simplelru's list element, and a hit copies nothing but the value itself.
-// (Items held by value cost a hit more than that for values over 24 bytes:
-// the compiler moves an item that large through memory, twice, with
-// overlapping copies that the CPU cannot forward; see BenchmarkLRU.)
+// It holds an entry, value and expiry, as an item, in one of two ways chosen
+// by the item's size (see byValue):
+//
+//   - a small item by value (small: simplelru is in val). A Set is one
+//     simplelru Add, and nothing but simplelru's list element is allocated.
+//   - a larger item behind a pointer (ref). The compiler moves an item over
+//     32 bytes through memory, and copied one from simplelru's Get twice,
+//     with overlapping moves the CPU cannot forward: a hit on a 32-byte value
+//     cost 40% more than golang-lru's (see BenchmarkLRU). A pointer is read
+//     and written only under mu: a read copies the value out, a Set of a key
+//     held overwrites its item in place, and the item of a key that leaves
+//     (evicted, removed, cleared) is cleared and kept for the next new key.
+//     So a Set that replaces allocates nothing, and a new key that evicts
+//     one allocates only simplelru's element, as by value; but a Set looks
+//     its key up once more.
 type lruCore[K comparable, V any] struct {
 	mu   sync.Mutex
-	lru  *simplelru.LRU[K, *item[V]]
-	free []*item[V] // cleared items of evicted or removed keys
+	val  *simplelru.LRU[K, item[V]]  // small items; nil if ref is used
+	ref  *simplelru.LRU[K, *item[V]] // larger items; nil if val is used
+	free []*item[V]                  // ref: cleared items of keys that left
 }
 
 // maxFree bounds lruCore.free: a full LRU needs one spare item at a time,
@@ -43,16 +51,26 @@ type item[V any] struct {
 	expires int64 // 0: no expiry (a zero Expires)
 }
 
+// byValue reports whether an lruCore holds items of V by value: whether an
+// item fits in four words, the most the compiler keeps in registers.
+func byValue[V any]() bool {
+	return unsafe.Sizeof(item[V]{}) <= 4*unsafe.Sizeof(uintptr(0))
+}
+
 // init makes c an empty lruCore that holds at most size items. It returns
 // simplelru's error if size is not positive.
 func (c *lruCore[K, V]) init(size int) error {
-	l, err := simplelru.NewLRU[K, *item[V]](size, c.recycle)
-	c.lru = l
+	var err error
+	if byValue[V]() {
+		c.val, err = simplelru.NewLRU[K, item[V]](size, nil)
+	} else {
+		c.ref, err = simplelru.NewLRU[K, *item[V]](size, c.recycle)
+	}
 	return err
 }
 
-// recycle is simplelru's eviction callback, called under c.mu for every key
-// that leaves the LRU: it clears the key's item, so that it keeps nothing
+// recycle is simplelru's eviction callback for ref, called under c.mu for
+// every key that leaves: it clears the key's item, so that it keeps nothing
 // alive, and keeps it for a new key.
 func (c *lruCore[K, V]) recycle(_ K, it *item[V]) {
 	*it = item[V]{}
@@ -61,28 +79,30 @@ func (c *lruCore[K, V]) recycle(_ K, it *item[V]) {
 	}
 }
 
-// get returns the value and expiry of key, as a use of the key.
-func (c *lruCore[K, V]) get(key K) (v V, exp int64, ok bool) {
-	c.mu.Lock()
-	if it, found := c.lru.Get(key); found {
+// getLocked returns the value and expiry of key, as a use of the key. It
+// drops an item that expires at or before cutoff, and reports it absent;
+// math.MinInt64 keeps every item. The check and the drop happen under the
+// lock, so that they never drop an item set in between.
+func (c *lruCore[K, V]) getLocked(key K, cutoff int64) (v V, exp int64, ok bool) {
+	if c.val != nil {
+		if it, found := c.val.Get(key); found {
+			v, exp, ok = it.value, it.expires, true
+		}
+	} else if it, found := c.ref.Get(key); found {
 		v, exp, ok = it.value, it.expires, true
 	}
-	c.mu.Unlock()
+	if ok && dead(exp, cutoff) {
+		c.removeLocked(key)
+		var zero V
+		return zero, 0, false
+	}
 	return v, exp, ok
 }
 
-// getBefore is get that drops an item that expires at or before cutoff, and
-// reports it absent. The check and the drop happen under the lock, so that
-// they never drop an item set in between.
-func (c *lruCore[K, V]) getBefore(key K, cutoff int64) (v V, exp int64, ok bool) {
+// get is getLocked under the lock.
+func (c *lruCore[K, V]) get(key K, cutoff int64) (v V, exp int64, ok bool) {
 	c.mu.Lock()
-	if it, found := c.lru.Get(key); found {
-		if dead(it.expires, cutoff) {
-			c.lru.Remove(key)
-		} else {
-			v, exp, ok = it.value, it.expires, true
-		}
-	}
+	v, exp, ok = c.getLocked(key, cutoff)
 	c.mu.Unlock()
 	return v, exp, ok
 }
@@ -103,7 +123,11 @@ func (c *lruCore[K, V]) add(key K, value V, exp int64) {
 // addLocked is add under c.mu. Like simplelru's Add, it makes key the most
 // recently used.
 func (c *lruCore[K, V]) addLocked(key K, value V, exp int64) {
-	if it, ok := c.lru.Get(key); ok {
+	if c.val != nil {
+		c.val.Add(key, item[V]{value: value, expires: exp})
+		return
+	}
+	if it, ok := c.ref.Get(key); ok {
 		it.value, it.expires = value, exp
 		return
 	}
@@ -116,49 +140,57 @@ func (c *lruCore[K, V]) addLocked(key K, value V, exp int64) {
 		it = new(item[V])
 	}
 	it.value, it.expires = value, exp
-	c.lru.Add(key, it)
+	c.ref.Add(key, it)
 }
 
 // remove removes key, if it is present.
 func (c *lruCore[K, V]) remove(key K) {
 	c.mu.Lock()
-	c.lru.Remove(key)
+	c.removeLocked(key)
 	c.mu.Unlock()
+}
+
+func (c *lruCore[K, V]) removeLocked(key K) {
+	if c.val != nil {
+		c.val.Remove(key)
+	} else {
+		c.ref.Remove(key)
+	}
 }
 
 // len returns the number of items held.
 func (c *lruCore[K, V]) len() int {
 	c.mu.Lock()
-	n := c.lru.Len()
-	c.mu.Unlock()
-	return n
+	defer c.mu.Unlock()
+	if c.val != nil {
+		return c.val.Len()
+	}
+	return c.ref.Len()
 }
 
 // purge removes every item.
 func (c *lruCore[K, V]) purge() {
 	c.mu.Lock()
-	c.lru.Purge()
+	if c.val != nil {
+		c.val.Purge()
+	} else {
+		c.ref.Purge()
+	}
 	c.mu.Unlock()
 }
 
 // getBatch writes the entry of keys[i] to out[i], or ErrNotFound if it is
-// absent, under one lock: each key found is a use, as with get. It drops
-// items that expire at or before cutoff, as getBefore, and reports them
-// absent; math.MinInt64 keeps every item.
+// absent, under one lock: each key found is a use, as with get, and cutoff
+// is as for getLocked.
 func (c *lruCore[K, V]) getBatch(keys []K, out []pipeline.Result[V], cutoff int64) {
 	checkBatch("GetBatch", len(keys), len(out), "results")
 	c.mu.Lock()
 	for i, k := range keys {
-		it, ok := c.lru.Get(k)
-		if ok && dead(it.expires, cutoff) {
-			c.lru.Remove(k)
-			ok = false
-		}
-		if !ok {
+		if v, exp, ok := c.getLocked(k, cutoff); ok {
+			out[i] = pipeline.Result[V]{Entry: entry(v, exp)}
+		} else {
 			out[i] = pipeline.Result[V]{Err: pipeline.ErrNotFound}
-			continue
 		}
-		out[i] = pipeline.Result[V]{Entry: entry(it.value, it.expires)}
 	}
 	c.mu.Unlock()
 }

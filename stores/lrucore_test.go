@@ -98,33 +98,50 @@ func TestTTLExpiresNanos(t *testing.T) {
 	require.Equal(t, 2, s.Len())
 }
 
-// TestRecycledEntries checks that LRU and TTL, which reuse the room of an
-// evicted, deleted or cleared entry for the next new key, neither keep its
-// value alive nor let it show through for another key.
-func TestRecycledEntries(t *testing.T) {
+// TestDroppedEntries checks that LRU and TTL do not keep the value of a key
+// they dropped (evicted, deleted or cleared) alive, nor let it show through
+// for another key, both for values they hold by value and for larger ones
+// they hold behind a pointer whose room they reuse.
+func TestDroppedEntries(t *testing.T) {
 	t.Parallel()
-	type payload struct{ b [64]byte }
+	t.Run("small", func(t *testing.T) {
+		t.Parallel()
+		testDroppedEntries(t, func(p *payload) *payload { return p }, func(v *payload) *payload { return v })
+	})
+	t.Run("large", func(t *testing.T) {
+		t.Parallel()
+		testDroppedEntries(t, func(p *payload) large { return large{p: p} }, func(v large) *payload { return v.p })
+	})
+}
+
+type payload struct{ b [64]byte }
+
+// large is a value too big for LRU and TTL to hold by value.
+type large struct {
+	p   *payload
+	pad [4]int64
+}
+
+func testDroppedEntries[V any](t *testing.T, wrap func(*payload) V, unwrap func(V) *payload) {
 	for _, sc := range []struct {
 		name string
-		new  func(t *testing.T) pipeline.ExpiringStore[string, *payload]
+		new  func(t *testing.T) pipeline.ExpiringStore[string, V]
 	}{
-		{"LRU", func(t *testing.T) pipeline.ExpiringStore[string, *payload] { return mustLRU[string, *payload](t, 2) }},
-		{"TTL", func(t *testing.T) pipeline.ExpiringStore[string, *payload] {
-			return mustTTL[string, *payload](t, 2, time.Hour, nil)
-		}},
+		{"LRU", func(t *testing.T) pipeline.ExpiringStore[string, V] { return mustLRU[string, V](t, 2) }},
+		{"TTL", func(t *testing.T) pipeline.ExpiringStore[string, V] { return mustTTL[string, V](t, 2, time.Hour, nil) }},
 	} {
 		for _, leave := range []struct {
 			name string
-			do   func(t *testing.T, s pipeline.ExpiringStore[string, *payload])
+			do   func(t *testing.T, s pipeline.ExpiringStore[string, V])
 		}{
-			{"evicted", func(t *testing.T, s pipeline.ExpiringStore[string, *payload]) {
-				require.NoError(t, s.Set(t.Context(), "b", nil))
-				require.NoError(t, s.Set(t.Context(), "c", nil)) // evicts a
+			{"evicted", func(t *testing.T, s pipeline.ExpiringStore[string, V]) {
+				require.NoError(t, s.Set(t.Context(), "b", wrap(nil)))
+				require.NoError(t, s.Set(t.Context(), "c", wrap(nil))) // evicts a
 			}},
-			{"deleted", func(t *testing.T, s pipeline.ExpiringStore[string, *payload]) {
+			{"deleted", func(t *testing.T, s pipeline.ExpiringStore[string, V]) {
 				require.NoError(t, s.Delete(t.Context(), "a"))
 			}},
-			{"cleared", func(t *testing.T, s pipeline.ExpiringStore[string, *payload]) {
+			{"cleared", func(t *testing.T, s pipeline.ExpiringStore[string, V]) {
 				require.NoError(t, s.(interface{ Clear(context.Context) error }).Clear(t.Context()))
 			}},
 		} {
@@ -134,19 +151,20 @@ func TestRecycledEntries(t *testing.T) {
 				s := sc.new(t)
 				p := &payload{}
 				gone := weak.Make(p)
-				require.NoError(t, s.Set(ctx, "a", p))
+				require.NoError(t, s.Set(ctx, "a", wrap(p)))
 				p = nil
 				leave.do(t, s)
 				runtime.GC()
 				require.Nil(t, gone.Value(), "the store keeps the value of a key it dropped")
 
-				// The next new key gets the room a had, and only its own value.
+				// The next new key may get the room a had, and only its own
+				// value.
 				q := &payload{b: [64]byte{1}}
-				require.NoError(t, s.SetEntry(ctx, "d", pipeline.Entry[*payload]{Value: q}))
+				require.NoError(t, s.SetEntry(ctx, "d", pipeline.Entry[V]{Value: wrap(q)}))
 				e, ok, err := s.GetEntry(ctx, "d")
 				require.NoError(t, err)
 				require.True(t, ok)
-				require.Same(t, q, e.Value)
+				require.Same(t, q, unwrap(e.Value))
 				_, ok, err = s.GetEntry(ctx, "a")
 				require.NoError(t, err)
 				require.False(t, ok)

@@ -93,7 +93,7 @@ func NewTTL[K comparable, V any](size int, ttl time.Duration, opts *TTLOptions) 
 // Get returns the value of key. It reports ok == false if key is absent or
 // expired, and drops an expired entry, even within Grace.
 func (t *TTL[K, V]) Get(_ context.Context, key K) (V, bool, error) {
-	v, _, ok := t.c.getBefore(key, clampNanos(t.clock()))
+	v, _, ok := t.c.get(key, clampNanos(t.clock()))
 	if !ok {
 		var zero V
 		return zero, false, nil
@@ -104,7 +104,7 @@ func (t *TTL[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 // GetEntry returns the entry of key, expired or not, until Grace after its
 // Expires; past that it drops the entry and reports ok == false.
 func (t *TTL[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool, error) {
-	v, exp, ok := t.c.getBefore(key, t.cutoff())
+	v, exp, ok := t.c.get(key, t.cutoff())
 	if !ok {
 		return pipeline.Entry[V]{}, false, nil
 	}
