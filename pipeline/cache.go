@@ -195,12 +195,12 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 			estore:    estore,
 			bstore:    bstore,
 			next:      Entries(next),
+			plainNext: plainNext(next),
 			nextBatch: Batches(next, o.BatchConcurrency),
 			inner:     next,
 			plainHits: plainHits,
 			opts:      o,
 			coalesce:  !o.NoCoalesce,
-			flights:   make(map[K]*flight[V]),
 			negErr:    fmt.Errorf("pipeline: %s: remembered: %w", name, ErrNotFound),
 			backoff:   make(map[K]backoffState),
 			deps:      deps[K]{max: o.DependentsSize},
@@ -208,6 +208,7 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 		if o.NegativeTTL > 0 {
 			c.neg = &negatives[K]{m: make(map[K]time.Time), max: o.NegativeSize}
 		}
+		c.flights.init()
 		c.closing, c.closeFn = context.WithCancel(context.Background())
 		findCaches(next, func(r registrar) {
 			r.addDependent(wholeLayer[K, V]{c})
@@ -217,6 +218,15 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 	}
 }
 
+// plainNext returns next if it is a plain Fetcher, one that knows no
+// lifetimes; nil if it is an EntryFetcher.
+func plainNext[K, V any](next Fetcher[K, V]) Fetcher[K, V] {
+	if _, ok := next.(EntryFetcher[K, V]); ok {
+		return nil
+	}
+	return next
+}
+
 // cache is the Fetcher returned by Cache.
 type cache[K comparable, V any] struct {
 	emitter[K]
@@ -224,6 +234,7 @@ type cache[K comparable, V any] struct {
 	estore    ExpiringStore[K, V] // nil when store keeps no expiry
 	bstore    BatchStore[K, V]    // nil when store cannot batch
 	next      EntryFetcher[K, V]
+	plainNext Fetcher[K, V] // next, if it knows no lifetimes; else nil
 	nextBatch BatchFetcher[K, V]
 	inner     Fetcher[K, V] // next as given, for Invalidate
 	plainHits bool          // Fetch serves hits with store.Get; see Cache
@@ -240,7 +251,7 @@ type cache[K comparable, V any] struct {
 	deps       deps[K]
 
 	mu         sync.Mutex
-	flights    map[K]*flight[V]
+	flights    flightTable[K, V]
 	refreshing int                // background refreshes running
 	backoff    map[K]backoffState // keys whose last refresh failed
 
@@ -250,13 +261,6 @@ type cache[K comparable, V any] struct {
 	bgMu    sync.Mutex
 	closed  bool
 	bg      sync.WaitGroup
-}
-
-// flight is one shared fetch of a key.
-type flight[V any] struct {
-	done chan struct{} // made when someone must wait; closed when e, err are set
-	e    Entry[V]
-	err  error
 }
 
 // state is what a store lookup found.
@@ -283,7 +287,7 @@ func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 			}
 			return e.Value, nil
 		}
-		e, err = c.fetchSlow(ctx, key, e, ok, err, at)
+		err = c.fetchSlow(ctx, key, &e, ok, err, at)
 		return e.Value, err
 	}
 	v, ok, err := c.store.Get(ctx, key)
@@ -295,7 +299,15 @@ func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 	}
 	// Absent, or expired by time.Now, which is the layer's clock here, and
 	// with no stale-if-error an expired entry is of no use.
-	e, err := c.fetchSlow(ctx, key, Entry[V]{}, false, err, at)
+	var e Entry[V]
+	if err != nil {
+		err = c.fetchSlow(ctx, key, &e, false, err, at)
+		return e.Value, err
+	}
+	err = c.miss(ctx, key, &e, absent, at.landed) // fetchSlow, knowing what judge would say
+	if c.tracked.Load() && (err == nil || errors.Is(err, ErrNotFound)) {
+		c.register(ctx, key, at.gen)
+	}
 	return e.Value, err
 }
 
@@ -310,7 +322,8 @@ func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
 			}
 			return e, nil
 		}
-		return c.fetchSlow(ctx, key, e, ok, err, at)
+		err = c.fetchSlow(ctx, key, &e, ok, err, at)
+		return e, err
 	}
 	v, ok, err := c.store.Get(ctx, key)
 	if ok && err == nil {
@@ -319,7 +332,9 @@ func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
 		}
 		return Entry[V]{Value: v}, nil
 	}
-	return c.fetchSlow(ctx, key, Entry[V]{Value: v}, ok, err, at)
+	e := Entry[V]{Value: v}
+	err = c.fetchSlow(ctx, key, &e, ok, err, at)
+	return e, err
 }
 
 // hooked reports whether a hit has anything to do besides returning: an
@@ -356,22 +371,26 @@ func (c *cache[K, V]) snapshot() snap {
 }
 
 // fetchSlow finishes a fetch whose store read was not a plain fresh hit:
-// an entry with an expiry to judge, a miss, or a store error.
-func (c *cache[K, V]) fetchSlow(ctx context.Context, key K, e Entry[V], ok bool, err error, at snap) (Entry[V], error) {
-	st := c.judge(ctx, key, e, ok, err)
+// an entry with an expiry to judge, a miss, or a store error. e holds what
+// the store returned; fetchSlow replaces it with the result.
+//
+// Entries travel by pointer below Fetch: an Entry is too large for the
+// compiler to keep in registers, and every copy of one costs.
+func (c *cache[K, V]) fetchSlow(ctx context.Context, key K, e *Entry[V], ok bool, err error, at snap) error {
+	st := c.judge(ctx, key, *e, ok, err)
 	if st == fresh || st == due {
 		c.hit(ctx, key, at)
 		if st == due {
-			c.refresh(ctx, key, e)
+			c.refresh(ctx, key, *e)
 		}
-		return e, nil
+		return nil
 	}
-	e, err = c.miss(ctx, key, e, st, at.landed)
+	err = c.miss(ctx, key, e, st, at.landed)
 	if c.tracked.Load() && (err == nil || errors.Is(err, ErrNotFound)) {
 		// A not-found is recorded too: an outer layer may remember it.
 		c.register(ctx, key, at.gen)
 	}
-	return e, err
+	return err
 }
 
 // lookup reads key from the store and judges its freshness. A store error is
@@ -408,95 +427,156 @@ func (c *cache[K, V]) judge(ctx context.Context, key K, e Entry[V], ok bool, err
 	return fresh
 }
 
-// miss handles a key the store did not hold fresh. old is what the store
-// held, for stale-if-error.
-func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, landed uint64) (Entry[V], error) {
+// miss handles a key the store did not hold fresh. e holds what the store
+// held, for stale-if-error; miss replaces it with the result.
+func (c *cache[K, V]) miss(ctx context.Context, key K, e *Entry[V], st state, landed uint64) error {
 	if c.neg != nil && c.neg.has(key, c.opts.Clock()) {
 		c.emit(ctx, NegativeHit, key, nil, 0)
-		return Entry[V]{}, c.negErr
+		*e = Entry[V]{}
+		return c.negErr
 	}
-	c.emit(ctx, Miss, key, nil, 0)
+	if c.observed() { // emit by hand: the compiler does not inline it here
+		c.emitSlow(ctx, Miss, key, nil, 0)
+	}
 	if !c.coalesce {
-		return c.load(ctx, key, old, st, false)
+		return c.loadAlone(ctx, key, e, st)
 	}
 
+	h := c.flights.hash(key)
 	c.mu.Lock()
-	if f, ok := c.flights[key]; ok {
+	if f := c.flights.get(key, h); f != nil {
 		if f.done == nil {
 			f.done = make(chan struct{})
 		}
 		c.mu.Unlock()
 		c.emit(ctx, SharedWait, key, nil, 0)
-		return c.wait(ctx, f)
+		return c.wait(ctx, f, e)
 	}
-	f := &flight[V]{}
-	c.flights[key] = f
 	recheck := c.landed.Load() != landed
 	if ctx.Done() == nil {
-		// Nothing can cancel this caller: it runs the fetch itself.
+		// Nothing can cancel this caller: it runs the fetch itself, in a
+		// flight that is reused if no one joins it.
+		f := c.flights.newFlight()
+		c.flights.put(key, h, f)
 		c.mu.Unlock()
-		c.run(ctx, key, f, old, st, recheck)
-		return f.e, f.err
+		return c.run(ctx, key, h, f, e, st, recheck, e)
 	}
-	f.done = make(chan struct{})
+	f := &flight[V]{done: make(chan struct{})}
+	c.flights.put(key, h, f)
 	c.mu.Unlock()
-	if !c.background(ctx, func(ctx context.Context) { c.run(ctx, key, f, old, st, recheck) }) {
-		c.run(ctx, key, f, old, st, recheck) // closed: no background work
+	old := *e // the fetch may outlive this call, and e with it
+	if !c.background(ctx, func(ctx context.Context) { c.run(ctx, key, h, f, &old, st, recheck, nil) }) {
+		c.run(ctx, key, h, f, &old, st, recheck, nil) // closed: no background work
 	}
-	return c.wait(ctx, f)
+	return c.wait(ctx, f, e)
 }
 
-// wait returns the result of f, or ctx.Err() as soon as ctx ends.
-func (c *cache[K, V]) wait(ctx context.Context, f *flight[V]) (Entry[V], error) {
+// wait stores the result of f in e, or returns ctx.Err() as soon as ctx
+// ends.
+func (c *cache[K, V]) wait(ctx context.Context, f *flight[V], e *Entry[V]) error {
 	select {
 	case <-f.done:
-		return f.e, f.err
+		*e = f.e
+		return f.err
 	case <-ctx.Done():
-		return Entry[V]{}, ctx.Err()
+		*e = Entry[V]{}
+		return ctx.Err()
 	}
 }
 
-// run performs flight f and releases its waiters.
-func (c *cache[K, V]) run(ctx context.Context, key K, f *flight[V], old Entry[V], st state, recheck bool) {
+// run performs flight f of key, whose hash is h, and releases its waiters.
+// old is what the store held, for stale-if-error. If out is not nil, only
+// run's caller holds f: run stores the result in out, and f is reused once
+// it lands unless someone joined it.
+//
+// A panic below becomes the flight's error, a *PanicError; the flight lands
+// before the panic is reported, so that a panicking observer cannot leave
+// the key stuck.
+func (c *cache[K, V]) run(ctx context.Context, key K, h uint64, f *flight[V], old *Entry[V], st state, recheck bool, out *Entry[V]) (err error) {
 	defer func() {
-		c.landed.Add(1)
-		c.mu.Lock()
-		if c.flights[key] == f {
-			delete(c.flights, key)
+		var perr *PanicError
+		if r := recover(); r != nil {
+			perr = &PanicError{Layer: c.name, Value: r, Stack: debug.Stack()}
+			f.e, f.err = Entry[V]{}, perr
 		}
-		done := f.done
-		c.mu.Unlock()
-		if done != nil {
-			close(done)
+		if out != nil {
+			*out = f.e
+		}
+		err = f.err
+		c.land(key, h, f, out != nil)
+		if perr != nil {
+			c.emit(ctx, Error, key, perr, 0)
 		}
 	}()
-	f.e, f.err = c.load(ctx, key, old, st, recheck)
+	c.load(ctx, key, old, st, recheck, f)
+	return nil // set by the deferred function
 }
 
-// load fetches key from below and stores it. Inside a flight (recheck) it
-// first looks in the store again. It recovers panics.
-func (c *cache[K, V]) load(ctx context.Context, key K, old Entry[V], st state, recheck bool) (e Entry[V], err error) {
+// loadAlone is load for a layer that does not coalesce: the result goes to
+// e, and a panic below becomes its error.
+func (c *cache[K, V]) loadAlone(ctx context.Context, key K, e *Entry[V], st state) (err error) {
+	var f flight[V]
 	defer func() {
 		if r := recover(); r != nil {
-			e, err = Entry[V]{}, c.panicked(ctx, key, r)
+			*e, err = Entry[V]{}, c.panicked(ctx, key, r)
 		}
 	}()
+	c.load(ctx, key, e, st, false, &f)
+	*e = f.e
+	return f.err
+}
+
+// land ends flight f of key: later callers read the store, and the waiters
+// wake up. If reuse is set and no one joined f, f is reused.
+func (c *cache[K, V]) land(key K, h uint64, f *flight[V], reuse bool) {
+	c.landed.Add(1)
+	c.mu.Lock()
+	c.flights.remove(key, h, f)
+	done := f.done // made by whoever joined, under c.mu
+	if done == nil && reuse {
+		c.flights.recycle(f)
+	}
+	c.mu.Unlock()
+	if done != nil {
+		close(done)
+	}
+}
+
+// load fetches key from below and stores it; the result goes to f. Inside a
+// flight (recheck) it first looks in the store again. old is what the store
+// held, for stale-if-error; load may replace it with what it finds there.
+// Its callers recover panics.
+func (c *cache[K, V]) load(ctx context.Context, key K, old *Entry[V], st state, recheck bool, f *flight[V]) {
 	if recheck {
-		var cur Entry[V]
-		if cur, st = c.lookup(ctx, key); st == fresh || st == due {
-			return cur, nil
-		} else if st == expired {
-			old = cur
+		cur, cst := c.lookup(ctx, key)
+		if cst == fresh || cst == due {
+			f.e, f.err = cur, nil
+			return
 		}
+		if cst == expired {
+			*old = cur
+		}
+		st = cst
 	}
 	gen := c.gen.Load()
 	nctx := ctx
 	if c.trackBelow {
 		nctx = context.WithValue(ctx, depKey{}, dependent(derived[K, V]{c, key}))
 	}
-	start := c.now()
-	e, err = c.next.FetchEntry(nctx, key)
-	return c.finish(ctx, key, e, err, since(start), old, st, gen)
+	var start time.Time
+	if c.observed() {
+		start = time.Now()
+	}
+	if c.plainNext != nil {
+		// The same call as through Entries' adapter, minus a call and a
+		// copy of the entry.
+		var v V
+		v, f.err = c.plainNext.Fetch(nctx, key)
+		f.e = Entry[V]{Value: v}
+	} else {
+		f.e, f.err = c.next.FetchEntry(nctx, key)
+	}
+	c.finish(ctx, key, f, since(start), old, st, gen)
 }
 
 // panicked turns a recovered panic value into the error every waiter gets.
@@ -506,21 +586,48 @@ func (c *cache[K, V]) panicked(ctx context.Context, key K, r any) error {
 	return err
 }
 
-// finish completes the fetch of key from below: it stores a value (unless
-// an invalidation since gen makes it stale), or handles the error.
-func (c *cache[K, V]) finish(ctx context.Context, key K, e Entry[V], err error, elapsed time.Duration, old Entry[V], st state, gen uint64) (Entry[V], error) {
-	if err != nil {
-		return c.failed(ctx, key, err, elapsed, old, st, gen)
+// finish completes the fetch of key from below, whose result is in f: it
+// stores a value (unless an invalidation since gen makes it stale), or
+// handles the error. old is the expired entry the store held, if st says
+// there is one.
+func (c *cache[K, V]) finish(ctx context.Context, key K, f *flight[V], elapsed time.Duration, old *Entry[V], st state, gen uint64) {
+	if f.err != nil {
+		f.e, f.err = c.failed(ctx, key, f.err, elapsed, old, st, gen)
+		return
 	}
-	e.Expires = c.expiry(e.Expires, c.opts.TTL)
-	if c.gen.Load() == gen && c.put(ctx, key, e, gen) {
-		c.emit(ctx, Fill, key, nil, elapsed)
+	if c.opts.TTL > 0 {
+		f.e.Expires = c.expiry(f.e.Expires, c.opts.TTL)
 	}
-	return e, nil
+	if c.gen.Load() != gen { // an invalidation raced the fill: do not keep it
+		return
+	}
+	// Store the value. A write error is reported, never returned: the
+	// caller still gets the value.
+	var err error
+	switch e := &f.e; {
+	case e.Expires.IsZero():
+		// For an ExpiringStore, the same as SetEntry by its contract, and
+		// cheaper.
+		err = c.store.Set(ctx, key, e.Value)
+	case c.estore != nil:
+		err = c.estore.SetEntry(ctx, key, *e)
+	default:
+		return // a plain store cannot keep the lifetime: do not keep the value
+	}
+	switch {
+	case err != nil:
+		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store set: %w", c.name, err), 0)
+	case c.gen.Load() != gen:
+		// An invalidation ran while we stored: it may have deleted before
+		// our Set landed, so delete again.
+		c.deleteQuietly(ctx, key)
+	case c.observed():
+		c.emitSlow(ctx, Fill, key, nil, elapsed)
+	}
 }
 
 // failed handles an error from below.
-func (c *cache[K, V]) failed(ctx context.Context, key K, err error, elapsed time.Duration, old Entry[V], st state, gen uint64) (Entry[V], error) {
+func (c *cache[K, V]) failed(ctx context.Context, key K, err error, elapsed time.Duration, old *Entry[V], st state, gen uint64) (Entry[V], error) {
 	if errors.Is(err, ErrNotFound) {
 		if c.neg != nil && c.gen.Load() == gen { // not if an invalidation raced it
 			c.neg.add(key, c.expiry(time.Time{}, c.opts.NegativeTTL), c.opts.Clock())
@@ -537,7 +644,7 @@ func (c *cache[K, V]) failed(ctx context.Context, key K, err error, elapsed time
 	}
 	if st == expired && c.opts.StaleIfError > 0 && c.opts.Clock().Before(old.Expires.Add(c.opts.StaleIfError)) {
 		c.emit(ctx, StaleServed, key, err, elapsed)
-		return old, nil
+		return *old, nil
 	}
 	err = fmt.Errorf("pipeline: %s: %w", c.name, err)
 	c.emit(ctx, Error, key, err, elapsed)
@@ -558,32 +665,6 @@ func (c *cache[K, V]) expiry(inner time.Time, ttl time.Duration) time.Time {
 		return own
 	}
 	return inner
-}
-
-// put stores e unless an invalidation happened since gen was read, and
-// reports whether it was kept. A write error is reported, never returned:
-// the caller still gets the value.
-func (c *cache[K, V]) put(ctx context.Context, key K, e Entry[V], gen uint64) bool {
-	var err error
-	switch {
-	case c.estore != nil:
-		err = c.estore.SetEntry(ctx, key, e)
-	case e.Expires.IsZero():
-		err = c.store.Set(ctx, key, e.Value)
-	default:
-		return false // a plain store cannot keep the lifetime: do not keep the value
-	}
-	if err != nil {
-		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store set: %w", c.name, err), 0)
-		return false
-	}
-	if c.gen.Load() != gen {
-		// An invalidation ran while we stored: it may have deleted before
-		// our Set landed, so delete again.
-		c.deleteQuietly(ctx, key)
-		return false
-	}
-	return true
 }
 
 func (c *cache[K, V]) deleteQuietly(ctx context.Context, key K) {

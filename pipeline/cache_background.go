@@ -64,21 +64,22 @@ const maxRefreshBackoff = 64
 // key is backing off after a failed refresh.
 func (c *cache[K, V]) refresh(ctx context.Context, key K, old Entry[V]) {
 	now := c.opts.Clock()
+	h := c.flights.hash(key)
 	c.mu.Lock()
-	if _, busy := c.flights[key]; busy || c.refreshing >= c.opts.RefreshConcurrency || now.Before(c.backoff[key].until) {
+	if busy := c.flights.get(key, h) != nil; busy || c.refreshing >= c.opts.RefreshConcurrency || now.Before(c.backoff[key].until) {
 		c.mu.Unlock()
 		return
 	}
 	f := &flight[V]{}
-	c.flights[key] = f
+	c.flights.put(key, h, f)
 	c.refreshing++
 	c.mu.Unlock()
 
 	started := c.background(ctx, func(ctx context.Context) {
-		c.run(ctx, key, f, old, fresh, false)
+		err := c.run(ctx, key, h, f, &old, fresh, false, nil)
 		c.mu.Lock()
 		c.refreshing--
-		if f.err != nil {
+		if err != nil {
 			b := c.backoff[key]
 			b.failures++
 			d := c.opts.RefreshBackoff * time.Duration(min(1<<(b.failures-1), maxRefreshBackoff))
@@ -92,7 +93,7 @@ func (c *cache[K, V]) refresh(ctx context.Context, key K, old Entry[V]) {
 	if !started {
 		// Closed: refresh here rather than abandon a caller that may have
 		// joined the flight meanwhile.
-		c.run(ctx, key, f, old, fresh, false)
+		c.run(ctx, key, h, f, &old, fresh, false, nil)
 		c.mu.Lock()
 		c.refreshing--
 		c.mu.Unlock()

@@ -131,9 +131,8 @@ func (c *cache[K, V]) release(keys []K, work []batchKey[V], done chan struct{}, 
 		if err != nil {
 			w.f.e, w.f.err = Entry[V]{}, err
 		}
-		if k := keys[w.idx]; c.flights[k] == w.f {
-			delete(c.flights, k)
-		}
+		k := keys[w.idx]
+		c.flights.remove(k, c.flights.hash(k), w.f)
 	}
 	c.mu.Unlock()
 	close(done)
@@ -191,7 +190,8 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 		c.mu.Lock()
 		for n, w := range all {
 			k := keys[w.idx]
-			if f, ok := c.flights[k]; ok {
+			h := c.flights.hash(k)
+			if f := c.flights.get(k, h); f != nil {
 				if f.done == done { // repeated in this batch
 					lead--
 					dups = append(dups, batchKey[V]{idx: w.idx, f: f})
@@ -203,7 +203,7 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 				}
 				w.f = f
 			} else {
-				c.flights[k] = w.f
+				c.flights.put(k, h, w.f)
 			}
 			if olds != nil {
 				olds[len(work)] = olds[n] // compact with work; len(work) <= n
@@ -366,7 +366,8 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 	for j, n := range fetch {
 		old, st := staleOf(olds, n)
 		f := work[n].f
-		f.e, f.err = c.finish(ctx, ask[j], res[j].Entry, res[j].Err, elapsed, old, st, gen)
+		f.e, f.err = res[j].Entry, res[j].Err
+		c.finish(ctx, ask[j], f, elapsed, &old, st, gen)
 	}
 }
 
@@ -410,7 +411,7 @@ func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V],
 		f := work[n].f
 		if err := res[j].Err; err != nil {
 			old, st := staleOf(olds, n)
-			f.e, f.err = c.failed(ctx, ask[j], err, elapsed, old, st, gen)
+			f.e, f.err = c.failed(ctx, ask[j], err, elapsed, &old, st, gen)
 			continue
 		}
 		f.e, f.err = res[j].Entry, nil

@@ -277,7 +277,7 @@ func (c *cache[K, V]) dropDependents(ctx context.Context, key K) {
 func (c *cache[K, V]) drop(ctx context.Context, key K) error {
 	c.gen.Add(1)
 	c.mu.Lock()
-	delete(c.flights, key) // later callers start afresh; current waiters still get the result
+	c.flights.drop(key, c.flights.hash(key)) // later callers start afresh; current waiters still get the result
 	delete(c.backoff, key)
 	c.mu.Unlock()
 	if c.neg != nil {
@@ -323,7 +323,7 @@ func (c *cache[K, V]) clearDerived(ctx context.Context) {
 func (c *cache[K, V]) clearHere(ctx context.Context) error {
 	c.gen.Add(1)
 	c.mu.Lock()
-	clear(c.flights)
+	c.flights.reset()
 	clear(c.backoff)
 	c.mu.Unlock()
 	if c.neg != nil {

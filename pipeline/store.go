@@ -19,7 +19,9 @@ type Store[K, V any] interface {
 // layer, and to serve stale values.
 //
 // GetEntry returns the entry as it was set, expired or not: the cache layer
-// judges freshness with its own clock. Get, by contrast, must report an entry
+// judges freshness with its own clock. Set(ctx, key, v) must do what
+// SetEntry(ctx, key, Entry[V]{Value: v}) does (store v with an unknown
+// lifetime): the cache layer calls whichever is cheaper. Get, by contrast, must report an entry
 // whose non-zero Expires has passed (by time.Now) as absent: a cache layer
 // that needs nothing more than "fresh or not" by the real clock serves its
 // hits with Get, which is cheaper. A store may drop an entry at any time
