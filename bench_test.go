@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"strconv"
 	"testing"
-	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/multilayer-cache/multilayer/internal/paired"
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
@@ -19,23 +19,16 @@ var (
 	sinkDoc   doc
 )
 
-// A benchImpl is one implementation a benchmark compares: run does n
-// operations.
-type benchImpl struct {
-	name string
-	run  func(n int)
-}
-
 // hitImpls returns the implementations BenchmarkHit compares: impl=raw is
 // lru.Cache.Get; impl=layer is a fetch through one LRU cache layer;
 // impl=stack is a fetch through LRU over key mapper over parser over LRU
 // that hits at the top; the last two with no observer and with a metrics
 // observer on every cache layer.
-func hitImpls() []benchImpl {
+func hitImpls() []paired.Impl {
 	ctx := context.Background()
 	c, _ := lru.New[string, []byte](1024)
 	c.Add("a", []byte("x"))
-	impls := []benchImpl{{"impl=raw/observer=none", func(n int) {
+	impls := []paired.Impl{{Name: "impl=raw/observer=none", Run: func(n int) {
 		for range n {
 			sinkBytes, _ = c.Get("a")
 		}
@@ -64,12 +57,12 @@ func hitImpls() []benchImpl {
 		_, _ = stack.Fetch(ctx, "a")
 
 		impls = append(impls,
-			benchImpl{"impl=layer/observer=" + obs, func(n int) {
+			paired.Impl{Name: "impl=layer/observer=" + obs, Run: func(n int) {
 				for range n {
 					sinkBytes, _ = layer.Fetch(ctx, "a")
 				}
 			}},
-			benchImpl{"impl=stack/observer=" + obs, func(n int) {
+			paired.Impl{Name: "impl=stack/observer=" + obs, Run: func(n int) {
 				for range n {
 					sinkDoc, _ = stack.Fetch(ctx, "a")
 				}
@@ -82,7 +75,7 @@ func hitImpls() []benchImpl {
 // fetch-and-fill through one LRU layer from a trivial source (impl=layer)
 // and the hand-written equivalent, Get, load, Add (impl=hand). Every
 // operation misses: keys cycle through twice the store's size.
-func missImpls() []benchImpl {
+func missImpls() []paired.Impl {
 	const size = 1 << 12
 	ctx := context.Background()
 	keys := make([]string, 2*size)
@@ -96,8 +89,8 @@ func missImpls() []benchImpl {
 	s, _ := stores.NewLRU[string, []byte](size)
 	f := pipeline.Cache("raw", s, nil)(pipeline.FetcherFunc[string, []byte](load))
 	var hi, li int
-	return []benchImpl{
-		{"impl=hand", func(n int) {
+	return []paired.Impl{
+		{Name: "impl=hand", Run: func(n int) {
 			for range n {
 				k := keys[hi%len(keys)]
 				hi++
@@ -109,7 +102,7 @@ func missImpls() []benchImpl {
 				sinkBytes = v
 			}
 		}},
-		{"impl=layer", func(n int) {
+		{Name: "impl=layer", Run: func(n int) {
 			for range n {
 				sinkBytes, _ = f.Fetch(ctx, keys[li%len(keys)])
 				li++
@@ -122,9 +115,9 @@ func missImpls() []benchImpl {
 // see hitImpls. Compare with benchstat -col /impl.
 func BenchmarkHit(b *testing.B) {
 	for _, impl := range hitImpls() {
-		b.Run(impl.name, func(b *testing.B) {
+		b.Run(impl.Name, func(b *testing.B) {
 			b.ReportAllocs()
-			impl.run(b.N) // in one call: nothing per operation but the operation
+			impl.Run(b.N) // in one call: nothing per operation but the operation
 		})
 	}
 }
@@ -133,41 +126,19 @@ func BenchmarkHit(b *testing.B) {
 // equivalent; see missImpls. Compare with benchstat -col /impl.
 func BenchmarkMiss(b *testing.B) {
 	for _, impl := range missImpls() {
-		b.Run(impl.name, func(b *testing.B) {
+		b.Run(impl.Name, func(b *testing.B) {
 			b.ReportAllocs()
-			impl.run(b.N) // in one call: nothing per operation but the operation
+			impl.Run(b.N) // in one call: nothing per operation but the operation
 		})
 	}
 }
 
 // BenchmarkPaired measures the ratios BenchmarkHit and BenchmarkMiss are
-// for, with each implementation timed in turn, a slice of operations at a
-// time, so that all of them run on the same machine state: on a shared VM
-// whose speed drifts by half from one second to the next, that is worth
-// more than long runs of each. It reports the time of each implementation
-// per operation relative to the first one's as "x-<name>" (1.30 reads
-// "1.3×"); its ns/op means nothing.
+// for, with the implementations timed in alternating slices (see package
+// paired): on a shared VM that is worth more than long runs of each. Read
+// the metrics x-<impl>: the time of impl per operation relative to the
+// baseline's (raw golang-lru Get; hand-written Get, load, Add).
 func BenchmarkPaired(b *testing.B) {
-	for _, set := range []struct {
-		name  string
-		slice int
-		impls []benchImpl
-	}{
-		{"Hit", 4096, hitImpls()},
-		{"Miss", 512, missImpls()},
-	} {
-		b.Run(set.name, func(b *testing.B) {
-			total := make([]time.Duration, len(set.impls))
-			for b.Loop() {
-				for i, impl := range set.impls {
-					start := time.Now()
-					impl.run(set.slice)
-					total[i] += time.Since(start)
-				}
-			}
-			for i, impl := range set.impls[1:] {
-				b.ReportMetric(float64(total[i+1])/float64(total[0]), "x-"+impl.name)
-			}
-		})
-	}
+	b.Run("Hit", func(b *testing.B) { paired.Run(b, 4096, hitImpls()...) })
+	b.Run("Miss", func(b *testing.B) { paired.Run(b, 512, missImpls()...) })
 }

@@ -242,6 +242,54 @@ func TestBatchCoalescesWithSingleFetch(t *testing.T) {
 	})
 }
 
+// A batch joins the keys another batch is fetching, a repeat of such a key
+// in the batch waits for the same flight, and an invalidation closes the
+// batches under way to later fetches, which then fetch for themselves.
+func TestBatchCoalescesWithBatch(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		bulk := &bulkSource{gate: gate}
+		f := pipeline.Cache("l", newMemStore[string, string](), nil)(pipeline.BulkFunc[string, string](bulk.fetch))
+
+		var first []pipeline.Result[string]
+		go func() { first = pipeline.FetchMany(t.Context(), f, []string{"p", "q"}) }()
+		synctest.Wait() // the first batch is fetching p and q
+		var second []pipeline.Result[string]
+		go func() { second = pipeline.FetchMany(t.Context(), f, []string{"q", "r", "q"}) }()
+		synctest.Wait()
+		close(gate)
+		synctest.Wait()
+		require.Equal(t, [][]string{{"p", "q"}, {"r"}}, bulk.callList(), "q is fetched once, by the first batch")
+		for i, want := range []string{"vp", "vq"} {
+			require.NoError(t, first[i].Err)
+			require.Equal(t, want, first[i].Value)
+		}
+		for i, want := range []string{"vq", "vr", "vq"} {
+			require.NoError(t, second[i].Err, i)
+			require.Equal(t, want, second[i].Value, i)
+		}
+
+		gate2 := make(chan struct{})
+		bulk2 := &bulkSource{gate: gate2}
+		g := pipeline.Cache("g", newMemStore[string, string](), nil)(pipeline.BulkFunc[string, string](bulk2.fetch))
+		go pipeline.FetchMany(t.Context(), g, []string{"s", "t"})
+		synctest.Wait()
+		require.NoError(t, g.(pipeline.Invalidator[string]).Invalidate(t.Context(), "unrelated"))
+		got := make(chan string)
+		go func() {
+			v, _ := g.Fetch(t.Context(), "s")
+			got <- v
+		}()
+		synctest.Wait()
+		close(gate2)
+		require.Equal(t, "vs", <-got)
+		synctest.Wait()
+		require.Equal(t, [][]string{{"s", "t"}, {"s"}}, bulk2.callList(),
+			"a fetch after an invalidation does not join a batch that began before it")
+	})
+}
+
 func TestBatchCancellation(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {

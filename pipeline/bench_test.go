@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/paired"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
 )
@@ -211,3 +212,40 @@ func BenchmarkBatch(b *testing.B) {
 }
 
 var benchOpts *pipeline.CacheOptions[string] // defaults
+
+// BenchmarkBatchPaired times the batch of hits of BenchmarkBatch and the
+// single fetches it is held against in alternating slices (see package
+// paired), so that both see the same machine: its metric x-batch is the
+// batch's time relative to the single fetches'.
+func BenchmarkBatchPaired(b *testing.B) {
+	ctx := context.Background()
+	innerStore, _ := stores.NewLRU[string, string](2000)
+	outerStore, _ := stores.NewLRU[string, string](2000)
+	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
+	f := pipeline.Cache("outer", outerStore, nil)(pipeline.Cache("inner", innerStore, nil)(src))
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = "k" + strconv.Itoa(i)
+	}
+	pipeline.FetchMany(ctx, f, keys)
+	paired.Run(b, 8,
+		paired.Impl{Name: "single", Run: func(n int) {
+			for range n {
+				// Keep what was fetched, as a caller must: a value and an
+				// error per key, like the batch's results.
+				vals, errs := make([]string, len(keys)), make([]error, len(keys))
+				for i, k := range keys {
+					vals[i], errs[i] = f.Fetch(ctx, k)
+				}
+				sinkVals, sinkErrs = vals, errs
+			}
+		}},
+		paired.Impl{Name: "batch", Run: func(n int) {
+			for range n {
+				sinkResults = pipeline.FetchMany(ctx, f, keys)
+			}
+		}},
+	)
+}
+
+var sinkResults []pipeline.Result[string]

@@ -129,8 +129,11 @@ type CacheOptions[K any] struct {
 // when it fills a key, the inner layer that served the value records which
 // outer key it went to; invalidating the inner key drops those outer keys,
 // outward through any number of levels, and clearing the inner layer clears
-// its dependents. A hit on the outermost layer pays nothing for this; a hit
-// on an inner layer that has dependents pays one context lookup. A user
+// its dependents. A cache layer directly over another needs no record, since
+// its key k can only come from the inner key k: dropping k in the inner
+// layer drops k in it. A hit on the outermost layer pays nothing for this,
+// nor does a hit on a layer whose only dependents sit directly over it; a hit
+// on an inner layer with other dependents pays one context lookup. A user
 // layer that is not a Describer hides the layers below it from this
 // mechanism, so their invalidations do not reach the layers above it.
 //
@@ -210,10 +213,15 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 		}
 		c.flights.init()
 		c.closing, c.closeFn = context.WithCancel(context.Background())
-		findCaches(next, func(r registrar) {
-			r.addDependent(wholeLayer[K, V]{c})
-			c.trackBelow = true
-		}, 0)
+		if inner, ok := next.(*cache[K, V]); ok {
+			inner.addIdentity(c) // see cache_deps.go
+			c.identityBelow = true
+		} else {
+			findCaches(next, func(r registrar) {
+				r.addDependent(wholeLayer[K, V]{c})
+				c.trackBelow = true
+			}, 0)
+		}
 		return c
 	}
 }
@@ -246,12 +254,14 @@ type cache[K comparable, V any] struct {
 	landed    atomic.Uint64 // bumped by every flight that ends, before it leaves the map
 
 	// Tree coherence; see cache_deps.go.
-	trackBelow bool        // a cache layer below knows this one as a dependent
-	tracked    atomic.Bool // this layer has dependents
-	deps       deps[K]
+	trackBelow    bool        // a cache layer below knows this one as a dependent
+	identityBelow bool        // next is a cache layer that knows this one as an identity dependent
+	tracked       atomic.Bool // this layer has dependents
+	deps          deps[K]
 
 	mu         sync.Mutex
 	flights    flightTable[K, V]
+	scratch    sync.Pool          // of *batchScratch[K, V]
 	refreshing int                // background refreshes running
 	backoff    map[K]backoffState // keys whose last refresh failed
 
@@ -444,7 +454,7 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, e *Entry[V], st state, la
 
 	h := c.flights.hash(key)
 	c.mu.Lock()
-	if f := c.flights.get(key, h); f != nil {
+	if f := c.flights.get(key, h, c.gen.Load()); f != nil {
 		if f.done == nil {
 			f.done = make(chan struct{})
 		}
@@ -560,8 +570,11 @@ func (c *cache[K, V]) load(ctx context.Context, key K, old *Entry[V], st state, 
 	}
 	gen := c.gen.Load()
 	nctx := ctx
-	if c.trackBelow {
+	switch {
+	case c.trackBelow:
 		nctx = context.WithValue(ctx, depKey{}, dependent(derived[K, V]{c, key}))
+	case c.hidesMarker():
+		nctx = context.WithValue(ctx, depKey{}, nil)
 	}
 	var start time.Time
 	if c.observed() {

@@ -66,7 +66,7 @@ func (c *cache[K, V]) refresh(ctx context.Context, key K, old Entry[V]) {
 	now := c.opts.Clock()
 	h := c.flights.hash(key)
 	c.mu.Lock()
-	if busy := c.flights.get(key, h) != nil; busy || c.refreshing >= c.opts.RefreshConcurrency || now.Before(c.backoff[key].until) {
+	if busy := c.flights.get(key, h, c.gen.Load()) != nil; busy || c.refreshing >= c.opts.RefreshConcurrency || now.Before(c.backoff[key].until) {
 		c.mu.Unlock()
 		return
 	}

@@ -15,27 +15,38 @@ import (
 // ctx's cancellation like a shared single fetch; when ctx ends, FetchBatch
 // returns at once with ctx.Err() for the keys still in flight.
 func (c *cache[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
+	c.fetchBatch(ctx, keys, out, false)
+}
+
+// fetchDistinct is FetchBatch for keys that do not repeat, as an outer cache
+// layer passes its misses down: they need no check for repeats.
+func (c *cache[K, V]) fetchDistinct(ctx context.Context, keys []K, out []Result[V]) {
+	c.fetchBatch(ctx, keys, out, true)
+}
+
+func (c *cache[K, V]) fetchBatch(ctx context.Context, keys []K, out []Result[V], distinctKeys bool) {
 	// If no flight lands between here and the batch's own flights, the
 	// store cannot have gained any of its misses: no need to look again.
 	at := c.snapshot()
-	var misses []int
+	s := c.getScratch()
 	if c.bstore != nil {
-		misses = c.batchLookup(ctx, keys, out)
+		s.misses = c.batchLookup(ctx, keys, out, s.misses)
 	} else {
-		misses = c.singleLookups(ctx, keys, out)
+		s.misses = c.singleLookups(ctx, keys, out, s.misses)
 	}
-	if len(misses) > 0 {
-		c.batchMiss(ctx, keys, out, misses, at.landed)
+	if len(s.misses) > 0 {
+		c.batchMiss(ctx, keys, out, s, at.landed, distinctKeys)
 	}
+	c.putScratch(s)
 	if c.tracked.Load() {
 		c.registerBatch(ctx, keys, out, at.gen)
 	}
 }
 
 // batchLookup reads keys from the BatchStore in one call and serves the
-// fresh ones; it returns the indexes of the others. A miss leaves a zero
+// fresh ones; it appends the indexes of the others to misses. A miss leaves a zero
 // result in out, or the expired entry, kept for stale-if-error.
-func (c *cache[K, V]) batchLookup(ctx context.Context, keys []K, out []Result[V]) (misses []int) {
+func (c *cache[K, V]) batchLookup(ctx context.Context, keys []K, out []Result[V], misses []int) []int {
 	c.bstore.GetBatch(ctx, keys, out)
 	hooked := c.observer != nil || tracing.Load() != 0
 	for i := range out {
@@ -70,7 +81,7 @@ func (c *cache[K, V]) batchLookup(ctx context.Context, keys []K, out []Result[V]
 
 // singleLookups reads keys from the store one at a time; otherwise as
 // batchLookup.
-func (c *cache[K, V]) singleLookups(ctx context.Context, keys []K, out []Result[V]) (misses []int) {
+func (c *cache[K, V]) singleLookups(ctx context.Context, keys []K, out []Result[V], misses []int) []int {
 	hooked := c.observer != nil || tracing.Load() != 0
 	for i, k := range keys {
 		if c.plainHits { // as in Fetch
@@ -119,39 +130,42 @@ var errUnresolved = errors.New("pipeline: unresolved")
 var errAbandoned = errors.New("pipeline: batch abandoned")
 
 // release ends the batch's own flights (those closed by done): it gives
-// them err if it is not nil, removes them from the flights map and wakes
-// their waiters.
-func (c *cache[K, V]) release(keys []K, work []batchKey[V], done chan struct{}, err error) {
+// them err if it is not nil, removes them from the flight table (bf, nil if
+// the layer does not coalesce) and wakes their waiters.
+func (c *cache[K, V]) release(bf *batchFlights[K, V], work []batchKey[V], done chan struct{}, err error) {
 	c.landed.Add(1)
 	c.mu.Lock()
-	for _, w := range work {
-		if w.f.done != done {
-			continue
+	if err != nil {
+		for _, w := range work {
+			if w.f.done == done {
+				w.f.e, w.f.err = Entry[V]{}, err
+			}
 		}
-		if err != nil {
-			w.f.e, w.f.err = Entry[V]{}, err
-		}
-		k := keys[w.idx]
-		c.flights.remove(k, c.flights.hash(k), w.f)
+	}
+	if bf != nil {
+		c.flights.removeBatch(bf)
 	}
 	c.mu.Unlock()
 	close(done)
 }
 
-// batchMiss resolves the keys at the indexes misses, which the store did
-// not hold fresh.
-func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], misses []int, landed uint64) {
+// batchMiss resolves the keys at the indexes s.misses, which the store did
+// not hold fresh. If distinctKeys is set, no key repeats.
+func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], s *batchScratch[K, V], landed uint64, distinctKeys bool) {
+	misses := s.misses
 	var now time.Time
 	if c.neg != nil {
 		now = c.opts.Clock()
 	}
-	// Repeated keys are found by the flights map when coalescing, by seen
-	// otherwise.
+	// Repeated keys are resolved by the flight of their first occurrence.
 	var seen map[K]int // key → index in work
-	if !c.coalesce && len(misses) > 1 {
-		seen = make(map[K]int, len(misses))
+	if !distinctKeys && len(misses) > 1 {
+		if s.seen == nil {
+			s.seen = make(map[K]int, len(misses))
+		}
+		seen = s.seen
 	}
-	var dups []batchKey[V] // repeated keys, resolved by the flight of their first
+	var dups []batchKey[V] // repeated keys
 	var olds []Entry[V]    // expired entries aligned with work, for stale-if-error; nil if none
 	work := make([]batchKey[V], 0, len(misses))
 	// The flights this batch leads all end together: they share one done
@@ -183,35 +197,47 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 		work = append(work, batchKey[V]{idx: i, f: f})
 	}
 
+	// The batch below may outlive this call, when ctx can end first: then
+	// it needs keys of its own.
+	detach := c.coalesce && ctx.Done() != nil
+	runKeys := keys
+	if detach {
+		runKeys = make([]K, len(keys))
+		copy(runKeys, keys)
+	}
+
+	// Join the keys already in flight, and add the others as this batch's.
+	var bf *batchFlights[K, V]
 	lead, recheck := len(work), false
 	if c.coalesce && lead > 0 {
-		all := work
-		work = work[:0]
+		gen := c.gen.Load()
 		c.mu.Lock()
-		for n, w := range all {
-			k := keys[w.idx]
-			h := c.flights.hash(k)
-			if f := c.flights.get(k, h); f != nil {
-				if f.done == done { // repeated in this batch
+		if !c.flights.idle() {
+			for n := range work {
+				w := &work[n]
+				k := keys[w.idx]
+				if f := c.flights.get(k, c.flights.hash(k), gen); f != nil {
 					lead--
-					dups = append(dups, batchKey[V]{idx: w.idx, f: f})
-					continue
+					if f.done == nil {
+						f.done = make(chan struct{})
+					}
+					w.f = f
 				}
-				lead--
-				if f.done == nil {
-					f.done = make(chan struct{})
-				}
-				w.f = f
-			} else {
-				c.flights.put(k, h, w.f)
 			}
-			if olds != nil {
-				olds[len(work)] = olds[n] // compact with work; len(work) <= n
-			}
-			work = append(work, w)
+		}
+		if lead > 0 {
+			bf = &batchFlights[K, V]{keys: runKeys, work: work, done: done, gen: gen}
+			c.flights.addBatch(bf)
 		}
 		recheck = c.landed.Load() != landed
 		c.mu.Unlock()
+		if seen != nil && lead < len(work) {
+			// A repeat of a key this batch joined waits for that flight.
+			for n := range dups {
+				d := &dups[n]
+				d.f = work[seen[keys[d.idx]]].f
+			}
+		}
 	}
 
 	// Report now that repeats are known: a Miss per distinct key, and a
@@ -220,27 +246,26 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 	started := false
 	defer func() {
 		if !started {
-			c.release(keys, work, done, errAbandoned)
+			c.release(bf, work, done, errAbandoned)
 		}
 	}()
-	for _, w := range work {
-		c.emit(ctx, Miss, keys[w.idx], nil, 0)
-		if w.f.done != done {
-			c.emit(ctx, SharedWait, keys[w.idx], nil, 0)
+	if c.observed() {
+		for _, w := range work {
+			c.emitSlow(ctx, Miss, keys[w.idx], nil, 0)
+			if w.f.done != done {
+				c.emitSlow(ctx, SharedWait, keys[w.idx], nil, 0)
+			}
 		}
 	}
 	started = true
 	switch {
 	case lead == 0:
 		close(done)
-	case !c.coalesce || ctx.Done() == nil:
-		c.runBatch(ctx, keys, work, olds, done, recheck)
+	case !detach:
+		c.runBatch(ctx, keys, work, olds, bf, done, recheck)
 	default:
-		// The batch below may outlive this call: give it its own keys.
-		own := make([]K, len(keys))
-		copy(own, keys)
-		if !c.background(ctx, func(ctx context.Context) { c.runBatch(ctx, own, work, olds, done, recheck) }) {
-			c.runBatch(ctx, keys, work, olds, done, recheck) // closed: no background work
+		if !c.background(ctx, func(ctx context.Context) { c.runBatch(ctx, runKeys, work, olds, bf, done, recheck) }) {
+			c.runBatch(ctx, runKeys, work, olds, bf, done, recheck) // closed: no background work
 		}
 	}
 
@@ -299,14 +324,14 @@ func isClosed(done chan struct{}) bool {
 // runBatch fetches the keys whose flights the batch leads (those closed by
 // done) with one call below, stores them, and releases their waiters. It
 // recovers panics. work and olds are only read.
-func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V], olds []Entry[V], done chan struct{}, recheck bool) {
+func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V], olds []Entry[V], bf *batchFlights[K, V], done chan struct{}, recheck bool) {
 	for _, w := range work {
 		if w.f.done == done {
 			w.f.err = errUnresolved
 		}
 	}
 	// Two defers: the release runs even if reporting the panic panics.
-	defer c.release(keys, work, done, nil)
+	defer c.release(bf, work, done, nil)
 	defer func() {
 		if r := recover(); r != nil {
 			perr := &PanicError{Layer: c.name, Value: r, Stack: debug.Stack()}
@@ -319,7 +344,9 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 		}
 	}()
 
-	fetch := make([]int, 0, len(work)) // indexes in work of the keys to fetch
+	s := c.getScratch()
+	defer c.putScratch(s)
+	fetch := s.fetch[:0] // indexes in work of the keys to fetch
 	for n, w := range work {
 		if w.f.done != done {
 			continue
@@ -339,18 +366,25 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 		}
 		fetch = append(fetch, n)
 	}
+	s.fetch = fetch
 	if len(fetch) == 0 {
 		return
 	}
+	// ask is not pooled: it goes down in the fill marker, and so in the
+	// context of any background work below.
 	ask := make([]K, len(fetch))
 	for j, n := range fetch {
 		ask[j] = keys[work[n].idx]
 	}
-	res := make([]Result[V], len(fetch))
+	s.res = grow(s.res, len(fetch))
+	res := s.res
 	gen := c.gen.Load()
 	nctx := ctx
-	if c.trackBelow {
+	switch {
+	case c.trackBelow:
 		nctx = context.WithValue(ctx, depKey{}, &batchMarker[K, V]{c, ask})
+	case c.hidesMarker():
+		nctx = context.WithValue(ctx, depKey{}, nil)
 	}
 	start := c.now()
 	if d, ok := c.nextBatch.(distinctBatcher[K, V]); ok {
@@ -360,7 +394,7 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 	}
 	elapsed := since(start)
 	if c.bstore != nil {
-		c.finishBatch(ctx, ask, res, work, fetch, olds, elapsed, gen)
+		c.finishBatch(ctx, ask, res, work, fetch, olds, elapsed, gen, s)
 		return
 	}
 	for j, n := range fetch {
@@ -382,8 +416,9 @@ func staleOf[V any](olds []Entry[V], n int) (Entry[V], state) {
 // finishBatch is finish for the keys a batch fetched (ask, with results
 // res and work items fetch), storing the values with one SetBatch. Events
 // follow the order of ask, as with finish.
-func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V], work []batchKey[V], fetch []int, olds []Entry[V], elapsed time.Duration, gen uint64) {
-	keys, entries := make([]K, 0, len(ask)), make([]Entry[V], 0, len(ask))
+func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V], work []batchKey[V], fetch []int, olds []Entry[V], elapsed time.Duration, gen uint64, s *batchScratch[K, V]) {
+	keys, entries := s.setKeys[:0], s.setEntries[:0]
+	defer func() { s.setKeys, s.setEntries = keys, entries }()
 	for j := range fetch {
 		if res[j].Err == nil {
 			e := res[j].Entry
@@ -419,4 +454,52 @@ func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V],
 			c.emit(ctx, Fill, ask[j], nil, elapsed)
 		}
 	}
+}
+
+// batchScratch is working memory of a batch at one cache layer that does
+// not outlive the call that uses it: the misses and the check for repeats
+// of batchMiss, and what runBatch asks below and stores. It is pooled per
+// layer: a batch of misses would otherwise allocate it anew at every layer,
+// some 100 bytes per key.
+type batchScratch[K comparable, V any] struct {
+	misses     []int
+	seen       map[K]int
+	fetch      []int
+	res        []Result[V]
+	setKeys    []K
+	setEntries []Entry[V]
+}
+
+// maxPooledBatch is the largest batch whose scratch goes back to the pool,
+// so that one huge batch does not pin its memory.
+const maxPooledBatch = 1 << 14
+
+func (c *cache[K, V]) getScratch() *batchScratch[K, V] {
+	if s, ok := c.scratch.Get().(*batchScratch[K, V]); ok {
+		return s
+	}
+	return new(batchScratch[K, V])
+}
+
+// putScratch clears s of keys and values, so that the pool keeps nothing
+// alive, and returns it to the pool if it is not too large.
+func (c *cache[K, V]) putScratch(s *batchScratch[K, V]) {
+	if max(cap(s.misses), cap(s.fetch), cap(s.res), cap(s.setKeys), len(s.seen)) > maxPooledBatch {
+		return
+	}
+	clear(s.seen)
+	clear(s.res) // each user leaves its length as it used it
+	clear(s.setKeys)
+	clear(s.setEntries)
+	s.misses, s.fetch, s.res, s.setKeys, s.setEntries = s.misses[:0], s.fetch[:0], s.res[:0], s.setKeys[:0], s.setEntries[:0]
+	c.scratch.Put(s)
+}
+
+// grow returns s resized to n elements, reusing its array if it is large
+// enough. The elements are zero: putScratch cleared them.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
 }

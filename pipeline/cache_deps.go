@@ -23,7 +23,15 @@ import (
 //     on outward; Clear on it clears its dependent layers.
 //
 // The outer layer's own hit path pays nothing; a hit on an inner layer that
-// has dependents pays one context lookup. A layer between two cache layers
+// has dependents pays one context lookup.
+//
+// A cache layer directly over another (a local LRU over a Redis layer, say)
+// needs no record: its key k can only have come from the inner key k. It
+// registers as an identity dependent, and the inner layer drops key k from it
+// whenever it drops its own k, with no marker on the way down and no record
+// on the way up. That is as safe as the record: a fill of k in the outer
+// layer that read an inner value about to be invalidated is not kept,
+// because dropping k in the outer layer moves its generation. A layer between two cache layers
 // that is not a Describer hides the inner one from the walk, and then the
 // outer layer's values are not dropped with the inner ones: write such layers
 // as Describers. The record is bounded (DependentsSize): when it is full,
@@ -65,6 +73,13 @@ type wholeLayer[K comparable, V any] struct{ c *cache[K, V] }
 func (w wholeLayer[K, V]) dropDerived(ctx context.Context)  { w.c.clearDerived(ctx) }
 func (w wholeLayer[K, V]) clearDerived(ctx context.Context) { w.c.clearDerived(ctx) }
 
+// hidesMarker reports whether a fill must hide, from the layers below, the
+// fill marker that a layer above meant for this one: when this layer passes
+// its own marker down it replaces it anyway, but when the layer below is an
+// identity one (which this layer marks nothing for), it could take the
+// marker for this layer's own, and record the wrong dependents.
+func (c *cache[K, V]) hidesMarker() bool { return c.identityBelow && c.tracked.Load() }
+
 // registrar is implemented by cache layers, so that outer ones can find them.
 type registrar interface {
 	addDependent(d dependentLayer)
@@ -77,6 +92,17 @@ type deps[K comparable] struct {
 	byKey  map[K]depSet
 	n      int
 	max    int
+	// identity holds the identity dependents (see above): cache layers
+	// directly over this one, of its own types, as dependentLayers whose
+	// dropKey takes a key of this layer.
+	identity []identityDependent[K]
+}
+
+// identityDependent is a cache layer directly over another: its key k
+// derives from the inner key k.
+type identityDependent[K comparable] interface {
+	dependentLayer
+	dropKey(ctx context.Context, key K, origin any)
 }
 
 // depSet holds the dependents of one key: most keys have one, kept inline.
@@ -126,6 +152,30 @@ func (c *cache[K, V]) addDependent(d dependentLayer) {
 	c.deps.layers = append(c.deps.layers, d)
 	c.deps.mu.Unlock()
 	c.tracked.Store(true)
+}
+
+// addIdentity registers o, a cache layer directly over c, as an identity
+// dependent. It does not make c tracked: there is nothing to record.
+func (c *cache[K, V]) addIdentity(o *cache[K, V]) {
+	c.deps.mu.Lock()
+	c.deps.layers = append(c.deps.layers, wholeLayer[K, V]{o})
+	c.deps.identity = append(c.deps.identity, identityLayer[K, V]{o})
+	c.deps.mu.Unlock()
+}
+
+// identityLayer is a cache layer as the identity dependent of the one below.
+type identityLayer[K comparable, V any] struct{ c *cache[K, V] }
+
+func (l identityLayer[K, V]) dropDerived(ctx context.Context)  { l.c.clearDerived(ctx) }
+func (l identityLayer[K, V]) clearDerived(ctx context.Context) { l.c.clearDerived(ctx) }
+
+// dropKey drops key from the layer, unless the invalidation started there
+// (origin is the derived value of that layer and key) and did so already.
+func (l identityLayer[K, V]) dropKey(ctx context.Context, key K, origin any) {
+	if o, ok := origin.(derived[K, V]); ok && o.c == l.c && o.key == key {
+		return
+	}
+	l.c.drop(ctx, key)
 }
 
 // findCaches calls visit for the first cache layer on every path below f.
@@ -254,17 +304,21 @@ func (c *cache[K, V]) recordLocked(key K, d dependent, evicted []dependent) []de
 
 // dropDependents drops the outer values derived from key.
 func (c *cache[K, V]) dropDependents(ctx context.Context, key K) {
-	if !c.tracked.Load() {
-		return
-	}
 	c.deps.mu.Lock()
 	set, ok := c.deps.byKey[key]
 	if ok {
 		delete(c.deps.byKey, key)
 		c.deps.n -= set.len()
 	}
+	identity := c.deps.identity
 	c.deps.mu.Unlock()
+	if !ok && len(identity) == 0 {
+		return
+	}
 	origin := ctx.Value(originKey{})
+	for _, l := range identity {
+		l.dropKey(ctx, key, origin)
+	}
 	for _, d := range set.appendTo(nil) {
 		if d != origin { // the layer whose invalidation came inward dropped it already
 			d.dropDerived(ctx)
