@@ -420,11 +420,11 @@ func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V],
 	keys, entries := s.setKeys[:0], s.setEntries[:0]
 	defer func() { s.setKeys, s.setEntries = keys, entries }()
 	for j := range fetch {
-		if res[j].Err == nil {
-			e := res[j].Entry
-			e.Expires = c.expiry(e.Expires, c.opts.TTL)
-			res[j].Entry = e
-			keys, entries = append(keys, ask[j]), append(entries, e)
+		if r := &res[j]; r.Err == nil {
+			if c.opts.TTL > 0 {
+				r.Expires = c.expiry(r.Expires, c.opts.TTL)
+			}
+			keys, entries = append(keys, ask[j]), append(entries, r.Entry)
 		}
 	}
 	kept := len(keys) > 0 && c.gen.Load() == gen // not after an invalidation
@@ -450,8 +450,8 @@ func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V],
 			continue
 		}
 		f.e, f.err = res[j].Entry, nil
-		if kept {
-			c.emit(ctx, Fill, ask[j], nil, elapsed)
+		if kept && c.observed() {
+			c.emitSlow(ctx, Fill, ask[j], nil, elapsed)
 		}
 	}
 }
