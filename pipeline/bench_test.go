@@ -213,39 +213,85 @@ func BenchmarkBatch(b *testing.B) {
 
 var benchOpts *pipeline.CacheOptions[string] // defaults
 
-// BenchmarkBatchPaired times the batch of hits of BenchmarkBatch and the
-// single fetches it is held against in alternating slices (see package
-// paired), so that both see the same machine: its metric x-batch is the
-// batch's time relative to the single fetches'.
+// BenchmarkBatchPaired times the batches of BenchmarkBatch and the single
+// fetches they are held against in alternating slices (see package paired),
+// so that both see the same machine; its metric x-batch is the batch's time
+// relative to the single fetches' (for misses, 0.02 reads "50 times
+// faster"). hits: 1000 keys held by the top of two LRU layers. misses: 1000
+// keys that neither layer holds, over a bulk source that takes 20µs a call;
+// each pass takes the next of four key sets, which two passes have evicted
+// from the layers, so that the layers are full and evict as they fill.
 func BenchmarkBatchPaired(b *testing.B) {
 	ctx := context.Background()
-	innerStore, _ := stores.NewLRU[string, string](2000)
-	outerStore, _ := stores.NewLRU[string, string](2000)
-	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
-	f := pipeline.Cache("outer", outerStore, nil)(pipeline.Cache("inner", innerStore, nil)(src))
-	keys := make([]string, 1000)
-	for i := range keys {
-		keys[i] = "k" + strconv.Itoa(i)
+	const size = 1000
+	keySet := func(prefix string) []string {
+		keys := make([]string, size)
+		for i := range keys {
+			keys[i] = prefix + strconv.Itoa(i)
+		}
+		return keys
 	}
-	pipeline.FetchMany(ctx, f, keys)
-	paired.Run(b, 8,
-		paired.Impl{Name: "single", Run: func(n int) {
-			for range n {
-				// Keep what was fetched, as a caller must: a value and an
-				// error per key, like the batch's results.
-				vals, errs := make([]string, len(keys)), make([]error, len(keys))
-				for i, k := range keys {
-					vals[i], errs[i] = f.Fetch(ctx, k)
+	stack := func(src pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+		innerStore, _ := stores.NewLRU[string, string](2 * size)
+		outerStore, _ := stores.NewLRU[string, string](2 * size)
+		return pipeline.Cache("outer", outerStore, nil)(pipeline.Cache("inner", innerStore, nil)(src))
+	}
+	// single keeps what it fetched, as a caller must: a value and an error
+	// per key, like the batch's results.
+	single := func(f pipeline.Fetcher[string, string], keys []string) {
+		vals, errs := make([]string, len(keys)), make([]error, len(keys))
+		for i, k := range keys {
+			vals[i], errs[i] = f.Fetch(ctx, k)
+		}
+		sinkVals, sinkErrs = vals, errs
+	}
+	batch := func(f pipeline.Fetcher[string, string], keys []string) {
+		sinkResults = pipeline.FetchMany(ctx, f, keys)
+	}
+
+	b.Run("hits", func(b *testing.B) {
+		f := stack(pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil }))
+		keys := keySet("k")
+		batch(f, keys)
+		paired.Run(b, 8,
+			paired.Impl{Name: "single", Run: func(n int) {
+				for range n {
+					single(f, keys)
 				}
-				sinkVals, sinkErrs = vals, errs
+			}},
+			paired.Impl{Name: "batch", Run: func(n int) {
+				for range n {
+					batch(f, keys)
+				}
+			}},
+		)
+	})
+	b.Run("misses", func(b *testing.B) {
+		bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+			spin(20 * time.Microsecond)
+			m := make(map[string]string, len(keys))
+			for _, k := range keys {
+				m[k] = k
 			}
-		}},
-		paired.Impl{Name: "batch", Run: func(n int) {
-			for range n {
-				sinkResults = pipeline.FetchMany(ctx, f, keys)
+			return m, nil
+		})
+		sets := [][]string{keySet("a"), keySet("b"), keySet("c"), keySet("d")}
+		impl := func(name string, run func(pipeline.Fetcher[string, string], []string)) paired.Impl {
+			f := stack(bulk)
+			next := 0
+			for range sets { // warm: full layers
+				run(f, sets[next])
+				next = (next + 1) % len(sets)
 			}
-		}},
-	)
+			return paired.Impl{Name: name, Run: func(n int) {
+				for range n {
+					run(f, sets[next])
+					next = (next + 1) % len(sets)
+				}
+			}}
+		}
+		paired.Run(b, 1, impl("single", single), impl("batch", batch))
+	})
 }
 
 var sinkResults []pipeline.Result[string]

@@ -44,8 +44,11 @@
 // [FetchMany] fetches many keys, with per-key results aligned with the keys.
 // A [BatchFetcher] keeps a batch whole: a cache layer serves what it holds
 // and passes its distinct misses down in one call, and a bulk source joins
-// in through [BulkFunc]. Below a Fetcher that cannot batch, [Batches] runs
-// single fetches under a concurrency limit.
+// in through [BulkFunc]. A cache layer over a [BatchStore] reads and writes
+// the batch with one store call each (one round trip, or one lock). Below a
+// Fetcher that cannot batch, [Batches] runs single fetches under a
+// concurrency limit. Batches coalesce with single fetches and with each
+// other.
 //
 // # Invalidation and background work
 //
