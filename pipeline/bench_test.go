@@ -209,6 +209,32 @@ func BenchmarkBatch(b *testing.B) {
 			b.ReportMetric(float64(bulkCalls.Load())/float64(n), "source-calls/op")
 		})
 	}
+	// stores-only is the floor of a batch of misses: what the two stores and
+	// the source's map cost by themselves, without the 20µs and without the
+	// layers. A batch cannot be faster than this.
+	b.Run("misses/mode=stores-only", func(b *testing.B) {
+		ks := keys("k")
+		inner, _ := stores.NewLRU[string, string](2 * size)
+		outer, _ := stores.NewLRU[string, string](2 * size)
+		out := make([]pipeline.Result[string], size)
+		entries := make([]pipeline.Entry[string], size)
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			_, _ = inner.Clear(ctx), outer.Clear(ctx)
+			b.StartTimer()
+			outer.GetBatch(ctx, ks, out)
+			inner.GetBatch(ctx, ks, out)
+			m := make(map[string]string, len(ks))
+			for _, k := range ks {
+				m[k] = k
+			}
+			for i, k := range ks {
+				entries[i] = pipeline.Entry[string]{Value: m[k]}
+			}
+			_, _ = inner.SetBatch(ctx, ks, entries), outer.SetBatch(ctx, ks, entries)
+		}
+	})
 }
 
 var benchOpts *pipeline.CacheOptions[string] // defaults
