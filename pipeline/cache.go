@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -121,7 +122,10 @@ type CacheOptions[K any] struct {
 // the key from store and from the negative cache, and passes it to next if
 // next is an Invalidator (key mappers map it on the way). A fill that was
 // under way when its key was invalidated is returned to its callers but not
-// kept, and later callers do not join it.
+// kept, and later callers do not join it: once Invalidate has returned, a
+// fetch that starts gets what next holds then, or a newer value, in this
+// layer and in its dependents alike (see below). A Store must not call back
+// into its layer: Invalidate and Clear wait for the writes under way.
 //
 // In a tree, values derived from a shared inner layer are dropped with it: a
 // cache layer registers, at build time, with the first cache layers below it
@@ -207,6 +211,7 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 			negErr:    fmt.Errorf("pipeline: %s: remembered: %w", name, ErrNotFound),
 			backoff:   make(map[K]backoffState),
 			deps:      deps[K]{max: o.DependentsSize},
+			checkKeys: mayNotHash(reflect.TypeFor[K]()),
 		}
 		if o.NegativeTTL > 0 {
 			c.neg = &negatives[K]{m: make(map[K]time.Time), max: o.NegativeSize}
@@ -251,6 +256,8 @@ type cache[K comparable, V any] struct {
 	neg       *negatives[K] // nil when negative caching is off
 	negErr    error
 	gen       atomic.Uint64 // bumped by every invalidation
+	fillMu    sync.RWMutex  // a fill's check of gen and write vs an invalidation's bump; see keep
+	checkKeys bool          // K may hold values that cannot be hashed; see checkKey
 	landed    atomic.Uint64 // bumped by every flight that ends, before it leaves the map
 
 	// Tree coherence; see cache_deps.go.
@@ -288,25 +295,34 @@ const (
 // Fetch and FetchEntry keep the hit path flat (one store call, a few
 // checks) and leave everything else to fetchSlow.
 func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
-	at := c.snapshot()
+	if c.checkKeys {
+		if err := c.checkKey(ctx, key); err != nil {
+			var zero V
+			return zero, err
+		}
+	}
+	if c.tracked.Load() {
+		c.register(ctx, key) // before the read; see register
+	}
+	landed := c.landed.Load() // see miss
 	if !c.plainHits {
 		e, ok, err := c.estore.GetEntry(ctx, key)
 		if ok && err == nil && e.Expires.IsZero() {
 			if c.hooked() {
-				c.hit(ctx, key, at)
+				c.hit(ctx, key)
 			}
 			return e.Value, nil
 		}
-		err = c.fetchSlow(ctx, key, &e, ok, err, at)
+		err = c.fetchSlow(ctx, key, &e, ok, err, landed)
 		return e.Value, err
 	}
 	v, ok, err := c.store.Get(ctx, key)
 	if ok && err == nil {
 		if c.hooked() {
-			if h := c.counts[Hit]; h != nil && tracing.Load() == 0 && !c.tracked.Load() {
+			if h := c.counts[Hit]; h != nil && tracing.Load() == 0 {
 				h.Add(1) // hit by hand for a counting observer: it is not inlined
 			} else {
-				c.hit(ctx, key, at)
+				c.hit(ctx, key)
 			}
 		}
 		return v, nil
@@ -315,96 +331,113 @@ func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 	// with no stale-if-error an expired entry is of no use.
 	var e Entry[V]
 	if err != nil {
-		err = c.fetchSlow(ctx, key, &e, false, err, at)
+		err = c.fetchSlow(ctx, key, &e, false, err, landed)
 		return e.Value, err
 	}
-	err = c.miss(ctx, key, &e, absent, at.landed) // fetchSlow, knowing what judge would say
-	if c.tracked.Load() && (err == nil || errors.Is(err, ErrNotFound)) {
-		c.register(ctx, key, at.gen)
-	}
+	err = c.miss(ctx, key, &e, absent, landed) // fetchSlow, knowing what judge would say
 	return e.Value, err
 }
 
 // FetchEntry returns the value for key with its lifetime; see Cache.
 func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
-	at := c.snapshot()
+	if c.checkKeys {
+		if err := c.checkKey(ctx, key); err != nil {
+			return Entry[V]{}, err
+		}
+	}
+	if c.tracked.Load() {
+		c.register(ctx, key)
+	}
+	landed := c.landed.Load()
 	if c.estore != nil {
 		e, ok, err := c.estore.GetEntry(ctx, key)
 		if ok && err == nil && e.Expires.IsZero() {
 			if c.hooked() {
-				c.hit(ctx, key, at)
+				c.hit(ctx, key)
 			}
 			return e, nil
 		}
-		err = c.fetchSlow(ctx, key, &e, ok, err, at)
+		err = c.fetchSlow(ctx, key, &e, ok, err, landed)
 		return e, err
 	}
 	v, ok, err := c.store.Get(ctx, key)
 	if ok && err == nil {
 		if c.hooked() {
-			c.hit(ctx, key, at)
+			c.hit(ctx, key)
 		}
 		return Entry[V]{Value: v}, nil
 	}
 	e := Entry[V]{Value: v}
-	err = c.fetchSlow(ctx, key, &e, ok, err, at)
+	err = c.fetchSlow(ctx, key, &e, ok, err, landed)
 	return e, err
 }
 
-// hooked reports whether a hit has anything to do besides returning: an
-// observer, a trace, or dependents to record.
-func (c *cache[K, V]) hooked() bool {
-	return c.observer != nil || tracing.Load() != 0 || c.tracked.Load()
+// checkKey returns an error wrapping ErrUnhashableKey if key cannot be
+// hashed, and reports it. Only a K that holds interfaces needs the check
+// (checkKeys): such a key would make the store's map, or the layer's own
+// flight table, panic, and the panic could strike another caller's fetch
+// holding a lock.
+func (c *cache[K, V]) checkKey(ctx context.Context, key K) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = fmt.Errorf("pipeline: %s: key of type %T: %w", c.name, key, ErrUnhashableKey)
+			c.emit(ctx, Error, key, err, 0)
+		}
+	}()
+	c.flights.hash(key)
+	return nil
 }
 
-// hit does what a hit owes beyond returning: its event and its dependents.
-func (c *cache[K, V]) hit(ctx context.Context, key K, at snap) {
+// mayNotHash reports whether a comparable type t can hold values that
+// cannot be hashed: interfaces, directly or in fields and elements.
+func mayNotHash(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Array:
+		return mayNotHash(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if mayNotHash(t.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hooked reports whether a hit has anything to do besides returning: an
+// observer or a trace.
+func (c *cache[K, V]) hooked() bool {
+	return c.observer != nil || tracing.Load() != 0
+}
+
+// hit reports a hit.
+func (c *cache[K, V]) hit(ctx context.Context, key K) {
 	if h := c.counts[Hit]; h != nil && tracing.Load() == 0 {
 		h.Add(1) // the cheapest way to tell a counting observer
 	} else {
 		c.emit(ctx, Hit, key, nil, 0)
 	}
-	if c.tracked.Load() {
-		c.register(ctx, key, at.gen)
-	}
-}
-
-// snap is what a fetch reads of the layer before it reads the store.
-type snap struct {
-	// landed: if no flight lands between here and this caller's own
-	// flight, the store cannot have gained the key, and the flight need
-	// not look again.
-	landed uint64
-	// gen: if the layer is invalidated between here and the moment a
-	// dependent is recorded, the value served may be an invalidated one.
-	gen uint64
-}
-
-func (c *cache[K, V]) snapshot() snap {
-	return snap{landed: c.landed.Load(), gen: c.gen.Load()}
 }
 
 // fetchSlow finishes a fetch whose store read was not a plain fresh hit:
 // an entry with an expiry to judge, a miss, or a store error. e holds what
-// the store returned; fetchSlow replaces it with the result.
+// the store returned; fetchSlow replaces it with the result. landed was
+// read before the store (see miss).
 //
 // Entries travel by pointer below Fetch: an Entry is too large for the
 // compiler to keep in registers, and every copy of one costs.
-func (c *cache[K, V]) fetchSlow(ctx context.Context, key K, e *Entry[V], ok bool, err error, at snap) error {
+func (c *cache[K, V]) fetchSlow(ctx context.Context, key K, e *Entry[V], ok bool, err error, landed uint64) error {
 	st := c.judge(ctx, key, *e, ok, err)
 	if st == fresh || st == due {
-		c.hit(ctx, key, at)
+		c.hit(ctx, key)
 		if st == due {
 			c.refresh(ctx, key, *e)
 		}
 		return nil
 	}
-	err = c.miss(ctx, key, e, st, at.landed)
-	if c.tracked.Load() && (err == nil || errors.Is(err, ErrNotFound)) {
-		// A not-found is recorded too: an outer layer may remember it.
-		c.register(ctx, key, at.gen)
-	}
-	return err
+	return c.miss(ctx, key, e, st, landed)
 }
 
 // lookup reads key from the store and judges its freshness. A store error is
@@ -615,13 +648,33 @@ func (c *cache[K, V]) finish(ctx context.Context, key K, f *flight[V], elapsed t
 	if c.opts.TTL > 0 {
 		f.e.Expires = c.expiry(f.e.Expires, c.opts.TTL)
 	}
-	if c.gen.Load() != gen { // an invalidation raced the fill: do not keep it
-		return
-	}
 	// Store the value. A write error is reported, never returned: the
 	// caller still gets the value.
+	kept, err := c.keep(ctx, key, &f.e, gen)
+	switch {
+	case err != nil:
+		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store set: %w", c.name, err), 0)
+	case kept && c.observed():
+		c.emitSlow(ctx, Fill, key, nil, elapsed)
+	}
+}
+
+// keep stores e under key, unless an invalidation since gen makes it stale
+// or the store cannot keep its lifetime, and reports whether it did.
+//
+// It checks the generation and writes under fillMu, held for reading; an
+// invalidation moves the generation under fillMu held for writing (see
+// bump) before it deletes. So a fill either sees the move and keeps
+// nothing, or its write lands before the delete: once Invalidate has
+// returned, no fill that began before it can still write.
+func (c *cache[K, V]) keep(ctx context.Context, key K, e *Entry[V], gen uint64) (bool, error) {
+	c.fillMu.RLock()
+	defer c.fillMu.RUnlock() // a panicking store must not block invalidations
+	if c.gen.Load() != gen {
+		return false, nil
+	}
 	var err error
-	switch e := &f.e; {
+	switch {
 	case e.Expires.IsZero():
 		// For an ExpiringStore, the same as SetEntry by its contract, and
 		// cheaper.
@@ -629,28 +682,30 @@ func (c *cache[K, V]) finish(ctx context.Context, key K, f *flight[V], elapsed t
 	case c.estore != nil:
 		err = c.estore.SetEntry(ctx, key, *e)
 	default:
-		return // a plain store cannot keep the lifetime: do not keep the value
+		return false, nil // a plain store cannot keep the lifetime
 	}
-	switch {
-	case err != nil:
-		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store set: %w", c.name, err), 0)
-	case c.gen.Load() != gen:
-		// An invalidation ran while we stored: it may have deleted before
-		// our Set landed, so delete again.
-		c.deleteQuietly(ctx, key)
-	case c.observed():
-		c.emitSlow(ctx, Fill, key, nil, elapsed)
-	}
+	return err == nil, err
+}
+
+// bump moves the generation once every fill that read the old one has
+// stored what it fetched (see keep).
+func (c *cache[K, V]) bump() {
+	c.fillMu.Lock()
+	c.gen.Add(1)
+	c.fillMu.Unlock()
 }
 
 // failed handles an error from below.
 func (c *cache[K, V]) failed(ctx context.Context, key K, err error, elapsed time.Duration, old *Entry[V], st state, gen uint64) (Entry[V], error) {
 	if errors.Is(err, ErrNotFound) {
-		if c.neg != nil && c.gen.Load() == gen { // not if an invalidation raced it
-			c.neg.add(key, c.expiry(time.Time{}, c.opts.NegativeTTL), c.opts.Clock())
-			if c.gen.Load() != gen {
-				c.neg.remove(key)
+		if c.neg != nil {
+			exp, now := c.expiry(time.Time{}, c.opts.NegativeTTL), c.opts.Clock()
+			// Not if an invalidation raced it; under fillMu, as in keep.
+			c.fillMu.RLock()
+			if c.gen.Load() == gen {
+				c.neg.add(key, exp, now)
 			}
+			c.fillMu.RUnlock()
 		}
 		if st == expired {
 			// The key is gone below: drop what we kept for stale-if-error.

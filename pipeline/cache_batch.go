@@ -25,9 +25,15 @@ func (c *cache[K, V]) fetchDistinct(ctx context.Context, keys []K, out []Result[
 }
 
 func (c *cache[K, V]) fetchBatch(ctx context.Context, keys []K, out []Result[V], distinctKeys bool) {
+	if c.checkKeys && c.badKeys(ctx, keys, out, distinctKeys) {
+		return
+	}
+	if c.tracked.Load() {
+		c.registerBatch(ctx, keys) // before the read; see register
+	}
 	// If no flight lands between here and the batch's own flights, the
 	// store cannot have gained any of its misses: no need to look again.
-	at := c.snapshot()
+	landed := c.landed.Load()
 	s := c.getScratch()
 	if c.bstore != nil {
 		s.misses = c.batchLookup(ctx, keys, out, s.misses)
@@ -35,12 +41,40 @@ func (c *cache[K, V]) fetchBatch(ctx context.Context, keys []K, out []Result[V],
 		s.misses = c.singleLookups(ctx, keys, out, s.misses)
 	}
 	if len(s.misses) > 0 {
-		c.batchMiss(ctx, keys, out, s, at.landed, distinctKeys)
+		c.batchMiss(ctx, keys, out, s, landed, distinctKeys)
 	}
 	c.putScratch(s)
-	if c.tracked.Load() {
-		c.registerBatch(ctx, keys, out, at.gen)
+}
+
+// badKeys checks every key of a batch (see checkKey). If some cannot be
+// hashed, it gives them their error, fetches the others as a batch of their
+// own, and reports true.
+func (c *cache[K, V]) badKeys(ctx context.Context, keys []K, out []Result[V], distinctKeys bool) bool {
+	var bad []int
+	for i, k := range keys {
+		if err := c.checkKey(ctx, k); err != nil {
+			out[i] = Result[V]{Err: err}
+			bad = append(bad, i)
+		}
 	}
+	if len(bad) == 0 {
+		return false
+	}
+	good := make([]K, 0, len(keys)-len(bad))
+	at := make([]int, 0, len(keys)-len(bad))
+	for i, k := range keys {
+		if len(bad) > 0 && bad[0] == i {
+			bad = bad[1:]
+			continue
+		}
+		good, at = append(good, k), append(at, i)
+	}
+	res := make([]Result[V], len(good))
+	c.fetchBatch(ctx, good, res, distinctKeys)
+	for j, i := range at {
+		out[i] = res[j]
+	}
+	return true
 }
 
 // batchLookup reads keys from the BatchStore in one call and serves the
@@ -427,19 +461,11 @@ func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V],
 			keys, entries = append(keys, ask[j]), append(entries, r.Entry)
 		}
 	}
-	kept := len(keys) > 0 && c.gen.Load() == gen // not after an invalidation
-	if kept {
-		if err := c.bstore.SetBatch(ctx, keys, entries); err != nil {
-			err = fmt.Errorf("pipeline: %s: store set: %w", c.name, err)
-			for _, k := range keys {
-				c.emit(ctx, Error, k, err, 0)
-			}
-			kept = false
-		} else if c.gen.Load() != gen {
-			for _, k := range keys { // see put
-				c.deleteQuietly(ctx, k)
-			}
-			kept = false
+	kept, err := c.keepBatch(ctx, keys, entries, gen)
+	if err != nil {
+		err = fmt.Errorf("pipeline: %s: store set: %w", c.name, err)
+		for _, k := range keys {
+			c.emit(ctx, Error, k, err, 0)
 		}
 	}
 	for j, n := range fetch {
@@ -454,6 +480,20 @@ func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V],
 			c.emitSlow(ctx, Fill, ask[j], nil, elapsed)
 		}
 	}
+}
+
+// keepBatch is keep for the values of a batch, stored with one SetBatch.
+func (c *cache[K, V]) keepBatch(ctx context.Context, keys []K, entries []Entry[V], gen uint64) (bool, error) {
+	if len(keys) == 0 {
+		return false, nil
+	}
+	c.fillMu.RLock()
+	defer c.fillMu.RUnlock()
+	if c.gen.Load() != gen {
+		return false, nil
+	}
+	err := c.bstore.SetBatch(ctx, keys, entries)
+	return err == nil, err
 }
 
 // batchScratch is working memory of a batch at one cache layer that does

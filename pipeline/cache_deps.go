@@ -17,26 +17,36 @@ import (
 //   - when the outer layer misses, it fetches from below under a context that
 //     carries a fill marker: the outer layer and its key (for a batch, its
 //     keys, aligned with the keys passed down);
-//   - an inner layer with dependents that serves a key (hit or fill) to a
-//     fetch carrying a marker records "my key → that outer key";
+//   - an inner layer with dependents that is asked for a key by a fetch
+//     carrying a marker records "my key → that outer key", before it reads
+//     its store;
 //   - Invalidate on the inner layer drops the recorded outer keys too, and so
 //     on outward; Clear on it clears its dependent layers.
 //
-// The outer layer's own hit path pays nothing; a hit on an inner layer that
-// has dependents pays one context lookup.
+// Why no outer value outlives an invalidation of the inner one: dropping a
+// key moves the layer's generation, then deletes it from the store, then
+// drops its dependents. A fill checks the generation and writes under the
+// layer's fillMu, which the move takes exclusively, so a fill under way
+// either keeps nothing or writes before the delete (see keep). An outer
+// fill that read the inner value before the delete was recorded before that
+// read, so the invalidation finds it and drops the outer key, which moves
+// the outer generation (its fill keeps nothing) and removes its flight (no
+// later caller joins it). Once Invalidate has returned, every fetch reads
+// what the source held when it was called, or newer.
+//
+// The outer layer's own hit path pays nothing; a fetch of an inner layer
+// that has dependents pays one context lookup.
 //
 // A cache layer directly over another (a local LRU over a Redis layer, say)
 // needs no record: its key k can only have come from the inner key k. It
 // registers as an identity dependent, and the inner layer drops key k from it
 // whenever it drops its own k, with no marker on the way down and no record
-// on the way up. That is as safe as the record: a fill of k in the outer
-// layer that read an inner value about to be invalidated is not kept,
-// because dropping k in the outer layer moves its generation. A layer between two cache layers
-// that is not a Describer hides the inner one from the walk, and then the
-// outer layer's values are not dropped with the inner ones: write such layers
-// as Describers. The record is bounded (DependentsSize): when it is full,
-// arbitrary inner keys are forgotten by dropping their derived values, which
-// costs refetches, never stale answers.
+// on the way up: the same drop as for a recorded key. A layer between two
+// cache layers that is not a Describer hides the inner one from the walk,
+// and then the outer layer's values are not dropped with the inner ones:
+// write such layers as Describers. The record is bounded (DependentsSize):
+// when it is full, arbitrary inner keys are forgotten by dropping their
+// derived values, which costs refetches, never stale answers.
 
 type depKey struct{}
 
@@ -193,14 +203,16 @@ func findCaches(f any, visit func(registrar), depth int) {
 	}
 }
 
-// register records that the value of key served to ctx's fetch was used by
-// the layer in ctx's fill marker, if any.
+// register records that the value of key about to be served to ctx's fetch
+// is used by the layer in ctx's fill marker, if any.
 //
-// The record is made after the value was read; if the layer was invalidated
-// since gen was read (before the store read), the value may be one the
-// invalidation meant to drop, and the invalidation may have missed this
-// dependent: drop it now.
-func (c *cache[K, V]) register(ctx context.Context, key K, gen uint64) {
+// The record comes before the store is read, so that an invalidation finds
+// it whenever the read could return the value it drops: the read is then
+// before the invalidation's delete, which is before its look at the record.
+// Recorded after the read, the dependent could be missed, and the outer
+// fill under way (which others may join) would outlive the invalidation.
+// A record for a read that then fails costs at worst a needless drop.
+func (c *cache[K, V]) register(ctx context.Context, key K) {
 	var d dependent
 	switch m := ctx.Value(depKey{}).(type) {
 	case dependent:
@@ -212,15 +224,15 @@ func (c *cache[K, V]) register(ctx context.Context, key K, gen uint64) {
 	default:
 		return
 	}
-	c.record(ctx, key, d)
-	if c.gen.Load() != gen {
-		d.dropDerived(ctx)
-	}
+	c.deps.mu.Lock()
+	evicted := c.recordLocked(key, d, nil)
+	c.deps.mu.Unlock()
+	dropAll(ctx, evicted)
 }
 
-// registerBatch records dependents for the keys of a batch that succeeded,
-// under one lock; see register.
-func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K, out []Result[V], gen uint64) {
+// registerBatch records dependents for the keys of a batch, under one lock;
+// see register.
+func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K) {
 	m := ctx.Value(depKey{})
 	if m == nil {
 		return
@@ -234,25 +246,13 @@ func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K, out []Result[
 	default:
 		return
 	}
-	served := func(i int) bool { return out[i].Err == nil || errors.Is(out[i].Err, ErrNotFound) }
 	var evicted []dependent
 	c.deps.mu.Lock()
 	for i, k := range keys {
-		if served(i) {
-			evicted = c.recordLocked(k, at(i), evicted)
-		}
+		evicted = c.recordLocked(k, at(i), evicted)
 	}
 	c.deps.mu.Unlock()
-	for _, d := range evicted {
-		d.dropDerived(ctx)
-	}
-	if c.gen.Load() != gen {
-		for i := range keys {
-			if served(i) {
-				at(i).dropDerived(ctx)
-			}
-		}
-	}
+	dropAll(ctx, evicted)
 }
 
 func (b *batchMarker[K, V]) whole() dependent { return wholeLayer[K, V]{b.c} }
@@ -265,12 +265,29 @@ func (b *batchMarker[K, V]) at(n, i int) dependent {
 	return derived[K, V]{b.c, b.keys[i]}
 }
 
-func (c *cache[K, V]) record(ctx context.Context, key K, d dependent) {
-	c.deps.mu.Lock()
-	evicted := c.recordLocked(key, d, nil)
-	c.deps.mu.Unlock()
-	for _, d := range evicted {
-		d.dropDerived(ctx)
+// dropAll drops every dependent in list, even if dropping some panics (an
+// observer of theirs panicked): then the first panic goes on once all are
+// dropped, so that no derived value outlives its source.
+func dropAll(ctx context.Context, list []dependent) {
+	eachOf(list, func(d dependent) { d.dropDerived(ctx) })
+}
+
+// eachOf calls fn for every element of list, even if some calls panic; the
+// first panic goes on once all have run.
+func eachOf[T any](list []T, fn func(T)) {
+	var p any
+	for _, x := range list {
+		func() {
+			defer func() {
+				if r := recover(); r != nil && p == nil {
+					p = r
+				}
+			}()
+			fn(x)
+		}()
+	}
+	if p != nil {
+		panic(p)
 	}
 }
 
@@ -316,22 +333,29 @@ func (c *cache[K, V]) dropDependents(ctx context.Context, key K) {
 		return
 	}
 	origin := ctx.Value(originKey{})
-	for _, l := range identity {
-		l.dropKey(ctx, key, origin)
-	}
-	for _, d := range set.appendTo(nil) {
-		if d != origin { // the layer whose invalidation came inward dropped it already
-			d.dropDerived(ctx)
+	list := set.appendTo(nil)
+	for i, d := range list {
+		if d == origin { // the layer whose invalidation came inward dropped it already
+			list = append(list[:i], list[i+1:]...)
+			break
 		}
 	}
+	defer dropAll(ctx, list) // even if an identity dependent panics
+	eachOf(identity, func(l identityDependent[K]) { l.dropKey(ctx, key, origin) })
 }
 
 // drop removes key from this layer and the values derived from it outward.
 // It does not go inward. Errors are reported as events.
+//
+// The generation moves before the delete, so that no fill under way stores
+// what it fetched (see keep); a fetch that reads the value before the
+// delete recorded its dependent before (see register), so the dependents
+// are dropped after it.
 func (c *cache[K, V]) drop(ctx context.Context, key K) error {
-	c.gen.Add(1)
+	h := c.flights.hash(key)
+	c.bump()
 	c.mu.Lock()
-	c.flights.drop(key, c.flights.hash(key)) // later callers start afresh; current waiters still get the result
+	c.flights.drop(key, h) // later callers start afresh; current waiters still get the result
 	delete(c.backoff, key)
 	c.mu.Unlock()
 	if c.neg != nil {
@@ -341,8 +365,8 @@ func (c *cache[K, V]) drop(ctx context.Context, key K) error {
 	if err != nil {
 		err = fmt.Errorf("pipeline: %s: store delete: %w", c.name, err)
 	}
+	defer c.dropDependents(ctx, key) // even if an observer panics
 	c.emit(ctx, Invalidated, key, err, 0)
-	c.dropDependents(ctx, key)
 	return err
 }
 
@@ -354,6 +378,11 @@ func (c *cache[K, V]) drop(ctx context.Context, key K) error {
 // layer in between reads below a value the inward pass already dropped, or
 // is not kept, because the drop here bumps the generation.
 func (c *cache[K, V]) Invalidate(ctx context.Context, key K) error {
+	if c.checkKeys {
+		if err := c.checkKey(ctx, key); err != nil {
+			return err
+		}
+	}
 	var err error
 	if inv, ok := c.inner.(Invalidator[K]); ok {
 		ictx := context.WithValue(ctx, originKey{}, dependent(derived[K, V]{c, key}))
@@ -375,7 +404,7 @@ func (c *cache[K, V]) clearDerived(ctx context.Context) {
 }
 
 func (c *cache[K, V]) clearHere(ctx context.Context) error {
-	c.gen.Add(1)
+	c.bump() // as in drop
 	c.mu.Lock()
 	c.flights.reset()
 	clear(c.backoff)
@@ -396,9 +425,7 @@ func (c *cache[K, V]) clearHere(ctx context.Context) error {
 	clear(c.deps.byKey)
 	c.deps.n = 0
 	c.deps.mu.Unlock()
-	for _, l := range layers {
-		l.clearDerived(ctx)
-	}
+	eachOf(layers, func(l dependentLayer) { l.clearDerived(ctx) })
 	return err
 }
 

@@ -23,6 +23,8 @@ type memStore[K comparable, V any] struct {
 	getErr    error
 	setErr    error
 	afterGet  func() // if set, called after every GetEntry and GetBatch, outside the lock
+	beforeSet func() // if set, called before every SetEntry and SetBatch writes, outside the lock
+	afterSet  func() // if set, called after every SetEntry and SetBatch wrote, outside the lock
 	gets      atomic.Int64
 	sets      atomic.Int64
 	batchGets atomic.Int64
@@ -69,6 +71,12 @@ func (s *memStore[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Re
 
 func (s *memStore[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.Entry[V]) error {
 	s.batchSets.Add(1)
+	if s.beforeSet != nil {
+		s.beforeSet()
+	}
+	if s.afterSet != nil {
+		defer s.afterSet()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.setErr != nil {
@@ -82,6 +90,12 @@ func (s *memStore[K, V]) SetBatch(_ context.Context, keys []K, entries []pipelin
 
 func (s *memStore[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
 	s.sets.Add(1)
+	if s.beforeSet != nil {
+		s.beforeSet()
+	}
+	if s.afterSet != nil {
+		defer s.afterSet()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.setErr != nil {
