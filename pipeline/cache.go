@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -211,7 +210,7 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 			negErr:    fmt.Errorf("pipeline: %s: remembered: %w", name, ErrNotFound),
 			backoff:   make(map[K]backoffState),
 			deps:      deps[K]{max: o.DependentsSize},
-			checkKeys: mayNotHash(reflect.TypeFor[K]()),
+			checkKeys: MayHoldUnhashable[K](),
 		}
 		if o.NegativeTTL > 0 {
 			c.neg = &negatives[K]{m: make(map[K]time.Time), max: o.NegativeSize}
@@ -386,24 +385,6 @@ func (c *cache[K, V]) checkKey(ctx context.Context, key K) (err error) {
 	}()
 	c.flights.hash(key)
 	return nil
-}
-
-// mayNotHash reports whether a comparable type t can hold values that
-// cannot be hashed: interfaces, directly or in fields and elements.
-func mayNotHash(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.Interface:
-		return true
-	case reflect.Array:
-		return mayNotHash(t.Elem())
-	case reflect.Struct:
-		for i := range t.NumField() {
-			if mayNotHash(t.Field(i).Type) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // hooked reports whether a hit has anything to do besides returning: an

@@ -572,3 +572,23 @@ func TestOuterFlightOfInvalidatedValueIsNotJoined(t *testing.T) {
 		require.Equal(t, "A2", <-second, "a fetch that starts after Invalidate returned must not get the invalidated value")
 	})
 }
+
+func TestMayHoldUnhashable(t *testing.T) {
+	t.Parallel()
+	type plain struct {
+		a string
+		b [2]int
+		c *int
+	}
+	type withIface struct {
+		a string
+		b [1]fmt.Stringer
+	}
+	require.False(t, pipeline.MayHoldUnhashable[string]())
+	require.False(t, pipeline.MayHoldUnhashable[int]())
+	require.False(t, pipeline.MayHoldUnhashable[plain]())
+	require.True(t, pipeline.MayHoldUnhashable[any]())
+	require.True(t, pipeline.MayHoldUnhashable[error]())
+	require.True(t, pipeline.MayHoldUnhashable[withIface]())
+	require.True(t, pipeline.MayHoldUnhashable[[3]any]())
+}

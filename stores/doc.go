@@ -17,6 +17,12 @@
 // Every store here is safe for concurrent use and has a Clear method, which a
 // cache layer's Clear calls; Map, LRU and TTL also have Len.
 //
+// Keys must be hashable, as Go map keys must. A key of an interface type
+// whose value cannot be hashed (a slice, a map or a func in an any key)
+// makes the call panic, as a map would, and leaves the store usable (see
+// pipeline.MayHoldUnhashable); under a cache layer it never gets here, for
+// the layer answers it with an error wrapping pipeline.ErrUnhashableKey.
+//
 // # Expiry
 //
 // Map, LRU and TTL implement pipeline.ExpiringStore: they keep a

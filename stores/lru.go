@@ -60,6 +60,9 @@ func (l *LRU[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 		exp int64
 		ok  bool
 	)
+	if l.c.hashKeys {
+		mustHash(key)
+	}
 	l.c.mu.Lock()
 	if l.c.val != nil {
 		if it, found := l.c.val.Get(key); found {

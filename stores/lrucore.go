@@ -2,6 +2,7 @@ package stores
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
 	"sync"
 	"time"
@@ -37,6 +38,24 @@ type lruCore[K comparable, V any] struct {
 	val  *simplelru.LRU[K, item[V]]  // small items; nil if ref is used
 	ref  *simplelru.LRU[K, *item[V]] // larger items; nil if val is used
 	free []*item[V]                  // ref: cleared items of keys that left
+	// hashKeys is set when K may hold values that cannot be hashed: each
+	// key is hashed before mu is taken, so that such a key panics in its
+	// caller, as with a Go map, rather than under the lock, which would
+	// leave it locked for good.
+	hashKeys bool
+}
+
+// keySeed hashes the keys that hashKeys checks.
+var keySeed = maphash.MakeSeed()
+
+// mustHash panics if key cannot be hashed; see lruCore.hashKeys.
+func mustHash[K comparable](key K) { maphash.Comparable(keySeed, key) }
+
+// mustHashAll is mustHash for every key.
+func mustHashAll[K comparable](keys []K) {
+	for _, k := range keys {
+		maphash.Comparable(keySeed, k)
+	}
 }
 
 // maxFree bounds lruCore.free: a full LRU needs one spare item at a time,
@@ -60,6 +79,7 @@ func byValue[V any]() bool {
 // init makes c an empty lruCore that holds at most size items. It returns
 // simplelru's error if size is not positive.
 func (c *lruCore[K, V]) init(size int) error {
+	c.hashKeys = pipeline.MayHoldUnhashable[K]()
 	var err error
 	if byValue[V]() {
 		c.val, err = simplelru.NewLRU[K, item[V]](size, nil)
@@ -101,6 +121,9 @@ func (c *lruCore[K, V]) getLocked(key K, cutoff int64) (v V, exp int64, ok bool)
 
 // get is getLocked under the lock.
 func (c *lruCore[K, V]) get(key K, cutoff int64) (v V, exp int64, ok bool) {
+	if c.hashKeys {
+		mustHash(key)
+	}
 	c.mu.Lock()
 	v, exp, ok = c.getLocked(key, cutoff)
 	c.mu.Unlock()
@@ -115,6 +138,9 @@ func dead(exp, cutoff int64) bool { return exp != 0 && exp <= cutoff }
 // add stores value, expiring at exp, under key, evicting the least recently
 // used item if full.
 func (c *lruCore[K, V]) add(key K, value V, exp int64) {
+	if c.hashKeys {
+		mustHash(key)
+	}
 	c.mu.Lock()
 	c.addLocked(key, value, exp)
 	c.mu.Unlock()
@@ -145,6 +171,9 @@ func (c *lruCore[K, V]) addLocked(key K, value V, exp int64) {
 
 // remove removes key, if it is present.
 func (c *lruCore[K, V]) remove(key K) {
+	if c.hashKeys {
+		mustHash(key)
+	}
 	c.mu.Lock()
 	c.removeLocked(key)
 	c.mu.Unlock()
@@ -184,6 +213,9 @@ func (c *lruCore[K, V]) purge() {
 // is as for getLocked.
 func (c *lruCore[K, V]) getBatch(keys []K, out []pipeline.Result[V], cutoff int64) {
 	checkBatch("GetBatch", len(keys), len(out), "results")
+	if c.hashKeys {
+		mustHashAll(keys)
+	}
 	c.mu.Lock()
 	for i, k := range keys {
 		if v, exp, ok := c.getLocked(k, cutoff); ok {
@@ -200,6 +232,9 @@ func (c *lruCore[K, V]) getBatch(keys []K, out []pipeline.Result[V], cutoff int6
 // by toNanos.
 func (c *lruCore[K, V]) setBatch(keys []K, entries []pipeline.Entry[V], limit func(exp int64) int64) {
 	checkBatch("SetBatch", len(keys), len(entries), "entries")
+	if c.hashKeys {
+		mustHashAll(keys)
+	}
 	c.mu.Lock()
 	for i, k := range keys {
 		e := &entries[i]

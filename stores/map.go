@@ -37,9 +37,7 @@ func NewMap[K comparable, V any]() *Map[K, V] {
 // Get returns the value of key. It reports ok == false if key is absent or
 // its entry has a non-zero Expires that has passed (by time.Now).
 func (m *Map[K, V]) Get(_ context.Context, key K) (V, bool, error) {
-	m.mu.RLock()
-	e, ok := m.m[key]
-	m.mu.RUnlock()
+	e, ok := m.lookup(key)
 	if !ok || expired(e.Expires) {
 		var zero V
 		return zero, false, nil
@@ -49,9 +47,7 @@ func (m *Map[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 
 // GetEntry returns the entry of key as it was set, expired or not.
 func (m *Map[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool, error) {
-	m.mu.RLock()
-	e, ok := m.m[key]
-	m.mu.RUnlock()
+	e, ok := m.lookup(key)
 	return e, ok, nil
 }
 
@@ -61,6 +57,7 @@ func (m *Map[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool,
 func (m *Map[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[V]) {
 	checkBatch("GetBatch", len(keys), len(out), "results")
 	m.mu.RLock()
+	defer m.mu.RUnlock() // see lookup
 	for i, k := range keys {
 		if e, ok := m.m[k]; ok {
 			out[i] = pipeline.Result[V]{Entry: e}
@@ -68,7 +65,6 @@ func (m *Map[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[
 			out[i] = pipeline.Result[V]{Err: pipeline.ErrNotFound}
 		}
 	}
-	m.mu.RUnlock()
 }
 
 // Set stores value under key with an unknown lifetime (a zero Expires): it
@@ -80,11 +76,11 @@ func (m *Map[K, V]) Set(ctx context.Context, key K, value V) error {
 // SetEntry stores e under key as it is.
 func (m *Map[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
 	m.mu.Lock()
+	defer m.mu.Unlock() // see lookup
 	if m.m == nil {
 		m.m = make(map[K]pipeline.Entry[V])
 	}
 	m.m[key] = e
-	m.mu.Unlock()
 	return nil
 }
 
@@ -94,21 +90,21 @@ func (m *Map[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) erro
 func (m *Map[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.Entry[V]) error {
 	checkBatch("SetBatch", len(keys), len(entries), "entries")
 	m.mu.Lock()
+	defer m.mu.Unlock() // see lookup
 	if m.m == nil {
 		m.m = make(map[K]pipeline.Entry[V], len(keys))
 	}
 	for i, k := range keys {
 		m.m[k] = entries[i]
 	}
-	m.mu.Unlock()
 	return nil
 }
 
 // Delete removes key, if it is present.
 func (m *Map[K, V]) Delete(_ context.Context, key K) error {
 	m.mu.Lock()
+	defer m.mu.Unlock() // see lookup
 	delete(m.m, key)
-	m.mu.Unlock()
 	return nil
 }
 
@@ -125,6 +121,18 @@ func (m *Map[K, V]) Clear(context.Context) error {
 	clear(m.m)
 	m.mu.Unlock()
 	return nil
+}
+
+// lookup returns the entry of key. The lock is released by a defer, here
+// and wherever a key is hashed under it: a key that cannot be hashed (a
+// slice in an any key) panics in its caller, as with a Go map, and leaves
+// the Map usable. (An LRU hashes such keys before it locks instead; a zero
+// Map has no constructor to find out whether it needs to.)
+func (m *Map[K, V]) lookup(key K) (pipeline.Entry[V], bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e, ok := m.m[key]
+	return e, ok
 }
 
 // expired reports whether an entry that expires at exp has expired by
