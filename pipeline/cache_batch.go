@@ -201,10 +201,20 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 	}
 	var dups []batchKey[V] // repeated keys
 	var olds []Entry[V]    // expired entries aligned with work, for stale-if-error; nil if none
-	work := make([]batchKey[V], 0, len(misses))
+	// The batch below may outlive this call, when ctx can end first (see
+	// below). If it cannot, work and the flights are the scratch's, and go
+	// back to it unless someone joined a flight, and may still read it.
+	detach := c.coalesce && ctx.Done() != nil
+	var work []batchKey[V]
+	var flights []flight[V]
+	if detach {
+		work, flights = make([]batchKey[V], 0, len(misses)), make([]flight[V], len(misses))
+	} else {
+		work, flights = grow(s.work, len(misses))[:0], grow(s.flights, len(misses))
+		s.work, s.flights = nil, nil // until we know they are ours alone
+	}
 	// The flights this batch leads all end together: they share one done
 	// channel, which also tells them from flights the batch joined.
-	flights := make([]flight[V], len(misses))
 	done := make(chan struct{})
 	for _, i := range misses {
 		k := keys[i]
@@ -231,9 +241,7 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 		work = append(work, batchKey[V]{idx: i, f: f})
 	}
 
-	// The batch below may outlive this call, when ctx can end first: then
-	// it needs keys of its own.
-	detach := c.coalesce && ctx.Done() != nil
+	// A detached batch needs keys of its own.
 	runKeys := keys
 	if detach {
 		runKeys = make([]K, len(keys))
@@ -328,6 +336,11 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 		} else { // ctx ended first
 			out[d.idx] = Result[V]{Err: ctx.Err()}
 		}
+	}
+	// Not detached, the batch has ended (runBatch ran here), and with it
+	// bf's time in the flight table: joined is final.
+	if !detach && (bf == nil || !bf.joined) {
+		s.work, s.flights = work, flights
 	}
 }
 
@@ -504,6 +517,8 @@ func (c *cache[K, V]) keepBatch(ctx context.Context, keys []K, entries []Entry[V
 type batchScratch[K comparable, V any] struct {
 	misses     []int
 	seen       map[K]int
+	work       []batchKey[V]
+	flights    []flight[V]
 	fetch      []int
 	res        []Result[V]
 	setKeys    []K
@@ -524,13 +539,15 @@ func (c *cache[K, V]) getScratch() *batchScratch[K, V] {
 // putScratch clears s of keys and values, so that the pool keeps nothing
 // alive, and returns it to the pool if it is not too large.
 func (c *cache[K, V]) putScratch(s *batchScratch[K, V]) {
-	if max(cap(s.misses), cap(s.fetch), cap(s.res), cap(s.setKeys), len(s.seen)) > maxPooledBatch {
+	if max(cap(s.misses), cap(s.fetch), cap(s.res), cap(s.setKeys), cap(s.flights), len(s.seen)) > maxPooledBatch {
 		return
 	}
 	clear(s.seen)
 	clear(s.res) // each user leaves its length as it used it
 	clear(s.setKeys)
 	clear(s.setEntries)
+	clear(s.work)
+	clear(s.flights)
 	s.misses, s.fetch, s.res, s.setKeys, s.setEntries = s.misses[:0], s.fetch[:0], s.res[:0], s.setKeys[:0], s.setEntries[:0]
 	c.scratch.Put(s)
 }

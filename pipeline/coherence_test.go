@@ -592,3 +592,41 @@ func TestMayHoldUnhashable(t *testing.T) {
 	require.True(t, pipeline.MayHoldUnhashable[withIface]())
 	require.True(t, pipeline.MayHoldUnhashable[[3]any]())
 }
+
+// A batch that cannot be cancelled keeps its flights in pooled scratch, and
+// gives them back when it ends unless someone joined one: a single fetch
+// that joined reads its flight after the batch has ended, while the next
+// batch of the layer may already reuse the scratch. (Under the race detector
+// a batch that gave its joined flights back is caught here.)
+func TestJoinedBatchFlightsAreNotPooled(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+			m := map[string]string{}
+			for _, k := range keys {
+				if k == "a" {
+					<-gate
+				}
+				m[k] = "v" + k
+			}
+			return m, nil
+		})
+		f := pipeline.Cache("l", newMemStore[string, string](), nil)(bulk)
+		bg := context.Background()
+		first := make(chan []pipeline.Result[string], 1)
+		go func() { first <- pipeline.FetchMany(bg, f, []string{"a", "b"}) }()
+		synctest.Wait()
+		joined := make(chan string, 1)
+		go func() { v, _ := f.Fetch(bg, "a"); joined <- v }() // joins the batch's flight of a
+		synctest.Wait()
+		close(gate)
+		res := <-first
+		require.Equal(t, "va", res[0].Value)
+		for range 3 { // reuse the scratch, with other values
+			next := pipeline.FetchMany(bg, f, []string{"x", "y"})
+			require.Equal(t, "vx", next[0].Value)
+		}
+		require.Equal(t, "va", <-joined)
+	})
+}

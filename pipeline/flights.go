@@ -61,6 +61,9 @@ type batchFlights[K comparable, V any] struct {
 	// invalidation has moved it, the batch's values may be stale, and no
 	// one may join its flights any more.
 	gen uint64
+	// joined is set once find has handed out one of the flights: someone
+	// else may read it after the batch has ended.
+	joined bool
 }
 
 // find returns the flight of key in b, or nil.
@@ -74,6 +77,7 @@ func (b *batchFlights[K, V]) find(key K) *flight[V] {
 		}
 	}
 	if n, ok := b.index[key]; ok {
+		b.joined = true
 		return b.work[n].f
 	}
 	return nil
