@@ -162,6 +162,22 @@ func BenchmarkBatch(b *testing.B) {
 		}
 		sinkVals, sinkErrs = vals, errs
 	}
+	// misses runs fetch of 1000 keys through f, cleared before each pass.
+	misses := func(b *testing.B, f pipeline.Fetcher[string, string], fetch func(pipeline.Fetcher[string, string], []string)) {
+		ks := keys("k")
+		fetch(f, ks) // warm: the layers reach the size a bounded cache keeps
+		bulkCalls.Store(0)
+		n := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			_ = f.(pipeline.Clearer).Clear(ctx)
+			b.StartTimer()
+			fetch(f, ks)
+			n++
+		}
+		b.ReportMetric(float64(bulkCalls.Load())/float64(n), "source-calls/op")
+	}
 	// reuse is batch into a result slice the caller keeps between batches.
 	var out []pipeline.Result[string]
 	reuse := func(f pipeline.Fetcher[string, string], ks []string) {
@@ -192,22 +208,7 @@ func BenchmarkBatch(b *testing.B) {
 				mode.run(f, ks)
 			}
 		})
-		b.Run("misses/"+mode.name, func(b *testing.B) {
-			ks := keys("k")
-			f := stack()
-			mode.run(f, ks) // warm: the layers reach the size a bounded cache keeps
-			bulkCalls.Store(0)
-			n := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				b.StopTimer()
-				_ = f.(pipeline.Clearer).Clear(ctx)
-				b.StartTimer()
-				mode.run(f, ks)
-				n++
-			}
-			b.ReportMetric(float64(bulkCalls.Load())/float64(n), "source-calls/op")
-		})
+		b.Run("misses/"+mode.name, func(b *testing.B) { misses(b, stack(), mode.run) })
 	}
 	// misses-map is misses over the plain map store, whose writes cost a
 	// map assignment where the LRU's also allocate and link an entry: what
@@ -217,20 +218,8 @@ func BenchmarkBatch(b *testing.B) {
 		run  func(pipeline.Fetcher[string, string], []string)
 	}{{"mode=single", single}, {"mode=batch", batch}} {
 		b.Run("misses-map/"+mode.name, func(b *testing.B) {
-			ks := keys("k")
 			inner := pipeline.Cache("inner", stores.NewMap[string, string](), benchOpts)(bulk)
-			f := pipeline.Cache("outer", stores.NewMap[string, string](), benchOpts)(inner)
-			bulkCalls.Store(0)
-			n := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				b.StopTimer()
-				_ = f.(pipeline.Clearer).Clear(ctx)
-				b.StartTimer()
-				mode.run(f, ks)
-				n++
-			}
-			b.ReportMetric(float64(bulkCalls.Load())/float64(n), "source-calls/op")
+			misses(b, pipeline.Cache("outer", stores.NewMap[string, string](), benchOpts)(inner), mode.run)
 		})
 	}
 	// stores-only is the floor of a batch of misses: what the two stores and
