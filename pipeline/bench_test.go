@@ -195,10 +195,17 @@ func BenchmarkBatch(b *testing.B) {
 	batch := func(f pipeline.Fetcher[string, string], ks []string) {
 		pipeline.FetchMany(ctx, f, ks)
 	}
+	// batch-cancellable is batch under a ctx that can end, as a request's
+	// can: the batch below runs detached, with keys and flights of its own.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cancellable := func(f pipeline.Fetcher[string, string], ks []string) {
+		pipeline.FetchMany(cctx, f, ks)
+	}
 	for _, mode := range []struct {
 		name string
 		run  func(pipeline.Fetcher[string, string], []string)
-	}{{"mode=single", single}, {"mode=batch", batch}, {"mode=single-discard", discard}, {"mode=batch-reuse", reuse}} {
+	}{{"mode=single", single}, {"mode=batch", batch}, {"mode=single-discard", discard}, {"mode=batch-reuse", reuse}, {"mode=batch-cancellable", cancellable}} {
 		b.Run("hits/"+mode.name, func(b *testing.B) {
 			f := stack()
 			ks := keys("k")

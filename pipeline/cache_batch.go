@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
 
@@ -201,18 +202,13 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 	}
 	var dups []batchKey[V] // repeated keys
 	var olds []Entry[V]    // expired entries aligned with work, for stale-if-error; nil if none
-	// The batch below may outlive this call, when ctx can end first (see
-	// below). If it cannot, work and the flights are the scratch's, and go
-	// back to it unless someone joined a flight, and may still read it.
+	// The batch below runs detached when ctx can end first (see below).
+	// Its work items and flights (and, detached, its keys) come from the
+	// scratch, and go back to it once neither this call nor the batch
+	// needs them (see giveBack).
 	detach := c.coalesce && ctx.Done() != nil
-	var work []batchKey[V]
-	var flights []flight[V]
-	if detach {
-		work, flights = make([]batchKey[V], 0, len(misses)), make([]flight[V], len(misses))
-	} else {
-		work, flights = grow(s.work, len(misses))[:0], grow(s.flights, len(misses))
-		s.work, s.flights = nil, nil // until we know they are ours alone
-	}
+	work, flights := grow(s.work, len(misses))[:0], grow(s.flights, len(misses))
+	s.work, s.flights = nil, nil
 	// The flights this batch leads all end together: they share one done
 	// channel, which also tells them from flights the batch joined.
 	done := make(chan struct{})
@@ -244,8 +240,8 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 	// A detached batch needs keys of its own.
 	runKeys := keys
 	if detach {
-		runKeys = make([]K, len(keys))
-		copy(runKeys, keys)
+		runKeys = append(s.runKeys[:0], keys...)
+		s.runKeys = nil
 	}
 
 	// Join the keys already in flight, and add the others as this batch's.
@@ -300,14 +296,38 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 		}
 	}
 	started = true
+	// giveBack returns the batch's memory to scratch r, unless someone
+	// joined one of its flights and may still read it. It is called by the
+	// last of this call and the batch to finish with the memory: the batch
+	// has then ended, and with it bf's time in the flight table, so joined
+	// is final.
+	giveBack := func(r *batchScratch[K, V]) {
+		if bf == nil || !bf.joined {
+			r.work, r.flights = work, flights
+			if detach {
+				r.runKeys = runKeys
+			}
+		}
+	}
+	var users atomic.Int32 // of the memory: this call, and a detached batch
+	users.Store(1)
 	switch {
 	case lead == 0:
 		close(done)
 	case !detach:
 		c.runBatch(ctx, keys, work, olds, bf, done, recheck)
 	default:
-		if !c.background(ctx, func(ctx context.Context) { c.runBatch(ctx, runKeys, work, olds, bf, done, recheck) }) {
-			c.runBatch(ctx, runKeys, work, olds, bf, done, recheck) // closed: no background work
+		users.Add(1)
+		run := func(ctx context.Context) {
+			c.runBatch(ctx, runKeys, work, olds, bf, done, recheck)
+			if users.Add(-1) == 0 {
+				r := c.getScratch()
+				giveBack(r)
+				c.putScratch(r)
+			}
+		}
+		if !c.background(ctx, run) {
+			run(ctx) // closed: no background work
 		}
 	}
 
@@ -337,10 +357,8 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 			out[d.idx] = Result[V]{Err: ctx.Err()}
 		}
 	}
-	// Not detached, the batch has ended (runBatch ran here), and with it
-	// bf's time in the flight table: joined is final.
-	if !detach && (bf == nil || !bf.joined) {
-		s.work, s.flights = work, flights
+	if users.Add(-1) == 0 {
+		giveBack(s)
 	}
 }
 
@@ -519,6 +537,7 @@ type batchScratch[K comparable, V any] struct {
 	seen       map[K]int
 	work       []batchKey[V]
 	flights    []flight[V]
+	runKeys    []K
 	fetch      []int
 	res        []Result[V]
 	setKeys    []K
@@ -539,7 +558,7 @@ func (c *cache[K, V]) getScratch() *batchScratch[K, V] {
 // putScratch clears s of keys and values, so that the pool keeps nothing
 // alive, and returns it to the pool if it is not too large.
 func (c *cache[K, V]) putScratch(s *batchScratch[K, V]) {
-	if max(cap(s.misses), cap(s.fetch), cap(s.res), cap(s.setKeys), cap(s.flights), len(s.seen)) > maxPooledBatch {
+	if max(cap(s.misses), cap(s.fetch), cap(s.res), cap(s.setKeys), cap(s.flights), cap(s.runKeys), len(s.seen)) > maxPooledBatch {
 		return
 	}
 	clear(s.seen)
@@ -548,6 +567,7 @@ func (c *cache[K, V]) putScratch(s *batchScratch[K, V]) {
 	clear(s.setEntries)
 	clear(s.work)
 	clear(s.flights)
+	clear(s.runKeys)
 	s.misses, s.fetch, s.res, s.setKeys, s.setEntries = s.misses[:0], s.fetch[:0], s.res[:0], s.setKeys[:0], s.setEntries[:0]
 	c.scratch.Put(s)
 }

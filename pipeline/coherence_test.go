@@ -593,40 +593,59 @@ func TestMayHoldUnhashable(t *testing.T) {
 	require.True(t, pipeline.MayHoldUnhashable[[3]any]())
 }
 
-// A batch that cannot be cancelled keeps its flights in pooled scratch, and
-// gives them back when it ends unless someone joined one: a single fetch
-// that joined reads its flight after the batch has ended, while the next
-// batch of the layer may already reuse the scratch. (Under the race detector
-// a batch that gave its joined flights back is caught here.)
+// A batch keeps its flights in pooled scratch, and gives them back when
+// both the batch and its caller are done with them, unless someone joined
+// one: a single fetch that joined reads its flight after the batch has
+// ended, while the next batch of the layer may already reuse the scratch.
+// Detached (a cancellable caller), the caller may return first, and the
+// batch gives them back when it ends. (Under the race detector, giving back
+// joined flights is caught here.)
 func TestJoinedBatchFlightsAreNotPooled(t *testing.T) {
-	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		gate := make(chan struct{})
-		bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
-			m := map[string]string{}
-			for _, k := range keys {
-				if k == "a" {
-					<-gate
+	for _, cancellable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				gate := make(chan struct{})
+				bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+					m := map[string]string{}
+					for _, k := range keys {
+						if k == "a" {
+							<-gate
+						}
+						m[k] = "v" + k
+					}
+					return m, nil
+				})
+				f := pipeline.Cache("l", newMemStore[string, string](), nil)(bulk)
+				bg := context.Background()
+				ctx, cancel := context.WithCancel(bg)
+				defer cancel()
+				if !cancellable {
+					ctx = bg
 				}
-				m[k] = "v" + k
-			}
-			return m, nil
+				first := make(chan []pipeline.Result[string], 1)
+				go func() { first <- pipeline.FetchMany(ctx, f, []string{"a", "b"}) }()
+				synctest.Wait()
+				joined := make(chan string, 1)
+				go func() { v, _ := f.Fetch(bg, "a"); joined <- v }() // joins the batch's flight of a
+				synctest.Wait()
+				if cancellable {
+					cancel() // the caller returns; the batch goes on
+					require.ErrorIs(t, (<-first)[0].Err, context.Canceled)
+				}
+				close(gate)
+				if !cancellable {
+					require.Equal(t, "va", (<-first)[0].Value)
+				}
+				synctest.Wait() // the batch has ended
+				for range 3 {   // reuse the scratch, with other values
+					next := pipeline.FetchMany(ctx, f, []string{"x", "y"})
+					if !cancellable {
+						require.Equal(t, "vx", next[0].Value)
+					}
+				}
+				require.Equal(t, "va", <-joined)
+			})
 		})
-		f := pipeline.Cache("l", newMemStore[string, string](), nil)(bulk)
-		bg := context.Background()
-		first := make(chan []pipeline.Result[string], 1)
-		go func() { first <- pipeline.FetchMany(bg, f, []string{"a", "b"}) }()
-		synctest.Wait()
-		joined := make(chan string, 1)
-		go func() { v, _ := f.Fetch(bg, "a"); joined <- v }() // joins the batch's flight of a
-		synctest.Wait()
-		close(gate)
-		res := <-first
-		require.Equal(t, "va", res[0].Value)
-		for range 3 { // reuse the scratch, with other values
-			next := pipeline.FetchMany(bg, f, []string{"x", "y"})
-			require.Equal(t, "vx", next[0].Value)
-		}
-		require.Equal(t, "va", <-joined)
-	})
+	}
 }
