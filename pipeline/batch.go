@@ -75,7 +75,7 @@ type fanOut[K comparable, V any] struct {
 }
 
 func (f *fanOut[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
-	uniq, first := distinct(keys)
+	uniq, first := distinct(keys, out)
 	f.fetch(ctx, keys, uniq, out)
 	copyDuplicates(out, first)
 }
@@ -139,20 +139,23 @@ func (f *fanOut[K, V]) one(ctx context.Context, key K) (r Result[V]) {
 	return Result[V]{Entry: e, Err: err}
 }
 
-// distinct returns the indexes of the first occurrence of each key, and for
-// every index whose key repeats an earlier one, that earlier index (first[i]
-// == i for first occurrences). first is nil when no key repeats.
-func distinct[K comparable](keys []K) (uniq []int, first []int) {
+// distinct returns the index of the first occurrence of each key (uniq)
+// and, if a key repeats, the index of the first occurrence of every key
+// (first; nil when no key repeats). A key that cannot be hashed (see
+// MayHoldUnhashable) is in neither: it gets an error wrapping
+// ErrUnhashableKey in out, and first is not nil.
+func distinct[K comparable, V any](keys []K, out []Result[V]) (uniq []int, first []int) {
 	uniq = make([]int, 0, len(keys))
 	seen := make(map[K]int, len(keys))
+	check := MayHoldUnhashable[K]()
 	for i, k := range keys {
+		if check && !hashable(k) {
+			out[i] = Result[V]{Err: fmt.Errorf("pipeline: key of type %T: %w", k, ErrUnhashableKey)}
+			first = selfIndexes(first, len(keys))
+			continue
+		}
 		if j, ok := seen[k]; ok {
-			if first == nil {
-				first = make([]int, len(keys))
-				for n := range first {
-					first[n] = n
-				}
-			}
+			first = selfIndexes(first, len(keys))
 			first[i] = j
 			continue
 		}
@@ -160,6 +163,18 @@ func distinct[K comparable](keys []K) (uniq []int, first []int) {
 		uniq = append(uniq, i)
 	}
 	return uniq, first
+}
+
+// selfIndexes returns first, or, if it is nil, a new slice of n indexes that
+// each point to themselves.
+func selfIndexes(first []int, n int) []int {
+	if first == nil {
+		first = make([]int, n)
+		for i := range first {
+			first[i] = i
+		}
+	}
+	return first
 }
 
 // copyDuplicates gives every repeated key the result of its first occurrence.
@@ -195,7 +210,7 @@ func (f BulkFunc[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 
 // FetchBatch fetches the distinct keys with one call of f.
 func (f BulkFunc[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
-	uniq, first := distinct(keys)
+	uniq, first := distinct(keys, out)
 	if first == nil {
 		f.fetchDistinct(ctx, keys, out)
 		return

@@ -211,6 +211,7 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 			backoff:   make(map[K]backoffState),
 			deps:      deps[K]{max: o.DependentsSize},
 			checkKeys: MayHoldUnhashable[K](),
+			canClear:  canClear(store),
 		}
 		if o.NegativeTTL > 0 {
 			c.neg = &negatives[K]{m: make(map[K]time.Time), max: o.NegativeSize}
@@ -228,6 +229,16 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 		}
 		return c
 	}
+}
+
+// neverGen is a generation a layer never reaches: a fill that began in it
+// keeps nothing.
+const neverGen = ^uint64(0)
+
+// canClear reports whether store has a Clear method, as clearHere needs.
+func canClear[K comparable, V any](store Store[K, V]) bool {
+	_, ok := store.(interface{ Clear(context.Context) error })
+	return ok
 }
 
 // plainNext returns next if it is a plain Fetcher, one that knows no
@@ -257,6 +268,7 @@ type cache[K comparable, V any] struct {
 	gen       atomic.Uint64 // bumped by every invalidation
 	fillMu    sync.RWMutex  // a fill's check of gen and write vs an invalidation's bump; see keep
 	checkKeys bool          // K may hold values that cannot be hashed; see checkKey
+	canClear  bool          // store has a Clear method
 	landed    atomic.Uint64 // bumped by every flight that ends, before it leaves the map
 
 	// Tree coherence; see cache_deps.go.
@@ -376,15 +388,13 @@ func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
 // (checkKeys): such a key would make the store's map, or the layer's own
 // flight table, panic, and the panic could strike another caller's fetch
 // holding a lock.
-func (c *cache[K, V]) checkKey(ctx context.Context, key K) (err error) {
-	defer func() {
-		if recover() != nil {
-			err = fmt.Errorf("pipeline: %s: key of type %T: %w", c.name, key, ErrUnhashableKey)
-			c.emit(ctx, Error, key, err, 0)
-		}
-	}()
-	c.flights.hash(key)
-	return nil
+func (c *cache[K, V]) checkKey(ctx context.Context, key K) error {
+	if hashable(key) {
+		return nil
+	}
+	err := fmt.Errorf("pipeline: %s: key of type %T: %w", c.name, key, ErrUnhashableKey)
+	c.emit(ctx, Error, key, err, 0)
+	return err
 }
 
 // hooked reports whether a hit has anything to do besides returning: an

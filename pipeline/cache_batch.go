@@ -445,9 +445,11 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 	res := s.res
 	gen := c.gen.Load()
 	nctx := ctx
+	var marker *batchMarker[K, V]
 	switch {
 	case c.trackBelow:
-		nctx = context.WithValue(ctx, depKey{}, &batchMarker[K, V]{c, ask})
+		marker = &batchMarker[K, V]{c: c, keys: ask}
+		nctx = context.WithValue(ctx, depKey{}, marker)
 	case c.hidesMarker():
 		nctx = context.WithValue(ctx, depKey{}, nil)
 	}
@@ -458,6 +460,11 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 		c.nextBatch.FetchBatch(nctx, ask, res)
 	}
 	elapsed := since(start)
+	if marker != nil && marker.whole.Load() && !c.canClear {
+		// A layer below depends on this whole layer, which it cannot
+		// clear: keep nothing (a generation the layer never reaches).
+		gen = neverGen
+	}
 	if c.bstore != nil {
 		c.finishBatch(ctx, ask, res, work, fetch, olds, elapsed, gen, s)
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Dependents: how a tree stays coherent.
@@ -25,7 +26,8 @@ import (
 //
 // Why no outer value outlives an invalidation of the inner one: dropping a
 // key moves the layer's generation, then deletes it from the store, then
-// drops its dependents. A fill checks the generation and writes under the
+// removes its flights (moving the generation again, which closes batches),
+// then drops its dependents. A fill checks the generation and writes under the
 // layer's fillMu, which the move takes exclusively, so a fill under way
 // either keeps nothing or writes before the delete (see keep). An outer
 // fill that read the inner value before the delete was recorded before that
@@ -44,7 +46,11 @@ import (
 // on the way up: the same drop as for a recorded key. A layer between two
 // cache layers that is not a Describer hides the inner one from the walk,
 // and then the outer layer's values are not dropped with the inner ones:
-// write such layers as Describers. The record is bounded (DependentsSize):
+// write such layers as Describers. A batch that reaches the inner layer key
+// by key (through a user's BatchFetcher that fetches one key at a time) has
+// no outer key per inner key: the inner layer records the whole outer
+// layer, and dropping that clears it; an outer layer whose store cannot be
+// cleared keeps nothing such a batch fetched. The record is bounded (DependentsSize):
 // when it is full, arbitrary inner keys are forgotten by dropping their
 // derived values, which costs refetches, never stale answers.
 
@@ -68,6 +74,11 @@ func (d derived[K, V]) dropDerived(ctx context.Context) { d.c.drop(ctx, d.key) }
 type batchMarker[K comparable, V any] struct {
 	c    *cache[K, V]
 	keys []K
+	// whole is set when a layer below could not tell which of keys it
+	// served and recorded the whole layer as its dependent (see
+	// wholeLayer): dropping that dependent clears c, and if c's store
+	// cannot be cleared, c must not keep what the batch fetched.
+	whole atomic.Bool
 }
 
 // dependentLayer is a cache layer registered with an inner one.
@@ -217,10 +228,10 @@ func (c *cache[K, V]) register(ctx context.Context, key K) {
 	switch m := ctx.Value(depKey{}).(type) {
 	case dependent:
 		d = m
-	case interface{ whole() dependent }:
+	case interface{ wholeLayer() dependent }:
 		// A batch reached this layer one key at a time: we cannot tell
 		// which outer key is ours, so depend on the whole outer layer.
-		d = m.whole()
+		d = m.wholeLayer()
 	default:
 		return
 	}
@@ -255,12 +266,15 @@ func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K) {
 	dropAll(ctx, evicted)
 }
 
-func (b *batchMarker[K, V]) whole() dependent { return wholeLayer[K, V]{b.c} }
+func (b *batchMarker[K, V]) wholeLayer() dependent {
+	b.whole.Store(true)
+	return wholeLayer[K, V]{b.c}
+}
 
 // at returns the dependent for position i of a batch of n keys below.
 func (b *batchMarker[K, V]) at(n, i int) dependent {
 	if n != len(b.keys) {
-		return wholeLayer[K, V]{b.c}
+		return b.wholeLayer()
 	}
 	return derived[K, V]{b.c, b.keys[i]}
 }
@@ -348,20 +362,24 @@ func (c *cache[K, V]) dropDependents(ctx context.Context, key K) {
 // It does not go inward. Errors are reported as events.
 //
 // The generation moves before the delete, so that no fill under way stores
-// what it fetched (see keep); a fetch that reads the value before the
-// delete recorded its dependent before (see register), so the dependents
-// are dropped after it.
+// what it fetched (see keep). The key's flights leave after the delete: a
+// flight opened before it may have found the old value in the store when
+// it looked again (see load), and no later caller may join it; the
+// generation moves again with them, which closes the batches opened before
+// the delete. A fetch that reads the value before the delete recorded its
+// dependent before (see register), so the dependents are dropped after it.
 func (c *cache[K, V]) drop(ctx context.Context, key K) error {
 	h := c.flights.hash(key)
 	c.bump()
-	c.mu.Lock()
-	c.flights.drop(key, h) // later callers start afresh; current waiters still get the result
-	delete(c.backoff, key)
-	c.mu.Unlock()
 	if c.neg != nil {
 		c.neg.remove(key)
 	}
 	err := c.store.Delete(ctx, key)
+	c.mu.Lock()
+	c.gen.Add(1)
+	c.flights.drop(key, h) // later callers start afresh; current waiters still get the result
+	delete(c.backoff, key)
+	c.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("pipeline: %s: store delete: %w", c.name, err)
 	}
@@ -376,19 +394,21 @@ func (c *cache[K, V]) drop(ctx context.Context, key K) error {
 //
 // It goes inward first, then drops the key here: a fetch that refills this
 // layer in between reads below a value the inward pass already dropped, or
-// is not kept, because the drop here bumps the generation.
-func (c *cache[K, V]) Invalidate(ctx context.Context, key K) error {
+// is not kept, because the drop here bumps the generation. The drop here
+// happens even if the inward pass panics (an observer below panicked).
+func (c *cache[K, V]) Invalidate(ctx context.Context, key K) (err error) {
 	if c.checkKeys {
 		if err := c.checkKey(ctx, key); err != nil {
 			return err
 		}
 	}
-	var err error
-	if inv, ok := c.inner.(Invalidator[K]); ok {
-		ictx := context.WithValue(ctx, originKey{}, dependent(derived[K, V]{c, key}))
-		err = inv.Invalidate(ictx, key)
+	inv, ok := c.inner.(Invalidator[K])
+	if !ok {
+		return c.drop(ctx, key)
 	}
-	return errors.Join(c.drop(ctx, key), err)
+	defer func() { err = errors.Join(c.drop(ctx, key), err) }()
+	ictx := context.WithValue(ctx, originKey{}, dependent(derived[K, V]{c, key}))
+	return inv.Invalidate(ictx, key)
 }
 
 // originKey marks, in the context of an invalidation going inward, the key
@@ -405,10 +425,6 @@ func (c *cache[K, V]) clearDerived(ctx context.Context) {
 
 func (c *cache[K, V]) clearHere(ctx context.Context) error {
 	c.bump() // as in drop
-	c.mu.Lock()
-	c.flights.reset()
-	clear(c.backoff)
-	c.mu.Unlock()
 	if c.neg != nil {
 		c.neg.mu.Lock()
 		clear(c.neg.m)
@@ -420,6 +436,11 @@ func (c *cache[K, V]) clearHere(ctx context.Context) error {
 	} else {
 		err = fmt.Errorf("pipeline: %s: store has no Clear method: %w", c.name, errors.ErrUnsupported)
 	}
+	c.mu.Lock() // as in drop
+	c.gen.Add(1)
+	c.flights.reset()
+	clear(c.backoff)
+	c.mu.Unlock()
 	c.deps.mu.Lock()
 	layers := c.deps.layers
 	clear(c.deps.byKey)
@@ -431,11 +452,14 @@ func (c *cache[K, V]) clearHere(ctx context.Context) error {
 
 // Clear empties the layer (its store must have a Clear(ctx) error method;
 // otherwise the error wraps errors.ErrUnsupported), the layers that derive
-// their values from it, and the layers below it that are Clearers.
-func (c *cache[K, V]) Clear(ctx context.Context) error {
-	err := c.clearHere(ctx)
-	if cl, ok := c.inner.(Clearer); ok {
-		err = errors.Join(err, cl.Clear(ctx))
+// their values from it, and the layers below it that are Clearers. As
+// Invalidate, it goes inward first, and empties this layer even if that
+// panics.
+func (c *cache[K, V]) Clear(ctx context.Context) (err error) {
+	cl, ok := c.inner.(Clearer)
+	if !ok {
+		return c.clearHere(ctx)
 	}
-	return err
+	defer func() { err = errors.Join(c.clearHere(ctx), err) }()
+	return cl.Clear(ctx)
 }

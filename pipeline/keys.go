@@ -1,6 +1,9 @@
 package pipeline
 
-import "reflect"
+import (
+	"hash/maphash"
+	"reflect"
+)
 
 // MayHoldUnhashable reports whether a value of the comparable type K can
 // fail to hash, as a Go map key or with hash/maphash: whether K is, or
@@ -28,4 +31,18 @@ func mayNotHash(t reflect.Type) bool {
 		}
 	}
 	return false
+}
+
+// keySeed hashes keys to check them.
+var keySeed = maphash.MakeSeed()
+
+// hashable reports whether key can be hashed.
+func hashable[K comparable](key K) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	maphash.Comparable(keySeed, key)
+	return true
 }
