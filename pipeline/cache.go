@@ -211,7 +211,6 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 			backoff:   make(map[K]backoffState),
 			deps:      deps[K]{max: o.DependentsSize},
 			checkKeys: MayHoldUnhashable[K](),
-			canClear:  canClear(store),
 		}
 		if o.NegativeTTL > 0 {
 			c.neg = &negatives[K]{m: make(map[K]time.Time), max: o.NegativeSize}
@@ -229,16 +228,6 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 		}
 		return c
 	}
-}
-
-// neverGen is a generation a layer never reaches: a fill that began in it
-// keeps nothing.
-const neverGen = ^uint64(0)
-
-// canClear reports whether store has a Clear method, as clearHere needs.
-func canClear[K comparable, V any](store Store[K, V]) bool {
-	_, ok := store.(interface{ Clear(context.Context) error })
-	return ok
 }
 
 // plainNext returns next if it is a plain Fetcher, one that knows no
@@ -268,8 +257,7 @@ type cache[K comparable, V any] struct {
 	gen       atomic.Uint64 // bumped by every invalidation
 	fillMu    sync.RWMutex  // a fill's check of gen and write vs an invalidation's bump; see keep
 	checkKeys bool          // K may hold values that cannot be hashed; see checkKey
-	canClear  bool          // store has a Clear method
-	landed    atomic.Uint64 // bumped by every flight that ends, before it leaves the map
+	landed    atomic.Uint64 // bumped by every flight that ends, before it leaves the map, and by every drop (see miss)
 
 	// Tree coherence; see cache_deps.go.
 	trackBelow    bool        // a cache layer below knows this one as a dependent

@@ -422,11 +422,16 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 				w.f.e, w.f.err = cur, nil
 				continue
 			}
-			if st == expired {
+			switch {
+			case st == expired:
 				if olds == nil {
 					olds = make([]Entry[V], len(work))
 				}
 				olds[n] = cur
+			case olds != nil:
+				// Gone since the first look (invalidated, say): what was
+				// read then is not to be served stale.
+				olds[n] = Entry[V]{}
 			}
 		}
 		fetch = append(fetch, n)
@@ -445,11 +450,9 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 	res := s.res
 	gen := c.gen.Load()
 	nctx := ctx
-	var marker *batchMarker[K, V]
 	switch {
 	case c.trackBelow:
-		marker = &batchMarker[K, V]{c: c, keys: ask}
-		nctx = context.WithValue(ctx, depKey{}, marker)
+		nctx = context.WithValue(ctx, depKey{}, &batchMarker[K, V]{c: c, keys: ask})
 	case c.hidesMarker():
 		nctx = context.WithValue(ctx, depKey{}, nil)
 	}
@@ -460,11 +463,6 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 		c.nextBatch.FetchBatch(nctx, ask, res)
 	}
 	elapsed := since(start)
-	if marker != nil && marker.whole.Load() && !c.canClear {
-		// A layer below depends on this whole layer, which it cannot
-		// clear: keep nothing (a generation the layer never reaches).
-		gen = neverGen
-	}
 	if c.bstore != nil {
 		c.finishBatch(ctx, ask, res, work, fetch, olds, elapsed, gen, s)
 		return

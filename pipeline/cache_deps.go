@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 )
 
 // Dependents: how a tree stays coherent.
@@ -48,9 +47,8 @@ import (
 // and then the outer layer's values are not dropped with the inner ones:
 // write such layers as Describers. A batch that reaches the inner layer key
 // by key (through a user's BatchFetcher that fetches one key at a time) has
-// no outer key per inner key: the inner layer records the whole outer
-// layer, and dropping that clears it; an outer layer whose store cannot be
-// cleared keeps nothing such a batch fetched. The record is bounded (DependentsSize):
+// no outer key per inner key: the inner layer records the whole batch, and
+// dropping that drops all of its keys. The record is bounded (DependentsSize):
 // when it is full, arbitrary inner keys are forgotten by dropping their
 // derived values, which costs refetches, never stale answers.
 
@@ -71,14 +69,19 @@ func (d derived[K, V]) dropDerived(ctx context.Context) { d.c.drop(ctx, d.key) }
 
 // batchMarker is the fill marker of a batch: outer keys aligned with the
 // keys passed down.
+//
+// A layer below that cannot tell which of the keys it serves (the batch
+// reached it key by key, or as another number of keys) records the marker
+// itself: a dependent that drops all of the batch's keys.
 type batchMarker[K comparable, V any] struct {
 	c    *cache[K, V]
 	keys []K
-	// whole is set when a layer below could not tell which of keys it
-	// served and recorded the whole layer as its dependent (see
-	// wholeLayer): dropping that dependent clears c, and if c's store
-	// cannot be cleared, c must not keep what the batch fetched.
-	whole atomic.Bool
+}
+
+// dropDerived drops every key of the batch from its layer, each one even if
+// dropping another panics.
+func (b *batchMarker[K, V]) dropDerived(ctx context.Context) {
+	eachOf(b.keys, func(k K) { b.c.drop(ctx, k) })
 }
 
 // dependentLayer is a cache layer registered with an inner one.
@@ -224,15 +227,11 @@ func findCaches(f any, visit func(registrar), depth int) {
 // fill under way (which others may join) would outlive the invalidation.
 // A record for a read that then fails costs at worst a needless drop.
 func (c *cache[K, V]) register(ctx context.Context, key K) {
-	var d dependent
-	switch m := ctx.Value(depKey{}).(type) {
-	case dependent:
-		d = m
-	case interface{ wholeLayer() dependent }:
-		// A batch reached this layer one key at a time: we cannot tell
-		// which outer key is ours, so depend on the whole outer layer.
-		d = m.wholeLayer()
-	default:
+	// A single fetch's marker, or a batch's that reached this layer one key
+	// at a time: then we cannot tell which outer key is ours, and depend on
+	// all of them (see batchMarker).
+	d, ok := ctx.Value(depKey{}).(dependent)
+	if !ok {
 		return
 	}
 	c.deps.mu.Lock()
@@ -266,15 +265,10 @@ func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K) {
 	dropAll(ctx, evicted)
 }
 
-func (b *batchMarker[K, V]) wholeLayer() dependent {
-	b.whole.Store(true)
-	return wholeLayer[K, V]{b.c}
-}
-
 // at returns the dependent for position i of a batch of n keys below.
 func (b *batchMarker[K, V]) at(n, i int) dependent {
 	if n != len(b.keys) {
-		return b.wholeLayer()
+		return b
 	}
 	return derived[K, V]{b.c, b.keys[i]}
 }
@@ -377,6 +371,9 @@ func (c *cache[K, V]) drop(ctx context.Context, key K) error {
 	err := c.store.Delete(ctx, key)
 	c.mu.Lock()
 	c.gen.Add(1)
+	// A miss that read the store before the delete must look again in its
+	// flight, and not serve stale what it read then: as if a flight landed.
+	c.landed.Add(1)
 	c.flights.drop(key, h) // later callers start afresh; current waiters still get the result
 	delete(c.backoff, key)
 	c.mu.Unlock()
@@ -438,6 +435,7 @@ func (c *cache[K, V]) clearHere(ctx context.Context) error {
 	}
 	c.mu.Lock() // as in drop
 	c.gen.Add(1)
+	c.landed.Add(1)
 	c.flights.reset()
 	clear(c.backoff)
 	c.mu.Unlock()
