@@ -76,6 +76,8 @@ func (m *mapKey[K2, K, V]) Describe() pipeline.Description {
 		Kind:   "map key",
 		Detail: typeName[K2]() + " → " + typeName[K](),
 		Next:   []any{m.next},
+		// A batch is mapped key by key, in place.
+		BatchInOrder: true,
 	}
 }
 

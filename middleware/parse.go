@@ -112,9 +112,10 @@ func (p *parse[K, V, V2]) convert(v V) (V2, error) {
 // type to which.
 func (p *parse[K, V, V2]) Describe() pipeline.Description {
 	return pipeline.Description{
-		Kind:   p.kind,
-		Detail: typeName[V]() + " → " + typeName[V2](),
-		Next:   []any{p.next},
+		Kind:         p.kind,
+		Detail:       typeName[V]() + " → " + typeName[V2](),
+		Next:         []any{p.next},
+		BatchInOrder: true, // a batch goes down as it came
 	}
 }
 

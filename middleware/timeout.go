@@ -103,7 +103,7 @@ func (t *timeout[K, V]) check(tctx context.Context, err error) error {
 
 // Describe says that the layer bounds fetches, and to how long.
 func (t *timeout[K, V]) Describe() pipeline.Description {
-	return pipeline.Description{Kind: "timeout", Detail: t.d.String(), Next: []any{t.next}}
+	return pipeline.Description{Kind: "timeout", Detail: t.d.String(), Next: []any{t.next}, BatchInOrder: true}
 }
 
 // timeoutBatch is a timeout over a BatchFetcher.

@@ -221,10 +221,11 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 			inner.addIdentity(c) // see cache_deps.go
 			c.identityBelow = true
 		} else {
+			c.batchInOrder = true
 			findCaches(next, func(r registrar) {
 				r.addDependent(wholeLayer[K, V]{c})
 				c.trackBelow = true
-			}, 0)
+			}, &c.batchInOrder, 0)
 		}
 		return c
 	}
@@ -261,6 +262,7 @@ type cache[K comparable, V any] struct {
 
 	// Tree coherence; see cache_deps.go.
 	trackBelow    bool        // a cache layer below knows this one as a dependent
+	batchInOrder  bool        // every batching layer down to those cache layers keeps a batch in order; see batchMarker
 	identityBelow bool        // next is a cache layer that knows this one as an identity dependent
 	tracked       atomic.Bool // this layer has dependents
 	deps          deps[K]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 )
 
@@ -71,8 +72,10 @@ func (d derived[K, V]) dropDerived(ctx context.Context) { d.c.drop(ctx, d.key) }
 // keys passed down.
 //
 // A layer below that cannot tell which of the keys it serves (the batch
-// reached it key by key, or as another number of keys) records the marker
-// itself: a dependent that drops all of the batch's keys.
+// reached it key by key, or as another number of keys, or through a
+// batching layer that does not say it keeps a batch in order, which could
+// have sorted it) records the marker itself: a dependent that drops all of
+// the batch's keys.
 type batchMarker[K comparable, V any] struct {
 	c    *cache[K, V]
 	keys []K
@@ -203,7 +206,10 @@ func (l identityLayer[K, V]) dropKey(ctx context.Context, key K, origin any) {
 }
 
 // findCaches calls visit for the first cache layer on every path below f.
-func findCaches(f any, visit func(registrar), depth int) {
+// It clears inOrder if a layer on the way batches (has a FetchBatch
+// method) without saying that it keeps a batch in order
+// (Description.BatchInOrder).
+func findCaches(f any, visit func(registrar), inOrder *bool, depth int) {
 	if depth > 64 {
 		return
 	}
@@ -211,8 +217,12 @@ func findCaches(f any, visit func(registrar), depth int) {
 	case registrar:
 		visit(x)
 	case Describer:
-		for _, n := range x.Describe().Next {
-			findCaches(n, visit, depth+1)
+		d := x.Describe()
+		if !d.BatchInOrder && reflect.ValueOf(x).MethodByName("FetchBatch").IsValid() {
+			*inOrder = false
+		}
+		for _, n := range d.Next {
+			findCaches(n, visit, inOrder, depth+1)
 		}
 	}
 }
@@ -267,7 +277,7 @@ func (c *cache[K, V]) registerBatch(ctx context.Context, keys []K) {
 
 // at returns the dependent for position i of a batch of n keys below.
 func (b *batchMarker[K, V]) at(n, i int) dependent {
-	if n != len(b.keys) {
+	if n != len(b.keys) || !b.c.batchInOrder {
 		return b
 	}
 	return derived[K, V]{b.c, b.keys[i]}

@@ -25,6 +25,16 @@ type Description struct {
 	// Next holds the Fetchers directly below, usually one, for walking the
 	// pipeline inward.
 	Next []any
+	// BatchInOrder says that the layer, if it is a BatchFetcher, passes a
+	// batch below whole and in order: the i-th key it asks below comes
+	// from the i-th key it was given, and no key is dropped or added. A
+	// cache layer above relies on it to tell, in a tree, which of its keys
+	// a value below went to. Through a batching layer that does not say so
+	// (one that sorts or groups keys), the layers below depend on the whole
+	// batch instead: invalidating one inner key drops all of the batch's
+	// outer keys, which costs refetches, never stale values. The stock
+	// layers say so.
+	BatchInOrder bool `json:"-"`
 }
 
 // A StatsSource is an observer that counts events. A cache layer whose

@@ -1,0 +1,435 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/middleware"
+	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
+)
+
+// flakySource is a versioned source over the keys "a".."f" whose keys may
+// come and go (a key is absent at some versions: not found) and which fails
+// one call in failEvery with errBoom (not a not-found error).
+type flakySource struct {
+	mu        sync.Mutex
+	ver       [6]int
+	absent    [6]bool
+	lastAbs   [6]atomic.Int64 // latest version at which the key was absent; -1 if never
+	failEvery int64           // 0: never fails
+	calls     atomic.Int64
+}
+
+func newFlakySource(failEvery int64) *flakySource {
+	s := &flakySource{failEvery: failEvery}
+	for i := range s.lastAbs {
+		s.lastAbs[i].Store(-1)
+	}
+	return s
+}
+
+func flakyIdx(k string) int { return int(k[0] - 'a') }
+
+func (s *flakySource) fails() bool {
+	return s.failEvery > 0 && s.calls.Add(1)%s.failEvery == 0
+}
+
+// lookupLocked answers k as the source holds it now; under s.mu.
+func (s *flakySource) lookupLocked(k string) (string, bool) {
+	i := flakyIdx(k)
+	if s.absent[i] {
+		return "", false
+	}
+	return k + ":" + strconv.Itoa(s.ver[i]), true
+}
+
+func (s *flakySource) Fetch(_ context.Context, k string) (string, error) {
+	if s.fails() {
+		return "", errBoom
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.lookupLocked(k)
+	if !ok {
+		return "", fmt.Errorf("flaky: %q: %w", k, pipeline.ErrNotFound)
+	}
+	return v, nil
+}
+
+func (s *flakySource) bulk(_ context.Context, keys []string) (map[string]string, error) {
+	if s.fails() {
+		return nil, errBoom
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]string, len(keys))
+	for _, k := range keys {
+		if v, ok := s.lookupLocked(k); ok {
+			m[k] = v
+		}
+	}
+	return m, nil
+}
+
+// bump moves key i to its next version, present or (if toggle) flipped
+// between present and absent, and returns the version. lastAbs moves before
+// the source answers with the new state, so that a not-found answer is
+// always covered by it.
+func (s *flakySource) bump(i int, toggle bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ver[i]++
+	if toggle {
+		s.absent[i] = !s.absent[i]
+	}
+	if s.absent[i] {
+		s.lastAbs[i].Store(int64(s.ver[i]))
+	}
+	return s.ver[i]
+}
+
+// stressReader is a place to read from, with the key mapping it needs.
+type stressReader struct {
+	f    pipeline.Fetcher[string, string]
+	mapk func(string) string
+}
+
+// The guarantee of Invalidate and Clear (see the Cache doc and cache_deps.go)
+// under the options that stress in coherence_test.go leaves out: TTL with
+// stale-if-error over a source that fails now and then, negative caching of
+// keys that come and go, refresh-ahead, all of them together; over map-like
+// stores and over a small TTL LRU (evictions, its own expiry and grace); in a
+// single layer, direct stacks invalidated at the bottom or the top, a batch
+// layer that fetches key by key (perKeyBatch) between two cache layers (with
+// an identity layer over it, or invalidated through it from the top), and a
+// tree; with Invalidate, or Clear of the inner layer. Readers, single and
+// batch, through every layer at or above the invalidated one, some with
+// contexts that the writer cancels while they run. A read that starts after
+// an Invalidate (Clear) returned must get a value not older than the version
+// the source had before it, or not found only if the key was absent at such
+// a version, or errBoom from the source (when it fails), or the reader's own
+// cancellation.
+func TestStressInvalidationGuarantee(t *testing.T) {
+	invTopos := []string{"one", "one-bulk", "direct-inner", "direct-top", "perkey", "perkey-identity", "perkey-top", "tree"}
+	clearTopos := []string{"one", "one-bulk", "direct", "perkey", "perkey-identity", "tree"}
+	for _, op := range []string{"invalidate", "clear"} {
+		topos := invTopos
+		if op == "clear" {
+			topos = clearTopos
+		}
+		for _, topo := range topos {
+			for _, opts := range []string{"sie", "neg", "ra", "all"} {
+				for _, st := range []string{"map", "ttl"} {
+					t.Run(op+"/"+topo+"/"+opts+"/"+st, func(t *testing.T) {
+						t.Parallel()
+						stressGuarantee(t, op, topo, opts, st, 1200)
+					})
+				}
+			}
+		}
+	}
+}
+
+func stressGuarantee(t *testing.T, op, topo, optsName, storeKind string, rounds int) {
+	// Each key is invalidated every 6 rounds, some 700µs of the fake clock
+	// (see below): a shorter TTL lets values expire, fall due and be served
+	// stale between invalidations.
+	const ttl = 300 * time.Microsecond
+	var failEvery int64
+	var o pipeline.CacheOptions[string]
+	toggle := false
+	switch optsName {
+	case "sie":
+		o.TTL, o.StaleIfError = ttl, time.Hour
+		failEvery = 5
+	case "neg":
+		o.NegativeTTL = 5 * time.Millisecond
+		toggle = true
+	case "ra":
+		o.TTL, o.RefreshAhead = ttl, ttl/2
+	case "all":
+		o.TTL, o.StaleIfError, o.RefreshAhead, o.NegativeTTL = ttl, time.Hour, ttl/2, ttl
+		o.Jitter = 0.3
+		failEvery = 7
+		toggle = true
+	default:
+		t.Fatalf("options %q", optsName)
+	}
+	// A fake clock, moved by the writer and the readers: entries expire,
+	// fall due and go stale many times in a run, without sleeps.
+	var now atomic.Int64
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return base.Add(time.Duration(now.Load())) }
+	o.Clock = clock
+	// Count what the options made happen, to show they were exercised.
+	var stale, negHits, shared atomic.Int64
+	o.Observer = pipeline.ObserverFunc[string](func(_ context.Context, e pipeline.Event[string]) {
+		switch e.Kind {
+		case pipeline.StaleServed:
+			stale.Add(1)
+		case pipeline.NegativeHit:
+			negHits.Add(1)
+		case pipeline.SharedWait:
+			shared.Add(1)
+		}
+	})
+
+	src := newFlakySource(failEvery)
+	var below pipeline.Fetcher[string, string] = src
+	if topo == "one-bulk" {
+		below = pipeline.BulkFunc[string, string](src.bulk)
+	}
+	var layers []pipeline.Fetcher[string, string]
+	mk := func(name string, next pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+		var st pipeline.Store[string, string]
+		if storeKind == "ttl" {
+			l, err := stores.NewTTL[string, string](4, time.Hour, &stores.TTLOptions{Clock: clock, Grace: 2 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st = l
+		} else {
+			st = clearStore{newMemStore[string, string]()}
+		}
+		c := pipeline.Cache(name, st, &o)(next)
+		layers = append(layers, c)
+		return c
+	}
+	id := func(k string) string { return k }
+	slash := func(k string) string { return k + "/x" }
+	var reads []stressReader
+	var target pipeline.Fetcher[string, string]
+	tkey := id
+	switch topo {
+	case "one", "one-bulk":
+		c := mk("c", below)
+		reads, target = []stressReader{{c, id}}, c
+	case "direct-inner", "direct":
+		in := mk("in", below)
+		top := mk("top", in)
+		reads, target = []stressReader{{top, id}, {in, id}}, in
+	case "direct-top":
+		in := mk("in", below)
+		top := mk("top", in)
+		reads, target = []stressReader{{top, id}}, top
+	case "perkey":
+		in := mk("in", below)
+		top := mk("top", perKeyBatch{upperNoCase{in}})
+		reads, target = []stressReader{{top, slash}, {in, id}}, in
+	case "perkey-identity":
+		in := mk("in", below)
+		top := mk("top", perKeyBatch{upperNoCase{in}})
+		top2 := mk("top2", top)
+		reads, target = []stressReader{{top2, slash}, {top, slash}, {in, id}}, in
+	case "perkey-top":
+		in := mk("in", below)
+		top := mk("top", perKeyBatch{upperNoCase{in}})
+		reads, target, tkey = []stressReader{{top, slash}}, top, slash
+	case "tree":
+		in := mk("in", below)
+		mid := mk("mid", in)                            // identity over in
+		top := mk("top", perKeyBatch{upperNoCase{mid}}) // key by key, over mid
+		other := mk("other", upperNoCase{in})           // recorded over in
+		reads, target = []stressReader{{top, slash}, {other, slash}, {mid, id}, {in, id}}, in
+	default:
+		t.Fatalf("topology %q", topo)
+	}
+
+	keys := []string{"a", "b", "c", "d", "e", "f"}
+	var pub [6]atomic.Int64
+	var bad, served, notFound, failed, cancelled atomic.Int64
+	var firstBad atomic.Value
+	check := func(cctx context.Context, what string, i int, want int64, v string, err error) {
+		var ok bool
+		switch {
+		case err == nil:
+			ok = strings.HasPrefix(v, keys[i]+":") && int64(verOf(v)) >= want
+			served.Add(1)
+		case errors.Is(err, pipeline.ErrNotFound):
+			ok = src.lastAbs[i].Load() >= want
+			notFound.Add(1)
+		case errors.Is(err, errBoom):
+			ok = failEvery > 0
+			failed.Add(1)
+		case errors.Is(err, context.Canceled):
+			ok = cctx.Err() != nil
+			cancelled.Add(1)
+		}
+		if !ok {
+			bad.Add(1)
+			firstBad.CompareAndSwap(nil, fmt.Sprintf("%s %s: got %q, %v; want version >= %d (last absent at %d)",
+				what, keys[i], v, err, want, src.lastAbs[i].Load()))
+		}
+	}
+	// The writer cancels, at each round, the context of a reader that left
+	// it here, most likely while that reader runs.
+	var slot atomic.Pointer[context.CancelFunc]
+	// ops paces the writer: each round waits for a few reader operations,
+	// so that reads and invalidations interleave all along the run.
+	var ops atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := range 4 {
+		wg.Go(func() {
+			ctx := context.Background()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				now.Add(int64(10 * time.Microsecond))
+				if ops.Add(1)%16 == 0 {
+					runtime.Gosched() // lets the writer in with a single P
+				}
+				rd := reads[(n+r)%len(reads)]
+				cctx, cancel := ctx, context.CancelFunc(func() {})
+				if (n+r)%2 == 0 {
+					cctx, cancel = context.WithCancel(ctx)
+					if n%4 == 0 {
+						slot.Store(&cancel)
+					}
+				}
+				if (n+r)%3 == 0 {
+					i, j := n%6, (n+r+1)%6
+					want := [2]int64{pub[i].Load(), pub[j].Load()}
+					res := pipeline.FetchMany(cctx, rd.f, []string{rd.mapk(keys[i]), rd.mapk(keys[j]), rd.mapk(keys[i])})
+					for x, ix := range []int{0, 1, 0} {
+						k := [2]int{i, j}[ix]
+						check(cctx, fmt.Sprintf("batch[%d] of %v", x, []int{i, j, i}), k, want[ix], res[x].Value, res[x].Err)
+					}
+				} else {
+					i := (n * 7) % 6
+					want := pub[i].Load()
+					v, err := rd.f.Fetch(cctx, rd.mapk(keys[i]))
+					check(cctx, "single", i, want, v, err)
+				}
+				cancel()
+			}
+		})
+	}
+	ctx := context.Background()
+	for n := range rounds {
+		for ops.Load() < int64(2*n) {
+			runtime.Gosched()
+		}
+		i := n % 6
+		v := src.bump(i, toggle && (n/6)%2 == 0)
+		var err error
+		if op == "clear" {
+			err = target.(pipeline.Clearer).Clear(ctx)
+		} else {
+			err = target.(pipeline.Invalidator[string]).Invalidate(ctx, tkey(keys[i]))
+		}
+		if err != nil {
+			t.Error(err)
+		}
+		pub[i].Store(int64(v))
+		now.Add(int64(100 * time.Microsecond))
+		if p := slot.Swap(nil); p != nil {
+			(*p)()
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for _, l := range layers {
+		if err := l.(pipeline.Closer).Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	if n := bad.Load(); n > 0 {
+		t.Fatalf("%d violations (served %d, not found %d, failed %d, cancelled %d); first: %v",
+			n, served.Load(), notFound.Load(), failed.Load(), cancelled.Load(), firstBad.Load())
+	}
+	if testing.Verbose() {
+		t.Logf("served %d (stale %d), not found %d (remembered %d), failed %d, cancelled %d, shared waits %d",
+			served.Load(), stale.Load(), notFound.Load(), negHits.Load(), failed.Load(), cancelled.Load(), shared.Load())
+	}
+}
+
+// reversedBatch is a describing key mapper ("k/x" -> "k") that passes a
+// batch down whole, as one batch of the same length, but in reverse order
+// (as a layer that sorts or groups the keys it sends to a database would),
+// and puts the results back in place.
+type reversedBatch struct{ upperNoCase }
+
+func (r reversedBatch) FetchBatch(ctx context.Context, keys []string, out []pipeline.Result[string]) {
+	n := len(keys)
+	inner := make([]string, n)
+	for i, k := range keys {
+		inner[n-1-i] = r.inner(k)
+	}
+	res := pipeline.FetchMany(ctx, r.next, inner)
+	for i := range keys {
+		out[i] = res[n-1-i]
+	}
+}
+
+// Was a bug, fixed: an outer cache layer marks a batch with its keys
+// "aligned with the keys passed down", and an inner cache layer that got a
+// batch of the same length recorded inner key i as the source of outer key
+// i. A batching layer in between that passes the batch down in another
+// order (sorted, grouped) broke the alignment: invalidating a dropped b/x,
+// and the outer layer kept serving the invalidated a/x. Now a batching
+// layer must say it keeps the order (Description.BatchInOrder, as the stock
+// ones do); through any other, the layers below depend on the whole batch.
+//
+//	outer.FetchMany([a/x b/x]) -> runBatch ask [a/x b/x], marker keys [a/x b/x]
+//	reversedBatch -> in.FetchBatch([b a]): registerBatch: b -> outer a/x, a -> outer b/x
+//	in.Invalidate(a): drops in a, then its dependent outer b/x (a/x stays)
+//	outer.Fetch(a/x) -> a1, after Invalidate returned
+func TestBatchMarkerMisalignedByReorderingLayer(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := newSource("a", "a1", "b", "b1")
+	in := pipeline.Cache("in", clearStore{newMemStore[string, string]()}, nil)(src)
+	outer := pipeline.Cache("outer", clearStore{newMemStore[string, string]()}, nil)(reversedBatch{upperNoCase{in}})
+	res := pipeline.FetchMany(ctx, outer, []string{"a/x", "b/x"})
+	for i, want := range []string{"a1", "b1"} {
+		if res[i].Err != nil || res[i].Value != want {
+			t.Fatalf("batch[%d] = %+v, want %q", i, res[i], want)
+		}
+	}
+	src.set("a", "a2")
+	if err := in.(pipeline.Invalidator[string]).Invalidate(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := outer.Fetch(ctx, "a/x")
+	if err != nil || v != "a2" {
+		t.Fatalf("outer.Fetch(a/x) after in.Invalidate(a) returned = %q, %v; want a2", v, err)
+	}
+}
+
+// Through a stock batching layer (MapKey), which keeps a batch in order,
+// the inner layer still records one outer key per inner key: invalidating
+// one inner key drops only its own outer key, not the whole batch.
+func TestInOrderBatchRecordsPerKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := newSource("a", "a1", "b", "b1")
+	in := pipeline.Cache("in", newMemStore[string, string](), nil)(src)
+	outerStore := newMemStore[string, string]()
+	strip := func(k string) string { b, _, _ := strings.Cut(k, "/"); return b }
+	outer := pipeline.Cache("outer", outerStore, nil)(middleware.MapKey[string](strip)(in))
+	res := pipeline.FetchMany(ctx, outer, []string{"a/x", "b/x"})
+	require.NoError(t, res[0].Err)
+	require.NoError(t, res[1].Err)
+	src.set("a", "a2")
+	require.NoError(t, in.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+	require.False(t, outerStore.has("a/x"), "dropped with its inner key")
+	require.True(t, outerStore.has("b/x"), "not dropped: b did not change")
+	v, err := outer.Fetch(ctx, "a/x")
+	require.NoError(t, err)
+	require.Equal(t, "a2", v)
+}
