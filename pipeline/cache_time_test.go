@@ -19,11 +19,15 @@ type versioned struct {
 	calls   atomic.Int64
 	version atomic.Int64
 	fail    atomic.Bool
-	ttl     time.Duration // lifetime the source reports; 0: unknown
+	ttl     time.Duration                 // lifetime the source reports; 0: unknown
+	hold    atomic.Pointer[chan struct{}] // if set, a fetch waits for it to close
 }
 
 func (s *versioned) FetchEntry(_ context.Context, k string) (pipeline.Entry[string], error) {
 	s.calls.Add(1)
+	if h := s.hold.Load(); h != nil {
+		<-*h
+	}
 	if s.fail.Load() {
 		return pipeline.Entry[string]{}, errBoom
 	}
@@ -60,12 +64,16 @@ func TestRefreshAhead(t *testing.T) {
 		require.EqualValues(t, 1, src.calls.Load())
 
 		src.version.Store(1)
+		hold := make(chan struct{}) // the refresh waits until the reads are done
+		src.hold.Store(&hold)
 		time.Sleep(2 * time.Second) // at refresh age
 		for range 5 {
 			v, err = f.Fetch(ctx, "k")
 			require.NoError(t, err)
 			require.Equal(t, "k@0", v, "the old value at once")
 		}
+		src.hold.Store(nil)
+		close(hold)
 		synctest.Wait() // the background refresh finishes
 		require.EqualValues(t, 2, src.calls.Load(), "exactly one background fetch")
 		v, err = f.Fetch(ctx, "k")
