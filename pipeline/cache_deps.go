@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 )
 
 // Dependents: how a tree stays coherent.
@@ -77,13 +78,19 @@ func (d derived[K, V]) dropDerived(ctx context.Context) { d.c.drop(ctx, d.key) }
 // have sorted it) records the marker itself: a dependent that drops all of
 // the batch's keys.
 type batchMarker[K comparable, V any] struct {
-	c    *cache[K, V]
-	keys []K
+	c       *cache[K, V]
+	keys    []K
+	dropped atomic.Bool
 }
 
 // dropDerived drops every key of the batch from its layer, each one even if
-// dropping another panics.
+// dropping another panics. It does so once: a marker is recorded under
+// many inner keys, and after the first drop the layer's values of those
+// keys come from later fills, with markers of their own.
 func (b *batchMarker[K, V]) dropDerived(ctx context.Context) {
+	if b.dropped.Swap(true) {
+		return
+	}
 	eachOf(b.keys, func(k K) { b.c.drop(ctx, k) })
 }
 

@@ -33,7 +33,9 @@ type Description struct {
 	// (one that sorts or groups keys), the layers below depend on the whole
 	// batch instead: invalidating one inner key drops all of the batch's
 	// outer keys, which costs refetches, never stale values. The stock
-	// layers say so.
+	// layers say so. A type that embeds a stock layer and overrides its
+	// FetchBatch must define its own Describe: the embedded one's claim is
+	// about the embedded FetchBatch.
 	BatchInOrder bool `json:"-"`
 }
 
