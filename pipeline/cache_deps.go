@@ -94,17 +94,15 @@ func (b *batchMarker[K, V]) dropDerived(ctx context.Context) {
 	eachOf(b.keys, func(k K) { b.c.drop(ctx, k) })
 }
 
-// dependentLayer is a cache layer registered with an inner one.
+// dependentLayer is a cache layer registered with an inner one: clearing
+// the inner layer clears it.
 type dependentLayer interface {
-	dependent
 	clearDerived(ctx context.Context)
 }
 
-// wholeLayer is a dependency on a whole outer layer, recorded when a batch
-// marker does not line up with the keys that reached the inner layer.
+// wholeLayer is a cache layer as a dependentLayer.
 type wholeLayer[K comparable, V any] struct{ c *cache[K, V] }
 
-func (w wholeLayer[K, V]) dropDerived(ctx context.Context)  { w.c.clearDerived(ctx) }
 func (w wholeLayer[K, V]) clearDerived(ctx context.Context) { w.c.clearDerived(ctx) }
 
 // hidesMarker reports whether a fill must hide, from the layers below, the
@@ -127,15 +125,14 @@ type deps[K comparable] struct {
 	n      int
 	max    int
 	// identity holds the identity dependents (see above): cache layers
-	// directly over this one, of its own types, as dependentLayers whose
-	// dropKey takes a key of this layer.
+	// directly over this one, of its own types, whose dropKey takes a key
+	// of this layer.
 	identity []identityDependent[K]
 }
 
 // identityDependent is a cache layer directly over another: its key k
 // derives from the inner key k.
 type identityDependent[K comparable] interface {
-	dependentLayer
 	dropKey(ctx context.Context, key K, origin any)
 }
 
@@ -199,9 +196,6 @@ func (c *cache[K, V]) addIdentity(o *cache[K, V]) {
 
 // identityLayer is a cache layer as the identity dependent of the one below.
 type identityLayer[K comparable, V any] struct{ c *cache[K, V] }
-
-func (l identityLayer[K, V]) dropDerived(ctx context.Context)  { l.c.clearDerived(ctx) }
-func (l identityLayer[K, V]) clearDerived(ctx context.Context) { l.c.clearDerived(ctx) }
 
 // dropKey drops key from the layer, unless the invalidation started there
 // (origin is the derived value of that layer and key) and did so already.
