@@ -2,11 +2,13 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
 )
 
 // annotate is a middleware that prints before and after the layers below it.
@@ -167,3 +169,19 @@ func (s *syncMap[K, V]) Get(_ context.Context, k K) (V, bool, error) {
 }
 func (s *syncMap[K, V]) Set(_ context.Context, k K, v V) error { s.m.Store(k, v); return nil }
 func (s *syncMap[K, V]) Delete(_ context.Context, k K) error   { s.m.Delete(k); return nil }
+
+// A cache layer over a key type that holds interfaces answers a key it
+// cannot hash with ErrUnhashableKey, for that key alone.
+func ExampleErrUnhashableKey() {
+	ctx := context.Background()
+	src := pipeline.FetcherFunc[any, string](func(_ context.Context, k any) (string, error) {
+		return fmt.Sprint(k), nil
+	})
+	f := pipeline.Cache("any_keys", stores.NewMap[any, string](), nil)(src)
+	fmt.Println(pipeline.MayHoldUnhashable[any](), pipeline.MayHoldUnhashable[string]())
+	res := pipeline.FetchMany(ctx, f, []any{"a", []int{1}})
+	fmt.Println(res[0].Value, errors.Is(res[1].Err, pipeline.ErrUnhashableKey))
+	// Output:
+	// true false
+	// a true
+}
