@@ -191,7 +191,9 @@ func copyDuplicates[V any](out []Result[V], first []int) {
 // BatchFetcher. The function returns the values it found; a key missing from
 // the map is not found. An error fails every key of the call.
 //
-// The keys passed to the function are distinct.
+// The keys passed to the function are distinct. Like a BatchFetcher, the
+// function must not keep them after it returns: they may be the caller's, or
+// memory that a cache layer reuses.
 type BulkFunc[K comparable, V any] func(ctx context.Context, keys []K) (map[K]V, error)
 
 // Fetch fetches one key with a call of f.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -152,32 +153,35 @@ func (c *cache[K, V]) singleLookups(ctx context.Context, keys []K, out []Result[
 
 // batchKey is one distinct missed key of a batch.
 type batchKey[V any] struct {
-	idx int        // first index of the key in the batch
-	f   *flight[V] // the flight that resolves it: the batch's own, or one it joined
+	idx int        // index of the key in the batch (of its first occurrence)
+	f   *flight[V] // the flight it joined; nil if the batch fetches it itself
 }
 
-// errUnresolved marks a batch's flights until their result is known, so that
-// a panic can tell which ones it must fail.
-var errUnresolved = errors.New("pipeline: unresolved")
+// batchDup is a repeat of a key in a batch: it gets the result of the key's
+// first occurrence, work item first.
+type batchDup struct{ idx, first int }
 
-// errAbandoned is the result of a batch's flights when the batch stopped
+// errAbandoned is the result of a batch's keys when the batch stopped
 // before fetching them (an observer panicked).
 var errAbandoned = errors.New("pipeline: batch abandoned")
 
-// release ends the batch's own flights (those closed by done): it gives
-// them err if it is not nil, removes them from the flight table (bf, nil if
-// the layer does not coalesce) and wakes their waiters.
-func (c *cache[K, V]) release(bf *batchFlights[K, V], work []batchKey[V], done chan struct{}, err error) {
-	c.landed.Add(1)
-	c.mu.Lock()
+// release ends the batch's own flights (the work items without a flight of
+// their own): it gives them err if it is not nil, hands their results (in
+// dst, aligned with the batch's keys) to the flights that others joined,
+// removes them from the flight table (bf, nil if the layer does not
+// coalesce) and wakes their waiters.
+func (c *cache[K, V]) release(bf *batchFlights[K, V], work []batchKey[V], dst []Result[V], done chan struct{}, err error) {
 	if err != nil {
 		for _, w := range work {
-			if w.f.done == done {
-				w.f.e, w.f.err = Entry[V]{}, err
+			if w.f == nil {
+				dst[w.idx] = Result[V]{Err: err}
 			}
 		}
 	}
+	c.landed.Add(1)
+	c.mu.Lock()
 	if bf != nil {
+		bf.hand(dst) // under mu: no one joins once the batch has left
 		c.flights.removeBatch(bf)
 	}
 	c.mu.Unlock()
@@ -186,63 +190,34 @@ func (c *cache[K, V]) release(bf *batchFlights[K, V], work []batchKey[V], done c
 
 // batchMiss resolves the keys at the indexes s.misses, which the store did
 // not hold fresh. If distinctKeys is set, no key repeats.
+//
+// The keys the batch fetches itself need no flight each: their results go
+// straight to out, or, when the batch runs detached, to memory of its own
+// that the caller copies from. Only a key that someone joins while the
+// batch runs gets a flight, made then (see batchFlights.find), and its
+// result when the batch lands.
 func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], s *batchScratch[K, V], landed uint64, distinctKeys bool) {
-	misses := s.misses
 	var now time.Time
 	if c.neg != nil {
 		now = c.opts.Clock()
 	}
-	// Repeated keys are resolved by the flight of their first occurrence.
-	var seen map[K]int // key → index in work
-	if !distinctKeys && len(misses) > 1 {
-		if s.seen == nil {
-			s.seen = make(map[K]int, len(misses))
-		}
-		seen = s.seen
-	}
-	var dups []batchKey[V] // repeated keys
-	var olds []Entry[V]    // expired entries aligned with work, for stale-if-error; nil if none
-	// The batch below runs detached when ctx can end first (see below).
-	// Its work items and flights (and, detached, its keys) come from the
-	// scratch, and go back to it once neither this call nor the batch
-	// needs them (see giveBack).
-	detach := c.coalesce && ctx.Done() != nil
-	work, flights := grow(s.work, len(misses))[:0], grow(s.flights, len(misses))
-	s.work, s.flights = nil, nil
-	// The flights this batch leads all end together: they share one done
-	// channel, which also tells them from flights the batch joined.
-	done := make(chan struct{})
-	for _, i := range misses {
-		k := keys[i]
-		if c.neg != nil && c.neg.has(k, now) { // each occurrence answers for itself
-			c.emit(ctx, NegativeHit, k, nil, 0)
-			out[i] = Result[V]{Err: c.negErr}
-			continue
-		}
-		if seen != nil {
-			if j, ok := seen[k]; ok {
-				dups = append(dups, batchKey[V]{idx: i, f: &flights[j]})
-				continue
-			}
-			seen[k] = len(work)
-		}
-		if !out[i].Expires.IsZero() {
-			if olds == nil {
-				olds = make([]Entry[V], len(misses))
-			}
-			olds[len(work)] = out[i].Entry
-		}
-		f := &flights[len(work)]
-		f.done = done
-		work = append(work, batchKey[V]{idx: i, f: f})
-	}
+	work, dups, olds := c.distinctMisses(ctx, keys, out, s, now, distinctKeys)
 
-	// A detached batch needs keys of its own.
-	runKeys := keys
+	// The batch below runs detached when ctx can end first: then it has keys,
+	// work items and results of its own, aligned with work (runWork[n].idx
+	// is n), from the scratch; they go back to it once neither this call
+	// nor the batch needs them.
+	detach := c.coalesce && ctx.Done() != nil && len(work) > 0
+	runKeys, runWork, dst := keys, work, out
 	if detach {
-		runKeys = append(s.runKeys[:0], keys...)
-		s.runKeys = nil
+		runKeys, runWork, dst = grow(s.runKeys, len(work)), grow(s.runWork, len(work)), grow(s.dst, len(work))
+		s.runKeys, s.runWork, s.dst = nil, nil, nil
+		for n, w := range work {
+			runKeys[n], runWork[n] = keys[w.idx], batchKey[V]{idx: n}
+		}
 	}
+	// The flights this batch leads all end together, on one done channel.
+	done := make(chan struct{})
 
 	// Join the keys already in flight, and add the others as this batch's.
 	var bf *batchFlights[K, V]
@@ -259,23 +234,16 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 					if f.done == nil {
 						f.done = make(chan struct{})
 					}
-					w.f = f
+					w.f, runWork[n].f = f, f
 				}
 			}
 		}
 		if lead > 0 {
-			bf = &batchFlights[K, V]{keys: runKeys, work: work, done: done, gen: gen}
+			bf = &batchFlights[K, V]{keys: runKeys, work: runWork, done: done, gen: gen}
 			c.flights.addBatch(bf)
 		}
 		recheck = c.landed.Load() != landed
 		c.mu.Unlock()
-		if seen != nil && lead < len(work) {
-			// A repeat of a key this batch joined waits for that flight.
-			for n := range dups {
-				d := &dups[n]
-				d.f = work[seen[keys[d.idx]]].f
-			}
-		}
 	}
 
 	// Report now that repeats are known: a Miss per distinct key, and a
@@ -284,42 +252,32 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 	started := false
 	defer func() {
 		if !started {
-			c.release(bf, work, done, errAbandoned)
+			c.release(bf, runWork, dst, done, errAbandoned)
 		}
 	}()
 	if c.observed() {
 		for _, w := range work {
 			c.emitSlow(ctx, Miss, keys[w.idx], nil, 0)
-			if w.f.done != done {
+			if w.f != nil {
 				c.emitSlow(ctx, SharedWait, keys[w.idx], nil, 0)
 			}
 		}
 	}
 	started = true
-	// giveBack returns the batch's memory to scratch r, unless someone
-	// joined one of its flights and may still read it. It is called by the
-	// last of this call and the batch to finish with the memory: the batch
-	// has then ended, and with it bf's time in the flight table, so joined
-	// is final.
-	giveBack := func(r *batchScratch[K, V]) {
-		if bf == nil || !bf.joined {
-			r.work, r.flights = work, flights
-			if detach {
-				r.runKeys = runKeys
-			}
-		}
-	}
-	var users atomic.Int32 // of the memory: this call, and a detached batch
+	// users counts who still needs a detached batch's memory: this call,
+	// and the batch while it runs. The last one gives it back.
+	var users atomic.Int32
 	users.Store(1)
+	giveBack := func(r *batchScratch[K, V]) { r.runKeys, r.runWork, r.dst = runKeys, runWork, dst }
 	switch {
 	case lead == 0:
 		close(done)
 	case !detach:
-		c.runBatch(ctx, keys, work, olds, bf, done, recheck)
+		c.runBatch(ctx, keys, work, olds, bf, done, recheck, out)
 	default:
 		users.Add(1)
 		run := func(ctx context.Context) {
-			c.runBatch(ctx, runKeys, work, olds, bf, done, recheck)
+			c.runBatch(ctx, runKeys, runWork, olds, bf, done, recheck, dst)
 			if users.Add(-1) == 0 {
 				r := c.getScratch()
 				giveBack(r)
@@ -334,32 +292,115 @@ func (c *cache[K, V]) batchMiss(ctx context.Context, keys []K, out []Result[V], 
 	// Wait for the batch's own flights (one channel, once), and for each
 	// flight it joined.
 	ownDone := false
+wait:
 	for n, w := range work {
-		if w.f.done != done || !ownDone {
+		switch {
+		case w.f != nil:
 			if !waitDone(ctx, w.f.done) {
-				for _, w := range work[n:] {
-					if isClosed(w.f.done) {
-						out[w.idx] = Result[V]{Entry: w.f.e, Err: w.f.err}
-					} else {
-						out[w.idx] = Result[V]{Err: ctx.Err()}
-					}
-				}
-				break
+				c.cut(ctx, work[n:], n, out, done, dst, detach)
+				break wait
 			}
-			ownDone = ownDone || w.f.done == done
+			out[w.idx] = Result[V]{Entry: w.f.e, Err: w.f.err}
+		case !ownDone:
+			if !waitDone(ctx, done) {
+				c.cut(ctx, work[n:], n, out, done, dst, detach)
+				break wait
+			}
+			ownDone = true
+			fallthrough
+		default:
+			if detach {
+				out[w.idx] = dst[n]
+			}
 		}
-		out[w.idx] = Result[V]{Entry: w.f.e, Err: w.f.err}
 	}
 	for _, d := range dups {
-		if isClosed(d.f.done) {
-			out[d.idx] = Result[V]{Entry: d.f.e, Err: d.f.err}
-		} else { // ctx ended first
-			out[d.idx] = Result[V]{Err: ctx.Err()}
-		}
+		out[d.idx] = out[work[d.first].idx]
 	}
-	if users.Add(-1) == 0 {
+	s.work = work
+	if detach && users.Add(-1) == 0 {
 		giveBack(s)
 	}
+}
+
+// cut writes the results of work items rest, from position from of the
+// batch's work on, once ctx has ended: those that landed meanwhile, and
+// ctx.Err() for the others.
+func (c *cache[K, V]) cut(ctx context.Context, rest []batchKey[V], from int, out []Result[V], done chan struct{}, dst []Result[V], detach bool) {
+	ownLanded := isClosed(done)
+	for m, w := range rest {
+		switch {
+		case w.f != nil && isClosed(w.f.done):
+			out[w.idx] = Result[V]{Entry: w.f.e, Err: w.f.err}
+		case w.f == nil && ownLanded:
+			if detach {
+				out[w.idx] = dst[from+m]
+			}
+		default:
+			out[w.idx] = Result[V]{Err: ctx.Err()}
+		}
+	}
+}
+
+// distinctMisses returns the batch's work: its distinct missed keys (at the
+// indexes s.misses) in order of first occurrence, with their repeats and
+// the expired entries out holds for them (aligned with work; nil if none),
+// kept for stale-if-error. A key the layer remembers as absent is answered
+// at each of its occurrences here and left out.
+func (c *cache[K, V]) distinctMisses(ctx context.Context, keys []K, out []Result[V], s *batchScratch[K, V], now time.Time, distinctKeys bool) ([]batchKey[V], []batchDup, []Entry[V]) {
+	var seen map[K]int // key → index in work
+	if !distinctKeys && len(s.misses) > 1 {
+		if s.seen == nil {
+			s.seen = make(map[K]int, len(s.misses))
+		}
+		seen = s.seen
+	}
+	work := grow(s.work, len(s.misses))[:0]
+	s.work = nil
+	var olds []Entry[V]
+	for _, i := range s.misses {
+		k := keys[i]
+		if c.neg != nil && c.neg.has(k, now) { // each occurrence answers for itself
+			c.emit(ctx, NegativeHit, k, nil, 0)
+			out[i] = Result[V]{Err: c.negErr}
+			continue
+		}
+		if seen != nil {
+			// One map write per key: a repeat shows as a map that did not
+			// grow, and then the repeats are sorted out below.
+			seen[k] = len(work)
+		}
+		if !out[i].Expires.IsZero() {
+			if olds == nil {
+				olds = make([]Entry[V], len(s.misses))
+			}
+			olds[len(work)] = out[i].Entry
+		}
+		work = append(work, batchKey[V]{idx: i})
+	}
+	if seen == nil || len(seen) == len(work) {
+		return work, nil, olds
+	}
+	// Some keys repeat: keep their first occurrences, in place.
+	clear(seen)
+	var dups []batchDup
+	kept := work[:0]
+	for n, w := range work {
+		k := keys[w.idx]
+		if j, ok := seen[k]; ok {
+			dups = append(dups, batchDup{idx: w.idx, first: j})
+			continue
+		}
+		seen[k] = len(kept)
+		if olds != nil {
+			olds[len(kept)] = olds[n]
+		}
+		kept = append(kept, w)
+	}
+	if olds != nil {
+		clear(olds[len(kept):])
+	}
+	return kept, dups, olds
 }
 
 // waitDone waits for done to close, or for ctx to end first (false).
@@ -386,40 +427,46 @@ func isClosed(done chan struct{}) bool {
 	}
 }
 
-// runBatch fetches the keys whose flights the batch leads (those closed by
-// done) with one call below, stores them, and releases their waiters. It
-// recovers panics. work and olds are only read.
-func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V], olds []Entry[V], bf *batchFlights[K, V], done chan struct{}, recheck bool) {
-	for _, w := range work {
-		if w.f.done == done {
-			w.f.err = errUnresolved
-		}
-	}
+// runBatch fetches the keys the batch leads (the work items without a
+// flight of their own) with one call below, stores them, writes their
+// results to dst, aligned with keys, and releases their waiters. It
+// recovers panics. work is only read.
+func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V], olds []Entry[V], bf *batchFlights[K, V], done chan struct{}, recheck bool, dst []Result[V]) {
+	s := c.getScratch()
+	var fetch []int // indexes in work of the keys to fetch, once listed is set
+	listed := false
 	// Two defers: the release runs even if reporting the panic panics.
-	defer c.release(bf, work, done, nil)
+	defer c.release(bf, work, dst, done, nil)
 	defer func() {
 		if r := recover(); r != nil {
 			perr := &PanicError{Layer: c.name, Value: r, Stack: debug.Stack()}
-			for _, w := range work {
-				if w.f.done == done && w.f.err == errUnresolved {
-					w.f.e, w.f.err = Entry[V]{}, perr
+			// The keys it was fetching fail: all of its own, if the panic
+			// came before they were known.
+			if listed {
+				for _, n := range fetch {
+					dst[work[n].idx] = Result[V]{Err: perr}
+				}
+			} else {
+				for _, w := range work {
+					if w.f == nil {
+						dst[w.idx] = Result[V]{Err: perr}
+					}
 				}
 			}
 			c.emit(ctx, Error, keys[work[0].idx], perr, 0)
 		}
+		c.putScratch(s)
 	}()
 
-	s := c.getScratch()
-	defer c.putScratch(s)
-	fetch := s.fetch[:0] // indexes in work of the keys to fetch
+	fetch = s.fetch[:0]
 	for n, w := range work {
-		if w.f.done != done {
+		if w.f != nil {
 			continue
 		}
 		if recheck { // check the store again inside the flights
 			cur, st := c.lookup(ctx, keys[w.idx])
 			if st == fresh || st == due {
-				w.f.e, w.f.err = cur, nil
+				dst[w.idx] = Result[V]{Entry: cur}
 				continue
 			}
 			switch {
@@ -436,18 +483,37 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 		}
 		fetch = append(fetch, n)
 	}
-	s.fetch = fetch
+	s.fetch, listed = fetch, true
 	if len(fetch) == 0 {
 		return
 	}
-	// ask is not pooled: it goes down in the fill marker, and so in the
-	// context of any background work below.
-	ask := make([]K, len(fetch))
-	for j, n := range fetch {
-		ask[j] = keys[work[n].idx]
+	// When the batch fetches every one of its keys (as a batch of misses
+	// does), they go down as they are and the results come straight back
+	// into dst. Otherwise the keys to fetch go down gathered, and their
+	// results are scattered back. A fill marker keeps its keys (ask), and
+	// so does any background work below that has it in its context: then
+	// they are a copy of their own.
+	var ask []K
+	var res []Result[V]
+	direct := len(fetch) == len(keys)
+	switch {
+	case direct && c.trackBelow:
+		ask, res = slices.Clone(keys), dst
+	case direct:
+		ask, res = keys, dst
+	default:
+		if c.trackBelow {
+			ask = make([]K, len(fetch))
+		} else {
+			s.ask = grow(s.ask, len(fetch))
+			ask = s.ask
+		}
+		for j, n := range fetch {
+			ask[j] = keys[work[n].idx]
+		}
+		s.res = grow(s.res, len(fetch))
+		res = s.res
 	}
-	s.res = grow(s.res, len(fetch))
-	res := s.res
 	gen := c.gen.Load()
 	nctx := ctx
 	switch {
@@ -464,14 +530,20 @@ func (c *cache[K, V]) runBatch(ctx context.Context, keys []K, work []batchKey[V]
 	}
 	elapsed := since(start)
 	if c.bstore != nil {
-		c.finishBatch(ctx, ask, res, work, fetch, olds, elapsed, gen, s)
-		return
+		c.finishBatch(ctx, ask, res, fetch, olds, elapsed, gen, s)
+	} else {
+		var f flight[V]
+		for j, n := range fetch {
+			old, st := staleOf(olds, n)
+			f.e, f.err = res[j].Entry, res[j].Err
+			c.finish(ctx, ask[j], &f, elapsed, &old, st, gen)
+			res[j] = Result[V]{Entry: f.e, Err: f.err}
+		}
 	}
-	for j, n := range fetch {
-		old, st := staleOf(olds, n)
-		f := work[n].f
-		f.e, f.err = res[j].Entry, res[j].Err
-		c.finish(ctx, ask[j], f, elapsed, &old, st, gen)
+	if !direct {
+		for j, n := range fetch {
+			dst[work[n].idx] = res[j]
+		}
 	}
 }
 
@@ -484,19 +556,32 @@ func staleOf[V any](olds []Entry[V], n int) (Entry[V], state) {
 }
 
 // finishBatch is finish for the keys a batch fetched (ask, with results
-// res and work items fetch), storing the values with one SetBatch. Events
-// follow the order of ask, as with finish.
-func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V], work []batchKey[V], fetch []int, olds []Entry[V], elapsed time.Duration, gen uint64, s *batchScratch[K, V]) {
-	keys, entries := s.setKeys[:0], s.setEntries[:0]
-	defer func() { s.setKeys, s.setEntries = keys, entries }()
-	for j := range fetch {
+// res and work items fetch): it stores the values with one SetBatch and
+// leaves the final results in res. Events follow the order of ask, as with
+// finish.
+func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V], fetch []int, olds []Entry[V], elapsed time.Duration, gen uint64, s *batchScratch[K, V]) {
+	keys, entries := ask, s.setEntries[:0] // keys: ask itself, if every key has a value
+	failures := false
+	for j := range res {
 		if r := &res[j]; r.Err == nil {
 			if c.opts.TTL > 0 {
 				r.Expires = c.expiry(r.Expires, c.opts.TTL)
 			}
-			keys, entries = append(keys, ask[j]), append(entries, r.Entry)
+			entries = append(entries, r.Entry)
+		} else {
+			failures = true
 		}
 	}
+	if failures {
+		keys = s.setKeys[:0]
+		for j := range res {
+			if res[j].Err == nil {
+				keys = append(keys, ask[j])
+			}
+		}
+		s.setKeys = keys
+	}
+	s.setEntries = entries
 	kept, err := c.keepBatch(ctx, keys, entries, gen)
 	if err != nil {
 		err = fmt.Errorf("pipeline: %s: store set: %w", c.name, err)
@@ -505,13 +590,12 @@ func (c *cache[K, V]) finishBatch(ctx context.Context, ask []K, res []Result[V],
 		}
 	}
 	for j, n := range fetch {
-		f := work[n].f
 		if err := res[j].Err; err != nil {
 			old, st := staleOf(olds, n)
-			f.e, f.err = c.failed(ctx, ask[j], err, elapsed, &old, st, gen)
+			e, err := c.failed(ctx, ask[j], err, elapsed, &old, st, gen)
+			res[j] = Result[V]{Entry: e, Err: err}
 			continue
 		}
-		f.e, f.err = res[j].Entry, nil
 		if kept && c.observed() {
 			c.emitSlow(ctx, Fill, ask[j], nil, elapsed)
 		}
@@ -541,9 +625,11 @@ type batchScratch[K comparable, V any] struct {
 	misses     []int
 	seen       map[K]int
 	work       []batchKey[V]
-	flights    []flight[V]
-	runKeys    []K
+	runKeys    []K           // a detached batch's keys,
+	runWork    []batchKey[V] // work items,
+	dst        []Result[V]   // and results
 	fetch      []int
+	ask        []K
 	res        []Result[V]
 	setKeys    []K
 	setEntries []Entry[V]
@@ -563,17 +649,19 @@ func (c *cache[K, V]) getScratch() *batchScratch[K, V] {
 // putScratch clears s of keys and values, so that the pool keeps nothing
 // alive, and returns it to the pool if it is not too large.
 func (c *cache[K, V]) putScratch(s *batchScratch[K, V]) {
-	if max(cap(s.misses), cap(s.fetch), cap(s.res), cap(s.setKeys), cap(s.flights), cap(s.runKeys), len(s.seen)) > maxPooledBatch {
+	if max(cap(s.misses), cap(s.work), cap(s.fetch), cap(s.res), cap(s.setKeys), cap(s.setEntries), cap(s.runKeys), len(s.seen)) > maxPooledBatch {
 		return
 	}
 	clear(s.seen)
 	clear(s.res) // each user leaves its length as it used it
+	clear(s.ask)
 	clear(s.setKeys)
 	clear(s.setEntries)
 	clear(s.work)
-	clear(s.flights)
 	clear(s.runKeys)
-	s.misses, s.fetch, s.res, s.setKeys, s.setEntries = s.misses[:0], s.fetch[:0], s.res[:0], s.setKeys[:0], s.setEntries[:0]
+	clear(s.runWork)
+	clear(s.dst)
+	s.misses, s.fetch, s.res, s.ask, s.setKeys, s.setEntries = s.misses[:0], s.fetch[:0], s.res[:0], s.ask[:0], s.setKeys[:0], s.setEntries[:0]
 	c.scratch.Put(s)
 }
 

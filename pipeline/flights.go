@@ -49,38 +49,58 @@ type flightTable[K comparable, V any] struct {
 }
 
 // batchFlights are the flights a batch leads, one per distinct key it
-// fetches, which all land together: those of its work items whose flight
-// closes with done. keys and work are the batch's own, and do not change
-// while it is in the table.
+// fetches, which all land together: those of its work items that have no
+// flight of their own. keys and work are the batch's own, and do not change
+// while it is in the table. The flights themselves are made only for the
+// keys someone joins (see find); the batch's results reach them when it
+// lands (see hand).
 type batchFlights[K comparable, V any] struct {
 	keys  []K
 	work  []batchKey[V]
 	done  chan struct{}
-	index map[K]int // key → position in work, built the first time it is needed
+	index map[K]int    // key → position in work, built the first time it is needed
+	joins []*flight[V] // by position in work: the flights find made; nil until the first
 	// gen is the layer's generation when the batch began: once an
 	// invalidation has moved it, the batch's values may be stale, and no
 	// one may join its flights any more.
 	gen uint64
-	// joined is set once find has handed out one of the flights: someone
-	// else may read it after the batch has ended.
-	joined bool
 }
 
-// find returns the flight of key in b, or nil.
+// find returns the flight of key in b, made on the first call for it, or
+// nil if b does not fetch key.
 func (b *batchFlights[K, V]) find(key K) *flight[V] {
 	if b.index == nil {
 		b.index = make(map[K]int, len(b.work))
 		for n, w := range b.work {
-			if w.f.done == b.done {
+			if w.f == nil {
 				b.index[b.keys[w.idx]] = n
 			}
 		}
 	}
-	if n, ok := b.index[key]; ok {
-		b.joined = true
-		return b.work[n].f
+	n, ok := b.index[key]
+	if !ok {
+		return nil
 	}
-	return nil
+	if b.joins == nil {
+		b.joins = make([]*flight[V], len(b.work))
+	}
+	f := b.joins[n]
+	if f == nil {
+		f = &flight[V]{done: b.done}
+		b.joins[n] = f
+	}
+	return f
+}
+
+// hand gives every flight that find made its key's result, from dst
+// (aligned with keys), before the batch's done channel closes.
+func (b *batchFlights[K, V]) hand(dst []Result[V]) {
+	for n, f := range b.joins {
+		if f != nil {
+			r := &dst[b.work[n].idx]
+			f.e, f.err = r.Entry, r.Err
+		}
+	}
 }
 
 // idle reports whether the table holds no flight at all.
