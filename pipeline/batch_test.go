@@ -500,3 +500,58 @@ func TestBatchStoreOneCallEach(t *testing.T) {
 		require.Zero(t, s.sets.Load(), name+": no write per key")
 	}
 }
+
+// Repeated keys among a batch's misses, some with expired entries kept for
+// stale-if-error: each distinct key goes down once, in the order of its first
+// occurrence, and every occurrence gets its key's answer, the stale value
+// where there is one. Uncancellable, the results come straight back into
+// the caller's slice; cancellable, the batch runs detached and they are
+// copied.
+func TestBatchRepeatsWithStaleIfError(t *testing.T) {
+	for _, cancellable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
+			t.Parallel()
+			clk := newClock()
+			store := newMemStore[string, string]()
+			bulk := &bulkSource{err: errBoom}
+			f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{
+				TTL: time.Minute, StaleIfError: time.Hour, Clock: clk.Now,
+			})(pipeline.BulkFunc[string, string](bulk.fetch))
+			expired := clk.Now().Add(-time.Second)
+			for _, k := range []string{"a", "c"} {
+				require.NoError(t, store.SetEntry(t.Context(), k, pipeline.Entry[string]{Value: "old-" + k, Expires: expired}))
+			}
+			require.NoError(t, store.SetEntry(t.Context(), "h", pipeline.Entry[string]{Value: "held", Expires: clk.Now().Add(time.Minute)}))
+			ctx := context.Background()
+			if cancellable {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				defer cancel()
+			}
+			keys := []string{"a", "h", "b", "a", "c", "b", "c"}
+			res := pipeline.FetchMany(ctx, f, keys)
+			require.Equal(t, [][]string{{"a", "b", "c"}}, bulk.callList(), "each distinct miss once, in order")
+			want := map[string]string{"a": "old-a", "c": "old-c", "h": "held"}
+			for i, k := range keys {
+				if k == "b" {
+					require.ErrorIs(t, res[i].Err, errBoom, "position %d", i)
+					continue
+				}
+				require.NoError(t, res[i].Err, "position %d", i)
+				require.Equal(t, want[k], res[i].Value, "position %d", i)
+			}
+
+			// Below works again: every key is fetched once more, and the
+			// repeats get the new values.
+			bulk.err = nil
+			res = pipeline.FetchMany(ctx, f, keys)
+			require.Equal(t, []string{"a", "b", "c"}, bulk.callList()[1])
+			for i, k := range keys {
+				require.NoError(t, res[i].Err)
+				if k != "h" {
+					require.Equal(t, "v"+k, res[i].Value, "position %d", i)
+				}
+			}
+		})
+	}
+}

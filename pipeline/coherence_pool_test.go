@@ -203,8 +203,8 @@ func TestDroppedFlightLandsAfterNewOneInSameSlot(t *testing.T) {
 // An observer that panics on Miss, before the batch has started,
 // while a single fetch has joined one of its flights and a cancellable
 // (detached) caller has a dup: the flights are released with errAbandoned,
-// the memory is not given back (joined, and the caller panicked), and later
-// batches that reuse the scratch do not touch what the joiner reads. Also
+// the memory is not given back (the caller panicked), and later batches
+// that reuse the scratch do not touch what the joiner reads. Also
 // with a detached batch that the caller abandons and that lands while a
 // joiner and the next batches run (the last user gives the memory back).
 func TestBatchMemoryVsPanicAndDetach(t *testing.T) {

@@ -593,13 +593,13 @@ func TestMayHoldUnhashable(t *testing.T) {
 	require.True(t, pipeline.MayHoldUnhashable[[3]any]())
 }
 
-// A batch keeps its flights in pooled scratch, and gives them back when
-// both the batch and its caller are done with them, unless someone joined
-// one: a single fetch that joined reads its flight after the batch has
-// ended, while the next batch of the layer may already reuse the scratch.
-// Detached (a cancellable caller), the caller may return first, and the
-// batch gives them back when it ends. (Under the race detector, giving back
-// joined flights is caught here.)
+// A batch keeps its work in pooled scratch, and gives it back when both the
+// batch and its caller are done with it. A single fetch that joined one of
+// its keys reads the result after the batch has ended, while the next batch
+// of the layer may already reuse the scratch: it must read a flight of its
+// own, not pooled memory. Detached (a cancellable caller), the caller may
+// return first, and the batch gives the memory back when it ends. (Under
+// the race detector, a joiner reading pooled memory is caught here.)
 func TestJoinedBatchFlightsAreNotPooled(t *testing.T) {
 	for _, cancellable := range []bool{false, true} {
 		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
