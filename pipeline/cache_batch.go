@@ -344,8 +344,8 @@ func (c *cache[K, V]) cut(ctx context.Context, rest []batchKey[V], from int, out
 
 // distinctMisses returns the batch's work: its distinct missed keys (at the
 // indexes s.misses) in order of first occurrence, with their repeats and
-// the expired entries out holds for them (aligned with work; nil if none),
-// kept for stale-if-error. A key the layer remembers as absent is answered
+// the expired entries out holds for them, kept for stale-if-error: moved to
+// olds, aligned with work (nil if none), and cleared in out. A key the layer remembers as absent is answered
 // at each of its occurrences here and left out.
 func (c *cache[K, V]) distinctMisses(ctx context.Context, keys []K, out []Result[V], s *batchScratch[K, V], now time.Time, distinctKeys bool) ([]batchKey[V], []batchDup, []Entry[V]) {
 	var seen map[K]int // key → index in work
@@ -375,6 +375,7 @@ func (c *cache[K, V]) distinctMisses(ctx context.Context, keys []K, out []Result
 				olds = make([]Entry[V], len(s.misses))
 			}
 			olds[len(work)] = out[i].Entry
+			out[i] = Result[V]{} // out may go down: below sees no old entry
 		}
 		work = append(work, batchKey[V]{idx: i})
 	}
