@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -77,10 +79,65 @@ func (d derived[K, V]) dropDerived(ctx context.Context) { d.c.drop(ctx, d.key) }
 // batching layer that does not say it keeps a batch in order, which could
 // have sorted it) records the marker itself: a dependent that drops all of
 // the batch's keys.
+//
+// A batch that is fetched again (its outer values expired, say) comes with
+// a new marker, which replaces the old one in each key's record if it has
+// the same keys (see supersedes), so that the record does not grow with
+// every refill.
 type batchMarker[K comparable, V any] struct {
 	c       *cache[K, V]
 	keys    []K
 	dropped atomic.Bool
+	sumOnce sync.Once
+	sum     uint64                            // of keys, in order; see keySum
+	same    atomic.Pointer[batchMarker[K, V]] // the last older marker found to have the same keys
+}
+
+// markerSeed hashes the keys of batch markers.
+var markerSeed = maphash.MakeSeed()
+
+// keySum returns a hash of the marker's keys, in order, computed once. The
+// keys can be hashed: the outer layer answered any that cannot with an
+// error before its batch went down.
+func (b *batchMarker[K, V]) keySum() uint64 {
+	b.sumOnce.Do(func() {
+		h := uint64(len(b.keys))
+		for _, k := range b.keys {
+			h = (h ^ maphash.Comparable(markerSeed, k)) * 0x9e3779b97f4a7c15
+		}
+		b.sum = h
+	})
+	return b.sum
+}
+
+// supersedes reports whether b may take the place of old in a key's record:
+// old is a marker of the same layer with the same keys, so that dropping b
+// drops every outer value that dropping old would. Not once b has dropped:
+// its drop is then done, while a fill under old may be under way (b's own
+// fill, which began before the drop, keeps nothing). If b drops after this
+// check, that drop happens after old was recorded, and so after old's fill
+// read the generation, which the drop moves: old's fill keeps nothing.
+func (b *batchMarker[K, V]) supersedes(old dependent) bool {
+	o, ok := old.(*batchMarker[K, V])
+	if !ok || o == b || o.c != b.c || len(o.keys) != len(b.keys) || b.dropped.Load() {
+		return false
+	}
+	if b.same.Load() == o {
+		return true
+	}
+	if o.keySum() != b.keySum() || !slices.Equal(o.keys, b.keys) {
+		return false
+	}
+	b.same.Store(o)
+	o.same.Store(nil) // no chain of old markers kept alive
+	return true
+}
+
+// A superseder is a dependent that may take the place of an older one in a
+// key's record (see batchMarker.supersedes).
+type superseder interface {
+	dependent
+	supersedes(old dependent) bool
 }
 
 // dropDerived drops every key of the batch from its layer, each one even if
@@ -142,22 +199,44 @@ type depSet struct {
 	more map[dependent]struct{}
 }
 
-// add adds d and reports whether it was new.
-func (s *depSet) add(d dependent) bool {
-	switch {
-	case s.one == nil:
+// add adds d, unless it holds it already or d takes the place of one it
+// supersedes. It reports whether the set grew, and whether it changed.
+func (s *depSet) add(d dependent) (grew, changed bool) {
+	if s.one == nil {
 		s.one = d
-	case s.one == d:
-		return false
-	default:
-		if s.more == nil {
-			s.more = make(map[dependent]struct{})
-		} else if _, ok := s.more[d]; ok {
-			return false
-		}
-		s.more[d] = struct{}{}
+		return true, true
 	}
-	return true
+	if s.one == d {
+		return false, false
+	}
+	if _, ok := s.more[d]; ok {
+		return false, false
+	}
+	if m, ok := d.(superseder); ok && s.replace(m) {
+		return false, true
+	}
+	if s.more == nil {
+		s.more = make(map[dependent]struct{})
+	}
+	s.more[d] = struct{}{}
+	return true, true
+}
+
+// replace puts m in the place of a dependent it supersedes, and reports
+// whether there was one.
+func (s *depSet) replace(m superseder) bool {
+	if m.supersedes(s.one) {
+		s.one = m
+		return true
+	}
+	for d := range s.more {
+		if m.supersedes(d) {
+			delete(s.more, d)
+			s.more[m] = struct{}{}
+			return true
+		}
+	}
+	return false
 }
 
 func (s depSet) len() int {
@@ -318,9 +397,11 @@ func (c *cache[K, V]) recordLocked(key K, d dependent, evicted []dependent) []de
 		c.deps.byKey = make(map[K]depSet)
 	}
 	set := c.deps.byKey[key]
-	if set.add(d) {
+	if grew, changed := set.add(d); changed {
 		c.deps.byKey[key] = set
-		c.deps.n++
+		if grew {
+			c.deps.n++
+		}
 	}
 	if c.deps.n > c.deps.max {
 		for k, s := range c.deps.byKey {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -69,6 +70,61 @@ func TestBatchMarkerDropsOnce(t *testing.T) {
 			}
 			require.LessOrEqual(t, inv.Load(), int64(2*n),
 				"invalidating %d inner keys dropped outer keys %d times", n, inv.Load())
+		})
+	}
+}
+
+// Was a bug, fixed: through a batching layer that does not keep a batch in
+// order (or that fetches key by key), the inner layer records the outer
+// batch's marker under each inner key, and every refill of the same outer
+// keys (once their outer TTL ran out, say) recorded a new marker next to the
+// old ones. The record grew by the batch's size at every refill until it
+// reached DependentsSize, and from then on each refill evicted records and
+// dropped outer values that nothing had invalidated: refetches with no
+// Invalidate at all.
+//
+//	outer.FetchMany([a/x b/x]) -> in records a -> {m1}, b -> {m1}
+//	outer entries expire; outer.FetchMany again -> a -> {m1 m2}, b -> {m1 m2}
+//	... the 6th refill passes DependentsSize 10 -> evicts, m1..m5 drop a/x, b/x
+//
+// Fix: a marker for the same outer layer and the same keys replaces an
+// older one in a key's record: dropping the new one drops every outer value
+// the old one protected.
+func TestRefilledBatchMarkerReplacesOld(t *testing.T) {
+	for _, topo := range []string{"reversed", "perkey"} {
+		t.Run(topo, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			clk := newClock()
+			src := newSource("a", "a1", "b", "b1")
+			in := pipeline.Cache("in", newMemStore[string, string](), &pipeline.CacheOptions[string]{DependentsSize: 10})(src)
+			var mid pipeline.Fetcher[string, string] = reversedBatch{upperNoCase{in}}
+			if topo == "perkey" {
+				mid = perKeyBatch{upperNoCase{in}}
+			}
+			var inv atomic.Int64
+			outer := pipeline.Cache("outer", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+				TTL: time.Minute, Clock: clk.Now, Observer: countInvalidated(&inv),
+			})(mid)
+			for range 20 {
+				for i, r := range pipeline.FetchMany(ctx, outer, []string{"a/x", "b/x"}) {
+					require.NoError(t, r.Err)
+					require.Equal(t, []string{"a1", "b1"}[i], r.Value)
+				}
+				clk.advance(2 * time.Minute) // the outer values expire; the inner ones never do
+			}
+			require.Zero(t, inv.Load(), "outer values dropped with nothing invalidated")
+
+			// The record still protects the latest values: invalidating an
+			// inner key drops its outer key, through the newest marker.
+			for i, r := range pipeline.FetchMany(ctx, outer, []string{"a/x", "b/x"}) {
+				require.Equal(t, []string{"a1", "b1"}[i], r.Value)
+			}
+			src.set("a", "a2")
+			require.NoError(t, in.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+			v, err := outer.Fetch(ctx, "a/x")
+			require.NoError(t, err)
+			require.Equal(t, "a2", v)
 		})
 	}
 }
