@@ -85,12 +85,13 @@ func (d derived[K, V]) dropDerived(ctx context.Context) { d.c.drop(ctx, d.key) }
 // the same keys (see supersedes), so that the record does not grow with
 // every refill.
 type batchMarker[K comparable, V any] struct {
-	c       *cache[K, V]
-	keys    []K
-	dropped atomic.Bool
-	sumOnce sync.Once
-	sum     uint64                            // of keys, in order; see keySum
-	same    atomic.Pointer[batchMarker[K, V]] // the last older marker found to have the same keys
+	c        *cache[K, V]
+	keys     []K
+	dropOnce sync.Once
+	dropped  atomic.Bool // set when the drop begins
+	sumOnce  sync.Once
+	sum      uint64                            // of keys, in order; see keySum
+	same     atomic.Pointer[batchMarker[K, V]] // the last older marker found to have the same keys
 }
 
 // markerSeed hashes the keys of batch markers.
@@ -143,12 +144,15 @@ type superseder interface {
 // dropDerived drops every key of the batch from its layer, each one even if
 // dropping another panics. It does so once: a marker is recorded under
 // many inner keys, and after the first drop the layer's values of those
-// keys come from later fills, with markers of their own.
+// keys come from later fills, with markers of their own. A call that finds
+// the drop under way in another goroutine waits for it to end: its
+// invalidation must not return while the outer values it reached are still
+// served.
 func (b *batchMarker[K, V]) dropDerived(ctx context.Context) {
-	if b.dropped.Swap(true) {
-		return
-	}
-	eachOf(b.keys, func(k K) { b.c.drop(ctx, k) })
+	b.dropOnce.Do(func() {
+		b.dropped.Store(true)
+		eachOf(b.keys, func(k K) { b.c.drop(ctx, k) })
+	})
 }
 
 // dependentLayer is a cache layer registered with an inner one: clearing
