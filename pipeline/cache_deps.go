@@ -94,9 +94,6 @@ type batchMarker[K comparable, V any] struct {
 	same     atomic.Pointer[batchMarker[K, V]] // the last older marker found to have the same keys
 }
 
-// markerSeed hashes the keys of batch markers.
-var markerSeed = maphash.MakeSeed()
-
 // keySum returns a hash of the marker's keys, in order, computed once. The
 // keys can be hashed: the outer layer answered any that cannot with an
 // error before its batch went down.
@@ -104,7 +101,7 @@ func (b *batchMarker[K, V]) keySum() uint64 {
 	b.sumOnce.Do(func() {
 		h := uint64(len(b.keys))
 		for _, k := range b.keys {
-			h = (h ^ maphash.Comparable(markerSeed, k)) * 0x9e3779b97f4a7c15
+			h = (h ^ maphash.Comparable(keySeed, k)) * 0x9e3779b97f4a7c15
 		}
 		b.sum = h
 	})

@@ -33,7 +33,7 @@ func mayNotHash(t reflect.Type) bool {
 	return false
 }
 
-// keySeed hashes keys to check them.
+// keySeed hashes keys: to check them, and for batch markers (keySum).
 var keySeed = maphash.MakeSeed()
 
 // hashable reports whether key can be hashed.

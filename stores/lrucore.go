@@ -229,12 +229,7 @@ func (c *lruCore[K, V]) getBatch(keys []K, out []pipeline.Result[V], cutoff int6
 // moved through memory with the write barrier's bulk check, which made a
 // batch of hits cost more than single fetches.
 func setResult[V any](r *pipeline.Result[V], v V, exp int64, ok bool) {
-	r.Value = v
-	if exp == 0 {
-		r.Expires = time.Time{}
-	} else {
-		r.Expires = time.Unix(0, exp)
-	}
+	r.Value, r.Expires = v, fromNanos(exp)
 	if ok {
 		r.Err = nil
 	} else {
