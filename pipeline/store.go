@@ -77,3 +77,27 @@ func (s StoreFuncs[K, V]) Delete(ctx context.Context, key K) error {
 	}
 	return s.DeleteFunc(ctx, key)
 }
+
+// A StoreEvent is something a store did on its own, that the layer owning
+// it should know of: an entry it evicted to make room (Kind Evicted), a
+// stored value it found corrupt and dropped (Kind Error, Err says what), a
+// server it stopped calling (Kind Error). Key is the key concerned, if any.
+type StoreEvent[K any] struct {
+	Kind EventKind
+	Key  K
+	Err  error
+}
+
+// A Notifier is a Store that tells its layer what it did on its own (see
+// StoreEvent). It is optional: user stores need not implement it.
+//
+// A cache layer calls Notify once, when it is built, before any other call,
+// with the function the store calls from then on; a store serves one layer,
+// and a later Notify replaces the function. The store may call it from any
+// goroutine, while holding its own locks, and while a call of the layer
+// into the store is under way: the function only counts the event and hands
+// it to the layer's observers, never calls back into the store and never
+// blocks. The function never panics; a store need not recover from it.
+type Notifier[K any] interface {
+	Notify(func(StoreEvent[K]))
+}
