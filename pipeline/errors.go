@@ -39,3 +39,10 @@ func (e *PanicError) Unwrap() error {
 	err, _ := e.Value.(error)
 	return err
 }
+
+// ErrInvalidKey is the cause of the error a cache layer or a stock store
+// returns for a key that cannot live in a map: one that cannot be hashed (an
+// interface holding a slice, a map or a func) or that is not equal to itself
+// (a NaN float, or a struct, array or interface holding one), which a map
+// could store but never find or delete again. Test for it with errors.Is.
+var ErrInvalidKey = errors.New("pipeline: invalid key")

@@ -40,12 +40,19 @@ const (
 	Invalidated
 	// Evicted: the store dropped the key to make room.
 	Evicted
+	// BreakerOpened: the layer's store stopped calling a server that kept
+	// failing; reads count as misses until it closes again.
+	BreakerOpened
+	// BreakerClosed: the store's server answered again, and the store
+	// calls it again.
+	BreakerClosed
 )
 
 var kindNames = [...]string{
 	Hit: "hit", Miss: "miss", Fill: "fill", NotFound: "not found",
 	NegativeHit: "negative hit", Error: "error", SharedWait: "shared wait",
 	StaleServed: "stale served", Invalidated: "invalidated", Evicted: "evicted",
+	BreakerOpened: "breaker opened", BreakerClosed: "breaker closed",
 }
 
 // String returns the kind's name in lower case, such as "hit".
@@ -175,7 +182,7 @@ func WithTrace(ctx context.Context, o Observer[any]) (traced context.Context, en
 type emitter[K any] struct {
 	name     string
 	observer Observer[K]
-	counts   [Evicted + 1]*atomic.Uint64 // the observer's counters, if it is a Counter
+	counts   [BreakerClosed + 1]*atomic.Uint64 // the observer's counters, if it is a Counter
 }
 
 // newEmitter returns the emitter of the layer called name.

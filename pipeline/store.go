@@ -101,3 +101,22 @@ type StoreEvent[K any] struct {
 type Notifier[K any] interface {
 	Notify(func(StoreEvent[K]))
 }
+
+// A Usage is how full a bounded store is.
+type Usage struct {
+	// Entries is the number of entries held.
+	Entries int `json:"entries"`
+	// Capacity is the most entries the store holds; 0 if only a weight
+	// budget bounds it.
+	Capacity int `json:"capacity,omitempty"`
+	// Bytes is the weight held, for a store that weighs its entries.
+	Bytes int64 `json:"bytes,omitempty"`
+	// MaxBytes is the weight budget; 0 if none.
+	MaxBytes int64 `json:"max_bytes,omitempty"`
+}
+
+// A Meter is a bounded store that says how full it is. It is optional.
+// Usage is safe for concurrent use and cheap enough for a metrics scrape.
+type Meter interface {
+	Usage() Usage
+}
