@@ -13,15 +13,15 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }
 
 // parsedKey is the seed's ParsedFilesKey: (blob id, parser version).
 type parsedKey struct {
@@ -279,8 +279,7 @@ func TestTreeInvalidateSharedKey(t *testing.T) {
 	require.NoError(t, err)
 
 	tr.bucket.put("a", `{"key": "A2"}`)
-	ok, err := pipeline.Invalidate(ctx, tr.raw, "a")
-	require.True(t, ok)
+	err = pipeline.Invalidate(ctx, tr.raw, "a")
 	require.NoError(t, err)
 	p, err := tr.parsed.Fetch(ctx, parsedKey{"a", "0"})
 	require.NoError(t, err)
@@ -299,8 +298,7 @@ func TestSeedInvalidateFromTheTop(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, p.rawStore.Len())
 
-	ok, err := pipeline.Invalidate(ctx, p.l1, parsedKey{"a", "0"})
-	require.True(t, ok)
+	err = pipeline.Invalidate(ctx, p.l1, parsedKey{"a", "0"})
 	require.NoError(t, err)
 	require.Zero(t, p.rawStore.Len(), "a is gone from L0")
 	require.Zero(t, p.jsonText.Len(), "(a,0) is gone from L1")

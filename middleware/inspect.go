@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -40,8 +41,8 @@ func Inspect[K, V any](report func(ctx context.Context, key K, events []pipeline
 		panic("middleware: Inspect: nil report function")
 	}
 	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
-		pipeline.MustNext("middleware: Inspect", next)
-		return &inspect[K, V]{report: report, passInward: passInward[K, V]{next}, entries: pipeline.Entries(next)}
+		plumbing.MustNext("middleware: Inspect", next)
+		return &inspect[K, V]{report: report, passInward: inward(next), entries: pipeline.Entries(next)}
 	}
 }
 

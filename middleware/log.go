@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -81,8 +82,8 @@ func Log[K, V any](logger *slog.Logger, name string, opts *LogOptions) pipeline.
 		o.ErrorLevel = slog.LevelError
 	}
 	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
-		pipeline.MustNext("middleware: Log "+name, next)
-		return &logged[K, V]{logger: logger, name: name, opts: o, passInward: passInward[K, V]{next}, entries: pipeline.Entries(next)}
+		plumbing.MustNext("middleware: Log "+name, next)
+		return &logged[K, V]{logger: logger, name: name, opts: o, passInward: inward(next), entries: pipeline.Entries(next)}
 	}
 }
 

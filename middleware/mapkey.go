@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -31,8 +32,9 @@ func MapKey[V, K2, K any](fn func(K2) K) pipeline.Layer[K, V, K2, V] {
 		panic("middleware: MapKey: nil function")
 	}
 	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K2, V] {
-		pipeline.MustNext("middleware: MapKey", next)
-		m := &mapKey[K2, K, V]{fn: fn, next: next, entries: pipeline.Entries(next)}
+		plumbing.MustNext("middleware: MapKey", next)
+		plumbing.Hold(next)
+		m := &mapKey[K2, K, V]{Inward: &plumbing.Inward{Next: next}, fn: fn, next: next, entries: pipeline.Entries(next)}
 		if b, ok := next.(pipeline.BatchFetcher[K, V]); ok {
 			return &mapKeyBatch[K2, K, V]{mapKey: m, batch: b}
 		}
@@ -42,9 +44,10 @@ func MapKey[V, K2, K any](fn func(K2) K) pipeline.Layer[K, V, K2, V] {
 
 // mapKey is the Fetcher returned by MapKey.
 type mapKey[K2, K, V any] struct {
-	fn      func(K2) K
-	next    pipeline.Fetcher[K, V]
-	entries pipeline.EntryFetcher[K, V]
+	*plumbing.Inward // Clear, Close
+	fn               func(K2) K
+	next             pipeline.Fetcher[K, V]
+	entries          pipeline.EntryFetcher[K, V]
 }
 
 // Fetch returns the value of the mapped key.
@@ -60,14 +63,7 @@ func (m *mapKey[K2, K, V]) FetchEntry(ctx context.Context, key K2) (pipeline.Ent
 // Invalidate passes the mapped key to next if next is a
 // pipeline.Invalidator; otherwise it does nothing.
 func (m *mapKey[K2, K, V]) Invalidate(ctx context.Context, key K2) error {
-	_, err := pipeline.Invalidate(ctx, m.next, m.fn(key))
-	return err
-}
-
-// Clear clears next if next is a pipeline.Clearer; otherwise it does
-// nothing.
-func (m *mapKey[K2, K, V]) Clear(ctx context.Context) error {
-	return clearNext(ctx, m.next)
+	return pipeline.Invalidate(ctx, m.next, m.fn(key))
 }
 
 // Describe says that the layer maps keys, and from which type to which.
@@ -76,8 +72,6 @@ func (m *mapKey[K2, K, V]) Describe() pipeline.Description {
 		Kind:   "map key",
 		Detail: typeName[K2]() + " → " + typeName[K](),
 		Next:   []any{m.next},
-		// A batch is mapped key by key, in place.
-		BatchInOrder: true,
 	}
 }
 
@@ -87,6 +81,10 @@ type mapKeyBatch[K2, K, V any] struct {
 	batch pipeline.BatchFetcher[K, V]
 	keys  scratch[K]
 }
+
+// BatchNext returns the Fetcher a batch goes to, mapped key by key, in
+// order.
+func (m *mapKeyBatch[K2, K, V]) BatchNext() any { return m.batch }
 
 // FetchBatch maps the keys and fetches them with one batch below. The
 // results stay aligned with keys.

@@ -129,10 +129,10 @@ func (o metricsObserver[K]) Observe(_ context.Context, e pipeline.Event[K]) {
 }
 
 // Counter returns the counter of kind, so that the layer counts events
-// that carry nothing but their kind with one atomic addition (see
-// pipeline.Counter).
-func (o metricsObserver[K]) Counter(kind pipeline.EventKind) *atomic.Uint64 {
-	if kind < kinds {
+// that carry nothing but their kind with one atomic addition, building no
+// Event.
+func (o metricsObserver[K]) Counter(kind uint8) *atomic.Uint64 {
+	if pipeline.EventKind(kind) < kinds {
 		return &o.counts[kind].n
 	}
 	return nil

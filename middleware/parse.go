@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -57,8 +58,8 @@ func Transform[K, V, V2 any](fn func(V) V2) pipeline.Layer[K, V, K, V2] {
 // valueLayer builds the layer of Parse and Transform.
 func valueLayer[K, V, V2 any](fn func(V) (V2, error), kind, layer string) pipeline.Layer[K, V, K, V2] {
 	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V2] {
-		pipeline.MustNext(layer, next)
-		p := &parse[K, V, V2]{fn: fn, kind: kind, passInward: passInward[K, V]{next}, entries: pipeline.Entries(next)}
+		plumbing.MustNext(layer, next)
+		p := &parse[K, V, V2]{fn: fn, kind: kind, passInward: inward(next), entries: pipeline.Entries(next)}
 		if b, ok := next.(pipeline.BatchFetcher[K, V]); ok {
 			return &parseBatch[K, V, V2]{parse: p, batch: b}
 		}
@@ -112,10 +113,9 @@ func (p *parse[K, V, V2]) convert(v V) (V2, error) {
 // type to which.
 func (p *parse[K, V, V2]) Describe() pipeline.Description {
 	return pipeline.Description{
-		Kind:         p.kind,
-		Detail:       typeName[V]() + " → " + typeName[V2](),
-		Next:         []any{p.next},
-		BatchInOrder: true, // a batch goes down as it came
+		Kind:   p.kind,
+		Detail: typeName[V]() + " → " + typeName[V2](),
+		Next:   []any{p.next},
 	}
 }
 
@@ -125,6 +125,9 @@ type parseBatch[K, V, V2 any] struct {
 	batch   pipeline.BatchFetcher[K, V]
 	results scratch[pipeline.Result[V]]
 }
+
+// BatchNext returns the Fetcher a batch goes to, whole and in order.
+func (p *parseBatch[K, V, V2]) BatchNext() any { return p.batch }
 
 // FetchBatch fetches keys with one batch below and parses each value found.
 func (p *parseBatch[K, V, V2]) FetchBatch(ctx context.Context, keys []K, out []pipeline.Result[V2]) {

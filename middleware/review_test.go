@@ -299,8 +299,7 @@ func TestReviewCoalesceContract(t *testing.T) {
 	require.True(t, rvExpires.Equal(e.Expires))
 	require.Equal(t, "a", e.Value)
 
-	ok, err := pipeline.Invalidate(ctx, f, "a")
-	require.True(t, ok)
+	err = pipeline.Invalidate(ctx, f, "a")
 	require.NoError(t, err)
 	require.Equal(t, []string{"a"}, p.invalidated)
 	require.NoError(t, f.(pipeline.Clearer).Clear(ctx))
@@ -378,8 +377,7 @@ func TestReviewBatchDependentsThroughMapKey(t *testing.T) {
 		require.NoError(t, r.Err)
 	}
 	require.True(t, outerMem.has("X") && outerMem.has("Y") && outerMem.has("x"))
-	ok, err := pipeline.Invalidate(ctx, inner, "x")
-	require.True(t, ok)
+	err := pipeline.Invalidate(ctx, inner, "x")
 	require.NoError(t, err)
 	require.False(t, innerMem.has("x"))
 	require.False(t, outerMem.has("X"), "derived from inner x")

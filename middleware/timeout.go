@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -38,11 +39,11 @@ func Timeout[K, V any](d time.Duration) pipeline.Middleware[K, V] {
 		panic("middleware: Timeout: non-positive duration")
 	}
 	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
-		pipeline.MustNext("middleware: Timeout", next)
+		plumbing.MustNext("middleware: Timeout", next)
 		t := &timeout[K, V]{
 			d:          d,
 			cause:      fmt.Errorf("middleware: timeout after %v: %w", d, context.DeadlineExceeded),
-			passInward: passInward[K, V]{next},
+			passInward: inward(next),
 			entries:    pipeline.Entries(next),
 		}
 		if b, ok := next.(pipeline.BatchFetcher[K, V]); ok {
@@ -103,7 +104,7 @@ func (t *timeout[K, V]) check(tctx context.Context, err error) error {
 
 // Describe says that the layer bounds fetches, and to how long.
 func (t *timeout[K, V]) Describe() pipeline.Description {
-	return pipeline.Description{Kind: "timeout", Detail: t.d.String(), Next: []any{t.next}, BatchInOrder: true}
+	return pipeline.Description{Kind: "timeout", Detail: t.d.String(), Next: []any{t.next}}
 }
 
 // timeoutBatch is a timeout over a BatchFetcher.
@@ -111,6 +112,9 @@ type timeoutBatch[K, V any] struct {
 	*timeout[K, V]
 	batch pipeline.BatchFetcher[K, V]
 }
+
+// BatchNext returns the Fetcher a batch goes to, whole and in order.
+func (t *timeoutBatch[K, V]) BatchNext() any { return t.batch }
 
 // FetchBatch fetches keys with one batch below, bounded as a whole.
 func (t *timeoutBatch[K, V]) FetchBatch(ctx context.Context, keys []K, out []pipeline.Result[V]) {

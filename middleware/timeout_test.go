@@ -177,7 +177,7 @@ func TestTimeoutDescribe(t *testing.T) {
 	t.Parallel()
 	p := &probe{}
 	d := middleware.Timeout[string, string](1500 * time.Millisecond)(p).(pipeline.Describer).Describe()
-	require.Equal(t, pipeline.Description{Kind: "timeout", Detail: "1.5s", Next: []any{p}, BatchInOrder: true}, d)
+	require.Equal(t, pipeline.Description{Kind: "timeout", Detail: "1.5s", Next: []any{p}}, d)
 }
 
 func TestTimeoutPanics(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+
+	"github.com/multilayer-cache/multilayer/internal/keys"
 )
 
 // DefaultBatchConcurrency is how many single fetches run at once when a
@@ -88,10 +90,10 @@ func (f *fanOut[K, V]) fetchDistinct(ctx context.Context, keys []K, out []Result
 func (f *fanOut[K, V]) fetch(ctx context.Context, keys []K, uniq []int, out []Result[V]) {
 	// A cache layer above marks the batch so that the cache layers below
 	// know which of its keys each value serves; give each key its own mark.
-	marker, _ := ctx.Value(depKey{}).(interface{ at(n, i int) dependent })
+	m, _ := ctx.Value(markerKey{}).(marker)
 	one := func(i int) Result[V] {
-		if marker != nil {
-			return f.one(context.WithValue(ctx, depKey{}, marker.at(len(keys), i)), keys[i])
+		if m != nil {
+			return f.one(context.WithValue(ctx, markerKey{}, keyMarker{m, i, len(keys)}), keys[i])
 		}
 		return f.one(ctx, keys[i])
 	}
@@ -142,20 +144,20 @@ func (f *fanOut[K, V]) one(ctx context.Context, key K) (r Result[V]) {
 // distinct returns the index of the first occurrence of each key (uniq)
 // and, if a key repeats, the index of the first occurrence of every key
 // (first; nil when no key repeats). A key that cannot be hashed (see
-// MayHoldUnhashable) is in neither: it gets an error wrapping
-// ErrUnhashableKey in out, and first is not nil.
-func distinct[K comparable, V any](keys []K, out []Result[V]) (uniq []int, first []int) {
-	uniq = make([]int, 0, len(keys))
-	seen := make(map[K]int, len(keys))
-	check := MayHoldUnhashable[K]()
-	for i, k := range keys {
-		if check && !hashable(k) {
-			out[i] = Result[V]{Err: fmt.Errorf("pipeline: key of type %T: %w", k, ErrUnhashableKey)}
-			first = selfIndexes(first, len(keys))
+// ErrInvalidKey) is in neither: it gets an error wrapping ErrInvalidKey in
+// out, and first is not nil.
+func distinct[K comparable, V any](ks []K, out []Result[V]) (uniq []int, first []int) {
+	uniq = make([]int, 0, len(ks))
+	seen := make(map[K]int, len(ks))
+	check := keys.MayBeInvalid[K]()
+	for i, k := range ks {
+		if check && !keys.Valid(k) {
+			out[i] = Result[V]{Err: fmt.Errorf("pipeline: key %v of type %T: %w", k, k, ErrInvalidKey)}
+			first = selfIndexes(first, len(ks))
 			continue
 		}
 		if j, ok := seen[k]; ok {
-			first = selfIndexes(first, len(keys))
+			first = selfIndexes(first, len(ks))
 			first[i] = j
 			continue
 		}

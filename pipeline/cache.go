@@ -2,18 +2,37 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/multilayer-cache/multilayer/internal/clock"
+	"github.com/multilayer-cache/multilayer/internal/keys"
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
 )
+
+// The cache layer is a short client of four parts, each in its own file:
+//
+//   - flights (flight.go): one fetch below per key, joined by concurrent
+//     callers, run detached from a cancellable caller under a bounded
+//     context;
+//   - the fill (fill.go): what a fetch below leaves in the store, guarded
+//     so that no fill begun before an invalidation writes after it;
+//   - the dependency index (deps.go): which outer values were derived from
+//     this layer's keys, so that an invalidation drops them too;
+//   - background work (background.go, refresh.go): detached fetches and
+//     refresh-ahead, counted so that Close can stop them.
+//
+// This file holds the options, the constructor and the hit path.
 
 // DefaultFetchTimeout bounds a shared fetch when CacheOptions.FetchTimeout
 // is zero.
 const DefaultFetchTimeout = 30 * time.Second
+
+// DefaultDependentsBytes bounds a layer's dependency index when
+// CacheOptions.DependentsBytes is zero.
+const DefaultDependentsBytes = 16 << 20
 
 // CacheOptions configure a cache layer. The zero value, and a nil pointer,
 // mean defaults: no TTL, coalescing on, no negative caching, no
@@ -33,7 +52,8 @@ type CacheOptions[K any] struct {
 	// not found is answered with ErrNotFound, without asking below, for this
 	// long. Default 0: off.
 	NegativeTTL time.Duration
-	// NegativeSize bounds the number of keys remembered as not found.
+	// NegativeSize bounds the number of keys remembered as not found, and
+	// the number of keys remembered as backing off after a failed refresh.
 	// Default 10000.
 	NegativeSize int
 	// StaleIfError turns on stale-if-error: when below fails (not when it
@@ -43,8 +63,9 @@ type CacheOptions[K any] struct {
 	// keeps expired entries at least this long. Default 0: off.
 	StaleIfError time.Duration
 	// FetchTimeout bounds a fetch shared by coalesced callers, which runs
-	// detached from the cancellation of the caller that started it. Default
-	// DefaultFetchTimeout; negative means no bound.
+	// detached from the cancellation of the caller that started it, to
+	// between FetchTimeout and 1/16 more (fetches started close together
+	// share one timer). Default DefaultFetchTimeout; negative means no bound.
 	FetchTimeout time.Duration
 	// NoCoalesce turns off coalescing: each miss calls below on its own.
 	NoCoalesce bool
@@ -60,17 +81,27 @@ type CacheOptions[K any] struct {
 	RefreshConcurrency int
 	// RefreshBackoff is how long a key waits before another refresh after a
 	// failed one; it doubles with each failure in a row, up to 64 times.
-	// Meanwhile the old value is served until it expires. Default 1s.
+	// Meanwhile the old value is served until it expires. At most
+	// NegativeSize keys are remembered as backing off. Default 1s.
 	RefreshBackoff time.Duration
-	// DependentsSize bounds the record of which outer values derive from
-	// which of this layer's keys (see Invalidation). Default 100000.
-	DependentsSize int
+	// DependentsBytes bounds the memory of the record of which outer values
+	// derive from which of this layer's keys (see Cache, Invalidation), as
+	// estimated from the sizes of the keys. Forgetting a record drops the
+	// outer value it names, which costs a refetch, never a stale answer.
+	// Default DefaultDependentsBytes.
+	DependentsBytes int
 	// BatchConcurrency is how many single fetches a batch runs at once when
 	// next cannot batch (see Batches). Default DefaultBatchConcurrency.
 	BatchConcurrency int
 	// Observer receives the layer's events. Default nil: none.
 	Observer Observer[K]
-	// Clock returns the current time for expiry decisions. Default time.Now.
+	// Clock returns the current time for expiry decisions. Default
+	// time.Now, with one shortcut: a hit on an entry that expires later than
+	// a coarse clock shared by the process (refreshed every millisecond
+	// while hits read it) is fresh without reading time.Now. So an entry may
+	// be served up to about a millisecond after it expired, more on a
+	// machine too loaded to refresh that clock on time. A Clock of your own
+	// is always read.
 	Clock func() time.Time
 }
 
@@ -82,24 +113,29 @@ type CacheOptions[K any] struct {
 // returned unchanged; if next fails, nothing is stored and the error is
 // returned wrapped with the layer's name. A failing Set never loses the
 // value: it is returned and the write error goes to the observers as an Error
-// event. A failing Get is reported the same way and treated as a miss.
+// event. A failing Get is reported the same way and treated as a miss, and
+// the fetch that follows writes nothing to the store: a store that cannot
+// be read (a remote store that is down) is not written to either.
+//
+// A key that cannot live in a map (see ErrInvalidKey) is an error for its
+// caller alone.
 //
 // # Coalescing
 //
 // Concurrent misses of one key make one call to next; the others wait for
 // it. The flight covers check → fetch → store, and the store is checked again
-// inside it, so a caller that arrives just after a flight ended hits the
-// store. Each waiter honours its own ctx: when it ends, that caller returns
-// ctx.Err() at once and the shared fetch goes on for the others. The shared
-// fetch runs under a context that keeps the values of the ctx of the caller
-// that started it but not its cancellation or deadline, bounded by
-// FetchTimeout: no single caller's deadline governs it. A caller whose ctx can
-// never be cancelled (ctx.Done() == nil) runs the fetch itself, under its own
-// ctx and unbounded, as it would without a cache.
+// inside it when a flight landed since the caller read it, so a caller that
+// arrives just after a flight ended hits the store. Each waiter honours its
+// own ctx: when it ends, that caller returns ctx.Err() at once and the
+// shared fetch goes on for the others. The shared fetch runs under a context
+// that keeps the values of the ctx of the caller that started it but not
+// its cancellation, bounded by FetchTimeout and by Close. A caller whose ctx
+// can never be cancelled (ctx.Done() == nil) runs the fetch itself, under
+// its own ctx and unbounded, as it would without a cache.
 //
-// A panic in next or in store during the fetch is recovered and reaches every
-// waiter as a *PanicError; the key is not left stuck, and the next fetch calls
-// next again.
+// A panic in next or in store is recovered and reaches every waiter as a
+// *PanicError; the key is not left stuck, and the next fetch calls next
+// again.
 //
 // # Expiry
 //
@@ -107,49 +143,80 @@ type CacheOptions[K any] struct {
 // reported by next (see EntryFetcher) capped by TTL, so the layer never keeps
 // a value longer than the layer it came from. With a plain Store there is no
 // expiry: values stay until the store drops them or the key is invalidated,
-// and a value whose lifetime is known is returned but not stored.
-//
-// # Refresh-ahead
-//
-// With RefreshAhead, a hit on a value close to its expiry returns it at once
-// and refreshes it in the background (stale-while-revalidate); see
-// CacheOptions.RefreshAhead for the rules.
+// and a value whose lifetime is known is returned but not stored. Expiry is
+// judged by Clock, which by default follows time.Now to within a
+// millisecond.
 //
 // # Invalidation and trees
 //
-// The returned Fetcher implements Invalidator and Clearer. Invalidate drops
-// the key from store and from the negative cache, and passes it to next if
-// next is an Invalidator (key mappers map it on the way). A fill that was
-// under way when its key was invalidated is returned to its callers but not
-// kept, and later callers do not join it: once Invalidate has returned, a
-// fetch that starts gets what next holds then, or a newer value, in this
-// layer and in its dependents alike (see below). A Store must not call back
-// into its layer: Invalidate and Clear wait for the writes under way.
+// The returned Fetcher implements Invalidator, Clearer, Closer and Origin.
+// Invalidate first passes the key inward to next, then drops it from store
+// and from the negative cache, then drops every outer value that was
+// derived from it, outward through any number of levels, and returns once
+// all of them are gone, with every failed drop's error (errors.Join). A fill
+// that was under way when its key was dropped is returned to its callers but
+// not kept, and later callers do not join it: once Invalidate has returned,
+// a fetch that starts gets what next holds then, or a newer value, in this
+// layer and in every layer derived from it. A Store must not call back into
+// its layer: Invalidate and Clear wait for the writes under way.
 //
-// In a tree, values derived from a shared inner layer are dropped with it: a
-// cache layer registers, at build time, with the first cache layers below it
-// (seen through every layer that is a Describer, as all stock layers are);
-// when it fills a key, the inner layer that served the value records which
-// outer key it went to; invalidating the inner key drops those outer keys,
-// outward through any number of levels, and clearing the inner layer clears
-// its dependents. A cache layer directly over another needs no record, since
-// its key k can only come from the inner key k: dropping k in the inner
-// layer drops k in it. A hit on the outermost layer pays nothing for this,
-// nor does a hit on a layer whose only dependents sit directly over it; a hit
-// on an inner layer with other dependents pays one context lookup. A user
-// layer that is not a Describer hides the layers below it from this
-// mechanism, so their invalidations do not reach the layers above it.
+// Derived values are found through the context: when a cache layer misses,
+// it fetches from below under a context that names its key, and every cache
+// layer below that the fetch reaches records "my key → that outer key"
+// before it reads its store. Any layer between them that passes its ctx to
+// the call below keeps this working, a plain FetcherFunc closure included;
+// a layer that calls below with another context (context.Background())
+// cuts the layers above it off from the invalidations of the layers below.
+// See Forward for what a layer must do to pass Invalidate, Clear and Close
+// inward.
 //
 // # Background work
 //
 // Shared fetches of cancellable callers and refreshes run in goroutines that
-// the layer counts. The returned Fetcher implements Closer: Close cancels
-// them and waits for them.
+// the layer counts. Close cancels them and waits for them, then passes Close
+// inward (see Close for trees).
 //
 // Cache panics if name is empty, store is nil, next is nil, or an option is
 // out of range (a negative duration or size, Jitter outside [0, 1), TTL,
 // StaleIfError or RefreshAhead with a store that is not an ExpiringStore).
 func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptions[K]) Middleware[K, V] {
+	o := cacheOptions(name, store, opts)
+	return func(next Fetcher[K, V]) Fetcher[K, V] {
+		plumbing.MustNext("pipeline: Cache "+name, next)
+		c := &cache[K, V]{
+			emitter:   newEmitter(name, o.Observer),
+			store:     store,
+			next:      Entries(next),
+			batch:     Batches(next, o.BatchConcurrency),
+			inner:     next,
+			opts:      o,
+			checkKeys: keys.MayBeInvalid[K](),
+			negErr:    fmt.Errorf("pipeline: %s: remembered: %w", name, ErrNotFound),
+			inOrder:   keepsOrder(next),
+			neg:       newTimedSet[K](o.NegativeSize),
+			backoff:   newTimedSet[K](o.NegativeSize),
+		}
+		c.estore, _ = store.(ExpiringStore[K, V])
+		c.bstore, _ = store.(BatchStore[K, V])
+		// Hits may use the store's plain Get, which judges expiry by the
+		// store's clock, when the layer judges the same way and needs
+		// nothing else from the entry: no clock of its own, no
+		// refresh-ahead, no stale values.
+		c.coarse = opts == nil || opts.Clock == nil
+		c.plainHits = c.estore == nil || c.coarse && o.RefreshAhead == 0 && o.StaleIfError == 0
+		c.deps.init(o.DependentsBytes, func(err error) { c.emit(context.Background(), Error, *new(K), err, 0) })
+		c.flights.m = make(map[K]slot[K, V])
+		c.bg.init(o.FetchTimeout)
+		if n, ok := store.(Notifier[K]); ok {
+			n.Notify(c.storeEvent)
+		}
+		hold(next)
+		return c
+	}
+}
+
+// cacheOptions checks opts and fills in the defaults.
+func cacheOptions[K, V any](name string, store Store[K, V], opts *CacheOptions[K]) CacheOptions[K] {
 	var o CacheOptions[K]
 	if opts != nil {
 		o = *opts
@@ -160,84 +227,34 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 	if store == nil {
 		panic("pipeline: Cache " + name + ": nil store")
 	}
-	estore, expiring := store.(ExpiringStore[K, V])
-	bstore, _ := store.(BatchStore[K, V])
+	_, expiring := store.(ExpiringStore[K, V])
 	switch {
 	case o.TTL < 0 || o.NegativeTTL < 0 || o.StaleIfError < 0 || o.NegativeSize < 0 || o.BatchConcurrency < 0 ||
-		o.RefreshAhead < 0 || o.RefreshConcurrency < 0 || o.RefreshBackoff < 0 || o.DependentsSize < 0:
+		o.RefreshAhead < 0 || o.RefreshConcurrency < 0 || o.RefreshBackoff < 0 || o.DependentsBytes < 0:
 		panic("pipeline: Cache " + name + ": negative duration or size")
 	case !(o.Jitter >= 0 && o.Jitter < 1):
 		panic("pipeline: Cache " + name + ": Jitter must be in [0, 1)")
 	case (o.TTL > 0 || o.StaleIfError > 0 || o.RefreshAhead > 0) && !expiring:
 		panic("pipeline: Cache " + name + ": TTL, StaleIfError and RefreshAhead need an ExpiringStore")
 	}
-	if o.FetchTimeout == 0 {
-		o.FetchTimeout = DefaultFetchTimeout
-	}
-	if o.NegativeSize == 0 {
-		o.NegativeSize = 10000
-	}
-	if o.RefreshConcurrency == 0 {
-		o.RefreshConcurrency = 4
-	}
-	if o.RefreshBackoff == 0 {
-		o.RefreshBackoff = time.Second
-	}
-	if o.DependentsSize == 0 {
-		o.DependentsSize = 100000
-	}
-	// Fetch may serve hits with the store's plain Get, which judges expiry
-	// by time.Now, when the layer judges the same way and needs nothing
-	// else from the entry: no own clock, no refresh-ahead, no stale values.
-	plainHits := !expiring || (o.Clock == nil && o.RefreshAhead == 0 && o.StaleIfError == 0)
+	o.FetchTimeout = or(o.FetchTimeout, DefaultFetchTimeout)
+	o.NegativeSize = or(o.NegativeSize, 10000)
+	o.RefreshConcurrency = or(o.RefreshConcurrency, 4)
+	o.RefreshBackoff = or(o.RefreshBackoff, time.Second)
+	o.DependentsBytes = or(o.DependentsBytes, DefaultDependentsBytes)
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	return func(next Fetcher[K, V]) Fetcher[K, V] {
-		MustNext("pipeline: Cache "+name, next)
-		c := &cache[K, V]{
-			emitter:   newEmitter(name, o.Observer),
-			store:     store,
-			estore:    estore,
-			bstore:    bstore,
-			next:      Entries(next),
-			plainNext: plainNext(next),
-			nextBatch: Batches(next, o.BatchConcurrency),
-			inner:     next,
-			plainHits: plainHits,
-			opts:      o,
-			coalesce:  !o.NoCoalesce,
-			negErr:    fmt.Errorf("pipeline: %s: remembered: %w", name, ErrNotFound),
-			backoff:   make(map[K]backoffState),
-			deps:      deps[K]{max: o.DependentsSize},
-			checkKeys: MayHoldUnhashable[K](),
-		}
-		if o.NegativeTTL > 0 {
-			c.neg = &negatives[K]{m: make(map[K]time.Time), max: o.NegativeSize}
-		}
-		c.flights.init()
-		c.closing, c.closeFn = context.WithCancel(context.Background())
-		if inner, ok := next.(*cache[K, V]); ok {
-			inner.addIdentity(c) // see cache_deps.go
-			c.identityBelow = true
-		} else {
-			c.batchInOrder = true
-			findCaches(next, func(r registrar) {
-				r.addDependent(wholeLayer[K, V]{c})
-				c.trackBelow = true
-			}, &c.batchInOrder, 0)
-		}
-		return c
-	}
+	return o
 }
 
-// plainNext returns next if it is a plain Fetcher, one that knows no
-// lifetimes; nil if it is an EntryFetcher.
-func plainNext[K, V any](next Fetcher[K, V]) Fetcher[K, V] {
-	if _, ok := next.(EntryFetcher[K, V]); ok {
-		return nil
+// or returns v, or def if v is zero.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
 	}
-	return next
+	return v
 }
 
 // cache is the Fetcher returned by Cache.
@@ -247,38 +264,23 @@ type cache[K comparable, V any] struct {
 	estore    ExpiringStore[K, V] // nil when store keeps no expiry
 	bstore    BatchStore[K, V]    // nil when store cannot batch
 	next      EntryFetcher[K, V]
-	plainNext Fetcher[K, V] // next, if it knows no lifetimes; else nil
-	nextBatch BatchFetcher[K, V]
-	inner     Fetcher[K, V] // next as given, for Invalidate
-	plainHits bool          // Fetch serves hits with store.Get; see Cache
+	batch     BatchFetcher[K, V]
+	inner     Fetcher[K, V] // next as given: for Invalidate, Clear, Close, Describe
 	opts      CacheOptions[K]
-	coalesce  bool
-	neg       *negatives[K] // nil when negative caching is off
+	plainHits bool // hits use store.Get; see Cache
+	coarse    bool // hits may judge expiry by the coarse clock: Clock is the default
+	checkKeys bool // K may hold keys that cannot live in a map
+	inOrder   bool // a batch reaches the cache layers below in order; see keepsOrder
 	negErr    error
-	gen       atomic.Uint64 // bumped by every invalidation
-	fillMu    sync.RWMutex  // a fill's check of gen and write vs an invalidation's bump; see keep
-	checkKeys bool          // K may hold values that cannot be hashed; see checkKey
-	landed    atomic.Uint64 // bumped by every flight that ends, before it leaves the map, and by every drop (see miss)
 
-	// Tree coherence; see cache_deps.go.
-	trackBelow    bool        // a cache layer below knows this one as a dependent
-	batchInOrder  bool        // every batching layer down to those cache layers keeps a batch in order; see batchMarker
-	identityBelow bool        // next is a cache layer that knows this one as an identity dependent
-	tracked       atomic.Bool // this layer has dependents
-	deps          deps[K]
-
-	mu         sync.Mutex
-	flights    flightTable[K, V]
-	scratch    sync.Pool          // of *batchScratch[K, V]
-	refreshing int                // background refreshes running
-	backoff    map[K]backoffState // keys whose last refresh failed
-
-	// Background work; see cache_background.go.
-	closing context.Context // cancelled by Close
-	closeFn context.CancelFunc
-	bgMu    sync.Mutex
-	closed  bool
-	bg      sync.WaitGroup
+	neg     *timedSet[K] // keys not found below, while NegativeTTL > 0
+	backoff *timedSet[K] // keys whose last refresh failed
+	flights flights[K, V]
+	fill    fillGuard
+	deps    deps[K]
+	bg      background
+	refresh atomic.Int32 // background refreshes running
+	refs    plumbing.Refs
 }
 
 // state is what a store lookup found.
@@ -289,161 +291,90 @@ const (
 	fresh         // within its lifetime
 	due           // fresh, but within RefreshAhead of its expiry
 	expired       // past its lifetime, kept for stale-if-error
+	broken        // the store failed: the fill must not write to it
 )
 
 // Fetch returns the value for key; see Cache.
-//
-// Fetch and FetchEntry keep the hit path flat (one store call, a few
-// checks) and leave everything else to fetchSlow.
-func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
-	if c.checkKeys {
-		if err := c.checkKey(ctx, key); err != nil {
-			var zero V
-			return zero, err
-		}
+func (c *cache[K, V]) Fetch(ctx context.Context, key K) (v V, err error) {
+	defer c.recoverFetch(ctx, key, &err)
+	if c.checkKeys && !keys.Valid(key) {
+		return v, c.invalidKey(ctx, key)
 	}
-	if c.tracked.Load() {
-		c.register(ctx, key) // before the read; see register
+	if tracking.Load() != 0 {
+		c.deps.track(ctx, key) // before the read; see deps.go
 	}
-	landed := c.landed.Load() // see miss
+	landed := c.flights.landed.Load() // see flights.join
 	if !c.plainHits {
 		e, ok, err := c.estore.GetEntry(ctx, key)
 		if ok && err == nil && e.Expires.IsZero() {
-			if c.hooked() {
-				c.hit(ctx, key)
-			}
+			c.hit(ctx, key)
 			return e.Value, nil
 		}
-		err = c.fetchSlow(ctx, key, &e, ok, err, landed)
+		e, err = c.slow(ctx, key, e, ok, err, landed)
 		return e.Value, err
 	}
 	v, ok, err := c.store.Get(ctx, key)
 	if ok && err == nil {
-		if c.hooked() {
-			if h := c.counts[Hit]; h != nil && tracing.Load() == 0 {
-				h.Add(1) // hit by hand for a counting observer: it is not inlined
-			} else {
-				c.hit(ctx, key)
-			}
-		}
+		c.hit(ctx, key)
 		return v, nil
 	}
-	// Absent, or expired by time.Now, which is the layer's clock here, and
-	// with no stale-if-error an expired entry is of no use.
-	var e Entry[V]
-	if err != nil {
-		err = c.fetchSlow(ctx, key, &e, false, err, landed)
-		return e.Value, err
-	}
-	err = c.miss(ctx, key, &e, absent, landed) // fetchSlow, knowing what judge would say
+	e, err := c.slow(ctx, key, Entry[V]{Value: v}, ok, err, landed)
 	return e.Value, err
 }
 
 // FetchEntry returns the value for key with its lifetime; see Cache.
-func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
-	if c.checkKeys {
-		if err := c.checkKey(ctx, key); err != nil {
-			return Entry[V]{}, err
-		}
+func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (e Entry[V], err error) {
+	defer c.recoverFetch(ctx, key, &err)
+	if c.checkKeys && !keys.Valid(key) {
+		return e, c.invalidKey(ctx, key)
 	}
-	if c.tracked.Load() {
-		c.register(ctx, key)
+	if tracking.Load() != 0 {
+		c.deps.track(ctx, key)
 	}
-	landed := c.landed.Load()
+	landed := c.flights.landed.Load()
+	e, ok, err := c.read(ctx, key)
+	return c.slow(ctx, key, e, ok, err, landed)
+}
+
+// read reads key from the store.
+func (c *cache[K, V]) read(ctx context.Context, key K) (Entry[V], bool, error) {
 	if c.estore != nil {
-		e, ok, err := c.estore.GetEntry(ctx, key)
-		if ok && err == nil && e.Expires.IsZero() {
-			if c.hooked() {
-				c.hit(ctx, key)
-			}
-			return e, nil
-		}
-		err = c.fetchSlow(ctx, key, &e, ok, err, landed)
-		return e, err
+		return c.estore.GetEntry(ctx, key)
 	}
 	v, ok, err := c.store.Get(ctx, key)
-	if ok && err == nil {
-		if c.hooked() {
-			c.hit(ctx, key)
-		}
-		return Entry[V]{Value: v}, nil
-	}
-	e := Entry[V]{Value: v}
-	err = c.fetchSlow(ctx, key, &e, ok, err, landed)
-	return e, err
+	return Entry[V]{Value: v}, ok, err
 }
 
-// checkKey returns an error wrapping ErrUnhashableKey if key cannot be
-// hashed, and reports it. Only a K that holds interfaces needs the check
-// (checkKeys): such a key would make the store's map, or the layer's own
-// flight table, panic, and the panic could strike another caller's fetch
-// holding a lock.
-func (c *cache[K, V]) checkKey(ctx context.Context, key K) error {
-	if hashable(key) {
-		return nil
-	}
-	err := fmt.Errorf("pipeline: %s: key of type %T: %w", c.name, key, ErrUnhashableKey)
-	c.emit(ctx, Error, key, err, 0)
-	return err
-}
-
-// hooked reports whether a hit has anything to do besides returning: an
-// observer or a trace.
-func (c *cache[K, V]) hooked() bool {
-	return c.observer != nil || tracing.Load() != 0
-}
-
-// hit reports a hit.
-func (c *cache[K, V]) hit(ctx context.Context, key K) {
-	if h := c.counts[Hit]; h != nil && tracing.Load() == 0 {
-		h.Add(1) // the cheapest way to tell a counting observer
-	} else {
-		c.emit(ctx, Hit, key, nil, 0)
-	}
-}
-
-// fetchSlow finishes a fetch whose store read was not a plain fresh hit:
-// an entry with an expiry to judge, a miss, or a store error. e holds what
-// the store returned; fetchSlow replaces it with the result. landed was
-// read before the store (see miss).
-//
-// Entries travel by pointer below Fetch: an Entry is too large for the
-// compiler to keep in registers, and every copy of one costs.
-func (c *cache[K, V]) fetchSlow(ctx context.Context, key K, e *Entry[V], ok bool, err error, landed uint64) error {
-	st := c.judge(ctx, key, *e, ok, err)
-	if st == fresh || st == due {
+// slow finishes a fetch whose store read was not a plain fresh hit: an
+// entry with an expiry to judge, a miss, or a store error. landed was read
+// before the store (see flights.join).
+func (c *cache[K, V]) slow(ctx context.Context, key K, e Entry[V], ok bool, err error, landed uint64) (Entry[V], error) {
+	switch st := c.judge(ctx, key, e, ok, err); st {
+	case fresh:
 		c.hit(ctx, key)
-		if st == due {
-			c.refresh(ctx, key, *e)
-		}
-		return nil
+		return e, nil
+	case due:
+		c.hit(ctx, key)
+		c.refreshAhead(ctx, key, e)
+		return e, nil
+	default:
+		return c.miss(ctx, key, e, st, landed)
 	}
-	return c.miss(ctx, key, e, st, landed)
 }
 
-// lookup reads key from the store and judges its freshness. A store error is
-// reported and counts as absent.
-func (c *cache[K, V]) lookup(ctx context.Context, key K) (Entry[V], state) {
-	if c.estore == nil {
-		v, ok, err := c.store.Get(ctx, key)
-		e := Entry[V]{Value: v}
-		return e, c.judge(ctx, key, e, ok, err)
-	}
-	e, ok, err := c.estore.GetEntry(ctx, key)
-	return e, c.judge(ctx, key, e, ok, err)
-}
-
-// judge tells the state of what a store read returned.
+// judge tells the state of what a store read returned. A store error is
+// reported.
 func (c *cache[K, V]) judge(ctx context.Context, key K, e Entry[V], ok bool, err error) state {
-	if err != nil {
+	switch {
+	case err != nil:
 		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store get: %w", c.name, err), 0)
+		return broken
+	case !ok:
 		return absent
-	}
-	if !ok {
-		return absent
-	}
-	if e.Expires.IsZero() {
+	case e.Expires.IsZero():
 		return fresh
+	case c.coarse && clock.Coarse() < e.Expires.UnixNano()-int64(c.opts.RefreshAhead):
+		return fresh // the fast path of the TTL hit target: no time.Now
 	}
 	now := c.opts.Clock()
 	switch {
@@ -455,320 +386,57 @@ func (c *cache[K, V]) judge(ctx context.Context, key K, e Entry[V], ok bool, err
 	return fresh
 }
 
-// miss handles a key the store did not hold fresh. e holds what the store
-// held, for stale-if-error; miss replaces it with the result.
-func (c *cache[K, V]) miss(ctx context.Context, key K, e *Entry[V], st state, landed uint64) error {
-	if c.neg != nil && c.neg.has(key, c.opts.Clock()) {
-		c.emit(ctx, NegativeHit, key, nil, 0)
-		*e = Entry[V]{}
-		return c.negErr
-	}
-	if c.observed() { // emit by hand: the compiler does not inline it here
-		c.emitSlow(ctx, Miss, key, nil, 0)
-	}
-	if !c.coalesce {
-		return c.loadAlone(ctx, key, e, st)
-	}
-
-	h := c.flights.hash(key)
-	c.mu.Lock()
-	if f := c.flights.get(key, h, c.gen.Load()); f != nil {
-		if f.done == nil {
-			f.done = make(chan struct{})
-		}
-		c.mu.Unlock()
-		c.emit(ctx, SharedWait, key, nil, 0)
-		return c.wait(ctx, f, e)
-	}
-	recheck := c.landed.Load() != landed
-	if ctx.Done() == nil {
-		// Nothing can cancel this caller: it runs the fetch itself, in a
-		// flight that is reused if no one joins it.
-		f := c.flights.newFlight()
-		c.flights.put(key, h, f)
-		c.mu.Unlock()
-		return c.run(ctx, key, h, f, e, st, recheck, e)
-	}
-	f := &flight[V]{done: make(chan struct{})}
-	c.flights.put(key, h, f)
-	c.mu.Unlock()
-	old := *e // the fetch may outlive this call, and e with it
-	if !c.background(ctx, func(ctx context.Context) { c.run(ctx, key, h, f, &old, st, recheck, nil) }) {
-		c.run(ctx, key, h, f, &old, st, recheck, nil) // closed: no background work
-	}
-	return c.wait(ctx, f, e)
-}
-
-// wait stores the result of f in e, or returns ctx.Err() as soon as ctx
-// ends.
-func (c *cache[K, V]) wait(ctx context.Context, f *flight[V], e *Entry[V]) error {
-	select {
-	case <-f.done:
-		*e = f.e
-		return f.err
-	case <-ctx.Done():
-		*e = Entry[V]{}
-		return ctx.Err()
+// hit reports a hit. It is small enough to inline: with no observer and no
+// trace, a hit pays two loads.
+func (c *cache[K, V]) hit(ctx context.Context, key K) {
+	if c.observer != nil || tracing.Load() != 0 {
+		c.emitSlow(ctx, Hit, key, nil, 0)
 	}
 }
 
-// run performs flight f of key, whose hash is h, and releases its waiters.
-// old is what the store held, for stale-if-error. If out is not nil, only
-// run's caller holds f: run stores the result in out, and f is reused once
-// it lands unless someone joined it.
-//
-// A panic below becomes the flight's error, a *PanicError; the flight lands
-// before the panic is reported, so that a panicking observer cannot leave
-// the key stuck.
-func (c *cache[K, V]) run(ctx context.Context, key K, h uint64, f *flight[V], old *Entry[V], st state, recheck bool, out *Entry[V]) (err error) {
-	defer func() {
-		var perr *PanicError
-		if r := recover(); r != nil {
-			perr = &PanicError{Layer: c.name, Value: r, Stack: debug.Stack()}
-			f.e, f.err = Entry[V]{}, perr
-		}
-		if out != nil {
-			*out = f.e
-		}
-		err = f.err
-		c.land(key, h, f, out != nil)
-		if perr != nil {
-			c.emit(ctx, Error, key, perr, 0)
-		}
-	}()
-	c.load(ctx, key, old, st, recheck, f)
-	return nil // set by the deferred function
+// invalidKey returns the error for a key that cannot live in a map, and
+// reports it.
+func (c *cache[K, V]) invalidKey(ctx context.Context, key K) error {
+	err := fmt.Errorf("pipeline: %s: key %v of type %T: %w", c.name, key, key, ErrInvalidKey)
+	c.emit(ctx, Error, key, err, 0)
+	return err
 }
 
-// loadAlone is load for a layer that does not coalesce: the result goes to
-// e, and a panic below becomes its error.
-func (c *cache[K, V]) loadAlone(ctx context.Context, key K, e *Entry[V], st state) (err error) {
-	var f flight[V]
-	defer func() {
-		if r := recover(); r != nil {
-			*e, err = Entry[V]{}, c.panicked(ctx, key, r)
-		}
-	}()
-	c.load(ctx, key, e, st, false, &f)
-	*e = f.e
-	return f.err
-}
-
-// land ends flight f of key: later callers read the store, and the waiters
-// wake up. If reuse is set and no one joined f, f is reused.
-func (c *cache[K, V]) land(key K, h uint64, f *flight[V], reuse bool) {
-	c.landed.Add(1)
-	c.mu.Lock()
-	c.flights.remove(key, h, f)
-	done := f.done // made by whoever joined, under c.mu
-	if done == nil && reuse {
-		c.flights.recycle(f)
+// recoverFetch turns a panic in the fetch of key (in the store, or in an
+// observer) into a *PanicError in *err. Panics below are recovered by the
+// flight (see call.run), so that every waiter gets them.
+func (c *cache[K, V]) recoverFetch(ctx context.Context, key K, err *error) {
+	if r := recover(); r != nil {
+		*err = c.panicked(ctx, key, r)
 	}
-	c.mu.Unlock()
-	if done != nil {
-		close(done)
-	}
-}
-
-// load fetches key from below and stores it; the result goes to f. Inside a
-// flight (recheck) it first looks in the store again. old is what the store
-// held, for stale-if-error; load may replace it with what it finds there.
-// Its callers recover panics.
-func (c *cache[K, V]) load(ctx context.Context, key K, old *Entry[V], st state, recheck bool, f *flight[V]) {
-	if recheck {
-		cur, cst := c.lookup(ctx, key)
-		if cst == fresh || cst == due {
-			f.e, f.err = cur, nil
-			return
-		}
-		if cst == expired {
-			*old = cur
-		}
-		st = cst
-	}
-	gen := c.gen.Load()
-	nctx := ctx
-	switch {
-	case c.trackBelow:
-		nctx = context.WithValue(ctx, depKey{}, dependent(derived[K, V]{c, key}))
-	case c.hidesMarker():
-		nctx = context.WithValue(ctx, depKey{}, nil)
-	}
-	var start time.Time
-	if c.observed() {
-		start = time.Now()
-	}
-	if c.plainNext != nil {
-		// The same call as through Entries' adapter, minus a call and a
-		// copy of the entry.
-		var v V
-		v, f.err = c.plainNext.Fetch(nctx, key)
-		f.e = Entry[V]{Value: v}
-	} else {
-		f.e, f.err = c.next.FetchEntry(nctx, key)
-	}
-	c.finish(ctx, key, f, since(start), old, st, gen)
 }
 
 // panicked turns a recovered panic value into the error every waiter gets.
 func (c *cache[K, V]) panicked(ctx context.Context, key K, r any) error {
 	err := &PanicError{Layer: c.name, Value: r, Stack: debug.Stack()}
-	c.emit(ctx, Error, key, err, 0)
+	func() {
+		defer func() { _ = recover() }() // a panicking observer must not hide the first panic
+		c.emit(ctx, Error, key, err, 0)
+	}()
 	return err
 }
 
-// finish completes the fetch of key from below, whose result is in f: it
-// stores a value (unless an invalidation since gen makes it stale), or
-// handles the error. old is the expired entry the store held, if st says
-// there is one.
-func (c *cache[K, V]) finish(ctx context.Context, key K, f *flight[V], elapsed time.Duration, old *Entry[V], st state, gen uint64) {
-	if f.err != nil {
-		f.e, f.err = c.failed(ctx, key, f.err, elapsed, old, st, gen)
-		return
+// storeEvent reports what the store did on its own (see Notifier). It may
+// run under the store's lock: it only counts.
+func (c *cache[K, V]) storeEvent(e StoreEvent[K]) {
+	defer func() { _ = recover() }() // the store must not see an observer's panic
+	c.emit(context.Background(), e.Kind, e.Key, e.Err, 0)
+}
+
+// Describe says what the cache layer is, with its live counts if its
+// observer counts events.
+func (c *cache[K, V]) Describe() Description {
+	d := Description{Name: c.name, Kind: "cache", Next: []any{c.inner}, Stats: statsOf(c.observer)}
+	if k, ok := c.store.(interface{ LayerKind() string }); ok {
+		d.Kind = k.LayerKind()
 	}
 	if c.opts.TTL > 0 {
-		f.e.Expires = c.expiry(f.e.Expires, c.opts.TTL)
+		d.Detail = "ttl " + c.opts.TTL.String()
 	}
-	// Store the value. A write error is reported, never returned: the
-	// caller still gets the value.
-	kept, err := c.keep(ctx, key, &f.e, gen)
-	switch {
-	case err != nil:
-		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store set: %w", c.name, err), 0)
-	case kept && c.observed():
-		c.emitSlow(ctx, Fill, key, nil, elapsed)
-	}
-}
-
-// keep stores e under key, unless an invalidation since gen makes it stale
-// or the store cannot keep its lifetime, and reports whether it did.
-//
-// It checks the generation and writes under fillMu, held for reading; an
-// invalidation moves the generation under fillMu held for writing (see
-// bump) before it deletes. So a fill either sees the move and keeps
-// nothing, or its write lands before the delete: once Invalidate has
-// returned, no fill that began before it can still write.
-func (c *cache[K, V]) keep(ctx context.Context, key K, e *Entry[V], gen uint64) (bool, error) {
-	c.fillMu.RLock()
-	defer c.fillMu.RUnlock() // a panicking store must not block invalidations
-	if c.gen.Load() != gen {
-		return false, nil
-	}
-	var err error
-	switch {
-	case e.Expires.IsZero():
-		// For an ExpiringStore, the same as SetEntry by its contract, and
-		// cheaper.
-		err = c.store.Set(ctx, key, e.Value)
-	case c.estore != nil:
-		err = c.estore.SetEntry(ctx, key, *e)
-	default:
-		return false, nil // a plain store cannot keep the lifetime
-	}
-	return err == nil, err
-}
-
-// bump moves the generation once every fill that read the old one has
-// stored what it fetched (see keep).
-func (c *cache[K, V]) bump() {
-	c.fillMu.Lock()
-	c.gen.Add(1)
-	c.fillMu.Unlock()
-}
-
-// failed handles an error from below.
-func (c *cache[K, V]) failed(ctx context.Context, key K, err error, elapsed time.Duration, old *Entry[V], st state, gen uint64) (Entry[V], error) {
-	if errors.Is(err, ErrNotFound) {
-		if c.neg != nil {
-			exp, now := c.expiry(time.Time{}, c.opts.NegativeTTL), c.opts.Clock()
-			// Not if an invalidation raced it; under fillMu, as in keep.
-			c.fillMu.RLock()
-			if c.gen.Load() == gen {
-				c.neg.add(key, exp, now)
-			}
-			c.fillMu.RUnlock()
-		}
-		if st == expired {
-			// The key is gone below: drop what we kept for stale-if-error.
-			c.deleteQuietly(ctx, key)
-		}
-		c.emit(ctx, NotFound, key, err, elapsed)
-		return Entry[V]{}, err
-	}
-	if st == expired && c.opts.StaleIfError > 0 && c.opts.Clock().Before(old.Expires.Add(c.opts.StaleIfError)) {
-		c.emit(ctx, StaleServed, key, err, elapsed)
-		return *old, nil
-	}
-	err = fmt.Errorf("pipeline: %s: %w", c.name, err)
-	c.emit(ctx, Error, key, err, elapsed)
-	return Entry[V]{}, err
-}
-
-// expiry returns the lifetime to store: inner capped by ttl (jittered) from
-// now. A zero ttl leaves inner as it is.
-func (c *cache[K, V]) expiry(inner time.Time, ttl time.Duration) time.Time {
-	if ttl <= 0 {
-		return inner
-	}
-	if c.opts.Jitter > 0 {
-		ttl -= time.Duration(rand.Float64() * c.opts.Jitter * float64(ttl))
-	}
-	own := c.opts.Clock().Add(ttl)
-	if inner.IsZero() || own.Before(inner) {
-		return own
-	}
-	return inner
-}
-
-func (c *cache[K, V]) deleteQuietly(ctx context.Context, key K) {
-	if err := c.store.Delete(ctx, key); err != nil {
-		c.emit(ctx, Error, key, fmt.Errorf("pipeline: %s: store delete: %w", c.name, err), 0)
-	}
-}
-
-// negatives remembers keys that were not found, until their expiry.
-type negatives[K comparable] struct {
-	mu  sync.Mutex
-	m   map[K]time.Time
-	max int
-}
-
-func (n *negatives[K]) has(key K, now time.Time) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	exp, ok := n.m[key]
-	if ok && now.Before(exp) {
-		return true
-	}
-	if ok {
-		delete(n.m, key)
-	}
-	return false
-}
-
-func (n *negatives[K]) add(key K, exp, now time.Time) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if len(n.m) >= n.max {
-		for k, e := range n.m {
-			if !now.Before(e) {
-				delete(n.m, k)
-			}
-		}
-		// Still full: forget an arbitrary tenth. Forgetting a negative
-		// entry costs one extra fetch, never a wrong answer.
-		for k := range n.m {
-			if len(n.m) < n.max-n.max/10 {
-				break
-			}
-			delete(n.m, k)
-		}
-	}
-	n.m[key] = exp
-}
-
-func (n *negatives[K]) remove(key K) {
-	n.mu.Lock()
-	delete(n.m, key)
-	n.mu.Unlock()
+	return d
 }

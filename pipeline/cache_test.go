@@ -68,10 +68,10 @@ func TestCacheErrors(t *testing.T) {
 			reported: errBoom,
 		},
 		{
-			name:     "failing Get is a miss",
+			name:     "failing Get is a miss, and nothing is written back",
 			setup:    func(_ *source, m *memStore[string, string]) { m.getErr = errBoom },
 			wantV:    "A",
-			stored:   true,
+			stored:   false,
 			reported: errBoom,
 		},
 	}
@@ -241,7 +241,9 @@ func TestCacheFetchTimeout(t *testing.T) {
 		start := time.Now()
 		_, err := f.Fetch(t.Context(), "k")
 		require.ErrorIs(t, err, context.DeadlineExceeded)
-		require.Equal(t, time.Second, time.Since(start), "the shared fetch is bounded by FetchTimeout")
+		took := time.Since(start)
+		require.GreaterOrEqual(t, took, time.Second, "the shared fetch is bounded by FetchTimeout")
+		require.LessOrEqual(t, took, time.Second+time.Second/16, "to within a sixteenth of it")
 	})
 }
 
@@ -332,7 +334,7 @@ func TestCacheNegative(t *testing.T) {
 	src.set("missing", "here")
 	_, err = f.Fetch(t.Context(), "missing")
 	require.ErrorIs(t, err, pipeline.ErrNotFound)
-	_, err = pipeline.Invalidate(t.Context(), f, "missing")
+	err = pipeline.Invalidate(t.Context(), f, "missing")
 	require.NoError(t, err)
 	v, err := f.Fetch(t.Context(), "missing")
 	require.NoError(t, err)
@@ -421,7 +423,7 @@ func TestCacheTTLCapsAndJitter(t *testing.T) {
 		TTL: 100 * time.Second, Jitter: 0.5, Clock: clk.Now,
 	})(newSource("a", "A"))
 	for range 50 {
-		_, err := pipeline.Invalidate(t.Context(), f, "a")
+		err := pipeline.Invalidate(t.Context(), f, "a")
 		require.NoError(t, err)
 		_, err = f.Fetch(t.Context(), "a")
 		require.NoError(t, err)
@@ -459,8 +461,7 @@ func TestCacheInvalidate(t *testing.T) {
 	require.True(t, innerStore.has("a"))
 	require.True(t, outerStore.has("a"))
 
-	ok, err := pipeline.Invalidate(t.Context(), outer, "a")
-	require.True(t, ok)
+	err = pipeline.Invalidate(t.Context(), outer, "a")
 	require.NoError(t, err)
 	require.False(t, innerStore.has("a"))
 	require.False(t, outerStore.has("a"))
@@ -469,8 +470,7 @@ func TestCacheInvalidate(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "A2", v)
 
-	ok, err = pipeline.Invalidate(t.Context(), pipeline.Fetcher[string, string](src), "a")
-	require.False(t, ok, "a source is not an Invalidator")
+	err = pipeline.Invalidate(t.Context(), pipeline.Fetcher[string, string](src), "a")
 	require.NoError(t, err)
 }
 
@@ -489,7 +489,7 @@ func TestCacheFillRacingInvalidationIsNotKept(t *testing.T) {
 		synctest.Wait()
 		// The value changes and is invalidated while the old one is in flight.
 		src.set("a", "new")
-		_, err := pipeline.Invalidate(t.Context(), f, "a")
+		err := pipeline.Invalidate(t.Context(), f, "a")
 		require.NoError(t, err)
 		close(src.gate)
 		require.Equal(t, "new", <-got) // this source reads after the gate

@@ -166,7 +166,7 @@ func TestExpiryFlowsThroughThreeLayers(t *testing.T) {
 		time.Sleep(time.Second)
 		for _, f := range []pipeline.Fetcher[string, string]{l0, l1, l2} {
 			src.calls.Store(0)
-			_, err = pipeline.Invalidate(t.Context(), f, "unrelated")
+			err = pipeline.Invalidate(t.Context(), f, "unrelated")
 			require.NoError(t, err)
 		}
 		// After 10 s no layer serves the value: each reaches the source.
@@ -197,7 +197,7 @@ func (u upper) Clear(ctx context.Context) error {
 	return nil
 }
 func (u upper) Invalidate(ctx context.Context, k string) error {
-	_, err := pipeline.Invalidate(ctx, u.next, u.inner(k))
+	err := pipeline.Invalidate(ctx, u.next, u.inner(k))
 	return err
 }
 
@@ -285,7 +285,7 @@ func TestDependentsBounded(t *testing.T) {
 	for i := range 50 {
 		src.set(string(rune('a'+i)), "v")
 	}
-	raw := pipeline.Cache("raw", newMemStore[string, string](), &pipeline.CacheOptions[string]{DependentsSize: 10})(src)
+	raw := pipeline.Cache("raw", newMemStore[string, string](), &pipeline.CacheOptions[string]{DependentsBytes: 1000})(src)
 	topStore := newMemStore[string, string]()
 	top := pipeline.Cache("top", topStore, nil)(upper{raw})
 	for i := range 50 {

@@ -210,7 +210,7 @@ type opaque struct {
 
 func (o *opaque) Fetch(ctx context.Context, k string) (string, error) { return o.next.Fetch(ctx, k) }
 func (o *opaque) Invalidate(ctx context.Context, k string) error {
-	_, err := pipeline.Invalidate(ctx, o.next, k)
+	err := pipeline.Invalidate(ctx, o.next, k)
 	return err
 }
 func (o *opaque) Clear(ctx context.Context) error {
@@ -463,7 +463,7 @@ func TestNegativeEntryVsInvalidate(t *testing.T) {
 
 // Unhashable keys through MapKey (Invalidate and batches), through
 // Coalesce, and struct keys with interface fields in a batch, get
-// ErrUnhashableKey and leave the layers usable.
+// ErrInvalidKey and leave the layers usable.
 func TestUnhashableKeysThroughMiddleware(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -476,21 +476,21 @@ func TestUnhashableKeysThroughMiddleware(t *testing.T) {
 	mapped := middleware.MapKey[string](func(k sk) any { return k.b })(inner)
 	outer := pipeline.Cache("out", newMemStore[sk, string](), nil)(mapped)
 	_, err := outer.Fetch(ctx, sk{"x", []int{1}})
-	require.ErrorIs(t, err, pipeline.ErrUnhashableKey)
-	require.ErrorIs(t, outer.(pipeline.Invalidator[sk]).Invalidate(ctx, sk{"x", []int{1}}), pipeline.ErrUnhashableKey)
-	require.ErrorIs(t, mapped.(pipeline.Invalidator[sk]).Invalidate(ctx, sk{"x", []int{1}}), pipeline.ErrUnhashableKey)
+	require.ErrorIs(t, err, pipeline.ErrInvalidKey)
+	require.ErrorIs(t, outer.(pipeline.Invalidator[sk]).Invalidate(ctx, sk{"x", []int{1}}), pipeline.ErrInvalidKey)
+	require.ErrorIs(t, mapped.(pipeline.Invalidator[sk]).Invalidate(ctx, sk{"x", []int{1}}), pipeline.ErrInvalidKey)
 	res := pipeline.FetchMany(ctx, outer, []sk{{"a", 1}, {"b", map[int]int{}}, {"c", [1]any{[]byte("x")}}, {"a", 1}})
 	require.NoError(t, res[0].Err)
-	require.ErrorIs(t, res[1].Err, pipeline.ErrUnhashableKey)
-	require.ErrorIs(t, res[2].Err, pipeline.ErrUnhashableKey)
+	require.ErrorIs(t, res[1].Err, pipeline.ErrInvalidKey)
+	require.ErrorIs(t, res[2].Err, pipeline.ErrInvalidKey)
 	require.Equal(t, "1", res[3].Value)
 
 	co := middleware.Coalesce[any, string]("co", nil)(src)
 	_, err = co.Fetch(ctx, []int{1})
-	require.ErrorIs(t, err, pipeline.ErrUnhashableKey)
+	require.ErrorIs(t, err, pipeline.ErrInvalidKey)
 	res2 := pipeline.FetchMany(ctx, co, []any{"a", func() {}})
 	require.NoError(t, res2[0].Err)
-	require.ErrorIs(t, res2[1].Err, pipeline.ErrUnhashableKey)
+	require.ErrorIs(t, res2[1].Err, pipeline.ErrInvalidKey)
 	v, err := co.Fetch(ctx, strings.Repeat("z", 2))
 	require.NoError(t, err)
 	require.Equal(t, "zz", v)
@@ -569,7 +569,7 @@ func TestTreeDropsValueOfFlightOpenedBeforeDelete(t *testing.T) {
 // Was a bug (minor), fixed: an unhashable key is an error at a cache layer, but
 // FetchMany through any layer that is not a BatchFetcher (Log, Inspect, a
 // user layer) hashes the keys first, in fanOut's distinct, and panics in
-// the caller instead of giving that key ErrUnhashableKey and fetching the
+// the caller instead of giving that key ErrInvalidKey and fetching the
 // others.
 func TestFetchManyThroughNonBatchLayerUnhashableKey(t *testing.T) {
 	t.Parallel()
@@ -578,9 +578,9 @@ func TestFetchManyThroughNonBatchLayerUnhashableKey(t *testing.T) {
 	inner := pipeline.Cache("in", newMemStore[any, string](), nil)(src)
 	logged := middleware.Inspect[any, string](func(context.Context, any, []pipeline.Event[any], error) {})(inner)
 	_, err := logged.Fetch(ctx, []int{1})
-	require.ErrorIs(t, err, pipeline.ErrUnhashableKey, "a single fetch gets the error")
+	require.ErrorIs(t, err, pipeline.ErrInvalidKey, "a single fetch gets the error")
 	var res []pipeline.Result[string]
 	require.NotPanics(t, func() { res = pipeline.FetchMany(ctx, logged, []any{"a", []int{1}}) })
 	require.NoError(t, res[0].Err)
-	require.ErrorIs(t, res[1].Err, pipeline.ErrUnhashableKey)
+	require.ErrorIs(t, res[1].Err, pipeline.ErrInvalidKey)
 }

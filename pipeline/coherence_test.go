@@ -192,7 +192,7 @@ func (u upperNoCase) Describe() pipeline.Description {
 	return pipeline.Description{Kind: "map key", Next: []any{u.next}}
 }
 func (u upperNoCase) Invalidate(ctx context.Context, k string) error {
-	_, err := pipeline.Invalidate(ctx, u.next, u.inner(k))
+	err := pipeline.Invalidate(ctx, u.next, u.inner(k))
 	return err
 }
 
@@ -221,10 +221,10 @@ func TestUnhashableKeys(t *testing.T) {
 	bad := []any{[]int{1}, map[string]int{}, pair{"x", []byte("y")}, func() {}}
 	for _, k := range bad {
 		_, err := f.Fetch(ctx, k)
-		require.ErrorIs(t, err, pipeline.ErrUnhashableKey, "%T", k)
+		require.ErrorIs(t, err, pipeline.ErrInvalidKey, "%T", k)
 		_, err = f.(pipeline.EntryFetcher[any, string]).FetchEntry(ctx, k)
-		require.ErrorIs(t, err, pipeline.ErrUnhashableKey, "%T", k)
-		require.ErrorIs(t, f.(pipeline.Invalidator[any]).Invalidate(ctx, k), pipeline.ErrUnhashableKey, "%T", k)
+		require.ErrorIs(t, err, pipeline.ErrInvalidKey, "%T", k)
+		require.ErrorIs(t, f.(pipeline.Invalidator[any]).Invalidate(ctx, k), pipeline.ErrInvalidKey, "%T", k)
 	}
 	require.Zero(t, calls.Load(), "a bad key never reaches below")
 
@@ -232,7 +232,7 @@ func TestUnhashableKeys(t *testing.T) {
 	res := pipeline.FetchMany(ctx, f, keys)
 	for i, want := range []string{"a", "", "{p 1}", "a", "", "7"} {
 		if want == "" {
-			require.ErrorIs(t, res[i].Err, pipeline.ErrUnhashableKey, i)
+			require.ErrorIs(t, res[i].Err, pipeline.ErrInvalidKey, i)
 			continue
 		}
 		require.NoError(t, res[i].Err, i)
@@ -571,26 +571,6 @@ func TestOuterFlightOfInvalidatedValueIsNotJoined(t *testing.T) {
 		require.Equal(t, "A1", <-first, "the fetch that raced may return the old value")
 		require.Equal(t, "A2", <-second, "a fetch that starts after Invalidate returned must not get the invalidated value")
 	})
-}
-
-func TestMayHoldUnhashable(t *testing.T) {
-	t.Parallel()
-	type plain struct {
-		a string
-		b [2]int
-		c *int
-	}
-	type withIface struct {
-		a string
-		b [1]fmt.Stringer
-	}
-	require.False(t, pipeline.MayHoldUnhashable[string]())
-	require.False(t, pipeline.MayHoldUnhashable[int]())
-	require.False(t, pipeline.MayHoldUnhashable[plain]())
-	require.True(t, pipeline.MayHoldUnhashable[any]())
-	require.True(t, pipeline.MayHoldUnhashable[error]())
-	require.True(t, pipeline.MayHoldUnhashable[withIface]())
-	require.True(t, pipeline.MayHoldUnhashable[[3]any]())
 }
 
 // A batch keeps its work in pooled scratch, and gives it back when both the

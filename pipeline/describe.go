@@ -25,18 +25,6 @@ type Description struct {
 	// Next holds the Fetchers directly below, usually one, for walking the
 	// pipeline inward.
 	Next []any
-	// BatchInOrder says that the layer, if it is a BatchFetcher, passes a
-	// batch below whole and in order: the i-th key it asks below comes
-	// from the i-th key it was given, and no key is dropped or added. A
-	// cache layer above relies on it to tell, in a tree, which of its keys
-	// a value below went to. Through a batching layer that does not say so
-	// (one that sorts or groups keys), the layers below depend on the whole
-	// batch instead: invalidating one inner key drops all of the batch's
-	// outer keys, which costs refetches, never stale values. The stock
-	// layers say so. A type that embeds a stock layer and overrides its
-	// FetchBatch must define its own Describe: the embedded one's claim is
-	// about the embedded FetchBatch.
-	BatchInOrder bool `json:"-"`
 }
 
 // A StatsSource is an observer that counts events. A cache layer whose
@@ -105,17 +93,4 @@ func statsOf[K any](o Observer[K]) *Stats {
 		return &st
 	}
 	return nil
-}
-
-// Describe says what the cache layer is, with its live counts if its
-// observer counts events.
-func (c *cache[K, V]) Describe() Description {
-	d := Description{Name: c.name, Kind: "cache", Next: []any{c.inner}, Stats: statsOf(c.observer)}
-	if k, ok := c.store.(interface{ LayerKind() string }); ok {
-		d.Kind = k.LayerKind()
-	}
-	if c.opts.TTL > 0 {
-		d.Detail = "ttl " + c.opts.TTL.String()
-	}
-	return d
 }

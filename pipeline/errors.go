@@ -9,12 +9,6 @@ import (
 // when the key has no value. Test for it with errors.Is.
 var ErrNotFound = errors.New("pipeline: not found")
 
-// ErrUnhashableKey is the cause of the error a cache layer returns for a key
-// it cannot hash: a key of an interface type (or a struct or array holding
-// one) whose dynamic value is a slice, a map or a func, which a Go map could
-// not hold either. Test for it with errors.Is.
-var ErrUnhashableKey = errors.New("pipeline: unhashable key")
-
 // A PanicError is returned to every caller of a fetch whose next Fetcher or
 // Store panicked. The layer recovers the panic, so that one bad key neither
 // crashes the process from a shared fetch nor stays stuck: the next fetch of
@@ -46,3 +40,9 @@ func (e *PanicError) Unwrap() error {
 // (a NaN float, or a struct, array or interface holding one), which a map
 // could store but never find or delete again. Test for it with errors.Is.
 var ErrInvalidKey = errors.New("pipeline: invalid key")
+
+// isNotFound reports whether err is, or wraps, ErrNotFound; it is quick for
+// ErrNotFound itself, the most common case in a batch.
+func isNotFound(err error) bool {
+	return err == ErrNotFound || err != nil && errors.Is(err, ErrNotFound)
+}

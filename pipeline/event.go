@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
 )
 
 // An EventKind says what happened at a layer.
@@ -98,17 +100,6 @@ type Observer[K any] interface {
 	Observe(ctx context.Context, e Event[K])
 }
 
-// A Counter is an optional interface of an Observer that counts events by
-// kind, such as a metrics observer. A layer whose observer is a Counter asks
-// it once, when the layer is built, for the counter of each kind; from then
-// on an event that carries nothing but its kind and key (no Err, no Elapsed:
-// a hit, a miss, a shared wait...) is counted by adding 1 to that counter,
-// without building an Event or calling Observe. Every other event, and every
-// event of a kind whose counter is nil, still goes to Observe.
-type Counter interface {
-	Counter(kind EventKind) *atomic.Uint64
-}
-
 // The ObserverFunc type is an adapter to allow the use of ordinary functions
 // as Observers.
 type ObserverFunc[K any] func(ctx context.Context, e Event[K])
@@ -188,10 +179,10 @@ type emitter[K any] struct {
 // newEmitter returns the emitter of the layer called name.
 func newEmitter[K any](name string, observer Observer[K]) emitter[K] {
 	m := emitter[K]{name: name, observer: observer}
-	if c, ok := observer.(Counter); ok {
+	if c, ok := observer.(plumbing.Counter); ok { // see plumbing.Counter
 		for k := range m.counts {
 			if k > 0 {
-				m.counts[k] = c.Counter(EventKind(k))
+				m.counts[k] = c.Counter(uint8(k))
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 
@@ -170,18 +171,17 @@ func (s *syncMap[K, V]) Get(_ context.Context, k K) (V, bool, error) {
 func (s *syncMap[K, V]) Set(_ context.Context, k K, v V) error { s.m.Store(k, v); return nil }
 func (s *syncMap[K, V]) Delete(_ context.Context, k K) error   { s.m.Delete(k); return nil }
 
-// A cache layer over a key type that holds interfaces answers a key it
-// cannot hash with ErrUnhashableKey, for that key alone.
-func ExampleErrUnhashableKey() {
+// A cache layer answers a key that cannot live in a map (one it cannot
+// hash, or a NaN, which is not equal to itself) with ErrInvalidKey, for
+// that key alone.
+func ExampleErrInvalidKey() {
 	ctx := context.Background()
 	src := pipeline.FetcherFunc[any, string](func(_ context.Context, k any) (string, error) {
 		return fmt.Sprint(k), nil
 	})
 	f := pipeline.Cache("any_keys", stores.NewMap[any, string](), nil)(src)
-	fmt.Println(pipeline.MayHoldUnhashable[any](), pipeline.MayHoldUnhashable[string]())
-	res := pipeline.FetchMany(ctx, f, []any{"a", []int{1}})
-	fmt.Println(res[0].Value, errors.Is(res[1].Err, pipeline.ErrUnhashableKey))
+	res := pipeline.FetchMany(ctx, f, []any{"a", []int{1}, math.NaN()})
+	fmt.Println(res[0].Value, errors.Is(res[1].Err, pipeline.ErrInvalidKey), errors.Is(res[2].Err, pipeline.ErrInvalidKey))
 	// Output:
-	// true false
-	// a true
+	// a true true
 }

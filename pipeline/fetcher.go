@@ -64,12 +64,3 @@ func Compose[K, V, K2, V2, K3, V3 any](outer Layer[K2, V2, K3, V3], inner Layer[
 		return outer(inner(next))
 	}
 }
-
-// MustNext panics with a message naming the layer if next is nil. Layer
-// implementations call it at build time, so that a wiring mistake fails
-// where the pipeline is built rather than on the first fetch.
-func MustNext[K, V any](layer string, next Fetcher[K, V]) {
-	if next == nil {
-		panic(layer + ": nil next Fetcher")
-	}
-}

@@ -21,7 +21,6 @@ func TestChainAndComposePanicOnNil(t *testing.T) {
 		{"nil other", func() { pipeline.Chain(id, nil) }},
 		{"nil compose outer", func() { pipeline.Compose[string, string, string, string, string, string](nil, id) }},
 		{"nil compose inner", func() { pipeline.Compose[string, string, string, string, string, string](id, nil) }},
-		{"nil next", func() { pipeline.MustNext[string, string]("x", nil) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,7 +101,7 @@ type countingObserver struct {
 	counts   [16]int // filled by sum
 }
 
-func (c *countingObserver) Counter(k pipeline.EventKind) *atomic.Uint64 { return &c.counters[k] }
+func (c *countingObserver) Counter(k uint8) *atomic.Uint64 { return &c.counters[k] }
 
 func (c *countingObserver) sum() {
 	for i := range c.counters {

@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }
 
 // memStore is a BatchStore over a map with failure injection.
 type memStore[K comparable, V any] struct {

@@ -97,7 +97,7 @@ func TestRefilledBatchMarkerReplacesOld(t *testing.T) {
 			ctx := t.Context()
 			clk := newClock()
 			src := newSource("a", "a1", "b", "b1")
-			in := pipeline.Cache("in", newMemStore[string, string](), &pipeline.CacheOptions[string]{DependentsSize: 10})(src)
+			in := pipeline.Cache("in", newMemStore[string, string](), &pipeline.CacheOptions[string]{DependentsBytes: 1000})(src)
 			var mid pipeline.Fetcher[string, string] = reversedBatch{upperNoCase{in}}
 			if topo == "perkey" {
 				mid = perKeyBatch{upperNoCase{in}}

@@ -40,7 +40,7 @@ func (m *hookMapper) Invalidate(ctx context.Context, k string) error {
 	if m.beforeInward != nil {
 		m.beforeInward()
 	}
-	_, err := pipeline.Invalidate(ctx, m.next, m.inner(k))
+	err := pipeline.Invalidate(ctx, m.next, m.inner(k))
 	return err
 }
 
@@ -164,7 +164,7 @@ func TestReviewNegativeFillRacingInvalidationIsKept(t *testing.T) {
 		mu.Lock()
 		data["k"] = "V"
 		mu.Unlock()
-		_, err := pipeline.Invalidate(t.Context(), f, "k")
+		err := pipeline.Invalidate(t.Context(), f, "k")
 		require.NoError(t, err)
 		close(gate)
 		require.ErrorIs(t, <-errc, pipeline.ErrNotFound, "the raced fetch itself may answer not found")
@@ -334,10 +334,11 @@ func TestReviewBatchObserverPanicLeavesFlightsStuck(t *testing.T) {
 		go func() { _, _ = f.Fetch(t.Context(), "b") }() // b in flight
 		synctest.Wait()
 		armed.Store(true)
-		func() {
-			defer func() { require.NotNil(t, recover()) }()
-			pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
-		}()
+		// The observer's panic reaches the caller as a *PanicError, at every
+		// position of the batch.
+		res := pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
+		var perr *pipeline.PanicError
+		require.ErrorAs(t, res[0].Err, &perr)
 		close(src.gate)
 		synctest.Wait()
 
@@ -461,12 +462,10 @@ func TestReviewBatchPanicReportPanicsLeavesFlightsStuck(t *testing.T) {
 			}
 		})
 		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{Observer: obs})(src)
-		func() {
-			defer func() { require.NotNil(t, recover()) }()
-			// A ctx that cannot be cancelled runs the batch in this goroutine,
-			// so the escaping panic can be recovered here.
-			pipeline.FetchMany(context.Background(), f, []string{"a", "b"})
-		}()
+		// The observer's panic reaches the caller as a *PanicError.
+		res := pipeline.FetchMany(context.Background(), f, []string{"a", "b"})
+		var perr *pipeline.PanicError
+		require.ErrorAs(t, res[0].Err, &perr)
 
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
@@ -626,7 +625,7 @@ func TestReviewRefreshRacingInvalidationNotKept(t *testing.T) {
 		_, err = f.Fetch(ctx, "k") // starts the refresh
 		require.NoError(t, err)
 		synctest.Wait()
-		_, err = pipeline.Invalidate(ctx, f, "k")
+		err = pipeline.Invalidate(ctx, f, "k")
 		require.NoError(t, err)
 		close(src.gate)
 		synctest.Wait()
@@ -757,7 +756,7 @@ func TestReviewBatchFillRacingInvalidationNotKept(t *testing.T) {
 		done := make(chan []pipeline.Result[string])
 		go func() { done <- pipeline.FetchMany(t.Context(), f, []string{"a", "b"}) }()
 		synctest.Wait()
-		_, err := pipeline.Invalidate(t.Context(), f, "a")
+		err := pipeline.Invalidate(t.Context(), f, "a")
 		require.NoError(t, err)
 		// A later caller does not join the invalidated flight.
 		got := make(chan string)
@@ -863,7 +862,7 @@ func TestReviewTreeInvalidateStormNoDeadlock(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		src := newSource("a", "a0")
-		raw := pipeline.Cache("raw", clearStore{newMemStore[string, string]()}, &pipeline.CacheOptions[string]{DependentsSize: 4})(src)
+		raw := pipeline.Cache("raw", clearStore{newMemStore[string, string]()}, &pipeline.CacheOptions[string]{DependentsBytes: 400})(src)
 		left := pipeline.Cache("left", clearStore{newMemStore[string, string]()}, nil)(upper{raw})
 		right := pipeline.Cache("right", clearStore{newMemStore[string, string]()}, nil)(upper{raw})
 		defer raw.(pipeline.Closer).Close()

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"unsafe"
+
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
 )
 
 // A Node is one layer of a pipeline's [Tree]: what the layer says of itself
@@ -268,7 +270,7 @@ func Source[K, V any](name string, f Fetcher[K, V]) Fetcher[K, V] {
 	if name == "" {
 		panic("pipeline: Source: empty name")
 	}
-	MustNext("pipeline: Source "+name, f)
+	plumbing.MustNext("pipeline: Source "+name, f)
 	s := &source[K, V]{name: name, f: f, entries: Entries(f)}
 	if b, ok := f.(BatchFetcher[K, V]); ok {
 		return &batchSource[K, V]{s, b}

@@ -79,7 +79,7 @@ func TestUnderCache(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, "a#3", v, "expired by the layer's TTL: fetched again")
 
-			_, err = pipeline.Invalidate(ctx, f, "a")
+			err = pipeline.Invalidate(ctx, f, "a")
 			require.NoError(t, err)
 			require.Zero(t, store.Len(), "Invalidate deletes from the store")
 

@@ -21,7 +21,7 @@
 // whose value cannot be hashed (a slice, a map or a func in an any key)
 // makes the call panic, as a map would, and leaves the store usable (see
 // pipeline.MayHoldUnhashable); under a cache layer it never gets here, for
-// the layer answers it with an error wrapping pipeline.ErrUnhashableKey.
+// the layer answers it with an error wrapping pipeline.ErrInvalidKey.
 //
 // # Expiry
 //

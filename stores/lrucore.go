@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/multilayer-cache/multilayer/internal/keys"
+
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -79,7 +81,7 @@ func byValue[V any]() bool {
 // init makes c an empty lruCore that holds at most size items. It returns
 // simplelru's error if size is not positive.
 func (c *lruCore[K, V]) init(size int) error {
-	c.hashKeys = pipeline.MayHoldUnhashable[K]()
+	c.hashKeys = keys.MayBeInvalid[K]()
 	var err error
 	if byValue[V]() {
 		c.val, err = simplelru.NewLRU[K, item[V]](size, nil)

@@ -1,95 +1,91 @@
 // Package clock is the process's coarse clock, for expiry checks on hits.
 //
 // Reading time.Now costs tens of nanoseconds on some virtual machines, more
-// than a whole cache hit. Nanos instead returns a time that one goroutine
+// than a whole cache hit. Coarse instead returns a time that one goroutine
 // refreshes from time.Now every millisecond ([Resolution]). That goroutine
-// runs only while the clock is read: it starts on the first read and stops
-// after a second ([idleTicks]) in which nobody read the clock; the next read
-// starts it again, and reads time.Now itself while doing so.
+// is started when the program starts and sleeps on a channel; it ticks only
+// while the clock is read, and sleeps again after a second ([idleTicks])
+// without a read. Starting it at init keeps it out of any testing/synctest
+// bubble, whatever goroutine first reads the clock.
 //
-// Invariant: while running is true, now was stored by the ticker less than
-// about one Resolution ago (more if the machine is too loaded to run it on
-// time). running is set and cleared only under mu.
+// A reader may use a Coarse time t only to decide "not yet expired": an
+// expiry after t is (to within Resolution) after now. Coarse returns
+// [Stopped], later than any expiry, while the ticker sleeps (and wakes it):
+// the reader then reads its own clock. Inside a synctest bubble, whose fake
+// time starts in 2000, the real time Coarse returns is later than any fake
+// expiry, so readers fall back to their own clock there too.
 package clock
 
 import (
-	"sync"
+	"math"
 	"sync/atomic"
 	"time"
 )
 
-// Resolution is how often the clock is refreshed: a time it returns may be
-// this much behind time.Now, more on a loaded machine.
+// Resolution is how often the clock is refreshed: a time Coarse returns may
+// be this much behind time.Now, more on a machine too loaded to run the
+// ticker on time.
 const Resolution = time.Millisecond
 
-// idleTicks is how many ticks without a read stop the ticker.
+// Stopped is what Coarse returns while the ticker sleeps.
+const Stopped = math.MaxInt64
+
+// idleTicks is how many ticks without a read put the ticker to sleep.
 const idleTicks = 1000
 
 var (
-	now     atomic.Int64 // Unix nanoseconds at the last tick
-	running atomic.Bool  // a ticker refreshes now
-	read    atomic.Bool  // Nanos was called since the last tick
-	mu      sync.Mutex
+	now  atomic.Int64 // Unix nanoseconds at the last tick, or Stopped
+	read atomic.Bool  // Coarse was called since the last tick
+	wake = make(chan struct{}, 1)
 )
 
-// Nanos returns the current time in Unix nanoseconds, to within Resolution.
-// It is safe for concurrent use and allocates nothing.
-func Nanos() int64 {
-	if !running.Load() {
-		return start()
+func init() {
+	now.Store(Stopped)
+	go tick()
+}
+
+// Coarse returns the current time in Unix nanoseconds, to within
+// Resolution, or Stopped if the clock sleeps (it then wakes it). It is safe
+// for concurrent use and allocates nothing.
+func Coarse() int64 {
+	n := now.Load()
+	if n == Stopped {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+		return n
 	}
-	if !read.Load() { // a write only once per tick keeps the line shared
+	if !read.Load() { // a write at most once per tick keeps the line shared
 		read.Store(true)
 	}
-	return now.Load()
+	return n
 }
 
-// Now returns Nanos as a time.Time.
-func Now() time.Time { return time.Unix(0, Nanos()) }
-
-// start starts the ticker if it is not running, and returns the time.
-func start() int64 {
-	mu.Lock()
-	defer mu.Unlock()
-	if running.Load() {
-		return now.Load()
-	}
-	t := time.Now().UnixNano()
-	now.Store(t)
-	read.Store(true)
-	running.Store(true)
-	go tick()
-	return t
-}
-
-// tick refreshes now every Resolution until nobody has read it for
-// idleTicks ticks.
+// tick sleeps until woken, then refreshes now until nobody reads it.
 func tick() {
+	for range wake {
+		run()
+	}
+}
+
+func run() {
 	ticker := time.NewTicker(Resolution)
 	defer ticker.Stop()
+	now.Store(time.Now().UnixNano())
+	read.Store(true)
 	quiet := 0
 	for range ticker.C {
-		now.Store(time.Now().UnixNano())
 		if read.Swap(false) {
 			quiet = 0
-			continue
-		}
-		if quiet++; quiet < idleTicks {
-			continue
-		}
-		mu.Lock()
-		stop := !read.Load()
-		if stop {
-			running.Store(false)
-		}
-		mu.Unlock()
-		if stop {
+		} else if quiet++; quiet >= idleTicks {
+			now.Store(Stopped)
 			return
 		}
-		quiet = 0
+		now.Store(time.Now().UnixNano())
 	}
 }
 
-// TickerFunction is the name of the ticker goroutine's function, for leak
-// checkers that must ignore it while it winds down.
+// TickerFunction is the name of the clock's goroutine's function, for leak
+// checkers to ignore (it lives as long as the program).
 const TickerFunction = "github.com/multilayer-cache/multilayer/internal/clock.tick"

@@ -4,7 +4,11 @@
 // layer that keeps a batch in order.
 package plumbing
 
-import "sync/atomic"
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
 
 // MustNext panics with a message naming the layer if next is nil. Layers
 // call it at build time, so that a wiring mistake fails where the pipeline
@@ -25,12 +29,109 @@ type Counter interface {
 	Counter(kind uint8) *atomic.Uint64
 }
 
-// An InOrder BatchFetcher passes a batch below whole and in order: the i-th
-// key it asks below comes from the i-th key it was given, and no key is
-// dropped or added. A cache layer below relies on it to tell which outer key
-// each of its keys serves. Only the library's own layers implement it; a
-// batch that reaches a cache layer through any other BatchFetcher is
-// recorded as a whole (see pipeline's dependency index).
+// An InOrder BatchFetcher passes a batch below whole and in order to the
+// Fetcher BatchNext returns: the i-th key it asks below comes from the i-th
+// key it was given, and no key is dropped or added. A cache layer above
+// relies on it to tell which outer key each key below serves. Only the
+// library's own layers implement it; a batch that reaches a cache layer
+// through any other BatchFetcher is recorded as a whole (see pipeline's
+// dependency index).
 type InOrder interface {
-	BatchInOrder()
+	BatchNext() any
+}
+
+// A Holder is a layer that counts the layers above it that will release
+// it when they close, so that a layer shared by a tree closes when its last
+// dependent does. Layers call Hold on their next Fetcher when they are built,
+// and Release on it when they close.
+type Holder interface {
+	Hold()
+	Release() error
+}
+
+// Hold calls next.Hold if next is a Holder.
+func Hold(next any) {
+	if h, ok := next.(Holder); ok {
+		h.Hold()
+	}
+}
+
+// Release releases next when the layer above it closes: next.Release if it
+// is a Holder, otherwise next.Close if it has one.
+func Release(next any) error {
+	switch n := next.(type) {
+	case Holder:
+		return n.Release()
+	case interface{ Close() error }:
+		return n.Close()
+	}
+	return nil
+}
+
+// Refs is the count of a Holder. Its zero value is ready to use.
+type Refs struct {
+	mu     sync.Mutex
+	held   int
+	closed bool
+}
+
+// Hold adds a holder.
+func (r *Refs) Hold() {
+	r.mu.Lock()
+	r.held++
+	r.mu.Unlock()
+}
+
+// Release removes a holder and reports whether it was the last one, so that
+// the layer must close now.
+func (r *Refs) Release() (last bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held--
+	return r.held == 0 && !r.closed
+}
+
+// Close marks the layer closed and reports whether it was open: only the
+// first Close does the work.
+func (r *Refs) Close() (first bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first = !r.closed
+	r.closed = true
+	return first
+}
+
+// Inward is embedded by the layers that hold no state of their own: it
+// passes Clear and Close to Next and counts its holders. Invalidate, which
+// is typed by the key, each layer passes on itself.
+type Inward struct {
+	Next any
+	Refs
+}
+
+// Hold adds a holder.
+func (in *Inward) Hold() { in.Refs.Hold() }
+
+// Release removes a holder, and closes the layer when it was the last.
+func (in *Inward) Release() error {
+	if in.Refs.Release() {
+		return in.Close()
+	}
+	return nil
+}
+
+// Close closes the layer once: it releases Next.
+func (in *Inward) Close() error {
+	if !in.Refs.Close() {
+		return nil
+	}
+	return Release(in.Next)
+}
+
+// Clear clears Next if it can be cleared.
+func (in *Inward) Clear(ctx context.Context) error {
+	if c, ok := in.Next.(interface{ Clear(context.Context) error }); ok {
+		return c.Clear(ctx)
+	}
+	return nil
 }

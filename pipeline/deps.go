@@ -1,0 +1,429 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
+)
+
+// The dependency index: which outer values were derived from a layer's
+// keys, so that dropping a key drops them too.
+//
+// When a cache layer fetches below, it does so under its call, a context
+// that carries a fill marker (the call: its layer and the keys it passed
+// below). Every cache layer the fetch reaches finds the marker in its ctx
+// and records "my key → that outer value" before it reads its store: so a
+// record exists before any outer fill can have read the inner value. Any
+// layer in between that passes ctx along keeps this working, with nothing
+// to implement. A batch passed below whole and in order (through the
+// library's own layers) is recorded key by key; one that passed through a
+// BatchFetcher of the user's, which may have reordered it, is recorded as a
+// whole: dropping any of its inner keys drops all its outer keys.
+//
+// Invariant: a record is removed only after the value it names was dropped,
+// or when the index forgets it to stay within its byte bound, which also
+// drops that value. Dropping a key snapshots its records, drops each (which
+// waits for the outer layer's fills under way, see fill.go), and removes
+// only the records it dropped and that were not made again since the
+// snapshot (each record carries the sequence number of its last making): a
+// concurrent drop of the same key finds them still there and drops them
+// too, so that neither returns before every dependent has dropped the key,
+// and a fill recorded during the drop keeps its record. A record whose drop
+// failed stays, and the failure is returned.
+//
+// The outermost hit pays one atomic load for this (tracking); an inner
+// layer looks in its ctx only while some fill is under way.
+
+// tracking counts the fetches below under way that carry a fill marker.
+// While it is zero, no layer looks in its ctx for one.
+var tracking atomic.Int64
+
+type markerKey struct{}
+
+// originKey marks the context of an Invalidate passed inward by a cache
+// layer: the layers below do not drop that layer's key, which it drops
+// itself right after.
+type originKey struct{}
+
+// A marker is a fill under way, as a layer below finds it in its ctx.
+type marker interface {
+	// dependent returns what a layer below records for the key at
+	// position i of the n keys it was asked (n == 1 for a single fetch).
+	dependent(i, n int) dependent
+}
+
+// A dependent is a value, in a layer above, derived from one of a layer's
+// keys.
+type dependent interface {
+	drop(ctx context.Context) error
+	layer() deriver // where it lives, for Clear
+	size() int      // estimated bytes of the record
+}
+
+// A deriver is a layer that derives values from the layers below it.
+type deriver interface {
+	clearHere(ctx context.Context) error
+}
+
+// derived is one key of a cache layer above.
+type derived[K comparable, V any] struct {
+	c   *cache[K, V]
+	key K
+}
+
+func (d derived[K, V]) drop(ctx context.Context) error { return d.c.drop(ctx, d.key) }
+func (d derived[K, V]) layer() deriver                 { return d.c }
+func (d derived[K, V]) size() int                      { return d.c.deps.keySize(d.key) + recordBytes }
+
+// derivedBatch is the keys of a batch that reached a layer below in an
+// order it cannot trust (see above). It is recorded by pointer, under each
+// key of the batch below, and drops its keys once: after that, the fills
+// it stood for keep nothing, and later fills of those keys come with new
+// records.
+type derivedBatch[K comparable, V any] struct {
+	c     *cache[K, V]
+	keys  []K
+	sum   uint64 // of the keys, in order
+	bytes int
+	once  sync.Once
+	err   error
+	same  atomic.Pointer[derivedBatch[K, V]] // the last older record found to have the same keys
+}
+
+func newDerivedBatch[K comparable, V any](c *cache[K, V], ks []K) *derivedBatch[K, V] {
+	b := &derivedBatch[K, V]{c: c, keys: ks, bytes: recordBytes, sum: uint64(len(ks))}
+	for _, k := range ks {
+		b.bytes += c.deps.keySize(k)
+		b.sum = (b.sum ^ maphash.Comparable(keySeed, k)) * 0x9e3779b97f4a7c15
+	}
+	return b
+}
+
+func (b *derivedBatch[K, V]) drop(ctx context.Context) error {
+	b.once.Do(func() {
+		var errs []error
+		for _, k := range b.keys {
+			errs = append(errs, b.c.drop(ctx, k))
+		}
+		b.err = errors.Join(errs...)
+	})
+	return b.err
+}
+func (b *derivedBatch[K, V]) layer() deriver { return b.c }
+func (b *derivedBatch[K, V]) size() int      { return b.bytes }
+
+// replaces reports whether b, a new record, may take the place of old in a
+// key's list: a record of the same layer for the same keys, so that
+// dropping b drops every value dropping old would. A refill of the same
+// outer keys then does not grow the index.
+func (b *derivedBatch[K, V]) replaces(old dependent) bool {
+	o, ok := old.(*derivedBatch[K, V])
+	switch {
+	case !ok || o == b || o.c != b.c || o.sum != b.sum || len(o.keys) != len(b.keys):
+		return false
+	case b.same.Load() == o:
+		return true
+	}
+	for i := range b.keys {
+		if b.keys[i] != o.keys[i] {
+			return false
+		}
+	}
+	b.same.Store(o)
+	return true
+}
+
+// keySeed hashes the keys of a derivedBatch.
+var keySeed = maphash.MakeSeed()
+
+// keyMarker is the marker of one key of a batch run as single fetches
+// (see fanOut).
+type keyMarker struct {
+	m    marker
+	i, n int
+}
+
+func (k keyMarker) dependent(int, int) dependent { return k.m.dependent(k.i, k.n) }
+
+// recordBytes is what a record costs besides its keys: the interface, the
+// slice slot, the map entry's share.
+const recordBytes = 64
+
+// record is a dependent, with the sequence number of its last making.
+type record struct {
+	dep dependent
+	seq uint64
+}
+
+// deps is a layer's dependency index.
+type deps[K comparable] struct {
+	mu      sync.Mutex
+	m       map[K][]record
+	seq     uint64               // of the last record made
+	layers  map[deriver]struct{} // every layer that recorded here: for Clear
+	bytes   int
+	max     int
+	keySize func(K) int
+	report  func(error) // a failed drop of a record the bound forgot
+}
+
+func (d *deps[K]) init(max int, report func(error)) {
+	d.m, d.layers, d.max, d.report = make(map[K][]record), make(map[deriver]struct{}), max, report
+	d.keySize = sizer[K]()
+}
+
+// track records the key of a single fetch against the marker in ctx, if
+// there is one.
+func (d *deps[K]) track(ctx context.Context, key K) {
+	if m, ok := ctx.Value(markerKey{}).(marker); ok {
+		d.record(func(yield func(K, dependent) bool) { yield(key, m.dependent(0, 1)) })
+	}
+}
+
+// trackBatch records each key of a batch against the marker in ctx.
+func (d *deps[K]) trackBatch(ctx context.Context, keys []K) {
+	if m, ok := ctx.Value(markerKey{}).(marker); ok {
+		d.record(func(yield func(K, dependent) bool) {
+			for i, k := range keys {
+				if !yield(k, m.dependent(i, len(keys))) {
+					return
+				}
+			}
+		})
+	}
+}
+
+// record adds the records, and forgets others (dropping their values) if
+// the index outgrows its bound.
+func (d *deps[K]) record(records func(yield func(K, dependent) bool)) {
+	var forgotten []dependent
+	d.mu.Lock()
+	for key, dep := range records {
+		d.seq++
+		list := d.m[key]
+		if i := indexDep(list, dep); i >= 0 {
+			list[i].seq = d.seq
+			continue
+		}
+		if len(list) == 0 {
+			d.bytes += d.keySize(key)
+		}
+		if b, ok := dep.(interface{ replaces(dependent) bool }); ok {
+			list = slices.DeleteFunc(list, func(old record) bool {
+				if b.replaces(old.dep) {
+					d.bytes -= old.dep.size()
+					return true
+				}
+				return false
+			})
+		}
+		d.m[key] = append(list, record{dep, d.seq})
+		d.bytes += dep.size()
+		d.layers[dep.layer()] = struct{}{}
+	}
+	if d.bytes > d.max {
+		forgotten = d.forgetLocked()
+	}
+	d.mu.Unlock()
+	for _, dep := range forgotten {
+		if err := dep.drop(context.Background()); err != nil {
+			d.report(err)
+		}
+	}
+}
+
+// forgetLocked removes arbitrary keys' records until the index is an
+// eighth below its bound, and returns them, to be dropped.
+func (d *deps[K]) forgetLocked() (forgotten []dependent) {
+	for key, list := range d.m {
+		if d.bytes <= d.max-d.max/8 {
+			break
+		}
+		start := len(forgotten)
+		for _, r := range list {
+			forgotten = append(forgotten, r.dep)
+		}
+		d.removeLocked(key, forgotten[start:], d.seq)
+	}
+	return forgotten
+}
+
+// removeLocked removes from key's list the records in gone not made again
+// after seq.
+func (d *deps[K]) removeLocked(key K, gone []dependent, seq uint64) {
+	list := d.m[key]
+	kept := slices.DeleteFunc(list, func(r record) bool {
+		if r.seq <= seq && indexDep2(gone, r.dep) >= 0 {
+			d.bytes -= r.dep.size()
+			return true
+		}
+		return false
+	})
+	if len(kept) == 0 {
+		delete(d.m, key)
+		d.bytes -= d.keySize(key)
+		return
+	}
+	d.m[key] = kept
+}
+
+// drop drops every value derived from key, and returns once all are
+// dropped, with every failure.
+func (d *deps[K]) drop(ctx context.Context, key K) error {
+	d.mu.Lock()
+	list := make([]dependent, len(d.m[key]))
+	for i, r := range d.m[key] {
+		list[i] = r.dep
+	}
+	seq := d.seq
+	d.mu.Unlock()
+	if len(list) == 0 {
+		return nil
+	}
+	var errs []error
+	var panicked any
+	dropped := list[:0]
+	origin, _ := ctx.Value(originKey{}).(dependent)
+	for _, dep := range list {
+		if dep == origin {
+			continue // dropped by the Invalidate that began above; its record stays
+		}
+		func() {
+			defer func() { // an observer's panic must not leave the others behind
+				if r := recover(); r != nil && panicked == nil {
+					panicked = r
+				}
+			}()
+			if err := dep.drop(ctx); err != nil {
+				errs = append(errs, err)
+				return
+			}
+			dropped = append(dropped, dep)
+		}()
+	}
+	d.mu.Lock()
+	d.removeLocked(key, dropped, seq)
+	d.mu.Unlock()
+	if panicked != nil {
+		panic(panicked)
+	}
+	return errors.Join(errs...)
+}
+
+// clear forgets every record and clears every layer that derives from
+// this one. Records made after it forgot them name values read after this
+// layer was emptied, and stay.
+func (d *deps[K]) clear(ctx context.Context) error {
+	d.mu.Lock()
+	clear(d.m)
+	d.bytes = 0
+	layers := make([]deriver, 0, len(d.layers))
+	for l := range d.layers {
+		layers = append(layers, l)
+	}
+	d.mu.Unlock()
+	var errs []error
+	for _, l := range layers {
+		errs = append(errs, l.clearHere(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// indexDep returns the index of dep in list, or -1.
+func indexDep(list []record, dep dependent) int {
+	return slices.IndexFunc(list, func(r record) bool { return r.dep == dep })
+}
+
+// indexDep2 returns the index of dep in list, or -1.
+func indexDep2(list []dependent, dep dependent) int {
+	return slices.IndexFunc(list, func(d dependent) bool { return d == dep })
+}
+
+// sizer returns a function that estimates the bytes a key of type K keeps
+// alive: its size, plus the bytes of the strings it holds.
+func sizer[K any]() func(K) int {
+	t := reflect.TypeFor[K]()
+	base := int(t.Size())
+	switch {
+	case t.Kind() == reflect.String:
+		return func(k K) int { return base + len(*(*string)(unsafe.Pointer(&k))) } // K's underlying type is string
+	case !holdsStrings(t):
+		return func(K) int { return base }
+	}
+	return func(k K) int { return base + stringBytes(reflect.ValueOf(k)) }
+}
+
+func holdsStrings(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.String, reflect.Interface:
+		return true
+	case reflect.Array:
+		return holdsStrings(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsStrings(t.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func stringBytes(v reflect.Value) int {
+	switch v.Kind() {
+	case reflect.String:
+		return v.Len()
+	case reflect.Interface:
+		if v.IsNil() {
+			return 0
+		}
+		return int(unsafe.Sizeof(uintptr(0))) + stringBytes(v.Elem())
+	case reflect.Struct:
+		n := 0
+		for i := range v.NumField() {
+			n += stringBytes(v.Field(i))
+		}
+		return n
+	case reflect.Array:
+		n := 0
+		for i := range v.Len() {
+			n += stringBytes(v.Index(i))
+		}
+		return n
+	}
+	return 0
+}
+
+// keepsOrder reports whether a batch passed to next reaches the first
+// cache layers below it whole and in order (see plumbing.InOrder): next is
+// a cache layer, a layer that cannot batch (the batch then runs as single
+// fetches, each with its own marker; see fanOut), or a chain of the
+// library's in-order layers down to one of those.
+func keepsOrder(next any) bool {
+	for range 64 {
+		switch n := next.(type) {
+		case deriver:
+			return true
+		case plumbing.InOrder:
+			next = n.BatchNext()
+			continue
+		}
+		return !reflect.ValueOf(next).MethodByName("FetchBatch").IsValid()
+	}
+	return false
+}
+
+// DropDerived drops every value the layers above derived from key, without
+// touching this layer or the layers below; see Origin.
+func (c *cache[K, V]) DropDerived(ctx context.Context, key K) error { return c.deps.drop(ctx, key) }
+
+// ClearDerived clears every layer above that derives values from this one,
+// without touching this layer or the layers below; see Origin.
+func (c *cache[K, V]) ClearDerived(ctx context.Context) error { return c.deps.clear(ctx) }

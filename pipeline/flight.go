@@ -1,0 +1,234 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Flights: one fetch below per key at a time, in the shape of
+// x/sync/singleflight.
+//
+// Invariants, all under flights.mu:
+//   - m[k] names the call that fetches k below and that a caller may still
+//     join; a call enters m when it is made, before it fetches, and leaves
+//     when it lands or when a drop of k voids it (see fill.go);
+//   - a call's done channel, once made, is closed exactly once, by land,
+//     after its results are final; whoever joins a call makes the channel
+//     if the call has none, so that an unjoined call run by its own caller
+//     needs none;
+//   - landed moves before any call leaves m (by landing or by a drop): a
+//     caller that read landed before its store read, and finds it moved
+//     when it makes a call, reads the store again inside the call, so that
+//     a caller arriving just after a flight ended never fetches again.
+//
+// A call is also the context its fetch runs under: it keeps the values of
+// the context of the caller that started it, adds the fill marker that the
+// cache layers below record (see deps.go), and, when it runs detached from
+// a cancellable caller, takes its deadline and cancellation from a shared
+// bounded context (see background.go) rather than from that caller.
+
+// slot is the place of a key in a call.
+type slot[K comparable, V any] struct {
+	f *call[K, V]
+	i int
+}
+
+type flights[K comparable, V any] struct {
+	mu     sync.Mutex
+	m      map[K]slot[K, V]
+	landed atomic.Uint64
+}
+
+// work is what a call knows of one of its keys besides the key.
+type work[V any] struct {
+	old  Entry[V]  // the expired entry the store held, for stale-if-error
+	st   state     // what the store read found
+	void bool      // a drop of the key began after the call did: keep nothing (under fillGuard.mu)
+	kept bool      // the fill stored it
+	ev   EventKind // the outcome to report if not kept: NotFound, StaleServed, Error
+	err  error     // its error
+}
+
+// A call is one fetch below, of one key or of a batch of keys.
+type call[K comparable, V any] struct {
+	c       *cache[K, V]
+	keys    []K
+	res     []Result[V] // aligned with keys; final once done is closed
+	work    []work[V]   // aligned with keys
+	below   []K         // the keys passed below, for the fill marker
+	parent  context.Context
+	bound   context.Context // detached: deadline and cancellation; nil when attached
+	done    chan struct{}
+	cleared uint64 // fillGuard.cleared when the call was made
+	dropped uint64 // fillGuard.dropped when the call was made (for calls not in m)
+	alone   bool   // not in m (NoCoalesce): voided by any drop
+	recheck bool   // read the store again before fetching
+	refresh bool   // a refresh-ahead: counted in cache.refresh
+
+	batchOnce sync.Once
+	batch     *derivedBatch[K, V] // the record of a batch below that may be out of order; see dependent
+
+	// A single key's call keeps its slices here, so that it is one
+	// allocation.
+	key1  [1]K
+	res1  [1]Result[V]
+	work1 [1]work[V]
+}
+
+// newCall returns a call, for n keys, made by a caller with ctx. The
+// caller appends the keys, their work and a zero result for each.
+func (c *cache[K, V]) newCall(ctx context.Context, n int) *call[K, V] {
+	f := &call[K, V]{c: c, parent: ctx}
+	if n == 1 {
+		f.keys, f.res, f.work = f.key1[:0], f.res1[:0], f.work1[:0]
+	} else {
+		f.keys, f.res, f.work = make([]K, 0, n), make([]Result[V], 0, n), make([]work[V], 0, n)
+	}
+	f.cleared, f.dropped = c.fill.cleared.Load(), c.fill.dropped.Load()
+	return f
+}
+
+// add appends a key to the call.
+func (f *call[K, V]) add(key K, w work[V]) int {
+	f.keys, f.work, f.res = append(f.keys, key), append(f.work, w), append(f.res, Result[V]{})
+	return len(f.keys) - 1
+}
+
+// join returns the call of key that a caller may join, making its done
+// channel. It must be called with mu held.
+func (fl *flights[K, V]) joinLocked(key K) (slot[K, V], bool) {
+	s, ok := fl.m[key]
+	if ok && s.f.done == nil {
+		s.f.done = make(chan struct{})
+	}
+	return s, ok
+}
+
+// result returns the result of position i, waiting for the call to land or
+// for ctx to end.
+func (f *call[K, V]) result(ctx context.Context, i int) (Entry[V], error) {
+	if err := f.wait(ctx); err != nil {
+		return Entry[V]{}, err
+	}
+	return f.res[i].Entry, f.res[i].Err
+}
+
+// wait waits for the call to land, or returns ctx.Err() as soon as ctx ends.
+func (f *call[K, V]) wait(ctx context.Context) error {
+	select { // a call that landed wins over an ended ctx
+	case <-f.done:
+		return nil
+	default:
+	}
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// start runs the call: in a goroutine of the layer's background work if
+// the caller can be cancelled (and the layer is open), otherwise in the
+// caller's goroutine. The call must be in m, with done made if detach.
+func (f *call[K, V]) start(detach bool) {
+	if detach {
+		if bound, ok := f.c.bg.acquire(); ok {
+			f.bound = bound
+			go f.runDetached()
+			return
+		}
+	}
+	f.run()
+}
+
+func (f *call[K, V]) runDetached() {
+	defer f.c.bg.wg.Done()
+	f.run()
+}
+
+// run fetches the call's keys and lands it. A panic below or in the store
+// becomes every key's error, a *PanicError.
+func (f *call[K, V]) run() {
+	defer f.land()
+	f.c.fetchBelow(f)
+}
+
+// land ends the call: it takes the call out of m, so that later callers
+// read the store, and wakes its waiters. It is deferred by run, to recover
+// a panic.
+func (f *call[K, V]) land() {
+	c := f.c
+	if r := recover(); r != nil {
+		err := c.panicked(f, f.keys[0], r)
+		for i := range f.res {
+			f.res[i] = Result[V]{Err: err}
+		}
+	}
+	if f.refresh {
+		c.refreshed(f)
+	}
+	if f.alone {
+		return
+	}
+	c.flights.landed.Add(1)
+	c.flights.mu.Lock()
+	for i, k := range f.keys {
+		if s, ok := c.flights.m[k]; ok && s.f == f && s.i == i {
+			delete(c.flights.m, k)
+		}
+	}
+	done := f.done
+	c.flights.mu.Unlock()
+	if done != nil {
+		close(done)
+	}
+}
+
+// base is the context that cancels the call.
+func (f *call[K, V]) base() context.Context {
+	if f.bound != nil {
+		return f.bound
+	}
+	return f.parent
+}
+
+// Deadline is the bound's, or the caller's when attached.
+func (f *call[K, V]) Deadline() (time.Time, bool) { return f.base().Deadline() }
+
+// Done is the bound's, or the caller's when attached.
+func (f *call[K, V]) Done() <-chan struct{} { return f.base().Done() }
+
+// Err is the bound's, or the caller's when attached.
+func (f *call[K, V]) Err() error { return f.base().Err() }
+
+// Value returns the call itself as the fill marker, and otherwise the
+// caller's values. A bound holds no values of its own, but answers the
+// context package's lookup of its cancellation, so that a context derived
+// from the call is cancelled with the bound without a goroutine.
+func (f *call[K, V]) Value(key any) any {
+	if key == (markerKey{}) {
+		return marker(f)
+	}
+	if f.bound != nil {
+		if v := f.bound.Value(key); v != nil {
+			return v
+		}
+	}
+	return f.parent.Value(key)
+}
+
+// dependent is the fill marker of the call (see marker): what a layer
+// below records for position i of the n keys it was asked.
+func (f *call[K, V]) dependent(i, n int) dependent {
+	switch {
+	case len(f.below) == 1:
+		return derived[K, V]{f.c, f.below[0]}
+	case n == len(f.below) && f.c.inOrder:
+		return derived[K, V]{f.c, f.below[i]}
+	}
+	f.batchOnce.Do(func() { f.batch = newDerivedBatch(f.c, f.below) })
+	return f.batch
+}

@@ -1,0 +1,225 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/multilayer-cache/multilayer/internal/keys"
+)
+
+// miss handles a key the store did not hold fresh: a negative-cache hit,
+// or a call below, joined or made. old is what the store held, for
+// stale-if-error; landed was read before the store (see flights).
+func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, landed uint64) (Entry[V], error) {
+	if c.opts.NegativeTTL > 0 {
+		if _, ok := c.neg.get(key, c.opts.Clock()); ok {
+			c.emit(ctx, NegativeHit, key, nil, 0)
+			return Entry[V]{}, c.negErr
+		}
+	}
+	c.emit(ctx, Miss, key, nil, 0)
+	f := c.newCall(ctx, 1)
+	f.add(key, work[V]{old: old, st: st})
+	if c.opts.NoCoalesce {
+		f.alone = true
+		f.run()
+		return f.res[0].Entry, f.res[0].Err
+	}
+	detach := ctx.Done() != nil
+	c.flights.mu.Lock()
+	if s, ok := c.flights.joinLocked(key); ok {
+		c.flights.mu.Unlock()
+		c.emit(ctx, SharedWait, key, nil, 0)
+		return s.f.result(ctx, s.i)
+	}
+	f.recheck = c.flights.landed.Load() != landed
+	if detach {
+		f.done = make(chan struct{})
+	}
+	c.flights.m[key] = slot[K, V]{f, 0}
+	c.flights.mu.Unlock()
+	f.start(detach)
+	if !detach {
+		return f.res[0].Entry, f.res[0].Err
+	}
+	return f.result(ctx, 0)
+}
+
+// missed is a position of a batch that the store did not hold fresh.
+type missed[V any] struct {
+	i int
+	w work[V]
+}
+
+// FetchBatch fetches keys, writing the result of keys[i] to out[i]; see
+// BatchFetcher and Cache. The keys the store holds fresh are served with
+// one store read (one GetBatch over a BatchStore); the distinct others that
+// no fetch under way covers go below in one call. Every position of a
+// repeated key counts the same way: a hit, or a miss.
+func (c *cache[K, V]) FetchBatch(ctx context.Context, ks []K, out []Result[V]) {
+	defer c.recoverBatch(ctx, ks, out)
+	if c.checkKeys && c.invalidKeys(ctx, ks, out) {
+		return
+	}
+	landed := c.flights.landed.Load()
+	if tracking.Load() != 0 {
+		c.deps.trackBatch(ctx, ks)
+	}
+	if c.bstore != nil {
+		c.bstore.GetBatch(ctx, ks, out)
+	} else {
+		for i, k := range ks {
+			var ok bool
+			out[i].Entry, ok, out[i].Err = c.read(ctx, k)
+			if out[i].Err == nil && !ok {
+				out[i].Err = ErrNotFound
+			}
+		}
+	}
+	var misses []missed[V]
+	for i := range out {
+		r := out[i]
+		notFound := isNotFound(r.Err)
+		if notFound {
+			r.Err = nil
+		}
+		switch st := c.judge(ctx, ks[i], r.Entry, !notFound, r.Err); st {
+		case fresh, due:
+			c.hit(ctx, ks[i])
+			out[i] = Result[V]{Entry: r.Entry}
+			if st == due {
+				c.refreshAhead(ctx, ks[i], r.Entry)
+			}
+		case expired:
+			misses = append(misses, missed[V]{i, work[V]{old: r.Entry, st: st}})
+		default:
+			misses = append(misses, missed[V]{i, work[V]{st: st}})
+		}
+	}
+	if len(misses) > 0 {
+		c.missBatch(ctx, ks, out, misses, landed)
+	}
+}
+
+// missBatch fetches the missed positions: a key under way in another call
+// joins it; the distinct others go below in one call of this batch's own.
+func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], misses []missed[V], landed uint64) {
+	pending := misses[:0]
+	for _, m := range misses {
+		if c.opts.NegativeTTL > 0 {
+			if _, ok := c.neg.get(ks[m.i], c.opts.Clock()); ok {
+				c.emit(ctx, NegativeHit, ks[m.i], nil, 0)
+				out[m.i] = Result[V]{Err: c.negErr}
+				continue
+			}
+		}
+		c.emit(ctx, Miss, ks[m.i], nil, 0)
+		pending = append(pending, m)
+	}
+	detach := ctx.Done() != nil
+	own := c.newCall(ctx, len(pending))
+	if detach {
+		own.done = make(chan struct{}) // before anyone can join it
+	}
+	slots := c.place(ks, pending, own, landed)
+	if len(own.keys) > 0 {
+		own.start(detach)
+	}
+	for j, m := range pending { // after own started: an observer may panic
+		if slots[j].f != own {
+			c.emit(ctx, SharedWait, ks[m.i], nil, 0)
+		}
+	}
+	for j, m := range pending {
+		s := slots[j]
+		if s.f != own || detach {
+			if err := s.f.wait(ctx); err != nil {
+				out[m.i] = Result[V]{Err: err}
+				continue
+			}
+		}
+		out[m.i] = s.f.res[s.i]
+	}
+}
+
+// place finds the call that serves each pending position: another caller's
+// call of its key, or own, to which it adds the key (once). own enters the
+// flights, unless the layer does not coalesce.
+func (c *cache[K, V]) place(ks []K, pending []missed[V], own *call[K, V], landed uint64) []slot[K, V] {
+	slots := make([]slot[K, V], len(pending))
+	if c.opts.NoCoalesce {
+		own.alone = true
+		seen := make(map[K]int, len(pending))
+		for j, m := range pending {
+			i, ok := seen[ks[m.i]]
+			if !ok {
+				i = own.add(ks[m.i], m.w)
+				seen[ks[m.i]] = i
+			}
+			slots[j] = slot[K, V]{own, i}
+		}
+		return slots
+	}
+	c.flights.mu.Lock()
+	own.recheck = c.flights.landed.Load() != landed
+	for j, m := range pending {
+		k := ks[m.i]
+		if s, ok := c.flights.m[k]; ok {
+			if s.f != own {
+				s, _ = c.flights.joinLocked(k)
+			}
+			slots[j] = s
+			continue
+		}
+		slots[j] = slot[K, V]{own, own.add(k, m.w)}
+		c.flights.m[k] = slots[j]
+	}
+	c.flights.mu.Unlock()
+	return slots
+}
+
+// invalidKeys gives every key of the batch that cannot live in a map its
+// error, fetches the others as a batch of their own, and reports whether
+// there was such a key (and so the batch is done).
+func (c *cache[K, V]) invalidKeys(ctx context.Context, ks []K, out []Result[V]) bool {
+	var valid []int
+	for i, k := range ks {
+		if keys.Valid(k) {
+			valid = append(valid, i)
+		}
+	}
+	if len(valid) == len(ks) {
+		return false
+	}
+	sub, subOut := make([]K, len(valid)), make([]Result[V], len(valid))
+	for j, i := range valid {
+		sub[j] = ks[i]
+	}
+	for i, k := range ks {
+		if !keys.Valid(k) {
+			out[i] = Result[V]{Err: c.invalidKey(ctx, k)}
+		}
+	}
+	if len(sub) > 0 {
+		c.FetchBatch(ctx, sub, subOut)
+	}
+	for j, i := range valid {
+		out[i] = subOut[j]
+	}
+	return true
+}
+
+// recoverBatch turns a panic in the batch (in the store, or in an
+// observer) into a *PanicError for every key. Calls below recover their
+// own panics (see call.run).
+func (c *cache[K, V]) recoverBatch(ctx context.Context, ks []K, out []Result[V]) {
+	if r := recover(); r != nil {
+		var key K
+		if len(ks) > 0 {
+			key = ks[0]
+		}
+		err := c.panicked(ctx, key, r)
+		for i := range out {
+			out[i] = Result[V]{Err: err}
+		}
+	}
+}
