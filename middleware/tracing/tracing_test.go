@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/multilayer-cache/multilayer/middleware/tracing"
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -169,6 +170,24 @@ func TestSpansFollowTheGlobalProvider(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, views(firstRec))
 	require.Len(t, views(secondRec), 1)
+
+	// A provider of a type that == cannot compare is asked for its
+	// tracer at each fetch, and works.
+	third, thirdRec := recorder(t)
+	otel.SetTracerProvider(uncomparable{TracerProvider: third, names: []string{"x"}})
+	for range 2 {
+		_, err = f.Fetch(t.Context(), "d")
+		require.NoError(t, err)
+	}
+	require.Empty(t, views(secondRec))
+	require.Len(t, views(thirdRec), 2)
+}
+
+// uncomparable is a TracerProvider whose type == cannot compare: it holds
+// a slice.
+type uncomparable struct {
+	trace.TracerProvider
+	names []string
 }
 
 // TestSpansRecordNothingWhenNotSampled: a span that a sampler dropped is
