@@ -11,10 +11,11 @@ import (
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-// LogOptions configure Log. The zero value, and a nil pointer, mean
-// defaults. The levels are slog.Levelers, so that a *slog.LevelVar can
-// change them while the pipeline runs; a nil Leveler means the default.
-type LogOptions struct {
+// LogOptions configure Log for keys of type K. The zero value, and a nil
+// pointer, mean defaults. The levels are slog.Levelers, so that a
+// *slog.LevelVar can change them while the pipeline runs; a nil Leveler
+// means the default.
+type LogOptions[K any] struct {
 	// FoundLevel is the level of a fetch that returned a value, whether a
 	// layer below held it or the source gave it. Default slog.LevelDebug:
 	// found values are the common case, worth seeing while debugging only.
@@ -25,6 +26,16 @@ type LogOptions struct {
 	// ErrorLevel is the level of a fetch that failed otherwise, a caller's
 	// cancellation included. Default slog.LevelError.
 	ErrorLevel slog.Leveler
+	// Key decides how a key appears in a record: it returns the value of
+	// the "key" attribute. Default: the key itself (slog.AnyValue), which
+	// writes user ids, emails and other personal data to the logs as they
+	// are. Use HashKey to write a keyed hash instead, from which the key
+	// cannot be read back without the secret, or DropKey to leave the
+	// attribute out: a Key that returns an empty group value
+	// (slog.GroupValue()) writes no "key" attribute. Key is called on the
+	// fetching goroutine, only for records that are written, from many
+	// goroutines at once: it must be safe for concurrent use.
+	Key func(K) slog.Value
 }
 
 // Log returns a middleware that writes one record per fetch to logger, at a
@@ -32,7 +43,8 @@ type LogOptions struct {
 // the attributes are:
 //
 //   - layer: name;
-//   - key: the key;
+//   - key: the key, as LogOptions.Key shows it (the key itself by default;
+//     see HashKey and DropKey to keep keys out of logs);
 //   - outcome: "hit" (a cache layer below held the value), "stale" (a layer
 //     served an expired value because below it failed), "shared" (a layer
 //     joined a fetch of the key that another caller had started), "fill"
@@ -47,7 +59,9 @@ type LogOptions struct {
 //
 // Log takes the user's logger and never picks a handler. It checks
 // logger.Enabled first and does nothing more when no record could be
-// written. served_by and the hit/fill distinction come from tracing the
+// written. Keys also reach logs inside errors whose text names them (a
+// source's "bucket: c: not found"): Key does not change errors.
+// served_by and the hit/fill distinction come from tracing the
 // fetch (pipeline.WithTrace, as Inspect does), which costs allocations, so
 // the fetch is traced only when the logger is enabled at FoundLevel, that
 // is, when every fetch is logged; otherwise records carry no served_by and
@@ -61,14 +75,14 @@ type LogOptions struct {
 //
 // Log panics if logger is nil or name is empty, and the middleware panics if
 // next is nil.
-func Log[K, V any](logger *slog.Logger, name string, opts *LogOptions) pipeline.Middleware[K, V] {
+func Log[K, V any](logger *slog.Logger, name string, opts *LogOptions[K]) pipeline.Middleware[K, V] {
 	if logger == nil {
 		panic("middleware: Log: nil logger")
 	}
 	if name == "" {
 		panic("middleware: Log: empty layer name")
 	}
-	var o LogOptions
+	var o LogOptions[K]
 	if opts != nil {
 		o = *opts
 	}
@@ -91,8 +105,8 @@ func Log[K, V any](logger *slog.Logger, name string, opts *LogOptions) pipeline.
 type logged[K, V any] struct {
 	logger           *slog.Logger
 	name             string
-	opts             LogOptions // levels set
-	passInward[K, V]            // next, and Invalidate and Clear passed to it
+	opts             LogOptions[K] // levels set; Key may be nil
+	passInward[K, V]               // next, and Invalidate and Clear passed to it
 	entries          pipeline.EntryFetcher[K, V]
 }
 
@@ -159,10 +173,11 @@ func (l *logged[K, V]) log(ctx context.Context, key K, err error, d time.Duratio
 		return
 	}
 	attrs := make([]slog.Attr, 0, 6)
-	attrs = append(attrs,
-		slog.String("layer", l.name),
-		slog.Any("key", key),
-		slog.String("outcome", outcome))
+	attrs = append(attrs, slog.String("layer", l.name))
+	if v := l.keyValue(key); v.Kind() != slog.KindGroup || len(v.Group()) > 0 {
+		attrs = append(attrs, slog.Attr{Key: "key", Value: v})
+	}
+	attrs = append(attrs, slog.String("outcome", outcome))
 	if servedBy != "" {
 		attrs = append(attrs, slog.String("served_by", servedBy))
 	}
@@ -171,6 +186,14 @@ func (l *logged[K, V]) log(ctx context.Context, key K, err error, d time.Duratio
 		attrs = append(attrs, slog.Any("error", err))
 	}
 	l.logger.LogAttrs(ctx, level, "fetch", attrs...)
+}
+
+// keyValue returns the value of the key attribute of key's record.
+func (l *logged[K, V]) keyValue(key K) slog.Value {
+	if l.opts.Key == nil {
+		return slog.AnyValue(key)
+	}
+	return l.opts.Key(key)
 }
 
 // Describe says that the layer logs fetches.

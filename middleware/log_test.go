@@ -120,7 +120,7 @@ func TestLogLevels(t *testing.T) {
 	tests := []struct {
 		name    string
 		handler slog.Level
-		opts    *middleware.LogOptions
+		opts    *middleware.LogOptions[string]
 		want    []string
 	}{
 		{
@@ -150,7 +150,7 @@ func TestLogLevels(t *testing.T) {
 		{
 			name:    "info handler, found at info",
 			handler: slog.LevelInfo,
-			opts:    &middleware.LogOptions{FoundLevel: slog.LevelInfo, NotFoundLevel: slog.LevelWarn, ErrorLevel: slog.LevelWarn + 2},
+			opts:    &middleware.LogOptions[string]{FoundLevel: slog.LevelInfo, NotFoundLevel: slog.LevelWarn, ErrorLevel: slog.LevelWarn + 2},
 			want: []string{
 				"level=INFO msg=fetch layer=l key=a outcome=fill served_by=source",
 				`level=WARN msg=fetch layer=l key=missing outcome="not found" served_by=source`,
@@ -183,7 +183,7 @@ func TestLogLevelVar(t *testing.T) {
 	logger, out := newLogger(slog.LevelInfo)
 	var found slog.LevelVar
 	found.Set(slog.LevelDebug)
-	f := middleware.Log[string, string](logger, "l", &middleware.LogOptions{FoundLevel: &found})(source)
+	f := middleware.Log[string, string](logger, "l", &middleware.LogOptions[string]{FoundLevel: &found})(source)
 
 	_, _ = f.Fetch(t.Context(), "a")
 	require.Empty(t, out.lines())
@@ -258,4 +258,89 @@ func TestLogPanics(t *testing.T) {
 			require.PanicsWithValue(t, tt.want, tt.build)
 		})
 	}
+}
+
+// TestLogKeyOptionDecidesTheKeyAttribute: LogOptions.Key gives the value of
+// the key attribute; DropKey, or any empty group, leaves it out.
+func TestLogKeyOptionDecidesTheKeyAttribute(t *testing.T) {
+	t.Parallel()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	hashed := middleware.HashKey[string](secret)
+	tests := []struct {
+		name string
+		key  func(string) slog.Value
+		want []string
+	}{
+		{
+			name: "default: the key itself",
+			want: []string{
+				"level=DEBUG msg=fetch layer=l key=a outcome=found served_by=source",
+				`level=INFO msg=fetch layer=l key=missing outcome="not found" served_by=source`,
+			},
+		},
+		{
+			name: "a function of the key",
+			key:  func(k string) slog.Value { return slog.IntValue(len(k)) },
+			want: []string{
+				"level=DEBUG msg=fetch layer=l key=1 outcome=found served_by=source",
+				`level=INFO msg=fetch layer=l key=7 outcome="not found" served_by=source`,
+			},
+		},
+		{
+			name: "hashed",
+			key:  hashed,
+			want: []string{
+				"level=DEBUG msg=fetch layer=l key=" + hashed("a").String() + " outcome=found served_by=source",
+				`level=INFO msg=fetch layer=l key=` + hashed("missing").String() + ` outcome="not found" served_by=source`,
+			},
+		},
+		{
+			name: "dropped",
+			key:  middleware.DropKey[string],
+			want: []string{
+				"level=DEBUG msg=fetch layer=l outcome=found served_by=source",
+				`level=INFO msg=fetch layer=l outcome="not found" served_by=source`,
+			},
+		},
+		{
+			name: "a group with attributes is kept",
+			key:  func(k string) slog.Value { return slog.GroupValue(slog.Int("len", len(k))) },
+			want: []string{
+				"level=DEBUG msg=fetch layer=l key.len=1 outcome=found served_by=source",
+				`level=INFO msg=fetch layer=l key.len=7 outcome="not found" served_by=source`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			logger, out := newLogger(slog.LevelDebug)
+			f := middleware.Log[string, string](logger, "l", &middleware.LogOptions[string]{Key: tt.key})(source)
+			for _, k := range []string{"a", "missing"} {
+				_, _ = f.Fetch(t.Context(), k)
+			}
+			require.Equal(t, tt.want, out.lines())
+		})
+	}
+}
+
+// TestLogKeyIsNotCalledWhenNothingIsWritten: the Key function runs only
+// for records that are written.
+func TestLogKeyIsNotCalledWhenNothingIsWritten(t *testing.T) {
+	t.Parallel()
+	logger, out := newLogger(slog.LevelInfo)
+	var mu sync.Mutex
+	var called []string
+	key := func(k string) slog.Value {
+		mu.Lock()
+		defer mu.Unlock()
+		called = append(called, k)
+		return slog.StringValue(k)
+	}
+	f := middleware.Log[string, string](logger, "l", &middleware.LogOptions[string]{Key: key})(source)
+	for _, k := range []string{"a", "missing"} {
+		_, _ = f.Fetch(t.Context(), k)
+	}
+	require.Equal(t, []string{`level=INFO msg=fetch layer=l key=missing outcome="not found"`}, out.lines())
+	require.Equal(t, []string{"missing"}, called)
 }
