@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.uber.org/goleak"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }
 
 // recorder returns a provider that records every span, and the recorder.
 func recorder(t testing.TB) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -102,8 +103,10 @@ func Spans[K, V any](name string, opts *Options) pipeline.Middleware[K, V] {
 		o = *opts
 	}
 	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
-		pipeline.MustNext("tracing: Spans "+name, next)
+		plumbing.MustNext("tracing: Spans "+name, next)
+		plumbing.Hold(next)
 		t := &traced[K, V]{
+			Inward:    &plumbing.Inward{Next: next},
 			name:      "fetch " + name,
 			batchName: "fetch batch " + name,
 			layer:     name,
@@ -123,14 +126,15 @@ func Spans[K, V any](name string, opts *Options) pipeline.Middleware[K, V] {
 
 // traced is the Fetcher returned by Spans.
 type traced[K, V any] struct {
-	name      string // of a fetch's span
-	batchName string // of a batch's span
-	layer     string
-	start     []trace.SpanStartOption // the layer attribute
-	fixed     trace.Tracer            // from Options.TracerProvider; nil: the global one
-	global    atomic.Pointer[resolved]
-	next      pipeline.Fetcher[K, V]
-	entries   pipeline.EntryFetcher[K, V]
+	*plumbing.Inward        // Clear, Close
+	name             string // of a fetch's span
+	batchName        string // of a batch's span
+	layer            string
+	start            []trace.SpanStartOption // the layer attribute
+	fixed            trace.Tracer            // from Options.TracerProvider; nil: the global one
+	global           atomic.Pointer[resolved]
+	next             pipeline.Fetcher[K, V]
+	entries          pipeline.EntryFetcher[K, V]
 }
 
 // resolved is the tracer of one global TracerProvider.
@@ -201,32 +205,16 @@ func (t *traced[K, V]) recorded(ctx context.Context, span trace.Span, key K) (pi
 // Invalidate passes key to next if next is a pipeline.Invalidator;
 // otherwise it does nothing.
 func (t *traced[K, V]) Invalidate(ctx context.Context, key K) error {
-	_, err := pipeline.Invalidate(ctx, t.next, key)
-	return err
-}
-
-// Clear clears next if next is a pipeline.Clearer; otherwise it does
-// nothing.
-func (t *traced[K, V]) Clear(ctx context.Context) error {
-	if c, ok := t.next.(pipeline.Clearer); ok {
-		return c.Clear(ctx)
-	}
-	return nil
-}
-
-// Close closes next if next is a pipeline.Closer; otherwise it does
-// nothing.
-func (t *traced[K, V]) Close() error {
-	if c, ok := t.next.(pipeline.Closer); ok {
-		return c.Close()
-	}
-	return nil
+	return pipeline.Invalidate(ctx, t.next, key)
 }
 
 // Describe says that the layer traces fetches.
 func (t *traced[K, V]) Describe() pipeline.Description {
-	return pipeline.Description{Name: t.layer, Kind: "tracing", Next: []any{t.next}, BatchInOrder: true}
+	return pipeline.Description{Name: t.layer, Kind: "tracing", Next: []any{t.next}}
 }
+
+// BatchNext returns the Fetcher a batch goes to, whole and in order.
+func (t *tracedBatch[K, V]) BatchNext() any { return t.batch }
 
 // tracedBatch is a traced over a BatchFetcher.
 type tracedBatch[K, V any] struct {

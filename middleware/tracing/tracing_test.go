@@ -264,7 +264,7 @@ func TestSpansPassThroughWhatNextHas(t *testing.T) {
 	require.Equal(t, "p", d.Name)
 	require.Equal(t, "tracing", d.Kind)
 	require.Equal(t, []any{p}, d.Next)
-	require.True(t, d.BatchInOrder)
+	require.Equal(t, p, f.(interface{ BatchNext() any }).BatchNext(), "a batch goes to p whole and in order")
 }
 
 // TestSpansOverAPlainFetcher: over a Fetcher with no optional interface,
