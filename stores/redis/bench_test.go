@@ -9,6 +9,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/multilayer-cache/multilayer/internal/paired"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores/redis"
 )
@@ -59,6 +60,27 @@ func BenchmarkHitParallel(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkHitPaired times the hits of BenchmarkHit in alternating slices
+// of 64 reads (internal/paired) and reports the Store's time over the raw
+// GET's as the metric x-store: on a shared machine whose speed drifts, this
+// ratio is steadier than one taken from two sub-benchmarks run one after
+// the other. Its ns/op means nothing.
+func BenchmarkHitPaired(b *testing.B) {
+	s, client, value := hitFixture(b)
+	paired.Run(b, 64,
+		paired.Impl{Name: "raw", Run: func(n int) {
+			for range n {
+				rawHit(b, client, value)
+			}
+		}},
+		paired.Impl{Name: "store", Run: func(n int) {
+			for range n {
+				storeHit(b, s, value)
+			}
+		}},
+	)
 }
 
 // hitKey is the key the hit benchmarks read, and hitRawKey its Redis key

@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -14,30 +15,38 @@ import (
 	"github.com/multilayer-cache/multilayer/stores/redis"
 )
 
-// A Redis layer between a service's local layers and its source. It needs a
+// A Redis layer between a service's local layer and its source. It needs a
 // server, so its output is not checked.
 func ExampleNew() {
 	client := goredis.NewClient(redis.ClientOptions(os.Getenv("REDIS_ADDR")))
 	defer client.Close()
-	raw, err := redis.New(client, "docs", nil)
+	shared, err := redis.New(client, "docs", nil) // bytes in Redis, under "docs:"
 	if err != nil {
 		panic(err)
 	}
-	type Doc struct{ Title string }
+	local, err := stores.NewLRU[string, Doc](10_000)
+	if err != nil {
+		panic(err)
+	}
 	source := pipeline.FetcherFunc[string, Doc](func(_ context.Context, id string) (Doc, error) {
 		return Doc{Title: strings.ToUpper(id)}, nil
 	})
-	docs := pipeline.Cache("redis", stores.Encoded(raw, stores.JSON[Doc]()),
-		&pipeline.CacheOptions[string]{TTL: time.Hour})(source)
+	docs := pipeline.Chain(
+		pipeline.Cache("local", local, &pipeline.CacheOptions[string]{TTL: time.Minute}),
+		pipeline.Cache("redis", stores.Encoded(shared, stores.JSON[Doc]()), &pipeline.CacheOptions[string]{TTL: time.Hour}),
+	)(source)
+
 	doc, err := docs.Fetch(context.Background(), "readme")
 	fmt.Println(doc.Title, err)
 }
 
-// With no server to talk to, every read still succeeds: the store's reads
-// and writes fail, the cache layer asks the source each time, and after
-// three failures in a row (the read and the write-back of the first fetch,
-// the read of the second) the breaker opens and the store stops calling
-// Redis.
+// Doc is the value of the examples.
+type Doc struct{ Title string }
+
+// With no server to talk to, the store's reads fail at once (connection
+// refused) and, after three failures in a row, its breaker opens: it stops
+// calling Redis. A read through a cache layer over it still succeeds, from
+// the source.
 func ExampleStore_Breaker() {
 	client := goredis.NewClient(redis.ClientOptions("127.0.0.1:1")) // nothing listens there
 	defer client.Close()
@@ -45,22 +54,28 @@ func ExampleStore_Breaker() {
 	if err != nil {
 		panic(err)
 	}
+	raw.Notify(func(e pipeline.StoreEvent[string]) { fmt.Println("store event:", e.Kind) })
+	ctx := context.Background()
+
+	for i := range 4 {
+		_, _, err := raw.Get(ctx, "a")
+		fmt.Printf("get %d: failed %t, refused by the breaker %t; breaker %s\n",
+			i, err != nil, errors.Is(err, redis.ErrBreakerOpen), raw.Breaker())
+	}
+
 	source := pipeline.FetcherFunc[string, []byte](func(_ context.Context, id string) ([]byte, error) {
 		return []byte("doc " + id), nil
 	})
 	docs := pipeline.Cache("redis", raw, nil)(source)
-	raw.Notify(func(e pipeline.StoreEvent[string]) { fmt.Println("store event:", e.Kind) })
-
-	for i := range 4 {
-		v, err := docs.Fetch(context.Background(), "a")
-		fmt.Printf("read %d: %s, %v; breaker %s\n", i, v, err, raw.Breaker())
-	}
+	v, err := docs.Fetch(ctx, "a")
+	fmt.Printf("fetch through a cache layer: %s, %v\n", v, err)
 	// Output:
-	// read 0: doc a, <nil>; breaker closed
+	// get 0: failed true, refused by the breaker false; breaker closed
+	// get 1: failed true, refused by the breaker false; breaker closed
 	// store event: breaker opened
-	// read 1: doc a, <nil>; breaker open
-	// read 2: doc a, <nil>; breaker open
-	// read 3: doc a, <nil>; breaker open
+	// get 2: failed true, refused by the breaker false; breaker open
+	// get 3: failed true, refused by the breaker true; breaker open
+	// fetch through a cache layer: doc a, <nil>
 }
 
 // Keys that are plain stay readable in Redis; any other byte is escaped, so

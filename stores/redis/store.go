@@ -26,10 +26,11 @@ const (
 // Options configures a Store. The zero value, or a nil *Options, means the
 // defaults; New never writes into the caller's Options.
 type Options struct {
-	// Timeout bounds every Redis call the Store makes: each runs under a
-	// context with this deadline (and the caller's, if earlier). Default:
-	// DefaultTimeout (50ms). The client must honour context deadlines (see
-	// ClientOptions).
+	// Timeout bounds every call to Redis: each method of the Store runs its
+	// Redis commands (one round trip, or two when it reads the generation
+	// again) under a context with this deadline, and the caller's if that
+	// is earlier. Default: DefaultTimeout (50ms). The client must honour
+	// context deadlines (see ClientOptions).
 	Timeout time.Duration
 	// TTL is the Redis-side lifetime of an entry stored with an unknown
 	// lifetime (a zero Expires). Every entry gets a Redis TTL, so that the
@@ -54,8 +55,8 @@ type Options struct {
 	// or at once after Reload. Default: DefaultGenerationRefresh (1s).
 	GenerationRefresh time.Duration
 	// Clock returns the current time, for the breaker, the generation
-	// refresh, the Redis TTL of an entry and the freshness check of Get.
-	// Default: time.Now.
+	// refresh, the Redis TTL of an entry and the freshness check of Get. It
+	// must be safe for concurrent use. Default: time.Now.
 	Clock func() time.Time
 }
 
@@ -148,8 +149,8 @@ func or[T comparable](v, def T) T {
 	return v
 }
 
-// honoursDeadlines reports whether client is known to ignore context
-// deadlines; a client of a type New does not know is trusted.
+// honoursDeadlines reports whether client honours context deadlines, as far
+// as its options tell; a client of a type New does not know is trusted.
 func honoursDeadlines(client goredis.UniversalClient) bool {
 	switch c := client.(type) {
 	case *goredis.Client:
