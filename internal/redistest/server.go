@@ -282,7 +282,9 @@ func (s *Server) Restart(t testing.TB) {
 // Stall makes the server stop answering for d (DEBUG SLEEP), as a server
 // stuck in a slow command or a long fork would. It returns once the server
 // is seen not to answer, and the returned channel is closed when it answers
-// again. d should be well over 50ms, so that the stall can be seen.
+// again. A PING unanswered for a quarter of d (at most 250ms) tells that
+// the server sleeps, so d should be well over 100ms and at most that
+// quarter of it is over when Stall returns.
 func (s *Server) Stall(t testing.TB, d time.Duration) <-chan struct{} {
 	t.Helper()
 	s.running(t, "Stall")
@@ -304,9 +306,13 @@ func (s *Server) Stall(t testing.TB, d time.Duration) <-chan struct{} {
 		_ = conn.SetReadDeadline(time.Now().Add(d + startTimeout))
 		_, _ = readReply(bufio.NewReader(conn)) // +OK once the sleep is over
 	}()
+	// A PING that goes unanswered for a quarter of the stall (at most
+	// 250ms) means the server sleeps: a busy machine delays an answer by
+	// less than that, and the rest of the stall is left to the test.
+	probe := min(max(d/4, 20*time.Millisecond), 250*time.Millisecond)
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
-		if _, err := do(s.Addr, 20*time.Millisecond, "PING"); err != nil {
-			return done // no answer within 20ms: the server sleeps
+		if _, err := do(s.Addr, probe, "PING"); err != nil {
+			return done
 		}
 		select {
 		case <-done:
