@@ -3,6 +3,16 @@
 // its own on a free loopback port, which it may kill, stall, shut down and
 // restart to see how the code under test behaves when Redis is in trouble.
 //
+// # Use
+//
+//	srv := redistest.Start(t, nil)
+//	client := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+//	t.Cleanup(func() { client.Close() })
+//	...
+//	srv.Kill(t)                 // a crash; or srv.Shutdown(t): SHUTDOWN NOSAVE
+//	srv.Restart(t)              // the same port, no data
+//	<-srv.Stall(t, time.Second) // DEBUG SLEEP 1; the channel closes when it ends
+//
 // # The server
 //
 // Each server runs with no persistence (--save "" --appendonly no), with the

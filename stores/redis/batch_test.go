@@ -9,6 +9,7 @@ import (
 
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
+	"github.com/multilayer-cache/multilayer/stores/redis"
 )
 
 func TestBatchOfAHundredReadsInOneRoundTripAndWritesInOne(t *testing.T) {
@@ -98,4 +99,28 @@ func TestEncodedBatchStoreKeepsTypedValuesInOneRoundTripEach(t *testing.T) {
 	require.Equal(t, doc{"A"}, out[0].Value)
 	require.Equal(t, doc{"B"}, out[1].Value)
 	require.ErrorIs(t, out[2].Err, pipeline.ErrNotFound)
+}
+
+func TestSetBatchDeletesTheKeysOfEntriesThatHaveExpiredAlready(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	client := newClient(t, srv.Addr)
+	s := newStore(t, client, "bexp", &redis.Options{Grace: time.Minute})
+	ctx := t.Context()
+	require.NoError(t, s.SetBatch(ctx, []string{"gone", "grace"}, []pipeline.Entry[[]byte]{{Value: []byte("old")}, {Value: []byte("old")}}))
+
+	now := time.Now()
+	require.NoError(t, s.SetBatch(ctx, []string{"gone", "grace"}, []pipeline.Entry[[]byte]{
+		{Value: []byte("new"), Expires: now.Add(-2 * time.Minute)}, // expired beyond the grace
+		{Value: []byte("new"), Expires: now.Add(-time.Second)},     // expired, within the grace
+	}))
+	out := make([]pipeline.Result[[]byte], 2)
+	s.GetBatch(ctx, []string{"gone", "grace"}, out)
+	require.ErrorIs(t, out[0].Err, pipeline.ErrNotFound, "no older value outlives the write")
+	require.NoError(t, out[1].Err, "kept for stale-if-error")
+	require.Equal(t, []byte("new"), out[1].Value)
+	pttl, err := client.PTTL(ctx, "bexp:0:grace").Result()
+	require.NoError(t, err)
+	require.Greater(t, pttl, time.Duration(0))
+	require.LessOrEqual(t, pttl, time.Minute)
 }

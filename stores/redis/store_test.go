@@ -337,3 +337,20 @@ func TestBatchSlicesOfDifferentLengthsPanic(t *testing.T) {
 	require.Panics(t, func() { s.GetBatch(context.Background(), []string{"a"}, nil) })
 	require.Panics(t, func() { _ = s.SetBatch(context.Background(), []string{"a"}, nil) })
 }
+
+func TestReloadFollowsTheGenerationBackAfterTheServerLostIt(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	client := newClient(t, srv.Addr)
+	s := newStore(t, client, "flush", nil)
+	ctx := t.Context()
+	require.NoError(t, s.Clear(ctx))
+	require.NoError(t, s.Clear(ctx)) // generation 2
+	require.NoError(t, client.FlushAll(ctx).Err())
+
+	require.NoError(t, s.Reload(ctx))
+	require.NoError(t, s.Set(ctx, "k", []byte("v")))
+	n, err := client.Exists(ctx, "flush:0:k").Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "after a FLUSHALL the counter starts again from 0, and so does the store")
+}
