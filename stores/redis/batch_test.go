@@ -17,7 +17,7 @@ func TestBatchOfAHundredReadsInOneRoundTripAndWritesInOne(t *testing.T) {
 	srv := startServer(t)
 	trips := &roundTrips{}
 	client := newClient(t, srv.Addr, trips)
-	s := newStore(t, client, "batch", nil)
+	s := newStore(t, client, "batch", &redis.Options{GenerationRefresh: time.Hour})
 	ctx := t.Context()
 	warm(t, s)
 

@@ -34,11 +34,15 @@
 // volatile-* one, which evicts only keys with a TTL.
 //
 // Each Store caches the generation and reads it again once it is older than
-// Options.GenerationRefresh (1s by default). So a Clear by another Store of
-// the namespace (another instance of the service) reaches this one within
-// that time: until then this Store still reads the old generation's entries,
-// and what it writes meanwhile goes to the old generation, where nobody
-// reads it after the refresh and it expires on its own. [Store.Reload] reads
+// Options.GenerationRefresh (1s by default), in the same pipeline as the
+// commands of the call that finds it due, so a refresh costs no round trip;
+// if it moved, that call runs its commands again under the new one. So a
+// Clear by another Store of the namespace (another instance of the service)
+// reaches this one within that time: until then this Store still reads the
+// old generation's entries, and what it writes meanwhile goes to the old
+// generation, where nobody reads it after the refresh and it expires on its
+// own. A Delete always reads the generation along with its DEL, so that an
+// invalidation is never lost to a stale generation. [Store.Reload] reads
 // the generation at once, for a caller that learns of a Clear elsewhere.
 //
 // # Values
@@ -74,6 +78,6 @@
 // # Batches
 //
 // [Store.GetBatch] reads a batch with one pipeline of GETs: one round trip
-// on a single server, one per server on a Cluster. [Store.SetBatch] writes
-// one the same way.
+// on a single server, one per server on a Cluster, a refresh of the
+// generation included. [Store.SetBatch] writes one the same way.
 package redis

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -76,17 +75,9 @@ type Store struct {
 	now     func() time.Time
 	breaker breaker
 
-	gen        atomic.Pointer[generation] // nil until first read
-	genLoading atomic.Bool                // a refresh is under way
+	gen        atomic.Pointer[generation] // nil until first read; see generation.go
+	genLoading atomic.Bool                // a call refreshes the generation
 	notify     atomic.Pointer[func(pipeline.StoreEvent[string])]
-}
-
-// A generation is the namespace generation a Store read, with the prefix of
-// its entries' keys.
-type generation struct {
-	n      int64
-	prefix string // "<ns>:<n>:"
-	read   time.Time
 }
 
 var (
@@ -213,70 +204,6 @@ func (s *Store) record(ctx context.Context, err error) {
 // errOpen is the error of a call the breaker refused.
 func errOpen(op string) error { return fmt.Errorf("stores/redis: %s: %w", op, ErrBreakerOpen) }
 
-// prefix returns the prefix of the keys of the current generation, reading
-// the generation from Redis on first use and once it is older than
-// s.refresh. While one caller reads it again, the others use the old one.
-func (s *Store) prefix(ctx context.Context) (string, error) {
-	g := s.gen.Load()
-	if g != nil && (s.now().Sub(g.read) < s.refresh || !s.genLoading.CompareAndSwap(false, true)) {
-		return g.prefix, nil
-	}
-	if g != nil {
-		defer s.genLoading.Store(false)
-	}
-	n, err := s.client.Get(ctx, s.genKey).Int64()
-	if errors.Is(err, goredis.Nil) {
-		n, err = 0, nil // never cleared
-	}
-	if err != nil {
-		return "", fmt.Errorf("stores/redis: read generation: %w", err)
-	}
-	return s.setGeneration(g, n), nil
-}
-
-// setGeneration makes n the current generation unless a newer one was set
-// since old was loaded, and returns the current prefix.
-func (s *Store) setGeneration(old *generation, n int64) string {
-	g := &generation{n: n, prefix: s.ns + ":" + strconv.FormatInt(n, 10) + ":", read: s.now()}
-	for {
-		if s.gen.CompareAndSwap(old, g) {
-			return g.prefix
-		}
-		old = s.gen.Load()
-		if old != nil && old.n > n {
-			return old.prefix // a Clear moved on meanwhile
-		}
-	}
-}
-
-// Reload reads the namespace generation from Redis now, so that a Clear by
-// another Store of the namespace is seen at once rather than within
-// Options.GenerationRefresh: an invalidation bus that learns of a remote
-// Clear calls it. It returns Redis's error, if any.
-func (s *Store) Reload(ctx context.Context) error {
-	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	n, err := s.client.Get(cctx, s.genKey).Int64()
-	if errors.Is(err, goredis.Nil) {
-		n, err = 0, nil
-	}
-	s.record(ctx, err)
-	if err != nil {
-		return fmt.Errorf("stores/redis: reload: %w", err)
-	}
-	g := s.gen.Load()
-	if g == nil || g.n != n {
-		s.forceGeneration(n)
-	}
-	return nil
-}
-
-// forceGeneration makes n the current generation, newer or not: Redis said
-// so (after a FLUSHALL, the counter starts again from 0).
-func (s *Store) forceGeneration(n int64) {
-	s.gen.Store(&generation{n: n, prefix: s.ns + ":" + strconv.FormatInt(n, 10) + ":", read: s.now()})
-}
-
 // key returns the Redis key of key under prefix.
 func key(prefix, key string) string {
 	n := encodedLen(key)
@@ -301,25 +228,19 @@ func (s *Store) Get(ctx context.Context, k string) ([]byte, bool, error) {
 }
 
 // GetEntry returns the entry of key as it was set, expired or not, with one
-// GET (and, once per Options.GenerationRefresh, one read of the
-// generation). A missing key is ok == false with a nil error. An envelope
-// that does not decode is reported as missing, deleted and reported through
-// Notify. Any other trouble (an error, a timeout after Options.Timeout, an
-// open breaker) is returned as an error, which a cache layer treats as a
-// miss.
+// GET (in the round trip of which, once per Options.GenerationRefresh, the
+// generation is read too). A missing key is ok == false with a nil error.
+// An envelope that does not decode is reported as missing, deleted and
+// reported through Notify. Any other trouble (an error, a timeout after
+// Options.Timeout, an open breaker) is returned as an error, which a cache
+// layer treats as a miss.
 func (s *Store) GetEntry(ctx context.Context, k string) (pipeline.Entry[[]byte], bool, error) {
 	if !s.breaker.allow() {
 		return pipeline.Entry[[]byte]{}, false, errOpen("get")
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	prefix, err := s.prefix(cctx)
-	if err != nil {
-		s.record(ctx, err)
-		return pipeline.Entry[[]byte]{}, false, fmt.Errorf("stores/redis: get: %w", err)
-	}
-	rk := key(prefix, k)
-	raw, err := s.client.Get(cctx, rk).Result()
+	rk, raw, err := s.get(cctx, k)
 	s.record(ctx, err)
 	switch {
 	case errors.Is(err, goredis.Nil):
@@ -333,6 +254,34 @@ func (s *Store) GetEntry(ctx context.Context, k string) (pipeline.Entry[[]byte],
 		return pipeline.Entry[[]byte]{}, false, nil
 	}
 	return pipeline.Entry[[]byte]{Value: []byte(raw[n:]), Expires: exp}, true, nil
+}
+
+// get reads the envelope of k in the current generation and returns it
+// with its Redis key; redis.Nil if there is none.
+func (s *Store) get(ctx context.Context, k string) (rk, raw string, err error) {
+	r, err := s.startGen(ctx, false)
+	if err != nil {
+		return "", "", err
+	}
+	rk = key(r.g.prefix, k)
+	if !r.check { // the hit path: one GET
+		raw, err = s.client.Get(ctx, rk).Result()
+		return rk, raw, err
+	}
+	pipe := s.client.Pipeline()
+	s.add(ctx, &r, pipe)
+	cmd := pipe.Get(ctx, rk)
+	_, _ = pipe.Exec(ctx) // each command has its own error
+	moved, err := s.finishGen(&r)
+	if err != nil {
+		return rk, "", err
+	}
+	if moved != nil { // a Clear elsewhere: read the key of the new generation
+		rk = key(moved.prefix, k)
+		cmd = s.client.Get(ctx, rk)
+	}
+	raw, err = cmd.Result()
+	return rk, raw, err
 }
 
 // A corrupt is an envelope that did not decode.
@@ -373,7 +322,7 @@ func (s *Store) Set(ctx context.Context, k string, value []byte) error {
 }
 
 // SetEntry stores e under key in its envelope, with one SET whose Redis TTL
-// (PX, from Options.Clock) ends Options.Grace after e.Expires, or after
+// (from Options.Clock) ends Options.Grace after e.Expires, or after
 // Options.TTL if e.Expires is zero. An entry whose Expires plus Grace has
 // passed already is not stored: the key is deleted instead, so that no older
 // value outlives the write. An open breaker fails it without calling Redis.
@@ -383,22 +332,50 @@ func (s *Store) SetEntry(ctx context.Context, k string, e pipeline.Entry[[]byte]
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	prefix, err := s.prefix(cctx)
-	if err != nil {
-		s.record(ctx, err)
-		return fmt.Errorf("stores/redis: set: %w", err)
-	}
-	rk := key(prefix, k)
-	if ttl, ok := s.redisTTL(e.Expires); ok {
-		err = s.client.Set(cctx, rk, envelope(e), ttl).Err()
-	} else {
-		err = s.client.Del(cctx, rk).Err()
+	r, err := s.startGen(cctx, false)
+	if err == nil {
+		err = s.one(cctx, &r, k, &e)
 	}
 	s.record(ctx, err)
 	if err != nil {
 		return fmt.Errorf("stores/redis: set: %w", err)
 	}
 	return nil
+}
+
+// one runs the command that stores e under k, or deletes k if e is nil, in
+// the generation r uses; if r reads the generation along and it moved, it
+// runs the command again in the new generation.
+func (s *Store) one(ctx context.Context, r *genRead, k string, e *pipeline.Entry[[]byte]) error {
+	if !r.check {
+		return s.command(ctx, s.client, r.g.prefix, k, e).Err()
+	}
+	pipe := s.client.Pipeline()
+	s.add(ctx, r, pipe)
+	cmd := s.command(ctx, pipe, r.g.prefix, k, e)
+	_, _ = pipe.Exec(ctx) // each command has its own error
+	moved, err := s.finishGen(r)
+	if err != nil {
+		return err
+	}
+	if moved != nil {
+		return s.command(ctx, s.client, moved.prefix, k, e).Err()
+	}
+	return cmd.Err()
+}
+
+// command adds to c the command that stores e under k in the generation of
+// prefix: a SET with the entry's Redis TTL, or a DEL if e is nil or has
+// expired already.
+func (s *Store) command(ctx context.Context, c goredis.Cmdable, prefix, k string, e *pipeline.Entry[[]byte]) goredis.Cmder {
+	rk := key(prefix, k)
+	if e == nil {
+		return c.Del(ctx, rk)
+	}
+	if ttl, ok := s.redisTTL(e.Expires); ok {
+		return c.Set(ctx, rk, envelope(*e), ttl)
+	}
+	return c.Del(ctx, rk)
 }
 
 // envelope returns e in a new envelope.
@@ -419,16 +396,19 @@ func (s *Store) redisTTL(exp time.Time) (ttl time.Duration, ok bool) {
 	return (d + time.Millisecond - 1).Truncate(time.Millisecond), true
 }
 
-// Delete deletes key with one DEL. It calls Redis even while the breaker is
+// Delete deletes key with one DEL, in the round trip of which it reads the
+// generation, so that a Clear made elsewhere does not make it miss the
+// key's current Redis key (if the generation moved, it deletes that key
+// too, in one more round trip). It calls Redis even while the breaker is
 // open, for an invalidation that does not reach Redis leaves a stale value
 // there: its error is returned.
 func (s *Store) Delete(ctx context.Context, k string) error {
 	s.breaker.allow() // counts as the probe if one is due
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	prefix, err := s.prefix(cctx)
+	r, err := s.startGen(cctx, true)
 	if err == nil {
-		err = s.client.Del(cctx, key(prefix, k)).Err()
+		err = s.one(cctx, &r, k, nil)
 	}
 	s.record(ctx, err)
 	if err != nil {
@@ -452,17 +432,17 @@ func (s *Store) Clear(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stores/redis: clear: %w", err)
 	}
-	s.forceGeneration(n)
+	s.advance(n)
 	return nil
 }
 
-// GetBatch reads the entries of keys with one pipeline: one round trip on a
-// single server, one per server holding some of the keys on a Cluster
-// (plus, once per Options.GenerationRefresh, one read of the generation).
-// It writes each result as GetEntry would return it: a missing key, or one
-// whose envelope does not decode (deleted and reported, in one more round
-// trip), as pipeline.ErrNotFound, and Redis trouble as an error, for every
-// key if the breaker is open or the generation could not be read.
+// GetBatch reads the entries of keys with one pipeline of GETs: one round
+// trip on a single server, one per server holding some of the keys on a
+// Cluster (the generation, when due for a refresh, is read in the same
+// pipeline). It writes each result as GetEntry would return it: a missing
+// key, or one whose envelope does not decode (deleted and reported, in one
+// more round trip), as pipeline.ErrNotFound, and Redis trouble as an error,
+// for every key if the breaker is open or the generation could not be read.
 func (s *Store) GetBatch(ctx context.Context, keys []string, out []pipeline.Result[[]byte]) {
 	checkBatch("GetBatch", len(keys), len(out))
 	if len(keys) == 0 {
@@ -474,22 +454,43 @@ func (s *Store) GetBatch(ctx context.Context, keys []string, out []pipeline.Resu
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	prefix, err := s.prefix(cctx)
+	r, err := s.startGen(cctx, false)
+	rkeys := make([]string, len(keys))
+	cmds := make([]*goredis.StringCmd, len(keys))
+	if err == nil {
+		s.getAll(cctx, &r, r.g.prefix, keys, rkeys, cmds)
+		var moved *generation
+		if moved, err = s.finishGen(&r); moved != nil {
+			s.getAll(cctx, &genRead{g: moved}, moved.prefix, keys, rkeys, cmds)
+		}
+	}
 	if err != nil {
 		s.record(ctx, err)
 		fill(out, fmt.Errorf("stores/redis: get batch: %w", err))
 		return
 	}
-	rkeys := make([]string, len(keys))
-	cmds := make([]*goredis.StringCmd, len(keys))
+	bad, err := s.collect(keys, rkeys, cmds, out)
+	s.record(ctx, err)
+	if len(bad) > 0 {
+		s.dropCorrupt(ctx, bad)
+	}
+}
+
+// getAll reads the Redis keys of keys under prefix into cmds with one
+// pipeline, and the generation along if r says so.
+func (s *Store) getAll(ctx context.Context, r *genRead, prefix string, keys, rkeys []string, cmds []*goredis.StringCmd) {
 	pipe := s.client.Pipeline()
+	s.add(ctx, r, pipe)
 	for i, k := range keys {
 		rkeys[i] = key(prefix, k)
-		cmds[i] = pipe.Get(cctx, rkeys[i])
+		cmds[i] = pipe.Get(ctx, rkeys[i])
 	}
-	_, _ = pipe.Exec(cctx) // each command has its own error
-	var firstErr error
-	var bad []corrupt
+	_, _ = pipe.Exec(ctx) // each command has its own error
+}
+
+// collect writes the results of cmds to out and returns the envelopes that
+// did not decode, and the first error other than a missing key.
+func (s *Store) collect(keys, rkeys []string, cmds []*goredis.StringCmd, out []pipeline.Result[[]byte]) (bad []corrupt, firstErr error) {
 	for i, cmd := range cmds {
 		raw, err := cmd.Result()
 		switch {
@@ -511,17 +512,15 @@ func (s *Store) GetBatch(ctx context.Context, keys []string, out []pipeline.Resu
 		}
 		out[i] = pipeline.Result[[]byte]{Entry: pipeline.Entry[[]byte]{Value: []byte(raw[n:]), Expires: exp}}
 	}
-	s.record(ctx, firstErr)
-	if len(bad) > 0 {
-		s.dropCorrupt(ctx, bad)
-	}
+	return bad, firstErr
 }
 
 // SetBatch stores entries[i] under keys[i], each as SetEntry would, with
 // one pipeline: one round trip on a single server, one per server holding
-// some of the keys on a Cluster. It returns the first error, if any; the
-// other entries may have been stored. An open breaker fails it without
-// calling Redis.
+// some of the keys on a Cluster (the generation, when due for a refresh, is
+// read in the same pipeline). It returns the first error, if any; the other
+// entries may have been stored. An open breaker fails it without calling
+// Redis.
 func (s *Store) SetBatch(ctx context.Context, keys []string, entries []pipeline.Entry[[]byte]) error {
 	checkBatch("SetBatch", len(keys), len(entries))
 	if len(keys) == 0 {
@@ -532,24 +531,37 @@ func (s *Store) SetBatch(ctx context.Context, keys []string, entries []pipeline.
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	prefix, err := s.prefix(cctx)
-	if err != nil {
-		s.record(ctx, err)
-		return fmt.Errorf("stores/redis: set batch: %w", err)
-	}
-	pipe := s.client.Pipeline()
-	for i, k := range keys {
-		rk := key(prefix, k)
-		if ttl, ok := s.redisTTL(entries[i].Expires); ok {
-			pipe.Set(cctx, rk, envelope(entries[i]), ttl)
-		} else {
-			pipe.Del(cctx, rk)
+	r, err := s.startGen(cctx, false)
+	if err == nil {
+		err = s.setAll(cctx, &r, r.g.prefix, keys, entries)
+		moved, gerr := s.finishGen(&r)
+		switch {
+		case gerr != nil:
+			err = gerr
+		case moved != nil:
+			err = s.setAll(cctx, &genRead{g: moved}, moved.prefix, keys, entries)
 		}
 	}
-	_, err = pipe.Exec(cctx)
 	s.record(ctx, err)
 	if err != nil {
 		return fmt.Errorf("stores/redis: set batch: %w", err)
+	}
+	return nil
+}
+
+// setAll stores entries under keys and prefix with one pipeline, and reads
+// the generation along if r says so. It returns the first error of a write.
+func (s *Store) setAll(ctx context.Context, r *genRead, prefix string, keys []string, entries []pipeline.Entry[[]byte]) error {
+	pipe := s.client.Pipeline()
+	s.add(ctx, r, pipe)
+	for i, k := range keys {
+		s.command(ctx, pipe, prefix, k, &entries[i])
+	}
+	cmds, _ := pipe.Exec(ctx)
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, goredis.Nil) { // Nil: a generation never set
+			return err
+		}
 	}
 	return nil
 }
