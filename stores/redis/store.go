@@ -26,9 +26,9 @@ const (
 // defaults; New never writes into the caller's Options.
 type Options struct {
 	// Timeout bounds every call to Redis: each method of the Store runs its
-	// Redis commands (one round trip, or two when it reads the generation
-	// again) under a context with this deadline, and the caller's if that
-	// is earlier. Default: DefaultTimeout (50ms). The client must honour
+	// Redis commands (one round trip; two on the Store's first use, when it
+	// reads the generation, and when the generation moved) under a context
+	// with this deadline, and the caller's if that is earlier. Default: DefaultTimeout (50ms). The client must honour
 	// context deadlines (see ClientOptions).
 	Timeout time.Duration
 	// TTL is the Redis-side lifetime of an entry stored with an unknown
@@ -49,9 +49,11 @@ type Options struct {
 	// server again. Default: DefaultOpenFor (1s).
 	OpenFor time.Duration
 	// GenerationRefresh is how long the Store uses the namespace generation
-	// it read last before reading it again: a Clear by another Store of the
-	// same namespace (in this process or another) is seen within this time,
-	// or at once after Reload. Default: DefaultGenerationRefresh (1s).
+	// it read last before reading it again, in the pipeline of the call that
+	// finds it due: a Clear by another Store of the same namespace (in this
+	// process or another) is seen within this time, or at once after
+	// Reload. Delete does not wait: it always reads the generation along.
+	// Default: DefaultGenerationRefresh (1s).
 	GenerationRefresh time.Duration
 	// Clock returns the current time, for the breaker, the generation
 	// refresh, the Redis TTL of an entry and the freshness check of Get. It
