@@ -83,6 +83,54 @@ func BenchmarkHitPaired(b *testing.B) {
 	)
 }
 
+// BenchmarkHitOffline is BenchmarkHit with the network cut out: a go-redis
+// hook answers every GET from memory, so what is timed is the client-side
+// work alone, the Store's (deadline, key, envelope) and go-redis's (command,
+// hooks), without the round trip that dominates BenchmarkHit and its noise.
+func BenchmarkHitOffline(b *testing.B) {
+	env := redis.AppendEnvelope(nil, pipeline.Entry[[]byte]{Value: bytes.Repeat([]byte("v"), 100), Expires: time.Now().Add(time.Hour)})
+	client := goredis.NewClient(redis.ClientOptions("127.0.0.1:1")) // never dialled
+	b.Cleanup(func() { client.Close() })
+	client.AddHook(offline{val: string(env)})
+	s := newStore(b, client, "bench", &redis.Options{Timeout: benchTimeout, GenerationRefresh: time.Hour})
+	value := env[11:]
+	b.Run("impl=store", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			storeHit(b, s, value)
+		}
+	})
+	b.Run("impl=raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			rawHit(b, client, value)
+		}
+	})
+}
+
+// offline is a go-redis hook that answers every command from memory: a GET
+// of the generation with "0", any other GET with val.
+type offline struct{ val string }
+
+func (offline) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (o offline) ProcessHook(goredis.ProcessHook) goredis.ProcessHook {
+	return func(_ context.Context, cmd goredis.Cmder) error {
+		if c, ok := cmd.(*goredis.StringCmd); ok {
+			if c.Args()[1] == "bench:g" {
+				c.SetVal("0")
+			} else {
+				c.SetVal(o.val)
+			}
+		}
+		return nil
+	}
+}
+
+func (offline) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
 // hitKey is the key the hit benchmarks read, and hitRawKey its Redis key
 // in generation 0.
 const (
