@@ -48,10 +48,11 @@ type Server struct {
 	// across Restart.
 	Addr string
 
-	port int
-	dir  string
-	opts Options
-	log  *os.File
+	port    int
+	busPort int // the cluster bus's port, in cluster mode
+	dir     string
+	opts    Options
+	log     *os.File
 
 	mu     sync.Mutex
 	proc   *process // nil while the server is stopped
@@ -98,6 +99,13 @@ func Start(t testing.TB, opts *Options) *Server {
 			t.Fatal(err)
 		}
 		s.port, s.Addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if s.opts.Cluster {
+			// The bus defaults to port+10000, which may be out of range or
+			// taken: give it a free port of its own.
+			if s.busPort, err = freePort(); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if lastErr = s.start(); lastErr == nil {
 			return s
 		}
@@ -137,6 +145,7 @@ func (s *Server) args() []string {
 	if s.opts.Cluster {
 		args = append(args,
 			"--cluster-enabled", "yes",
+			"--cluster-port", strconv.Itoa(s.busPort),
 			"--cluster-config-file", filepath.Join(s.dir, "nodes.conf"),
 			"--cluster-announce-ip", "127.0.0.1")
 	}
