@@ -5,7 +5,10 @@
 // [New] takes any redis.UniversalClient (a single server, a Sentinel
 // failover group or a Cluster) and a namespace, and returns a [Store] of
 // byte values: a pipeline.BatchStore[string, []byte] and a
-// pipeline.Notifier[string]. Wrap it in stores.Encoded to keep typed values:
+// pipeline.Notifier[string]. Wrap it in stores.Encoded to keep typed
+// values. The package has the name of go-redis's, so one of the two is
+// imported under another name; here, as in the examples, go-redis is
+// goredis:
 //
 //	client := goredis.NewClient(redis.ClientOptions("localhost:6379"))
 //	defer client.Close()
