@@ -20,7 +20,9 @@
 // run DEBUG SLEEP), in a temporary directory of the test's, and its log goes
 // to a file there that is shown when the server does not come up. It is
 // killed when the test and its subtests end (t.Cleanup). It never uses port
-// 6379, where this machine's own Redis may run.
+// 6379, where this machine's own Redis may run. [Options].Cluster makes it a
+// one-node cluster, and [StartSentinel] starts a Sentinel that monitors a
+// server, so that cluster and failover clients can be tested too.
 //
 // # When redis-server is missing
 //

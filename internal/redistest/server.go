@@ -48,11 +48,12 @@ type Server struct {
 	// across Restart.
 	Addr string
 
-	port    int
-	busPort int // the cluster bus's port, in cluster mode
-	dir     string
-	opts    Options
-	log     *os.File
+	port        int
+	busPort     int    // the cluster bus's port, in cluster mode
+	sentinelFor string // the master's address, for a Sentinel
+	dir         string
+	opts        Options
+	log         *os.File
 
 	mu     sync.Mutex
 	proc   *process // nil while the server is stopped
@@ -65,6 +66,10 @@ type process struct {
 	exited chan struct{} // closed once cmd.Wait returned
 }
 
+// MasterName is the name under which a Sentinel started by StartSentinel
+// monitors its master, for redis.FailoverOptions.MasterName.
+const MasterName = "redistest"
+
 // Start starts a redis-server on a free loopback port and waits until it
 // answers. The server is killed when t and its subtests end. opts may be
 // nil.
@@ -73,17 +78,34 @@ type process struct {
 // if the environment variable CI is set.
 func Start(t testing.TB, opts *Options) *Server {
 	t.Helper()
+	s := &Server{}
+	if opts != nil {
+		s.opts = *opts
+		s.opts.Args = append([]string(nil), opts.Args...)
+	}
+	return launch(t, s)
+}
+
+// StartSentinel starts a Sentinel (redis-server --sentinel) on a free
+// loopback port that monitors master under [MasterName], with a quorum of
+// one, and waits until it answers; it is killed when t ends. A failover
+// client given its Addr and MasterName finds master through it. It skips
+// or fails t as Start does.
+func StartSentinel(t testing.TB, master *Server) *Server {
+	t.Helper()
+	return launch(t, &Server{sentinelFor: master.Addr})
+}
+
+// launch starts s on a free port, for t.
+func launch(t testing.TB, s *Server) *Server {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal(Hint + " (CI is set, so the integration tests must run)")
 		}
 		t.Skip(Hint)
 	}
-	s := &Server{dir: t.TempDir()}
-	if opts != nil {
-		s.opts = *opts
-		s.opts.Args = append([]string(nil), opts.Args...)
-	}
+	s.dir = t.TempDir()
 	log, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +153,10 @@ func freePort() (int, error) {
 }
 
 // args returns the command line of the server.
-func (s *Server) args() []string {
+func (s *Server) args() ([]string, error) {
+	if s.sentinelFor != "" {
+		return s.sentinelArgs()
+	}
 	args := []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
@@ -149,12 +174,32 @@ func (s *Server) args() []string {
 			"--cluster-config-file", filepath.Join(s.dir, "nodes.conf"),
 			"--cluster-announce-ip", "127.0.0.1")
 	}
-	return append(args, s.opts.Args...)
+	return append(args, s.opts.Args...), nil
+}
+
+// sentinelArgs writes the configuration of a Sentinel afresh (the Sentinel
+// rewrites it as it runs), and returns its command line.
+func (s *Server) sentinelArgs() ([]string, error) {
+	conf := filepath.Join(s.dir, "sentinel.conf")
+	host, port, err := net.SplitHostPort(s.sentinelFor)
+	if err != nil {
+		return nil, err
+	}
+	text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s %s %s 1\n",
+		s.port, s.dir, MasterName, host, port)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		return nil, err
+	}
+	return append([]string{conf, "--sentinel"}, s.opts.Args...), nil
 }
 
 // start starts the process on s.port and waits until it answers.
 func (s *Server) start() error {
-	cmd := exec.Command("redis-server", s.args()...)
+	args, err := s.args()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("redis-server", args...)
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {

@@ -134,3 +134,14 @@ func TestStartWithoutRedisServerSkipsWithAHintOrFailsUnderCI(t *testing.T) {
 		})
 	}
 }
+
+func TestSentinelAnswersForItsMaster(t *testing.T) {
+	t.Parallel()
+	master := redistest.Start(t, nil)
+	sentinel := redistest.StartSentinel(t, master)
+	pong, err := sentinel.Do("PING")
+	require.NoError(t, err)
+	require.Equal(t, "PONG", pong)
+	_, err = sentinel.Do("SENTINEL", "CKQUORUM", redistest.MasterName)
+	require.NoError(t, err, "the Sentinel monitors the master")
+}

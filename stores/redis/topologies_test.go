@@ -58,3 +58,28 @@ func TestStoreOnAClusterSendsNothingThatCrossesHashSlots(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok)
 }
+
+// TestStoreThroughSentinelFindsTheMasterAndServesIt builds the client with
+// UniversalOptions and a MasterName, as a user of Sentinel would: the
+// client asks the Sentinel for the master, and the Store works through it.
+func TestStoreThroughSentinelFindsTheMasterAndServesIt(t *testing.T) {
+	t.Parallel()
+	master := redistest.Start(t, nil)
+	sentinel := redistest.StartSentinel(t, master)
+	opts := redis.UniversalOptions(sentinel.Addr)
+	opts.MasterName = redistest.MasterName
+	client := goredis.NewUniversalClient(opts)
+	t.Cleanup(func() { client.Close() })
+	s := newStore(t, client, "sent", nil)
+	ctx := t.Context()
+
+	require.NoError(t, s.SetBatch(ctx, []string{"a", "b"}, []pipeline.Entry[[]byte]{{Value: []byte("A")}, {Value: []byte("B")}}))
+	v, ok, err := s.Get(ctx, "a")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, []byte("A"), v)
+	got, err := master.Do("EXISTS", "sent:0:b")
+	require.NoError(t, err)
+	require.Equal(t, "1", got, "the entries are on the master the Sentinel named")
+	require.NoError(t, s.Clear(ctx))
+}
