@@ -167,3 +167,21 @@ func TestCacheLayerOverTheStoreServesEveryReadWhileRedisIsDown(t *testing.T) {
 	require.NoError(t, err)
 	require.LessOrEqual(t, calls-before, 1, "the layer refills Redis once it is back")
 }
+
+func TestCacheLayerOverTheStoreServesReadsFromTheSourceWhileRedisStalls(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	raw := newStore(t, newClient(t, srv.Addr), "slow", &redis.Options{Timeout: 100 * time.Millisecond})
+	source := pipeline.FetcherFunc[string, []byte](func(_ context.Context, key string) ([]byte, error) {
+		return []byte("from source " + key), nil
+	})
+	layer := pipeline.Cache("redis", raw, &pipeline.CacheOptions[string]{NoCoalesce: true})(source)
+	ctx := t.Context()
+	warm(t, raw)
+
+	resumed := srv.Stall(t, time.Second)
+	v, err := layer.Fetch(ctx, "k")
+	require.NoError(t, err, "a stalled Redis is a miss, not a failed read")
+	require.Equal(t, []byte("from source k"), v)
+	<-resumed
+}
