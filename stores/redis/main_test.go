@@ -1,0 +1,170 @@
+package redis_test
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/internal/redistest"
+	"github.com/multilayer-cache/multilayer/internal/testkit"
+	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores/redis"
+)
+
+func TestMain(m *testing.M) {
+	goredis.SetLogger(quiet{}) // the dial errors of the fault tests are expected
+	testkit.VerifyNoLeaks(m)
+}
+
+// quiet is a go-redis logger that drops everything.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+// testTimeout is the per-call deadline of stores in tests that expect Redis
+// to answer: long, so that a loaded machine running the race detector does
+// not turn a slow answer into a failure.
+const testTimeout = 5 * time.Second
+
+// newClient returns a client for addr with the package's recommended
+// options, and hooks; it is closed when t ends, so that its pool leaves no
+// goroutine behind.
+func newClient(t testing.TB, addr string, hooks ...goredis.Hook) *goredis.Client {
+	t.Helper()
+	c := goredis.NewClient(redis.ClientOptions(addr))
+	for _, h := range hooks {
+		c.AddHook(h)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// newStore returns a Store over client; opts may be nil, and a zero Timeout
+// becomes testTimeout.
+func newStore(t testing.TB, client goredis.UniversalClient, ns string, opts *redis.Options) *redis.Store {
+	t.Helper()
+	var o redis.Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Timeout == 0 {
+		o.Timeout = testTimeout
+	}
+	s, err := redis.New(client, ns, &o)
+	require.NoError(t, err)
+	return s
+}
+
+// events collects what a Store reports through Notify.
+type events struct {
+	mu  sync.Mutex
+	got []pipeline.StoreEvent[string]
+}
+
+// listen makes e the store's listener and returns e.
+func (e *events) listen(s *redis.Store) *events {
+	s.Notify(func(ev pipeline.StoreEvent[string]) {
+		e.mu.Lock()
+		e.got = append(e.got, ev)
+		e.mu.Unlock()
+	})
+	return e
+}
+
+// all returns a copy of the events so far.
+func (e *events) all() []pipeline.StoreEvent[string] {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]pipeline.StoreEvent[string](nil), e.got...)
+}
+
+// kinds returns the kinds of the events so far.
+func (e *events) kinds() []pipeline.EventKind {
+	var ks []pipeline.EventKind
+	for _, ev := range e.all() {
+		ks = append(ks, ev.Kind)
+	}
+	return ks
+}
+
+// roundTrips is a go-redis hook that counts what reaches the network: one
+// for each command sent alone and one for each pipeline (on a single
+// server, a pipeline is one round trip).
+type roundTrips struct {
+	commands  atomic.Int64
+	pipelines atomic.Int64
+	inPipes   atomic.Int64 // commands sent in pipelines
+}
+
+func (r *roundTrips) DialHook(next goredis.DialHook) goredis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return next(ctx, network, addr)
+	}
+}
+
+func (r *roundTrips) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		r.commands.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		r.pipelines.Add(1)
+		r.inPipes.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// warm makes s read its generation and its client open a connection in
+// both of its pools (commands and pipelines), so that a count of round trips
+// that follows sees no connection handshake (HELLO, CLIENT SETINFO).
+func warm(t testing.TB, s *redis.Store) {
+	t.Helper()
+	_, _, err := s.Get(t.Context(), "warm")
+	require.NoError(t, err)
+	out := make([]pipeline.Result[[]byte], 1)
+	s.GetBatch(t.Context(), []string{"warm"}, out)
+	require.ErrorIs(t, out[0].Err, pipeline.ErrNotFound)
+}
+
+// reset zeroes the counts.
+func (r *roundTrips) reset() {
+	r.commands.Store(0)
+	r.pipelines.Store(0)
+	r.inPipes.Store(0)
+}
+
+// total returns the round trips counted.
+func (r *roundTrips) total() int64 { return r.commands.Load() + r.pipelines.Load() }
+
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// startServer starts a Redis server of the test's own.
+func startServer(t testing.TB) *redistest.Server {
+	t.Helper()
+	return redistest.Start(t, nil)
+}
