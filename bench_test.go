@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"testing"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -15,6 +16,7 @@ import (
 )
 
 var (
+	cancels   []context.CancelFunc // of contexts the benchmarks keep
 	sinkBytes []byte
 	sinkDoc   doc
 )
@@ -23,7 +25,9 @@ var (
 // lru.Cache.Get; impl=layer is a fetch through one LRU cache layer;
 // impl=stack is a fetch through LRU over key mapper over parser over LRU
 // that hits at the top; the last two with no observer and with a metrics
-// observer on every cache layer.
+// observer on every cache layer. Then the configurations with a lifetime,
+// against impl=layer: impl=layer-ttlstore is the layer over stores.NewTTL,
+// impl=layer-ttl the layer's TTL option over stores.NewLRU.
 func hitImpls() []paired.Impl {
 	ctx := context.Background()
 	c, _ := lru.New[string, []byte](1024)
@@ -68,13 +72,67 @@ func hitImpls() []paired.Impl {
 				}
 			}})
 	}
+	for _, l := range ttlLayers() {
+		impls = append(impls, paired.Impl{Name: "impl=" + l.name + "/observer=none", Run: func(n int) {
+			for range n {
+				sinkBytes, _ = l.f.Fetch(ctx, "a")
+			}
+		}})
+	}
 	return impls
+}
+
+// namedFetcher is a layer under the name a benchmark gives it.
+type namedFetcher struct {
+	name string
+	f    pipeline.Fetcher[string, []byte]
+}
+
+// ttlLayers returns one LRU layer with no lifetime, and the two ways users
+// give one a lifetime, each holding "a".
+func ttlLayers() []namedFetcher {
+	plain, _ := stores.NewLRU[string, []byte](1024)
+	ttlStore, _ := stores.NewTTL[string, []byte](1024, time.Hour, nil)
+	lruStore, _ := stores.NewLRU[string, []byte](1024)
+	layers := []namedFetcher{
+		{"layer", pipeline.Cache("raw", plain, nil)(bucketSource())},
+		{"layer-ttlstore", pipeline.Cache("raw", ttlStore, nil)(bucketSource())},
+		{"layer-ttl", pipeline.Cache("raw", lruStore, &pipeline.CacheOptions[string]{TTL: time.Hour})(bucketSource())},
+	}
+	for _, l := range layers {
+		_, _ = l.f.Fetch(context.Background(), "a")
+	}
+	return layers[1:]
+}
+
+// BenchmarkHitParallel is a hit from parallel readers, through one LRU
+// layer with no lifetime and through the two ways of giving one. Compare
+// with benchstat -col /impl; run with -cpu 2.
+func BenchmarkHitParallel(b *testing.B) {
+	plain, _ := stores.NewLRU[string, []byte](1024)
+	base := pipeline.Cache("raw", plain, nil)(bucketSource())
+	_, _ = base.Fetch(context.Background(), "a")
+	for _, l := range append([]namedFetcher{{"layer", base}}, ttlLayers()...) {
+		b.Run("impl="+l.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					_, _ = l.f.Fetch(ctx, "a")
+				}
+			})
+		})
+	}
 }
 
 // missImpls returns the implementations BenchmarkMiss compares: a
 // fetch-and-fill through one LRU layer from a trivial source (impl=layer)
-// and the hand-written equivalent, Get, load, Add (impl=hand). Every
-// operation misses: keys cycle through twice the store's size.
+// and the hand-written equivalent, Get, load, Add (impl=hand); then the
+// same layer under a context that can be cancelled, as every HTTP request's
+// is (impl=layer-cancellable), and its floor: the hand-written miss that
+// hands the load to a new goroutine under context.WithoutCancel, with no
+// timer, and waits for it or for the context (impl=floor). Every operation
+// misses: keys cycle through twice the store's size.
 func missImpls() []paired.Impl {
 	const size = 1 << 12
 	ctx := context.Background()
@@ -89,6 +147,29 @@ func missImpls() []paired.Impl {
 	s, _ := stores.NewLRU[string, []byte](size)
 	f := pipeline.Cache("raw", s, nil)(pipeline.FetcherFunc[string, []byte](load))
 	var hi, li int
+	cctx, cancel := context.WithCancel(ctx)
+	cancels = append(cancels, cancel) // lives as long as the benchmark
+	cf, _ := lru.New[string, []byte](size)
+	cs, _ := stores.NewLRU[string, []byte](size)
+	cl := pipeline.Cache("raw", cs, nil)(pipeline.FetcherFunc[string, []byte](load))
+	var fi, ci int
+	floor := func(k string) []byte {
+		if v, ok := cf.Get(k); ok {
+			return v
+		}
+		done := make(chan []byte, 1)
+		go func() {
+			v, _ := load(context.WithoutCancel(cctx), k)
+			cf.Add(k, v)
+			done <- v
+		}()
+		select {
+		case v := <-done:
+			return v
+		case <-cctx.Done():
+			return nil
+		}
+	}
 	return []paired.Impl{
 		{Name: "impl=hand", Run: func(n int) {
 			for range n {
@@ -106,6 +187,18 @@ func missImpls() []paired.Impl {
 			for range n {
 				sinkBytes, _ = f.Fetch(ctx, keys[li%len(keys)])
 				li++
+			}
+		}},
+		{Name: "impl=floor", Run: func(n int) {
+			for range n {
+				sinkBytes = floor(keys[fi%len(keys)])
+				fi++
+			}
+		}},
+		{Name: "impl=layer-cancellable", Run: func(n int) {
+			for range n {
+				sinkBytes, _ = cl.Fetch(cctx, keys[ci%len(keys)])
+				ci++
 			}
 		}},
 	}

@@ -63,10 +63,10 @@ func (c *cache[K, V]) below(f *call[K, V], keys []K, res []Result[V]) {
 	tracking.Add(1)
 	defer tracking.Add(-1)
 	if len(keys) == 1 {
-		res[0].Entry, res[0].Err = c.next.FetchEntry(f, keys[0])
+		res[0].Entry, res[0].Err = c.next.FetchEntry(f.ctx, keys[0])
 		return
 	}
-	c.batch.FetchBatch(f, keys, res)
+	c.batch.FetchBatch(f.ctx, keys, res)
 }
 
 // recheck reads the call's keys from the store again: a flight landed
@@ -75,11 +75,11 @@ func (c *cache[K, V]) below(f *call[K, V], keys []K, res []Result[V]) {
 // It returns how many it found fresh.
 func (c *cache[K, V]) recheck(f *call[K, V]) (found int) {
 	if c.bstore != nil && len(f.keys) > 1 {
-		c.bstore.GetBatch(f, f.keys, f.res)
+		c.bstore.GetBatch(f.ctx, f.keys, f.res)
 	} else {
 		for i, k := range f.keys {
 			var ok bool
-			f.res[i].Entry, ok, f.res[i].Err = c.read(f, k)
+			f.res[i].Entry, ok, f.res[i].Err = c.read(f.ctx, k)
 			if f.res[i].Err == nil && !ok {
 				f.res[i].Err = ErrNotFound
 			}
@@ -91,7 +91,7 @@ func (c *cache[K, V]) recheck(f *call[K, V]) (found int) {
 		if notFound {
 			r.Err = nil
 		}
-		switch w.st = c.judge(f, f.keys[i], r.Entry, !notFound, r.Err); w.st {
+		switch w.st = c.judge(f.ctx, f.keys[i], r.Entry, !notFound, r.Err); w.st {
 		case fresh, due:
 			w.st = fresh
 			f.res[i] = Result[V]{Entry: r.Entry}
@@ -128,9 +128,9 @@ func (c *cache[K, V]) finish(f *call[K, V], elapsed time.Duration) {
 	for i, k := range f.keys {
 		switch w := &f.work[i]; {
 		case w.kept:
-			c.emitSlow(f, Fill, k, nil, elapsed)
+			c.emitSlow(f.ctx, Fill, k, nil, elapsed)
 		case w.ev != 0:
-			c.emitSlow(f, w.ev, k, w.err, elapsed)
+			c.emitSlow(f.ctx, w.ev, k, w.err, elapsed)
 		}
 	}
 }
@@ -158,7 +158,7 @@ func (c *cache[K, V]) keep(f *call[K, V]) {
 			continue
 		}
 		if c.bstore == nil || len(f.keys) == 1 {
-			f.work[i].kept = c.write(f, f.keys[i], f.res[i].Entry)
+			f.work[i].kept = c.write(f.ctx, f.keys[i], f.res[i].Entry)
 			continue
 		}
 		keys, entries = append(keys, f.keys[i]), append(entries, f.res[i].Entry)
@@ -166,8 +166,8 @@ func (c *cache[K, V]) keep(f *call[K, V]) {
 	if len(keys) == 0 {
 		return
 	}
-	if err := c.bstore.SetBatch(f, keys, entries); err != nil {
-		c.emit(f, Error, keys[0], fmt.Errorf("pipeline: %s: store set batch: %w", c.name, err), 0)
+	if err := c.bstore.SetBatch(f.ctx, keys, entries); err != nil {
+		c.emit(f.ctx, Error, keys[0], fmt.Errorf("pipeline: %s: store set batch: %w", c.name, err), 0)
 		return
 	}
 	for i := range f.res {
@@ -203,8 +203,8 @@ func (c *cache[K, V]) failed(f *call[K, V], i int, err error) Result[V] {
 			c.fill.mu.RUnlock()
 		}
 		if w.st == expired { // gone below: drop what was kept for stale-if-error
-			if derr := c.store.Delete(f, key); derr != nil {
-				c.emit(f, Error, key, fmt.Errorf("pipeline: %s: store delete: %w", c.name, derr), 0)
+			if derr := c.store.Delete(f.ctx, key); derr != nil {
+				c.emit(f.ctx, Error, key, fmt.Errorf("pipeline: %s: store delete: %w", c.name, derr), 0)
 			}
 		}
 		w.ev, w.err = NotFound, err

@@ -23,11 +23,9 @@ import (
 //     when it makes a call, reads the store again inside the call, so that
 //     a caller arriving just after a flight ended never fetches again.
 //
-// A call is also the context its fetch runs under: it keeps the values of
-// the context of the caller that started it, adds the fill marker that the
-// cache layers below record (see deps.go), and, when it runs detached from
-// a cancellable caller, takes its deadline and cancellation from a shared
-// bounded context (see background.go) rather than from that caller.
+// A call that its own caller ran, and that nobody joined, is reused (see
+// cache.recycle): nothing refers to it once it has landed, since its fetch
+// below ran under a fillCtx of its own.
 
 // slot is the place of a key in a call.
 type slot[K comparable, V any] struct {
@@ -58,8 +56,9 @@ type call[K comparable, V any] struct {
 	res     []Result[V] // aligned with keys; final once done is closed
 	work    []work[V]   // aligned with keys
 	below   []K         // the keys passed below, for the fill marker
-	parent  context.Context
+	parent  context.Context // the caller's
 	bound   context.Context // detached: deadline and cancellation; nil when attached
+	ctx     context.Context // the fetch's: a *fillCtx made by run
 	done    chan struct{}
 	cleared uint64 // fillGuard.cleared when the call was made
 	dropped uint64 // fillGuard.dropped when the call was made (for calls not in m)
@@ -80,7 +79,11 @@ type call[K comparable, V any] struct {
 // newCall returns a call, for n keys, made by a caller with ctx. The
 // caller appends the keys, their work and a zero result for each.
 func (c *cache[K, V]) newCall(ctx context.Context, n int) *call[K, V] {
-	f := &call[K, V]{c: c, parent: ctx}
+	f, _ := c.calls.Get().(*call[K, V])
+	if f == nil || n != 1 {
+		f = new(call[K, V])
+	}
+	f.c, f.parent = c, ctx
 	if n == 1 {
 		f.keys, f.res, f.work = f.key1[:0], f.res1[:0], f.work1[:0]
 	} else {
@@ -88,6 +91,18 @@ func (c *cache[K, V]) newCall(ctx context.Context, n int) *call[K, V] {
 	}
 	f.cleared, f.dropped = c.fill.cleared.Load(), c.fill.dropped.Load()
 	return f
+}
+
+// recycle keeps f, a single key's call that its caller ran and that nobody
+// joined, for another miss: the fast path of the miss target, which a
+// call's allocation would otherwise double. Once landed, such a call is out
+// of the flights and nobody else holds it (its fetch below ran under a
+// fillCtx of its own).
+func (c *cache[K, V]) recycle(f *call[K, V]) {
+	if f.done == nil && f.bound == nil && len(f.keys) == 1 {
+		*f = call[K, V]{}
+		c.calls.Put(f)
+	}
 }
 
 // add appends a key to the call.
@@ -153,6 +168,13 @@ func (f *call[K, V]) runDetached() {
 // becomes every key's error, a *PanicError.
 func (f *call[K, V]) run() {
 	defer f.land()
+	x := &fillCtx[K, V]{parent: f.parent, bound: f.bound, c: f.c}
+	if len(f.keys) == 1 {
+		x.key = f.keys[0]
+	} else {
+		x.f = f
+	}
+	f.ctx = x
 	f.c.fetchBelow(f)
 }
 
@@ -162,7 +184,7 @@ func (f *call[K, V]) run() {
 func (f *call[K, V]) land() {
 	c := f.c
 	if r := recover(); r != nil {
-		err := c.panicked(f, f.keys[0], r)
+		err := c.panicked(f.ctx, f.keys[0], r)
 		for i := range f.res {
 			f.res[i] = Result[V]{Err: err}
 		}
@@ -187,42 +209,60 @@ func (f *call[K, V]) land() {
 	}
 }
 
-// base is the context that cancels the call.
-func (f *call[K, V]) base() context.Context {
-	if f.bound != nil {
-		return f.bound
+// A fillCtx is the context a call's fetch below runs under: the values of
+// the context of the caller that started the call, the fill marker that the
+// cache layers below record (see deps.go), and, when the call runs detached
+// from a cancellable caller, the deadline and cancellation of a shared bound
+// (see background.go) rather than that caller's. It is apart from the call,
+// which may be reused once it has landed, while a context below may live on.
+type fillCtx[K comparable, V any] struct {
+	parent context.Context
+	bound  context.Context // detached: deadline and cancellation; nil when attached
+	c      *cache[K, V]
+	key    K           // a single key's call
+	f      *call[K, V] // a batch's call, never reused; nil for a single key
+}
+
+// base is the context that cancels the fetch.
+func (x *fillCtx[K, V]) base() context.Context {
+	if x.bound != nil {
+		return x.bound
 	}
-	return f.parent
+	return x.parent
 }
 
 // Deadline is the bound's, or the caller's when attached.
-func (f *call[K, V]) Deadline() (time.Time, bool) { return f.base().Deadline() }
+func (x *fillCtx[K, V]) Deadline() (time.Time, bool) { return x.base().Deadline() }
 
 // Done is the bound's, or the caller's when attached.
-func (f *call[K, V]) Done() <-chan struct{} { return f.base().Done() }
+func (x *fillCtx[K, V]) Done() <-chan struct{} { return x.base().Done() }
 
 // Err is the bound's, or the caller's when attached.
-func (f *call[K, V]) Err() error { return f.base().Err() }
+func (x *fillCtx[K, V]) Err() error { return x.base().Err() }
 
-// Value returns the call itself as the fill marker, and otherwise the
-// caller's values. A bound holds no values of its own, but answers the
-// context package's lookup of its cancellation, so that a context derived
-// from the call is cancelled with the bound without a goroutine.
-func (f *call[K, V]) Value(key any) any {
+// Value returns the fill marker, and otherwise the caller's values. A bound
+// holds no values of its own, but answers the context package's lookup of
+// its cancellation, so that a context derived from this one is cancelled
+// with the bound without a goroutine.
+func (x *fillCtx[K, V]) Value(key any) any {
 	if key == (markerKey{}) {
-		return marker(f)
+		return marker(x)
 	}
-	if f.bound != nil {
-		if v := f.bound.Value(key); v != nil {
+	if x.bound != nil {
+		if v := x.bound.Value(key); v != nil {
 			return v
 		}
 	}
-	return f.parent.Value(key)
+	return x.parent.Value(key)
 }
 
-// dependent is the fill marker of the call (see marker): what a layer
-// below records for position i of the n keys it was asked.
-func (f *call[K, V]) dependent(i, n int) dependent {
+// dependent is the fill marker (see marker): what a layer below records for
+// position i of the n keys it was asked.
+func (x *fillCtx[K, V]) dependent(i, n int) dependent {
+	if x.f == nil {
+		return derived[K, V]{x.c, x.key}
+	}
+	f := x.f
 	switch {
 	case len(f.below) == 1:
 		return derived[K, V]{f.c, f.below[0]}

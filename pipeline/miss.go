@@ -22,7 +22,9 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 	if c.opts.NoCoalesce {
 		f.alone = true
 		f.run()
-		return f.res[0].Entry, f.res[0].Err
+		r := f.res[0]
+		c.recycle(f)
+		return r.Entry, r.Err
 	}
 	detach := ctx.Done() != nil
 	c.flights.mu.Lock()
@@ -39,7 +41,9 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 	c.flights.mu.Unlock()
 	f.start(detach)
 	if !detach {
-		return f.res[0].Entry, f.res[0].Err
+		r := f.res[0]
+		c.recycle(f) // done is final: f has landed
+		return r.Entry, r.Err
 	}
 	return f.result(ctx, 0)
 }
