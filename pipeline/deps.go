@@ -317,13 +317,12 @@ func (d *deps[K]) drop(ctx context.Context, key K) error {
 	return errors.Join(errs...)
 }
 
-// clear forgets every record and clears every layer that derives from
-// this one. Records made after it forgot them name values read after this
-// layer was emptied, and stay.
+// clear clears every layer that derives from this one, then forgets the
+// records made before it began (as drop, it leaves them while it works, so
+// that a concurrent drop finds them and waits for their values to go).
 func (d *deps[K]) clear(ctx context.Context) error {
 	d.mu.Lock()
-	clear(d.m)
-	d.bytes = 0
+	seq := d.seq
 	layers := make([]deriver, 0, len(d.layers))
 	for l := range d.layers {
 		layers = append(layers, l)
@@ -333,7 +332,19 @@ func (d *deps[K]) clear(ctx context.Context) error {
 	for _, l := range layers {
 		errs = append(errs, l.clearHere(ctx))
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err // the records stay, for the next drop or Clear
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for key, list := range d.m {
+		old := make([]dependent, 0, len(list))
+		for _, r := range list {
+			old = append(old, r.dep)
+		}
+		d.removeLocked(key, old, seq)
+	}
+	return nil
 }
 
 // indexDep returns the index of dep in list, or -1.

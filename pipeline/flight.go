@@ -53,9 +53,9 @@ type work[V any] struct {
 type call[K comparable, V any] struct {
 	c       *cache[K, V]
 	keys    []K
-	res     []Result[V] // aligned with keys; final once done is closed
-	work    []work[V]   // aligned with keys
-	below   []K         // the keys passed below, for the fill marker
+	res     []Result[V]     // aligned with keys; final once done is closed
+	work    []work[V]       // aligned with keys
+	below   []K             // the keys passed below, for the fill marker
 	parent  context.Context // the caller's
 	bound   context.Context // detached: deadline and cancellation; nil when attached
 	ctx     context.Context // the fetch's: a *fillCtx made by run
