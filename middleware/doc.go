@@ -45,7 +45,7 @@
 //
 //   - Building a layer validates its configuration: a bad setting panics at
 //     build time with a message that starts with "middleware: ", and so does
-//     a nil next Fetcher (see [pipeline.MustNext]).
+//     a nil next Fetcher.
 //   - The returned Fetcher is safe for concurrent use. A fetch is a direct
 //     call through it, with no per-call closure and no allocation of its
 //     own, except for Inspect, Log when its logger is enabled, and Timeout
@@ -57,14 +57,14 @@
 //   - Lifetimes pass through: every layer is a [pipeline.EntryFetcher], and
 //     FetchEntry keeps the Expires of the entry from below, so that a cache
 //     layer above never keeps a value longer than the layer it came from.
-//   - Invalidations pass inward: every layer is a [pipeline.Invalidator] and
-//     a [pipeline.Clearer], and passes Invalidate (with the key mapped) and
-//     Clear to next when next has them, so that one call on the top of a
-//     stack clears it.
-//   - Every layer is a [pipeline.Describer], with next in its Description:
-//     the structure of a pipeline can be printed, and a cache layer finds
-//     the cache layers below it through these layers, which keeps trees
-//     coherent (see [pipeline.Cache]).
+//   - Invalidations and Close pass inward: every layer is a
+//     [pipeline.Invalidator], a [pipeline.Clearer] and a [pipeline.Closer],
+//     and passes Invalidate (with the key mapped), Clear and Close to next
+//     when next has them, so that one call on the top of a stack reaches all
+//     of it. A layer shared by several closes when the last of them does.
+//   - Every layer passes its ctx to next, which keeps trees coherent (see
+//     [pipeline.Cache]), and is a [pipeline.Describer], with next in its
+//     Description, so that the structure of a pipeline can be printed.
 //   - Batches: MapKey, Parse, Transform and Timeout are
 //     [pipeline.BatchFetcher]s when next is one, and pass a batch down whole;
 //     Inspect and Log take a batch key by key, each fetch reported or logged

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
@@ -140,7 +139,7 @@ func ExampleFetchMany() {
 		}
 		return found, nil
 	})
-	local := pipeline.Cache("local", &syncMap[int, string]{}, nil)(products)
+	local := pipeline.Cache("local", stores.NewMap[int, string](), nil)(products)
 
 	ctx := context.Background()
 	pipeline.FetchMany(ctx, local, []int{1, 2}) // warm two keys
@@ -157,20 +156,6 @@ func ExampleFetchMany() {
 	// 4  pipeline: bulk source: 404: pipeline: not found
 }
 
-// syncMap is a Store over sync.Map, safe for concurrent use.
-type syncMap[K comparable, V any] struct{ m sync.Map }
-
-func (s *syncMap[K, V]) Get(_ context.Context, k K) (V, bool, error) {
-	v, ok := s.m.Load(k)
-	if !ok {
-		var zero V
-		return zero, false, nil
-	}
-	return v.(V), true, nil
-}
-func (s *syncMap[K, V]) Set(_ context.Context, k K, v V) error { s.m.Store(k, v); return nil }
-func (s *syncMap[K, V]) Delete(_ context.Context, k K) error   { s.m.Delete(k); return nil }
-
 // A cache layer answers a key that cannot live in a map (one it cannot
 // hash, or a NaN, which is not equal to itself) with ErrInvalidKey, for
 // that key alone.
@@ -184,4 +169,36 @@ func ExampleErrInvalidKey() {
 	fmt.Println(res[0].Value, errors.Is(res[1].Err, pipeline.ErrInvalidKey), errors.Is(res[2].Err, pipeline.ErrInvalidKey))
 	// Output:
 	// a true true
+}
+
+// A layer of your own, written with Forward, keeps the guarantees of the
+// layers below it: Invalidate, Clear and Close called on the top of the
+// stack reach them. (A bare FetcherFunc would stop them.)
+func ExampleForward() {
+	version := 1
+	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+		return fmt.Sprintf("%s v%d", k, version), nil
+	})
+	upper := func(next pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+		return pipeline.Forward(next, func(ctx context.Context, k string) (string, error) {
+			v, err := next.Fetch(ctx, k) // pass ctx along: see Cache, Invalidation and trees
+			return strings.ToUpper(v), err
+		})
+	}
+	f := upper(pipeline.Cache("raw", stores.NewMap[string, string](), nil)(src))
+	defer pipeline.Close(f) // stops the background work of every layer below
+
+	ctx := context.Background()
+	v, _ := f.Fetch(ctx, "a")
+	fmt.Println(v)
+	version = 2
+	v, _ = f.Fetch(ctx, "a")
+	fmt.Println(v, "(cached)")
+	_ = pipeline.Invalidate(ctx, f, "a") // reaches the cache layer below upper
+	v, _ = f.Fetch(ctx, "a")
+	fmt.Println(v)
+	// Output:
+	// A V1
+	// A V1 (cached)
+	// A V2
 }

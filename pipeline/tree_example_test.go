@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
 )
 
 // statsCounter is an Observer that counts a layer's events, and a
@@ -72,7 +73,7 @@ func treeStep[K, V, K2, V2 any](kind string, key func(K2) K, value func(V) (V2, 
 
 // countedCache returns a cache layer over a map that counts its events.
 func countedCache[K comparable, V any](name string) pipeline.Middleware[K, V] {
-	return pipeline.Cache(name, &syncMap[K, V]{}, &pipeline.CacheOptions[K]{Observer: &statsCounter[K]{}})
+	return pipeline.Cache(name, stores.NewMap[K, V](), &pipeline.CacheOptions[K]{Observer: &statsCounter[K]{}})
 }
 
 // The seed's two layers: raw files cached from a bucket, and the files
