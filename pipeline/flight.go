@@ -132,6 +132,11 @@ func (f *call[K, V]) result(ctx context.Context, i int) (Entry[V], error) {
 
 // wait waits for the call to land, or returns ctx.Err() as soon as ctx ends.
 func (f *call[K, V]) wait(ctx context.Context) error {
+	done := ctx.Done()
+	if done == nil { // a plain receive: one waiter record in the runtime, not two
+		<-f.done
+		return nil
+	}
 	select { // a call that landed wins over an ended ctx
 	case <-f.done:
 		return nil

@@ -17,9 +17,9 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 		}
 	}
 	c.emit(ctx, Miss, key, nil, 0)
-	f := c.newCall(ctx, 1)
-	f.add(key, work[V]{old: old, st: st})
 	if c.opts.NoCoalesce {
+		f := c.newCall(ctx, 1)
+		f.add(key, work[V]{old: old, st: st})
 		f.alone = true
 		f.run()
 		r := f.res[0]
@@ -33,6 +33,8 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 		c.emit(ctx, SharedWait, key, nil, 0)
 		return s.f.result(ctx, s.i)
 	}
+	f := c.newCall(ctx, 1)
+	f.add(key, work[V]{old: old, st: st})
 	f.recheck = c.flights.landed.Load() != landed
 	if detach {
 		f.done = make(chan struct{})
