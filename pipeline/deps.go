@@ -358,58 +358,35 @@ func indexDep2(list []dependent, dep dependent) int {
 }
 
 // sizer returns a function that estimates the bytes a key of type K keeps
-// alive: its size, plus the bytes of the strings it holds.
+// alive: its size, plus the bytes of the strings it holds (found by
+// reflection, but for a K that is a string).
 func sizer[K any]() func(K) int {
-	t := reflect.TypeFor[K]()
-	base := int(t.Size())
-	switch {
-	case t.Kind() == reflect.String:
+	base := int(reflect.TypeFor[K]().Size())
+	if reflect.TypeFor[K]().Kind() == reflect.String {
 		return func(k K) int { return base + len(*(*string)(unsafe.Pointer(&k))) } // K's underlying type is string
-	case !holdsStrings(t):
-		return func(K) int { return base }
 	}
-	return func(k K) int { return base + stringBytes(reflect.ValueOf(k)) }
+	return func(k K) int { return base + stringBytes(reflect.ValueOf(&k).Elem()) }
 }
 
-func holdsStrings(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.String, reflect.Interface:
-		return true
-	case reflect.Array:
-		return holdsStrings(t.Elem())
-	case reflect.Struct:
-		for i := range t.NumField() {
-			if holdsStrings(t.Field(i).Type) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func stringBytes(v reflect.Value) int {
+// stringBytes returns the bytes of the strings v holds.
+func stringBytes(v reflect.Value) (n int) {
 	switch v.Kind() {
 	case reflect.String:
-		return v.Len()
+		n = v.Len()
 	case reflect.Interface:
-		if v.IsNil() {
-			return 0
+		if !v.IsNil() {
+			n = stringBytes(v.Elem())
 		}
-		return int(unsafe.Sizeof(uintptr(0))) + stringBytes(v.Elem())
 	case reflect.Struct:
-		n := 0
 		for i := range v.NumField() {
 			n += stringBytes(v.Field(i))
 		}
-		return n
 	case reflect.Array:
-		n := 0
 		for i := range v.Len() {
 			n += stringBytes(v.Index(i))
 		}
-		return n
 	}
-	return 0
+	return n
 }
 
 // keepsOrder reports whether a batch passed to next reaches the first
