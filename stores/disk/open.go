@@ -1,0 +1,155 @@
+package disk
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/multilayer-cache/multilayer/stores"
+)
+
+// The directory's layout:
+//
+//	lock     the lock file (see the package doc)
+//	tmp/     temporary files of writes under way; emptied by Open
+//	00/..ff/ the entries' files, spread by a hash of their names
+//
+// Anything else at the top is left alone; anything else in the 00..ff
+// subdirectories is removed by Open.
+const (
+	lockName = "lock"
+	tmpName  = "tmp"
+)
+
+// Open opens the store kept in dir, creating dir if need be, with a budget
+// of maxBytes bytes for its files. It takes the directory's lock, removes
+// the temporary files left by writes that did not finish, and rebuilds the
+// index from the files: their sizes, and their modification times for
+// recency. If they take more than maxBytes, it evicts the least recently
+// used ones.
+//
+// Open returns an error wrapping stores.ErrInvalidSize if maxBytes is not
+// positive, stores.ErrInvalidOption for an option out of range, ErrLocked
+// if another Store holds dir, and the file system's error if dir cannot be
+// created, read or written.
+func Open(dir string, maxBytes int64, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case maxBytes <= 0:
+		return nil, fmt.Errorf("disk: Open: budget %d: %w", maxBytes, stores.ErrInvalidSize)
+	case o.TouchEvery < 0:
+		return nil, fmt.Errorf("disk: Open: negative TouchEvery: %w", stores.ErrInvalidOption)
+	case dir == "":
+		return nil, fmt.Errorf("disk: Open: empty directory name: %w", stores.ErrInvalidOption)
+	}
+	if o.TouchEvery == 0 {
+		o.TouchEvery = time.Minute
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("disk: Open: %w", err)
+	}
+	s := &Store{
+		dir: abs, tmp: filepath.Join(abs, tmpName), maxBytes: maxBytes,
+		sync: o.Sync, touchEvery: int64(o.TouchEvery), clock: o.Clock,
+	}
+	if err := s.open(); err != nil {
+		if s.lockFile != nil {
+			_ = s.lockFile.Close()
+		}
+		return nil, fmt.Errorf("disk: Open %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// open locks the directory, empties tmp, checks that it can write, and
+// builds the index.
+func (s *Store) open() error {
+	if err := os.MkdirAll(s.dir, 0o777); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, lockName), os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return err
+	}
+	s.lockFile = f
+	if err := lock(f); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(s.tmp); err != nil {
+		return err
+	}
+	if err := os.Mkdir(s.tmp, 0o777); err != nil {
+		return err
+	}
+	tmp, err := s.writeTemp(nil) // a directory we cannot write fails here
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(tmp); err != nil {
+		return err
+	}
+	entries, err := s.scan()
+	if err != nil {
+		return err
+	}
+	s.idx.init(len(entries))
+	slices.SortFunc(entries, func(a, b *entry) int { return cmp.Compare(a.touched, b.touched) })
+	for _, e := range entries { // oldest first, so the newest ends up in front
+		s.idx.add(e)
+	}
+	return s.evictLocked(s.idx.bytes-s.maxBytes, nil)
+}
+
+// scan returns the entries of the fan-out subdirectories, removing what
+// does not belong there.
+func (s *Store) scan() ([]*entry, error) {
+	var entries []*entry
+	for i, sub := range subdirs {
+		d, err := os.Open(filepath.Join(s.dir, sub))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		list, err := d.ReadDir(-1)
+		d.Close()
+		if err != nil {
+			return nil, err
+		}
+		for _, de := range list {
+			if e := s.scanOne(i, sub, de); e != nil {
+				entries = append(entries, e)
+			}
+		}
+	}
+	return entries, nil
+}
+
+// scanOne returns the entry of de, in subdirectory i, or removes de if it
+// is a file that is not an entry.
+func (s *Store) scanOne(i int, sub string, de fs.DirEntry) *entry {
+	if de.IsDir() {
+		return nil // not ours to remove
+	}
+	name := de.Name()
+	if de.Type().IsRegular() && validName(name) && subdirOf(name) == i {
+		if info, err := de.Info(); err == nil {
+			return &entry{name: name, size: info.Size(), touched: info.ModTime().UnixNano()}
+		}
+	}
+	_ = os.Remove(filepath.Join(s.dir, sub, name))
+	return nil
+}
