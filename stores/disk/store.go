@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -146,9 +147,11 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// removeLocked removes e's file and e; a file already gone is no error.
+// removeLocked removes e's file and e; a file already gone (or whose
+// subdirectory is no longer one) is no error.
 func (s *Store) removeLocked(e *entry) error {
-	if err := os.Remove(s.path(e.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	err := os.Remove(s.path(e.name))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 		return fmt.Errorf("disk: remove: %w", err)
 	}
 	s.idx.remove(e)
