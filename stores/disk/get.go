@@ -61,7 +61,7 @@ func (s *Store) get(key string, t time.Time) (pipeline.Entry[[]byte], bool, erro
 	// The file is read outside the lock: a rename replaces it whole, and a
 	// removal leaves an open file readable.
 	p := s.path(name)
-	b, err := os.ReadFile(p)
+	b, err := readFile(p)
 	if err != nil {
 		s.readFailed(e, key, err)
 		return pipeline.Entry[[]byte]{}, false, nil
