@@ -69,8 +69,10 @@ func validName(name string) bool {
 		}
 	}
 	if name[0] == 'k' {
-		_, ok := keyInName(name)
-		return ok
+		// Only the name fileName gives its key: base32 has other
+		// spellings of some byte strings, in the unused low bits.
+		key, ok := keyInName(name)
+		return ok && fileName(key) == name
 	}
 	return true
 }

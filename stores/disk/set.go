@@ -106,12 +106,18 @@ func (s *Store) evictLocked(need int64, keep *entry) error {
 		if e == nil {
 			return fmt.Errorf("disk: set: nothing left to evict: %w", ErrTooLarge)
 		}
-		key := s.keyOf(e)
+		var key string
+		notify := s.notify.Load() != nil
+		if notify {
+			key = s.keyOf(e) // may read the file: only for someone who listens
+		}
 		if err := s.removeLocked(e); err != nil {
 			return fmt.Errorf("disk: evict: %w", err)
 		}
 		need -= e.size
-		s.report(pipeline.Evicted, key, nil)
+		if notify {
+			s.report(pipeline.Evicted, key, nil)
+		}
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ func TestRoundTripKeepsValueAndExpiry(t *testing.T) {
 		value   []byte
 		expires time.Time
 		fresh   bool // Get finds it
+		sync    bool // Options.Sync
 	}{
 		{name: "unknown lifetime", key: "a", value: []byte("apple"), fresh: true},
 		{name: "expires later", key: "b", value: []byte("banana"), expires: now.Add(time.Hour), fresh: true},
@@ -34,11 +35,12 @@ func TestRoundTripKeepsValueAndExpiry(t *testing.T) {
 		{name: "empty key", key: "", value: []byte("nothing"), fresh: true},
 		{name: "large value", key: "g", value: []byte(strings.Repeat("x", 1<<20)), fresh: true},
 		{name: "far future", key: "h", value: []byte("h"), expires: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC), fresh: true},
+		{name: "synced", key: "i", value: []byte("fsynced"), expires: now.Add(time.Hour), fresh: true, sync: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			s := mustOpen(t, dir, 10<<20, &disk.Options{Clock: clock.Now})
+			s := mustOpen(t, dir, 10<<20, &disk.Options{Clock: clock.Now, Sync: tc.sync})
 			ctx := t.Context()
 			require.NoError(t, s.SetEntry(ctx, tc.key, pipeline.Entry[[]byte]{Value: tc.value, Expires: tc.expires}))
 
