@@ -1,6 +1,7 @@
 package disk_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -48,24 +49,34 @@ func TestFailingWriteIsAnErrorForThatWriteOnly(t *testing.T) {
 	s := mustOpen(t, dir, 1<<20, nil)
 	ctx := t.Context()
 	require.NoError(t, s.Set(ctx, "a", []byte("old")))
-	require.NoError(t, s.Set(ctx, "b", []byte("kept")))
+	p := onlyFile(t, dir)
+	var other string // a key whose file goes to another subdirectory
+	for i := 0; other == ""; i++ {
+		k := fmt.Sprint("b", i)
+		require.NoError(t, s.Set(ctx, k, []byte("kept")))
+		if len(entryFiles(t, filepath.Dir(p))) == 1 {
+			other = k
+		} else {
+			require.NoError(t, s.Delete(ctx, k))
+		}
+	}
 
-	// The temporary directory disappears under the store: no write can
-	// make its file.
-	tmp := filepath.Join(dir, "tmp")
-	require.NoError(t, os.Remove(tmp))
-	require.NoError(t, os.WriteFile(tmp, nil, 0o666))
+	// a's subdirectory becomes a file: no write can make a file in it.
+	sub := filepath.Dir(p)
+	require.NoError(t, os.RemoveAll(sub))
+	require.NoError(t, os.WriteFile(sub, nil, 0o666))
 	require.Error(t, s.Set(ctx, "a", []byte("new")))
 	_, ok, err := s.Get(ctx, "a")
 	require.NoError(t, err)
 	require.False(t, ok, "the failed write leaves its key absent")
-	v, ok, err := s.Get(ctx, "b")
+	v, ok, err := s.Get(ctx, other)
 	require.NoError(t, err)
 	require.True(t, ok, "other keys are untouched")
 	require.Equal(t, "kept", string(v))
+	require.Empty(t, tempFiles(t, dir))
+	require.Equal(t, 1, s.Len())
 
-	require.NoError(t, os.Remove(tmp))
-	require.NoError(t, os.Mkdir(tmp, 0o777))
+	require.NoError(t, os.Remove(sub))
 	require.NoError(t, s.Set(ctx, "a", []byte("new")), "the store works again once the disk does")
 	v, ok, err = s.Get(ctx, "a")
 	require.NoError(t, err)
@@ -79,12 +90,14 @@ func TestFailingRenameIsAnErrorAndLeavesNoTemporaryFile(t *testing.T) {
 	s := mustOpen(t, dir, 1<<20, nil)
 	ctx := t.Context()
 	require.NoError(t, s.Set(ctx, "a", []byte("1")))
-	sub := filepath.Dir(onlyFile(t, dir))
-	require.NoError(t, os.RemoveAll(sub))
-	require.NoError(t, os.WriteFile(sub, nil, 0o666)) // a file where the subdirectory was
+	p := onlyFile(t, dir)
+	require.NoError(t, os.Remove(p))
+	require.NoError(t, os.Mkdir(p, 0o777))                              // a directory in the file's place:
+	require.NoError(t, os.WriteFile(filepath.Join(p, "x"), nil, 0o666)) // no rename replaces it
 
 	require.Error(t, s.Set(ctx, "a", []byte("2")))
-	require.Empty(t, files(t, filepath.Join(dir, "tmp")))
-	require.Equal(t, 0, s.Len())
-	require.Equal(t, int64(0), s.Usage().Bytes)
+	require.Empty(t, tempFiles(t, dir))
+	_, ok, err := s.Get(ctx, "a")
+	require.NoError(t, err)
+	require.False(t, ok)
 }

@@ -14,7 +14,9 @@ import (
 // The benchmarks compare the store with what it is built on, in the same
 // run and on the same file system: a Get with os.ReadFile of a file of the
 // same size, a Set with a plain write of a temporary file and its rename.
-// Values are 4 KiB; the keys cycle over benchKeys.
+// Values are 4 KiB; the keys cycle over benchKeys. The files go to the
+// test's temporary directory, or under $DISK_BENCH_DIR if it is set (say
+// /dev/shm, to see the store's own costs without the disk's).
 const (
 	benchValue = 4 << 10
 	benchKeys  = 1000
@@ -27,9 +29,24 @@ var benchNames = func() (s [benchKeys]string) {
 	return s
 }()
 
+// benchDir returns a new directory for a benchmark's files, removed when
+// it ends.
+func benchDir(b *testing.B) string {
+	root := os.Getenv("DISK_BENCH_DIR")
+	if root == "" {
+		return b.TempDir()
+	}
+	dir, err := os.MkdirTemp(root, "disk-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
 // plainDir is a directory of benchKeys files of 4 KiB, the baseline's.
 func plainDir(b *testing.B) string {
-	dir := b.TempDir()
+	dir := benchDir(b)
 	for i := range benchKeys {
 		if err := os.WriteFile(filepath.Join(dir, benchNames[i]), make([]byte, benchValue), 0o666); err != nil {
 			b.Fatal(err)
@@ -41,7 +58,7 @@ func plainDir(b *testing.B) string {
 // fullStore returns a store holding every bench key, with a budget of
 // budgetKeys entries of 4 KiB.
 func fullStore(b *testing.B, budgetKeys int) *disk.Store {
-	s := mustOpen(b, b.TempDir(), int64(budgetKeys)*fileSize(benchNames[benchKeys-1], benchValue), nil)
+	s := mustOpen(b, benchDir(b), int64(budgetKeys)*fileSize(benchNames[benchKeys-1], benchValue), nil)
 	for i := range min(benchKeys, budgetKeys) {
 		if err := s.Set(b.Context(), benchNames[i], make([]byte, benchValue)); err != nil {
 			b.Fatal(err)
@@ -152,7 +169,7 @@ func BenchmarkPaired(b *testing.B) {
 // BenchmarkOpen reopens a directory of 10,000 entries, its files in the
 // page cache: a listing of 256 subdirectories and a stat per file.
 func BenchmarkOpen(b *testing.B) {
-	dir := b.TempDir()
+	dir := benchDir(b)
 	s := mustOpen(b, dir, 1<<30, nil)
 	fill(b, s, 10_000, 100)
 	if err := s.Close(); err != nil {

@@ -8,26 +8,30 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A write killed before its rename leaves a temporary file in tmp/: the
-// state is made here by hand, as a crash would leave it.
+// A write killed before its rename leaves a temporary file beside the file
+// it was to replace: the state is made here by hand, as a crash would
+// leave it.
 func TestLeftoverTemporaryFileIsInvisibleAndRemovedOnOpen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := mustOpen(t, dir, 1<<20, nil)
 	ctx := t.Context()
 	require.NoError(t, s.Set(ctx, "a", []byte("old")))
-	committed, err := os.ReadFile(onlyFile(t, dir))
+	p := onlyFile(t, dir)
+	committed, err := os.ReadFile(p)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
 	// A complete new file for "a" and half of one for "b", neither renamed.
 	whole := append([]byte(nil), committed...)
 	whole[len(whole)-1] = 'X'
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "tmp", "1"), whole, 0o666))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "tmp", "2"), committed[:20], 0o666))
+	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(p), ".tmp-1"), whole, 0o666))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "00"), 0o777))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00", ".tmp-2"), committed[:20], 0o666))
+	require.Len(t, tempFiles(t, dir), 2)
 
 	s = mustOpen(t, dir, 1<<20, nil)
-	require.Empty(t, files(t, filepath.Join(dir, "tmp")), "Open removes temporary files")
+	require.Empty(t, tempFiles(t, dir), "Open removes temporary files")
 	v, ok, err := s.Get(ctx, "a")
 	require.NoError(t, err)
 	require.True(t, ok)

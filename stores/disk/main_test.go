@@ -122,8 +122,19 @@ func files(t testing.TB, dir string) map[string]int64 {
 func entryFiles(t testing.TB, dir string) map[string]int64 {
 	t.Helper()
 	out := files(t, dir)
+	for p := range tempFiles(t, dir) {
+		delete(out, p)
+	}
+	return out
+}
+
+// tempFiles returns the temporary files under dir, those of the writes
+// under way.
+func tempFiles(t testing.TB, dir string) map[string]int64 {
+	t.Helper()
+	out := files(t, dir)
 	for p := range out {
-		if filepath.Dir(p) == "tmp" {
+		if !strings.HasPrefix(filepath.Base(p), ".tmp-") {
 			delete(out, p)
 		}
 	}

@@ -18,14 +18,16 @@ import (
 // The directory's layout:
 //
 //	lock     the lock file (see the package doc)
-//	tmp/     temporary files of writes under way; emptied by Open
-//	00/..ff/ the entries' files, spread by a hash of their names
+//	00/..ff/ the entries' files, spread by a hash of their names, and the
+//	         temporary files of the writes under way (.tmp-*), each in the
+//	         subdirectory of the file it will replace, so that its rename
+//	         stays in one directory
 //
 // Anything else at the top is left alone; anything else in the 00..ff
-// subdirectories is removed by Open.
+// subdirectories, temporary files included, is removed by Open.
 const (
-	lockName = "lock"
-	tmpName  = "tmp"
+	lockName  = "lock"
+	probeName = ".probe" // Open's test that it can write
 )
 
 // Open opens the store kept in dir, creating dir if need be, with a budget
@@ -63,7 +65,7 @@ func Open(dir string, maxBytes int64, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("disk: Open: %w", err)
 	}
 	s := &Store{
-		dir: abs, tmp: filepath.Join(abs, tmpName), maxBytes: maxBytes,
+		dir: abs, maxBytes: maxBytes,
 		sync: o.Sync, touchEvery: int64(o.TouchEvery), clock: o.Clock,
 	}
 	if err := s.open(); err != nil {
@@ -75,8 +77,8 @@ func Open(dir string, maxBytes int64, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// open locks the directory, empties tmp, checks that it can write, and
-// builds the index.
+// open locks the directory, checks that it can write, and builds the index
+// (removing temporary files).
 func (s *Store) open() error {
 	if err := os.MkdirAll(s.dir, 0o777); err != nil {
 		return err
@@ -89,17 +91,15 @@ func (s *Store) open() error {
 	if err := lock(f); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(s.tmp); err != nil {
+	// A directory we cannot write fails here, not at the first Set.
+	probe := filepath.Join(s.dir, probeName)
+	if err := os.Remove(probe); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := os.Mkdir(s.tmp, 0o777); err != nil {
+	if err := writeNew(probe, nil, false); err != nil {
 		return err
 	}
-	tmp, err := s.writeTemp(nil) // a directory we cannot write fails here
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(tmp); err != nil {
+	if err := os.Remove(probe); err != nil {
 		return err
 	}
 	entries, err := s.scan()

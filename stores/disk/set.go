@@ -29,7 +29,7 @@ func (s *Store) SetEntry(_ context.Context, key string, e pipeline.Entry[[]byte]
 	if int64(len(b)) > s.maxBytes {
 		return s.failSet(name, fmt.Errorf("disk: set: %d bytes: %w", len(b), ErrTooLarge))
 	}
-	tmp, err := s.writeTemp(b)
+	tmp, err := s.writeTemp(name, b)
 	if err != nil {
 		return s.failSet(name, err)
 	}
@@ -50,19 +50,19 @@ func (s *Store) failSet(name string, err error) error {
 	return err
 }
 
-// writeTemp writes b to a new temporary file and returns its path.
-func (s *Store) writeTemp(b []byte) (string, error) {
-	p := s.tmp + string(os.PathSeparator) + strconv.FormatUint(s.seq.Add(1), 36)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
-	if err != nil {
-		return "", fmt.Errorf("disk: set: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil && s.sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+// tmpPrefix starts the names of temporary files, which no entry's name
+// does.
+const tmpPrefix = ".tmp-"
+
+// writeTemp writes b to a new temporary file in the subdirectory of name,
+// making the subdirectory if need be, and returns its path.
+func (s *Store) writeTemp(name string, b []byte) (string, error) {
+	p := s.subdirPath(name) + string(os.PathSeparator) + tmpPrefix + strconv.FormatUint(s.seq.Add(1), 36)
+	err := writeNew(p, b, s.sync)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.Mkdir(s.subdirPath(name), 0o777); err == nil || errors.Is(err, fs.ErrExist) {
+			err = writeNew(p, b, s.sync)
+		}
 	}
 	if err != nil {
 		_ = os.Remove(p)
@@ -122,17 +122,10 @@ func (s *Store) evictLocked(need int64, keep *entry) error {
 	return nil
 }
 
-// renameLocked renames tmp to name's path, making its subdirectory first
-// if need be, and with Options.Sync fsyncs the subdirectory.
+// renameLocked renames tmp to name's path, in the same directory, and with
+// Options.Sync fsyncs the directory.
 func (s *Store) renameLocked(tmp, name string) error {
-	p := s.path(name)
-	err := os.Rename(tmp, p)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.Mkdir(s.subdirPath(name), 0o777); err == nil || errors.Is(err, fs.ErrExist) {
-			err = os.Rename(tmp, p)
-		}
-	}
-	if err != nil {
+	if err := rename(tmp, s.path(name)); err != nil {
 		return fmt.Errorf("disk: set: %w", err)
 	}
 	if s.sync {

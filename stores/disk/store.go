@@ -39,7 +39,6 @@ type Options struct {
 // its guarantees and limits.
 type Store struct {
 	dir        string // absolute
-	tmp        string // dir/tmp
 	maxBytes   int64
 	sync       bool
 	touchEvery int64 // nanoseconds
