@@ -167,25 +167,41 @@ func BenchmarkPaired(b *testing.B) {
 }
 
 // BenchmarkOpen reopens a directory of 10,000 entries, its files in the
-// page cache: a listing of 256 subdirectories and a stat per file.
+// page cache, and times Open alone: after a Close (index=file: the index
+// file and the listing of 256 subdirectories) and after a crash
+// (index=stat: the listing and a stat per file).
 func BenchmarkOpen(b *testing.B) {
-	dir := benchDir(b)
-	s := mustOpen(b, dir, 1<<30, nil)
-	fill(b, s, 10_000, 100)
-	if err := s.Close(); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := disk.Open(dir, 1<<30, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if s.Len() != 10_000 {
-			b.Fatal("entries lost:", s.Len())
-		}
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
+	for _, index := range []string{"file", "stat"} {
+		b.Run("index="+index, func(b *testing.B) {
+			dir := benchDir(b)
+			s := mustOpen(b, dir, 1<<30, nil)
+			fill(b, s, 10_000, 100)
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if index == "stat" {
+					b.StopTimer()
+					if err := os.Remove(filepath.Join(dir, "index")); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				s, err := disk.Open(dir, 1<<30, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if s.Len() != 10_000 {
+					b.Fatal("entries lost:", s.Len())
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
 	}
 }

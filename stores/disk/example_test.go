@@ -2,6 +2,7 @@ package disk_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -22,8 +23,8 @@ func ExampleOpen() {
 		panic(err)
 	}
 	_ = store.Set(ctx, "blob-a", []byte(`{"key": "a"}`))
-	_, err = disk.Open(dir, 1<<20, nil)
-	fmt.Println("second open:", err != nil)
+	_, err = disk.Open(dir, 1<<20, nil) // one Store per directory
+	fmt.Println("second open:", errors.Is(err, disk.ErrLocked))
 	_ = store.Close()
 
 	// A restart: the values are still there.

@@ -8,7 +8,7 @@ package disk
 // An entry is one file of the directory.
 type entry struct {
 	name     string // file name, the key of index.m
-	key      string // the key, when keyKnown
+	key      string // a long key, when keyKnown (a short one is in name)
 	keyKnown bool
 	size     int64 // file size, header included
 	touched  int64 // the file's modification time as last set, Unix nanoseconds

@@ -91,7 +91,7 @@ func (ev *events) evicted() []string {
 }
 
 // files returns the paths, relative to dir, of the regular files under dir
-// other than the lock file, with their sizes.
+// other than the lock and the index files, with their sizes.
 func files(t testing.TB, dir string) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
@@ -103,7 +103,7 @@ func files(t testing.TB, dir string) map[string]int64 {
 		if err != nil {
 			return err
 		}
-		if rel == "lock" {
+		if rel == "lock" || rel == "index" {
 			return nil
 		}
 		info, err := d.Info()

@@ -53,28 +53,38 @@ func keyInName(name string) (string, bool) {
 }
 
 // validName reports whether name can be a file name that fileName made.
+// It allocates nothing: Open calls it for every file.
 func validName(name string) bool {
 	if len(name) < 1 || (name[0] != 'k' && name[0] != 'h') {
 		return false
 	}
-	if name[0] == 'h' && len(name) != 1+enc.EncodedLen(sha256.Size) {
+	digits := name[1:]
+	if name[0] == 'h' && len(digits) != enc.EncodedLen(sha256.Size) {
 		return false
 	}
-	if len(name) > 1+enc.EncodedLen(maxKeyInName) {
+	if len(digits) > enc.EncodedLen(maxKeyInName) {
 		return false
 	}
-	for i := 1; i < len(name); i++ {
-		if c := name[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'v') {
+	switch len(digits) % 8 { // a partial group of 8 digits encodes 1 to 4 bytes
+	case 1, 3, 6:
+		return false
+	}
+	var last byte
+	for i := 0; i < len(digits); i++ {
+		switch c := digits[i]; {
+		case '0' <= c && c <= '9':
+			last = c - '0'
+		case 'a' <= c && c <= 'v':
+			last = c - 'a' + 10
+		default:
 			return false
 		}
 	}
-	if name[0] == 'k' {
-		// Only the name fileName gives its key: base32 has other
-		// spellings of some byte strings, in the unused low bits.
-		key, ok := keyInName(name)
-		return ok && fileName(key) == name
-	}
-	return true
+	// Only the name fileName gives its key: the bits of the last digit
+	// beyond the last byte are zero, or base32 would decode other
+	// spellings of the same key.
+	unused := len(digits) * 5 % 8
+	return last&(1<<unused-1) == 0
 }
 
 // subdirs holds the names of the fan-out subdirectories, "00" to "ff".

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,5 +48,29 @@ func TestNonCanonicalNamesAreNotValid(t *testing.T) {
 	require.False(t, validName(other))
 	for _, bad := range []string{"", "k/", "K0", "x", "h" + strings.Repeat("0", 10), "kw"} {
 		require.False(t, validName(bad), bad)
+	}
+}
+
+// TestValidNameIsDecodableAndCanonical checks validName against its
+// definition: a name that decodes, and that fileName gives its key.
+func TestValidNameIsDecodableAndCanonical(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz."
+	for range 100_000 {
+		b := make([]byte, rng.IntN(14))
+		for i := range b {
+			b[i] = digits[rng.IntN(len(digits))]
+		}
+		name := "k" + string(b)
+		key, ok := keyInName(name)
+		require.Equal(t, ok && fileName(key) == name, validName(name), name)
+	}
+	for range 1000 {
+		key := make([]byte, rng.IntN(200))
+		for i := range key {
+			key[i] = byte(rng.Uint32())
+		}
+		require.True(t, validName(fileName(string(key))))
 	}
 }

@@ -18,6 +18,7 @@ import (
 // The directory's layout:
 //
 //	lock     the lock file (see the package doc)
+//	index    the index, as Close left it (see indexfile.go)
 //	00/..ff/ the entries' files, spread by a hash of their names, and the
 //	         temporary files of the writes under way (.tmp-*), each in the
 //	         subdirectory of the file it will replace, so that its rename
@@ -102,7 +103,11 @@ func (s *Store) open() error {
 	if err := os.Remove(probe); err != nil {
 		return err
 	}
-	entries, err := s.scan()
+	known, err := s.takeIndex()
+	if err != nil {
+		return err
+	}
+	entries, err := s.scan(known)
 	if err != nil {
 		return err
 	}
@@ -115,12 +120,15 @@ func (s *Store) open() error {
 }
 
 // scanWorkers is how many goroutines scan the subdirectories at once:
-// Open spends its time in one stat per file, and runs them in parallel.
+// after a crash, Open spends its time in one stat per file, and runs them
+// in parallel.
 const scanWorkers = 8
 
 // scan returns the entries of the fan-out subdirectories, removing what
-// does not belong there. The goroutines it starts end before it returns.
-func (s *Store) scan() ([]*entry, error) {
+// does not belong there. It takes the size and recency of the files in
+// known (the index file's entries; nil if there was none) from there, and
+// stats the others. The goroutines it starts end before it returns.
+func (s *Store) scan(known map[string]*entry) ([]*entry, error) {
 	var (
 		next  atomic.Int64
 		wg    sync.WaitGroup
@@ -130,7 +138,7 @@ func (s *Store) scan() ([]*entry, error) {
 	for w := range scanWorkers {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < fanOut && errs[w] == nil; i = int(next.Add(1) - 1) {
-				found[w], errs[w] = s.scanDir(i, found[w])
+				found[w], errs[w] = s.scanDir(i, known, found[w])
 			}
 		})
 	}
@@ -142,7 +150,7 @@ func (s *Store) scan() ([]*entry, error) {
 }
 
 // scanDir appends to entries those of subdirectory i.
-func (s *Store) scanDir(i int, entries []*entry) ([]*entry, error) {
+func (s *Store) scanDir(i int, known map[string]*entry, entries []*entry) ([]*entry, error) {
 	d, err := os.Open(filepath.Join(s.dir, subdirs[i]))
 	if errors.Is(err, fs.ErrNotExist) {
 		return entries, nil
@@ -156,7 +164,7 @@ func (s *Store) scanDir(i int, entries []*entry) ([]*entry, error) {
 		return entries, err
 	}
 	for _, de := range list {
-		if e := s.scanOne(i, subdirs[i], de); e != nil {
+		if e := s.scanOne(i, de, known); e != nil {
 			entries = append(entries, e)
 		}
 	}
@@ -165,16 +173,19 @@ func (s *Store) scanDir(i int, entries []*entry) ([]*entry, error) {
 
 // scanOne returns the entry of de, in subdirectory i, or removes de if it
 // is a file that is not an entry.
-func (s *Store) scanOne(i int, sub string, de fs.DirEntry) *entry {
+func (s *Store) scanOne(i int, de fs.DirEntry, known map[string]*entry) *entry {
 	if de.IsDir() {
 		return nil // not ours to remove
 	}
 	name := de.Name()
 	if de.Type().IsRegular() && validName(name) && subdirOf(name) == i {
+		if e := known[name]; e != nil {
+			return e
+		}
 		if info, err := de.Info(); err == nil {
 			return &entry{name: name, size: info.Size(), touched: info.ModTime().UnixNano()}
 		}
 	}
-	_ = os.Remove(filepath.Join(s.dir, sub, name))
+	_ = os.Remove(filepath.Join(s.dir, subdirs[i], name))
 	return nil
 }

@@ -3,6 +3,7 @@ package disk_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +38,21 @@ func fill(t testing.TB, s *disk.Store, n, valueLen int) {
 
 func TestReopenOfTenThousandEntriesRestoresTheIndexAndTheBudget(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		crash bool // no index file: Open stats every file
+	}{
+		{name: "after Close"},
+		{name: "after a crash", crash: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reopenTenThousand(t, tc.crash)
+		})
+	}
+}
+
+func reopenTenThousand(t *testing.T, crash bool) {
 	const n, valueLen = 10_000, 100
 	dir := t.TempDir()
 	s := mustOpen(t, dir, 1<<30, nil)
@@ -44,6 +60,9 @@ func TestReopenOfTenThousandEntriesRestoresTheIndexAndTheBudget(t *testing.T) {
 	before := s.Usage()
 	require.Equal(t, n, before.Entries)
 	require.NoError(t, s.Close())
+	if crash {
+		require.NoError(t, os.Remove(filepath.Join(dir, "index")))
+	}
 
 	s = mustOpen(t, dir, 1<<30, nil)
 	require.Equal(t, before, s.Usage())

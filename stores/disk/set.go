@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
@@ -94,7 +95,11 @@ func (s *Store) commit(key, name, tmp string, size int64) error {
 	if old != nil {
 		s.idx.remove(old)
 	}
-	s.idx.add(&entry{name: name, key: key, keyKnown: true, size: size, touched: s.clock().UnixNano()})
+	e := &entry{name: name, size: size, touched: s.clock().UnixNano()}
+	if name[0] == 'h' { // a long key, hashed: keep it, for the events
+		e.key, e.keyKnown = strings.Clone(key), true
+	}
+	s.idx.add(e)
 	return nil
 }
 
@@ -153,8 +158,8 @@ func syncDir(dir string) error {
 	return err
 }
 
-// keyOf returns e's key: known if the entry was written by this store,
-// read back from its name if the key is short, and from its file if not
+// keyOf returns e's key: read back from its name if the key is short;
+// if not, kept in e if this store wrote it, and read from its file if not
 // (or "" if the file cannot tell).
 func (s *Store) keyOf(e *entry) string {
 	if e.keyKnown {

@@ -128,7 +128,10 @@ func (s *Store) Clear(_ context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close releases the directory's lock; the files stay, for the next Open.
+// Close writes the index to the directory, so that the next Open need not
+// stat every file, and releases the directory's lock; the files stay, for
+// the next Open. Its error, if any, is for the index or the lock: the
+// files are all there.
 // Every call after Close returns an error wrapping ErrClosed, but Close
 // itself, which returns nil when called again. The store starts no
 // goroutine.
@@ -139,8 +142,12 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	err := s.writeIndex()
 	s.idx.init(0)
-	if err := s.lockFile.Close(); err != nil {
+	if cerr := s.lockFile.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("disk: close: %w", err)
 	}
 	return nil
