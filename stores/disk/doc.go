@@ -40,14 +40,16 @@
 // they use on disk may be more). The budget holds at every moment, and so
 // after every Set returns: a Set makes room before it renames its file into
 // place. Room is made by removing the least recently used files.
-// Recency is exact within a process and approximate across restarts: Open
-// orders the files by modification time, which a read updates at most once
-// per [Options].TouchEvery (a minute by default) and which the file system
-// keeps to a few milliseconds. Evictions are reported with Kind
-// pipeline.Evicted.
+// Recency is exact within a process, and survives a Close and an Open in
+// the index file. After a crash it is approximate: Open orders the files by
+// modification time, which a read updates at most once per
+// [Options].TouchEvery (a minute by default) and which the file system keeps
+// to a few milliseconds. Evictions are reported with Kind pipeline.Evicted.
 //
-// Open rebuilds the index from the directory listing and one stat per file,
-// reading no file, and evicts down to the budget if it shrank.
+// Open rebuilds its index of the files from the directory: from the index
+// file that Close wrote, checked against the listing of the subdirectories,
+// or, after a crash, from the listing and one stat per file. It reads no
+// entry's file, and evicts down to the budget if it shrank.
 //
 // # Expiry
 //
@@ -59,7 +61,11 @@
 //
 // # One store per directory
 //
-// The directory belongs to one open Store at a time. Open takes an
+// The directory belongs to the store: give it one of its own. Open removes
+// from its subdirectories 00 to ff every file that is not an entry's, and
+// keeps the index of the files in memory (and in the file "index" between
+// a Close and the next Open), so files changed behind its back are found
+// only when read. It belongs to one open Store at a time. Open takes an
 // exclusive flock(2) lock on the file "lock" in it and returns an error
 // wrapping [ErrLocked] if another Store holds it, in this process or
 // another. The lock works on Linux, macOS, FreeBSD, NetBSD, OpenBSD and
