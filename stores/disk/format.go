@@ -32,9 +32,16 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// encode returns the file of key and e.
-func encode(key string, value []byte, expires time.Time) []byte {
-	b := make([]byte, headerSize+len(key)+len(value))
+// encode returns the file of key and value in buf's memory if it is large
+// enough, in new memory if not.
+func encode(buf []byte, key string, value []byte, expires time.Time) []byte {
+	b := buf[:0]
+	if n := headerSize + len(key) + len(value); cap(b) >= n {
+		b = b[:n]
+		clear(b[:headerSize])
+	} else {
+		b = make([]byte, n)
+	}
 	copy(b, magic)
 	b[4] = formatVersion
 	binary.LittleEndian.PutUint64(b[8:], uint64(expiryNanos(expires)))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
@@ -26,7 +27,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte) error {
 // key is left absent, not holding its old value.
 func (s *Store) SetEntry(_ context.Context, key string, e pipeline.Entry[[]byte]) error {
 	name := fileName(key)
-	b := encode(key, e.Value, e.Expires)
+	buf := bufs.Get().(*[]byte)
+	b := encode(*buf, key, e.Value, e.Expires)
+	defer putBuf(buf, b)
 	if int64(len(b)) > s.maxBytes {
 		return s.failSet(name, fmt.Errorf("disk: set: %d bytes: %w", len(b), ErrTooLarge))
 	}
@@ -39,6 +42,24 @@ func (s *Store) SetEntry(_ context.Context, key string, e pipeline.Entry[[]byte]
 		return s.failSet(name, err)
 	}
 	return nil
+}
+
+// bufs holds the buffers that Set encodes files in, so that a Set of a
+// value of up to maxPooled bytes allocates none: a fast path for the Set
+// target (at most 1.3 times a plain write and rename), whose baseline
+// writes the caller's slice as it is.
+var bufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooled is the largest buffer kept in bufs.
+const maxPooled = 64 << 10
+
+// putBuf puts b, which encode made in *buf's memory or in new memory, back
+// in bufs, unless it is too large.
+func putBuf(buf *[]byte, b []byte) {
+	if cap(b) <= maxPooled {
+		*buf = b[:0]
+		bufs.Put(buf)
+	}
 }
 
 // failSet drops the old entry of name, if any, and returns err.

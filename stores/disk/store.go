@@ -23,8 +23,8 @@ type Options struct {
 	// are removed when read.
 	Sync bool
 	// TouchEvery is how often, at most, a read of a file updates the file's
-	// modification time, which is how recency survives a restart. Default:
-	// one minute.
+	// modification time, which is how recency survives a crash (a Close
+	// keeps it in the index file). Default: one minute.
 	TouchEvery time.Duration
 	// Clock returns the time by which Get judges expiry and a read decides
 	// to update a file's modification time (to that time). Default:
@@ -130,8 +130,9 @@ func (s *Store) Clear(_ context.Context) error {
 
 // Close writes the index to the directory, so that the next Open need not
 // stat every file, and releases the directory's lock; the files stay, for
-// the next Open. Its error, if any, is for the index or the lock: the
-// files are all there.
+// the next Open. An error is for the index or the lock: the files are all
+// there, and without an index the next Open stats them.
+//
 // Every call after Close returns an error wrapping ErrClosed, but Close
 // itself, which returns nil when called again. The store starts no
 // goroutine.
