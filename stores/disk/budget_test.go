@@ -159,3 +159,47 @@ func TestEvictedEventsNameTheirKeysAfterAReopen(t *testing.T) {
 		require.NoError(t, e.Err)
 	}
 }
+
+func TestConcurrentUseKeepsTheIndexMatchingTheDirectory(t *testing.T) {
+	t.Parallel()
+	const budget = 32 << 10
+	dir := t.TempDir()
+	s := mustOpen(t, dir, budget, nil)
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for w := range 8 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 11))
+			for range 300 {
+				key := fmt.Sprintf("k%d", rng.IntN(30))
+				var err error
+				switch op := rng.IntN(100); {
+				case op < 40:
+					err = s.Set(ctx, key, make([]byte, rng.IntN(4000)))
+				case op < 75:
+					_, _, err = s.Get(ctx, key)
+				case op < 85:
+					out := make([]pipeline.Result[[]byte], 3)
+					s.GetBatch(ctx, []string{key, "k1", key}, out)
+				case op < 97:
+					err = s.Delete(ctx, key)
+				default:
+					err = s.Clear(ctx)
+				}
+				if err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	on := entryFiles(t, dir)
+	require.Empty(t, tempFiles(t, dir))
+	require.Equal(t, pipeline.Usage{Entries: len(on), Bytes: totalSize(on), MaxBytes: budget}, s.Usage())
+	require.LessOrEqual(t, totalSize(on), int64(budget))
+}

@@ -1,8 +1,11 @@
 package disk_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -116,4 +119,41 @@ func TestReopenAfterCloseKeepsTheExactOrderOfUse(t *testing.T) {
 		require.NoError(t, s.Set(ctx, k, make([]byte, 100)))
 	}
 	require.Equal(t, []string{"c", "d", "b"}, ev.evicted())
+}
+
+func TestCloseDuringWritesLeavesAConsistentDirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := disk.Open(dir, 64<<10, nil)
+	require.NoError(t, err)
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	started := make(chan struct{})
+	errs := make([]error, 4)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				if w == 0 && i == 10 {
+					close(started)
+				}
+				if err := s.Set(ctx, fmt.Sprintf("w%d-%d", w, i%50), make([]byte, 1000)); err != nil {
+					if !errors.Is(err, disk.ErrClosed) {
+						errs[w] = err
+					}
+					return
+				}
+			}
+		})
+	}
+	<-started
+	require.NoError(t, s.Close())
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+
+	require.Empty(t, tempFiles(t, dir), "a write that met the Close removed its temporary file")
+	s = mustOpen(t, dir, 64<<10, nil)
+	on := entryFiles(t, dir)
+	require.Equal(t, pipeline.Usage{Entries: len(on), Bytes: totalSize(on), MaxBytes: 64 << 10}, s.Usage())
 }
