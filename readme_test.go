@@ -32,4 +32,14 @@ func TestReadmeShowsTheExample(t *testing.T) {
 	j := strings.Index(s[i:], "\n}\n")
 	require.Greater(t, j, 0)
 	require.True(t, strings.Contains(string(readme), "```go\n"+s[i:i+j+3]+"```"), "README.md shows ExampleFetchMany unchanged")
+
+	// The disk store's example, whole.
+	src, err = os.ReadFile("stores/disk/example_test.go")
+	require.NoError(t, err)
+	s = string(src)
+	i = strings.Index(s, "func ExampleOpen() {")
+	require.GreaterOrEqual(t, i, 0)
+	j = strings.Index(s[i:], "\n}\n")
+	require.Greater(t, j, 0)
+	require.True(t, strings.Contains(string(readme), "```go\n"+s[i:i+j+3]+"```"), "README.md shows disk's ExampleOpen unchanged")
 }

@@ -4,12 +4,20 @@
 // documents. Every lookup is logged with the layer that served it.
 //
 //	go run ./examples/bucket
+//
+// With -disk, the raw-file cache keeps its files in a directory (see
+// package stores/disk), so that it survives the program: run it twice, and
+// the second run is served from disk instead of the bucket.
+//
+//	go run ./examples/bucket -disk /tmp/bucket-cache
+//	go run ./examples/bucket -disk /tmp/bucket-cache
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,10 +28,11 @@ import (
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
+	"github.com/multilayer-cache/multilayer/stores/disk"
 )
 
 func main() {
-	if err := run(context.Background(), os.Stdout); err != nil {
+	if err := run(context.Background(), os.Stdout, os.Args[1:]...); err != nil {
 		fmt.Fprintln(os.Stderr, "bucket:", err)
 		os.Exit(1)
 	}
@@ -67,7 +76,17 @@ func parseDoc(raw []byte) (Doc, error) {
 	return d, nil
 }
 
-func run(ctx context.Context, w io.Writer) error {
+// diskBudget is the byte budget of the raw files on disk.
+const diskBudget = 64 << 20
+
+// run runs the example with the command-line arguments args.
+func run(ctx context.Context, w io.Writer, args ...string) error {
+	flags := flag.NewFlagSet("bucket", flag.ContinueOnError)
+	flags.SetOutput(w)
+	dir := flags.String("disk", "", "keep the raw files in this `directory`, so that a second run is served from disk")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
 	logger := slog.New(tint.NewHandler(w, &tint.Options{
 		NoColor: true,
 		Level:   slog.LevelDebug,
@@ -79,10 +98,11 @@ func run(ctx context.Context, w io.Writer) error {
 		},
 	}))
 
-	raw, err := stores.NewLRU[string, []byte](1024)
+	raw, closeRaw, err := rawStore(w, *dir)
 	if err != nil {
 		return err
 	}
+	defer closeRaw()
 	docs, err := stores.NewLRU[DocKey, Doc](512)
 	if err != nil {
 		return err
@@ -111,4 +131,20 @@ func run(ctx context.Context, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// rawStore returns the store of the raw files: in memory, or with a
+// directory, on disk, and then says what the directory holds already.
+func rawStore(w io.Writer, dir string) (pipeline.Store[string, []byte], func(), error) {
+	if dir == "" {
+		lru, err := stores.NewLRU[string, []byte](1024)
+		return lru, func() {}, err
+	}
+	store, err := disk.Open(dir, diskBudget, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	u := store.Usage()
+	fmt.Fprintf(w, "raw files on disk: %d entries, %d bytes\n", u.Entries, u.Bytes)
+	return store, func() { _ = store.Close() }, nil
 }

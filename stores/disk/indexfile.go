@@ -1,0 +1,121 @@
+package disk
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+// The index file. Close writes the index, the size and recency of every
+// file, to dir/index, so that the next Open need not stat every file. Its
+// format, version 1, little endian:
+//
+//	magic "mlci", version (1 byte), 3 zero bytes, entry count (8 bytes)
+//	per entry, least recently used first: name length (1 byte), name,
+//	    size (8 bytes), recency (8 bytes, Unix nanoseconds, increasing)
+//	CRC-32C of all the bytes before it (4 bytes)
+//
+// Invariant: the index file describes the directory as Close left it, or
+// does not exist. Open removes it (and fsyncs the directory) before any
+// write can change the directory, so a crash after that leaves no index
+// file, and the Open after it stats every file. Even so, Open checks the
+// index against the directory's listing: it stats the files the index does
+// not know, and drops the entries whose files are gone.
+const (
+	indexName    = "index"
+	indexTmpName = ".index.tmp"
+	indexMagic   = "mlci"
+	indexHeader  = 16
+)
+
+// writeIndex writes the index file of the entries.
+func (s *Store) writeIndex() error {
+	b := make([]byte, indexHeader, indexHeader+len(s.idx.m)*48+4)
+	copy(b, indexMagic)
+	b[4] = formatVersion
+	binary.LittleEndian.PutUint64(b[8:], uint64(len(s.idx.m)))
+	// Recency strictly increases from the oldest entry to the newest, so
+	// that Open, which sorts by it, restores the exact order: an entry
+	// touched no later than the one before it moves a nanosecond after it.
+	last := int64(math.MinInt64)
+	for e := s.idx.root.prev; e != &s.idx.root; e = e.prev {
+		last = max(e.touched, last+1)
+		b = append(b, byte(len(e.name)))
+		b = append(b, e.name...)
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.size))
+		b = binary.LittleEndian.AppendUint64(b, uint64(last))
+	}
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	tmp := filepath.Join(s.dir, indexTmpName)
+	_ = os.Remove(tmp)
+	if err := writeNew(tmp, b, s.sync); err != nil {
+		return err
+	}
+	if err := rename(tmp, filepath.Join(s.dir, indexName)); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if s.sync {
+		return syncDir(s.dir)
+	}
+	return nil
+}
+
+// takeIndex reads and removes the index file. It returns nil if there is
+// none, or if it is damaged.
+func (s *Store) takeIndex() (map[string]*entry, error) {
+	_ = os.Remove(filepath.Join(s.dir, indexTmpName))
+	p := filepath.Join(s.dir, indexName)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err == nil {
+		err = os.Remove(p)
+	}
+	if err == nil {
+		err = syncDir(s.dir) // the index must not come back after a crash
+	}
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	return parseIndex(b), nil
+}
+
+// parseIndex returns the entries of an index file, or nil if it is damaged.
+func parseIndex(b []byte) map[string]*entry {
+	if len(b) < indexHeader+4 || string(b[:4]) != indexMagic || b[4] != formatVersion {
+		return nil
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return nil
+	}
+	n := binary.LittleEndian.Uint64(body[8:])
+	if n > uint64(len(body))/17 {
+		return nil
+	}
+	m := make(map[string]*entry, n)
+	for rest := body[indexHeader:]; len(rest) > 0; {
+		l := int(rest[0])
+		if len(rest) < 1+l+16 {
+			return nil
+		}
+		e := &entry{
+			name:    string(rest[1 : 1+l]),
+			size:    int64(binary.LittleEndian.Uint64(rest[1+l:])),
+			touched: int64(binary.LittleEndian.Uint64(rest[1+l+8:])),
+		}
+		m[e.name] = e
+		rest = rest[1+l+16:]
+	}
+	if uint64(len(m)) != n {
+		return nil
+	}
+	return m
+}
