@@ -11,20 +11,16 @@ import (
 	"github.com/multilayer-cache/multilayer/internal/plumbing"
 )
 
-// A Node is one layer of a [Tree]: what the layer says of itself (see
-// [Describer]) and the layers that fetch from it.
+// A Node is one layer of a [Tree]: what the layer says of itself (its
+// [Description], with Stats as they were when the tree was made) and the
+// layers that fetch from it.
 type Node struct {
-	// Name is the layer's name; empty for layers that have none (key
-	// mappers, parsers, an unnamed source).
-	Name string `json:"name,omitempty"`
-	// Kind is what the layer does, such as "cache", "map key" or "source".
-	Kind string `json:"kind"`
-	// Detail is a short note on its configuration, such as "ttl 1m0s".
+	Name   string `json:"name,omitempty"`
+	Kind   string `json:"kind"`
 	Detail string `json:"detail,omitempty"`
-	// Stats are its counts when the tree was made, or nil if none counts.
-	Stats *Stats `json:"stats,omitempty"`
-	// Dependents are the layers directly above, in the order found; a
-	// shared layer has several.
+	Stats  *Stats `json:"stats,omitempty"`
+	// Dependents are the layers directly above this one, in the order they
+	// were found; a shared layer has several.
 	Dependents []*Node `json:"dependents,omitempty"`
 }
 

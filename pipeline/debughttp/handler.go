@@ -23,9 +23,7 @@ func Handler(outer ...any) http.Handler {
 	return &handler{outer: outer}
 }
 
-type handler struct {
-	outer []any
-}
+type handler struct{ outer []any }
 
 // contentTypes maps each format the handler serves to its content type.
 var contentTypes = map[string]string{
