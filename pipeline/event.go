@@ -21,10 +21,10 @@ const (
 	Miss                               // the layer asks below; emitted before any event from below
 	Fill                               // the value from below was stored; Elapsed is the time below
 	NotFound                           // below reported ErrNotFound; nothing was stored
-	NegativeHit                        // the layer remembered that the key has no value: ErrNotFound
+	NegativeHit                        // negative caching: ErrNotFound without asking below
 	Error                              // something failed; Err says what
 	SharedWait                         // the caller joined a fetch of the key that another had started
-	StaleServed                        // below failed (Err) and an expired value held was returned
+	StaleServed                        // below failed (Err); an expired value was served (stale-if-error)
 	Invalidated                        // an invalidation dropped the key
 	Evicted                            // the store dropped the key to make room
 	BreakerOpened                      // the store stopped calling a failing server; reads miss

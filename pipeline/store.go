@@ -4,8 +4,8 @@ import "context"
 
 // A Store is where a cache layer keeps its values: any map, SQL table, file
 // or server the user brings. Get reports a missing key as ok == false with a
-// nil error; an error means the store could not answer. A Store is safe for
-// concurrent use.
+// nil error; an error means the store could not answer. A Store must be safe
+// for concurrent use.
 type Store[K, V any] interface {
 	Get(ctx context.Context, key K) (value V, ok bool, err error)
 	Set(ctx context.Context, key K, value V) error
@@ -17,12 +17,12 @@ type Store[K, V any] interface {
 // serve stale values.
 //
 // GetEntry returns the entry as it was set, expired or not: the cache layer
-// judges freshness with its own clock. Get, by contrast, reports an entry
-// whose non-zero Expires has passed (by time.Now) as absent, so that a layer
-// needing only "fresh or not" by the real clock serves hits with the cheaper
-// Get. Set(ctx, key, v) does what SetEntry(ctx, key, Entry[V]{Value: v})
-// does, and the layer calls whichever is cheaper. A store may drop an entry
-// at any time after it expired.
+// judges freshness with its own clock. Get, by contrast, must report an
+// entry whose non-zero Expires has passed (by time.Now) as absent, so that a
+// layer needing only "fresh or not" by the real clock serves hits with the
+// cheaper Get. Set(ctx, key, v) must do what SetEntry(ctx, key,
+// Entry[V]{Value: v}) does: the layer calls whichever is cheaper. A store
+// may drop an entry at any time after it expired.
 type ExpiringStore[K, V any] interface {
 	Store[K, V]
 	GetEntry(ctx context.Context, key K) (e Entry[V], ok bool, err error)
