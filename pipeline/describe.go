@@ -2,29 +2,20 @@ package pipeline
 
 import "encoding/json"
 
-// A Describer is a Fetcher that can say what it is, so that the structure of
-// a pipeline can be printed and served (see [TreeOf]). Every stock layer
-// implements it; a user's own layer may, to take part. A Fetcher that is not
-// a Describer is shown as a source (see [Source] to name it).
+// A Describer is a Fetcher that can say what it is, so that a pipeline's
+// structure can be printed and served (see [TreeOf]). Every stock layer is
+// one; a Fetcher that is not is shown as a source (see [Source]).
 type Describer interface {
 	Describe() Description
 }
 
 // A Description is what a layer says of itself.
 type Description struct {
-	// Name is the layer's name, such as "raw_files". It may be empty for
-	// layers that have none (key mappers, parsers).
-	Name string
-	// Kind is what the layer does, such as "cache", "map key" or "parse".
-	Kind string
-	// Detail is a short note on its configuration, such as "ttl 1m0s".
-	Detail string
-	// Stats are the layer's live counts, or nil if nothing counts them
-	// (see StatsSource).
-	Stats *Stats
-	// Next holds the Fetchers directly below, usually one, for walking the
-	// pipeline inward.
-	Next []any
+	Name   string // such as "raw_files"; may be empty (key mappers, parsers)
+	Kind   string // what the layer does, such as "cache", "map key" or "parse"
+	Detail string // a short note on its configuration, such as "ttl 1m0s"
+	Stats  *Stats // live counts, or nil if nothing counts them (see StatsSource)
+	Next   []any  // the Fetchers directly below, usually one, to walk inward
 }
 
 // A StatsSource is an observer that counts events. A cache layer whose
@@ -58,8 +49,8 @@ func (s Stats) HitRatio() float64 {
 	return float64(answered) / float64(total)
 }
 
-// MarshalJSON encodes the counts, named as in the struct tags, together
-// with their hit ratio as "hit_ratio".
+// MarshalJSON encodes the counts, named as in the struct tags, with their
+// hit ratio as "hit_ratio".
 func (s Stats) MarshalJSON() ([]byte, error) {
 	type counts Stats // without the method
 	return json.Marshal(struct {

@@ -4,75 +4,66 @@
 // # Model
 //
 // A [Fetcher] returns the value for a key; a source (database, bucket, HTTP
-// API) is one, usually through [FetcherFunc]. A [Layer] wraps a Fetcher into
-// another one and may change the key and value types on the way: keys are
-// mapped outer → inner, values inner → outer. A [Middleware] is a Layer that
-// keeps both types. A stack is nested application, built once:
+// API) is one, usually a [FetcherFunc]. A [Layer] wraps a Fetcher into
+// another and may change the key and value types on the way: keys are mapped
+// outer → inner, values inner → outer; a [Middleware] keeps both types. A
+// stack is built once, by nested application, and a fetch is a chain of
+// direct calls:
 //
 //	parsed := docs(parse(mapKey(raw(bucket))))
 //
-// and a fetch is a chain of direct calls. Several outer layers may share one
-// inner Fetcher: that is a tree, and a fill through any branch warms the
-// shared part for all of them.
-//
-// [Chain] composes middlewares, the first outermost; [Compose] joins two
-// layers that change types.
+// [Chain] composes middlewares, the first outermost, and [Compose] two
+// layers that change types. Outer layers that share an inner Fetcher form a
+// tree: a fill through any branch warms the shared part for all.
 //
 // # Not found and errors
 //
 // A key without a value is an error wrapping [ErrNotFound], never a zero
-// value with a nil error; test it with errors.Is. Every adapter normalises its
-// backend's miss to it. Other errors are errors: they are never cached.
+// value with a nil error; every adapter turns its backend's miss into it.
+// Other errors are never cached.
 //
 // # The cache layer
 //
-// [Cache] is the read-through layer over any [Store]: a hit returns at once
-// and touches nothing below; a miss asks below and stores what comes back. It
-// coalesces concurrent misses of a key into one fetch, recovers panics,
-// optionally remembers not-found keys (negative caching) and serves expired
-// values when below fails (stale-if-error). See [Cache] for the exact rules.
+// [Cache] is the read-through layer over any [Store]. A hit touches nothing
+// below; a miss asks below and stores the value. It coalesces concurrent
+// misses of a key, recovers panics, and can remember not-found keys and
+// serve expired values when below fails.
 //
 // # Expiry
 //
-// Expiry lives with the value: an [Entry] carries its Expires, an
-// [EntryFetcher] reports it, an [ExpiringStore] keeps it. A cache layer
-// filled from below keeps the lifetime it was given, capped by its own TTL,
-// so an outer layer never keeps a value longer than the layer it came from.
+// Expiry travels with the value: an [Entry] carries it, an [EntryFetcher]
+// reports it and an [ExpiringStore] keeps it, so that an outer layer never
+// keeps a value longer than the layer it came from.
 //
 // # Batches
 //
-// [FetchMany] fetches many keys, with per-key results aligned with the keys.
-// A [BatchFetcher] keeps a batch whole: a cache layer serves what it holds
-// and passes its distinct misses down in one call, and a bulk source joins
-// in through [BulkFunc]. A cache layer over a [BatchStore] reads and writes
-// the batch with one store call each (one round trip, or one lock). Below a
-// Fetcher that cannot batch, [Batches] runs single fetches under a
-// concurrency limit. Batches coalesce with single fetches and with each
-// other.
+// [FetchMany] fetches many keys, results aligned with keys. A
+// [BatchFetcher] keeps a batch whole: a cache layer serves what it holds and
+// passes its misses down in one call, to a bulk source through [BulkFunc],
+// and reads and writes a [BatchStore] in one call each. Below a Fetcher that
+// cannot batch, [Batches] runs single fetches under a limit. Batches
+// coalesce with single fetches and with each other.
 //
 // # Invalidation and background work
 //
-// Stateful layers implement [Invalidator] and [Clearer]; key mappers pass
-// them inward, so one call on the top of a stack clears the key from every
-// layer in it, and in a tree the values derived from a shared layer are
-// dropped with it (see [Cache]). Layers that work in the background
-// implement [Closer].
+// [Invalidate], [Clear] and [Close], called on the outermost Fetcher, act on
+// every layer of its stack: stateful layers implement [Invalidator] and
+// [Clearer], layers working in the background [Closer], and every stock
+// layer passes the calls inward. In a tree, what was derived from a shared
+// layer is dropped with it (see [Cache]).
 //
 // # Events
 //
-// Layers report what they do as [Event] values to an optional [Observer]:
-// hit, miss, fill, not found, error, shared wait, stale served and so on.
-// With no observer a hit pays a nil check and two atomic loads; an observer
-// that only counts implements [Counter] and pays one call per hit.
-// [WithTrace] collects the events of every layer for one request, in order
-// (pre-order: an outer layer's Miss comes before any event of the layers
-// below it).
+// Layers report what they do as [Event] values to an optional [Observer],
+// and [WithTrace] collects the events of every layer for one request, in
+// order. With no observer a hit pays a nil check and two atomic loads; the
+// counting observers of middleware.Observe count a hit without calling Observe.
 //
 // # Seeing a pipeline
 //
-// Layers describe themselves ([Describer]); [TreeOf] draws one or more
-// pipelines as a tree from their sources outward, with each layer's live
-// counts ([Stats]), and [Source] names a source in it.
+// Layers describe themselves ([Describer]); [TreeOf] draws pipelines as a
+// tree from their sources outward, with live counts ([Stats]), and [Source]
+// names a source in it.
 //
 // # Concurrency
 //

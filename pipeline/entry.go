@@ -5,24 +5,22 @@ import (
 	"time"
 )
 
-// An Entry is a value together with what the layers know about its lifetime.
-// It is how expiry travels between layers: a cache layer filled from an inner
-// layer stores the inner entry's Expires, capped by its own TTL, so that no
-// outer layer keeps a value longer than the layer it came from.
+// An Entry is a value with what the layers know of its lifetime; it is how
+// expiry travels between layers (see [EntryFetcher]).
 type Entry[V any] struct {
-	// Value is the value.
 	Value V
 	// Expires is when the value stops being fresh. The zero time means the
 	// lifetime is unknown; a cache layer then applies its own TTL.
 	Expires time.Time
 }
 
-// An EntryFetcher is a Fetcher that can also tell how long a value stays
-// fresh. It is optional, in the spirit of http.Flusher: every stock layer
-// implements it and passes it through, and a source implements it (see
-// [EntryFetcherFunc]) to give a per-value expiry, for example from an HTTP
-// Cache-Control header. A layer that finds a plain Fetcher below it treats
-// every lifetime as unknown.
+// An EntryFetcher is a Fetcher that also tells how long a value stays fresh.
+// It is optional, as http.Flusher is: every stock layer passes it through,
+// and a cache layer filled from one stores the entry's Expires, capped by
+// its own TTL, so that no outer layer keeps a value longer than the layer it
+// came from. A source implements it (see [EntryFetcherFunc]) to give a
+// per-value expiry, say from a Cache-Control header; below a plain Fetcher,
+// every lifetime is unknown.
 type EntryFetcher[K, V any] interface {
 	Fetcher[K, V]
 	// FetchEntry is Fetch with the value's lifetime. Errors are as for Fetch.
@@ -45,8 +43,8 @@ func (f EntryFetcherFunc[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 }
 
 // Entries returns f as an EntryFetcher: f itself if it is one, otherwise an
-// adapter whose entries have an unknown lifetime. Layers call it once, at
-// build time, so that a fetch needs no type assertion.
+// adapter whose entries have an unknown lifetime. Layers call it once, when
+// built, so that a fetch needs no type assertion.
 func Entries[K, V any](f Fetcher[K, V]) EntryFetcher[K, V] {
 	if ef, ok := f.(EntryFetcher[K, V]); ok {
 		return ef
@@ -54,7 +52,6 @@ func Entries[K, V any](f Fetcher[K, V]) EntryFetcher[K, V] {
 	return plainEntries[K, V]{f}
 }
 
-// plainEntries adapts a Fetcher that knows nothing of lifetimes.
 type plainEntries[K, V any] struct{ Fetcher[K, V] }
 
 func (p plainEntries[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {

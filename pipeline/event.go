@@ -12,42 +12,23 @@ import (
 // An EventKind says what happened at a layer.
 type EventKind uint8
 
-// The kinds of events a layer emits.
+// The kinds of events a layer emits. A value that was not kept (the store
+// failed, or an invalidation raced the fill) is returned without a Fill. The
+// Err of an Error event is from below, and returned to the caller, or from
+// the store, and does not fail the fetch.
 const (
-	// Hit: the layer held a fresh value and returned it; nothing below it
-	// was called.
-	Hit EventKind = iota + 1
-	// Miss: the layer did not hold the value and asks the layer below. It is
-	// emitted before any event of the layers below (pre-order).
-	Miss
-	// Fill: the value came from below and was stored. Elapsed is the time
-	// spent below. A value that was not kept (the store failed, or an
-	// invalidation raced the fill) is returned without a Fill.
-	Fill
-	// NotFound: below reported ErrNotFound; nothing was stored.
-	NotFound
-	// NegativeHit: the layer remembered that the key has no value (negative
-	// caching) and answered ErrNotFound without asking below.
-	NegativeHit
-	// Error: something failed. Err says what: an error from below (returned
-	// to the caller), or a store error that did not fail the fetch.
-	Error
-	// SharedWait: the caller joined a fetch of the same key that another
-	// caller had started, instead of starting its own.
-	SharedWait
-	// StaleServed: below failed and the layer returned an expired value it
-	// still held (stale-if-error). Err is the failure.
-	StaleServed
-	// Invalidated: the key was dropped by an invalidation.
-	Invalidated
-	// Evicted: the store dropped the key to make room.
-	Evicted
-	// BreakerOpened: the layer's store stopped calling a server that kept
-	// failing; reads count as misses until it closes again.
-	BreakerOpened
-	// BreakerClosed: the store's server answered again, and the store
-	// calls it again.
-	BreakerClosed
+	Hit           EventKind = iota + 1 // the layer held a fresh value; nothing below was called
+	Miss                               // the layer asks below; emitted before any event from below
+	Fill                               // the value from below was stored; Elapsed is the time below
+	NotFound                           // below reported ErrNotFound; nothing was stored
+	NegativeHit                        // negative caching: ErrNotFound without asking below
+	Error                              // something failed; Err says what
+	SharedWait                         // the caller joined a fetch of the key that another had started
+	StaleServed                        // below failed (Err); an expired value was served (stale-if-error)
+	Invalidated                        // an invalidation dropped the key
+	Evicted                            // the store dropped the key to make room
+	BreakerOpened                      // the store stopped calling a failing server; reads miss
+	BreakerClosed                      // the store's server answered again, and is called again
 )
 
 var kindNames = [...]string{
@@ -67,18 +48,13 @@ func (k EventKind) String() string {
 
 // An Event is something that happened at one layer during a fetch.
 type Event[K any] struct {
-	// Layer is the name of the layer.
-	Layer string
-	// Kind says what happened.
-	Kind EventKind
-	// Key is the key at that layer.
-	Key K
-	// Err is the error of Error and StaleServed events.
-	Err error
-	// Elapsed is the time spent below the layer, for Fill, NotFound and
-	// Error events that followed a call below; zero otherwise, so that a hit
-	// reads no clock. It is measured only while the layer has an observer or
-	// a trace is active.
+	Layer string    // the layer's name
+	Kind  EventKind // what happened
+	Key   K         // the key at that layer
+	Err   error     // the error of Error and StaleServed events
+	// Elapsed is the time spent below the layer, for Fill, NotFound and Error
+	// events that followed a call below, and measured only while the layer is
+	// observed or traced; zero otherwise, so that a hit reads no clock.
 	Elapsed time.Duration
 }
 
@@ -91,11 +67,10 @@ func (e Event[K]) String() string {
 }
 
 // An Observer receives a layer's events. Observe is called synchronously on
-// the fetching goroutine, from many goroutines at once, so it must be safe
-// for concurrent use and quick; it must not retain ctx, and it must not
-// panic: a panic in an observer called from a layer's background work (a
-// shared fetch, a refresh) cannot reach any caller and ends the program. The
-// layers release their flights first, so no key is left stuck.
+// the fetching goroutine, from many goroutines at once: it must be safe for
+// concurrent use and quick, must not retain ctx, and must not panic (a panic
+// from a layer's background work, a shared fetch or a refresh, reaches no
+// caller and ends the program; the layer releases its flights first).
 type Observer[K any] interface {
 	Observe(ctx context.Context, e Event[K])
 }
@@ -108,10 +83,10 @@ type ObserverFunc[K any] func(ctx context.Context, e Event[K])
 func (f ObserverFunc[K]) Observe(ctx context.Context, e Event[K]) { f(ctx, e) }
 
 // Observers returns an Observer that passes each event to every non-nil
-// observer in order. It returns nil when there is none, and the observer
-// itself when there is one, so that an unobserved layer pays nothing.
+// observer in order: nil when there is none, and the observer itself when
+// there is one, so that an unobserved layer pays nothing.
 func Observers[K any](obs ...Observer[K]) Observer[K] {
-	var list []Observer[K]
+	var list multiObserver[K]
 	for _, o := range obs {
 		if o != nil {
 			list = append(list, o)
@@ -123,7 +98,7 @@ func Observers[K any](obs ...Observer[K]) Observer[K] {
 	case 1:
 		return list[0]
 	}
-	return multiObserver[K](list)
+	return list
 }
 
 type multiObserver[K any] []Observer[K]
@@ -134,24 +109,20 @@ func (m multiObserver[K]) Observe(ctx context.Context, e Event[K]) {
 	}
 }
 
-// tracing counts the fetches running under WithTrace. While it is zero,
-// layers do not look in the context for a trace, so an untraced hit pays
-// one atomic load for the feature.
+// tracing counts the fetches running under WithTrace. While it is zero, layers
+// do not look in the context for a trace, so an untraced hit pays one atomic
+// load for the feature.
 var tracing atomic.Int64
 
 type traceKey struct{}
 
-// WithTrace returns a context under which every layer reached by a fetch
-// reports its events to o, in addition to its own observers, with keys
-// converted to any. It is how the inspect middleware sees the per-layer
-// events of one request, in order, across layers of different key types.
-//
-// Traces nest: if ctx is already traced, events go to o and then to the
-// enclosing trace, so an Inspect below a Log hides nothing from the Log.
-//
-// The caller must call end when the traced fetch has returned. Tracing costs
-// an allocation per event; it is meant for one request at a time, not for
-// metrics.
+// WithTrace returns a context under which every layer a fetch reaches reports
+// its events to o, with keys as any, besides its own observers: the inspect
+// middleware sees one request's events this way, in order, across key types.
+// In a context that is already traced, events go to o and then to the
+// enclosing trace. The caller must call end once the traced fetch has
+// returned. Tracing allocates per event: it is for one request at a time, not
+// for metrics.
 func WithTrace(ctx context.Context, o Observer[any]) (traced context.Context, end func()) {
 	if o == nil {
 		panic("pipeline: WithTrace: nil observer")
@@ -179,22 +150,12 @@ type emitter[K any] struct {
 // newEmitter returns the emitter of the layer called name.
 func newEmitter[K any](name string, observer Observer[K]) emitter[K] {
 	m := emitter[K]{name: name, observer: observer}
-	if c, ok := observer.(plumbing.Counter); ok { // see plumbing.Counter
-		for k := range m.counts {
-			if k > 0 {
-				m.counts[k] = c.Counter(uint8(k))
-			}
+	if c, ok := observer.(plumbing.Counter); ok {
+		for k := Hit; k < EventKind(len(m.counts)); k++ {
+			m.counts[k] = c.Counter(uint8(k))
 		}
 	}
 	return m
-}
-
-// emit reports an event. It is small enough to inline, so that a layer with
-// no observer pays a nil check and an atomic load.
-func (m *emitter[K]) emit(ctx context.Context, kind EventKind, key K, err error, elapsed time.Duration) {
-	if m.observer != nil || tracing.Load() != 0 {
-		m.emitSlow(ctx, kind, key, err, elapsed)
-	}
 }
 
 // observed reports whether anyone would see an event now; layers measure
@@ -203,21 +164,12 @@ func (m *emitter[K]) observed() bool {
 	return m.observer != nil || tracing.Load() != 0
 }
 
-// since returns the time elapsed since start, or zero if start is zero (not
-// measured).
-func since(start time.Time) time.Duration {
-	if start.IsZero() {
-		return 0
+// emit reports an event. It is small enough to inline, so that a layer with
+// no observer pays a nil check and an atomic load.
+func (m *emitter[K]) emit(ctx context.Context, kind EventKind, key K, err error, elapsed time.Duration) {
+	if m.observer != nil || tracing.Load() != 0 {
+		m.emitSlow(ctx, kind, key, err, elapsed)
 	}
-	return time.Since(start)
-}
-
-// now returns the current time if anyone observes, for measuring Elapsed.
-func (m *emitter[K]) now() time.Time {
-	if m.observed() {
-		return time.Now()
-	}
-	return time.Time{}
 }
 
 func (m *emitter[K]) emitSlow(ctx context.Context, kind EventKind, key K, err error, elapsed time.Duration) {
@@ -232,4 +184,21 @@ func (m *emitter[K]) emitSlow(ctx context.Context, kind EventKind, key K, err er
 			t.Observe(ctx, Event[any]{Layer: m.name, Kind: kind, Key: key, Err: err, Elapsed: elapsed})
 		}
 	}
+}
+
+// now returns the current time if anyone observes, for measuring Elapsed.
+func (m *emitter[K]) now() time.Time {
+	if m.observed() {
+		return time.Now()
+	}
+	return time.Time{}
+}
+
+// since returns the time elapsed since start, or zero if start is zero (not
+// measured).
+func since(start time.Time) time.Duration {
+	if start.IsZero() {
+		return 0
+	}
+	return time.Since(start)
 }

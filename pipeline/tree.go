@@ -4,53 +4,43 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"unsafe"
 
 	"github.com/multilayer-cache/multilayer/internal/plumbing"
 )
 
-// A Node is one layer of a pipeline's [Tree]: what the layer says of itself
-// (see [Describer]) and the layers that fetch from it.
+// A Node is one layer of a [Tree]: what the layer says of itself (its
+// [Description], with Stats as they were when the tree was made) and the
+// layers that fetch from it.
 type Node struct {
-	// Name is the layer's name; empty for layers that have none (key
-	// mappers, parsers, a source that is not a Describer).
-	Name string `json:"name,omitempty"`
-	// Kind is what the layer does, such as "cache", "map key" or "source".
-	Kind string `json:"kind"`
-	// Detail is a short note on the layer's configuration, such as
-	// "ttl 1m0s".
+	Name   string `json:"name,omitempty"`
+	Kind   string `json:"kind"`
 	Detail string `json:"detail,omitempty"`
-	// Stats are the layer's counts when the tree was made, or nil if
-	// nothing counts them.
-	Stats *Stats `json:"stats,omitempty"`
-	// Dependents are the layers directly above this one, those that fetch
-	// from it, in the order they were found. A shared layer has several.
+	Stats  *Stats `json:"stats,omitempty"`
+	// Dependents are the layers directly above this one, in the order they
+	// were found; a shared layer has several.
 	Dependents []*Node `json:"dependents,omitempty"`
 }
 
-// A Tree is the structure of one or more pipelines, turned the way the
-// values flow: its roots are the sources, and below each layer stand the
-// layers that depend on it, up to the outermost ones. A layer shared by
-// several pipelines is one Node, with all its dependents below it.
-//
-// A Tree is a snapshot: its counts are those of the moment TreeOf ran.
+// A Tree is a snapshot of one or more pipelines, turned the way values
+// flow: its roots are the sources, and below each layer stand the layers
+// that depend on it. A layer shared by several pipelines is one Node.
 type Tree []*Node
 
-// TreeOf returns the tree of the pipelines whose outermost Fetchers are
-// given (each a Fetcher of any key and value types). It walks each one
-// inward through the layers that are Describers, following
-// Description.Next; a Fetcher that is not a Describer ends its path, as a
-// layer of kind "source" with no name (wrap it with [Source] to name it).
+// TreeOf returns the tree of the pipelines whose outermost Fetchers (of any
+// key and value types) are given, walking each inward through
+// Description.Next. A Fetcher that is not a Describer ends its path as an
+// unnamed layer of kind "source" (see [Source] to name it).
 //
-// A Fetcher reached from several places is one Node when TreeOf can tell it
-// is the same one: a pointer, map, channel or func value (two func values
-// are the same when they are the same closure), or any comparable value. A
-// non-comparable value (say a struct holding a slice) is a new Node at
-// every place it is reached; a walk stops after 4096 Nodes, so that such
-// layers describing a loop cannot make it endless. Passing an inner layer as well as the outer
-// ones adds nothing. TreeOf calls Describe once per Node, from the calling
-// goroutine; it is safe to call while the pipelines serve fetches.
+// A Fetcher reached twice is one Node when TreeOf can tell it is the same:
+// a pointer, map, channel, the same closure, or an equal comparable value.
+// A value that cannot be compared is a new Node each time it is reached; a
+// walk stops after 4096 Nodes, so that such layers describing a loop cannot
+// make it endless. An inner layer given as well adds nothing. TreeOf calls
+// Describe once per Node, from the calling goroutine; it is safe to call
+// while the pipelines serve fetches.
 func TreeOf(outer ...any) Tree {
 	w := walker{seen: make(map[any]*Node), walking: make(map[*Node]bool)}
 	for _, f := range outer {
@@ -59,36 +49,34 @@ func TreeOf(outer ...any) Tree {
 	return w.roots
 }
 
-// maxDepth bounds one path of the walk, and maxNodes the whole walk, in
-// case layers that have no identity describe a loop: a loop with two ways
-// back would otherwise double the work at every level.
+// maxDepth bounds one path of the walk and maxNodes the whole walk, for
+// layers without identity that describe a loop: with two ways back, each
+// level would double the work.
 const (
 	maxDepth = 256
 	maxNodes = 4096
 )
 
 type walker struct {
-	seen    map[any]*Node  // by identity (see identity)
-	walking map[*Node]bool // on the path being walked, to break loops
+	seen    map[any]*Node  // by identity
+	walking map[*Node]bool // on the current path, to break loops
 	roots   Tree
 	nodes   int // made so far
 }
 
 // visit returns the Node of f, making it and those below it if need be, or
-// nil if f is nil or the walk went too deep.
+// nil if f is nil or the walk went too far.
 func (w *walker) visit(f any, depth int) *Node {
 	if f == nil || depth > maxDepth || w.nodes >= maxNodes {
 		return nil
 	}
-	id, ok := identity(f)
-	if ok {
-		if n := w.seen[id]; n != nil {
-			return n
-		}
+	id, hasID := identity(f)
+	if n := w.seen[id]; hasID && n != nil {
+		return n
 	}
 	n := &Node{Kind: "source"}
 	w.nodes++
-	if ok {
+	if hasID {
 		w.seen[id] = n
 	}
 	d, ok := f.(Describer)
@@ -99,31 +87,22 @@ func (w *walker) visit(f any, depth int) *Node {
 	desc := d.Describe()
 	n.Name, n.Kind, n.Detail, n.Stats = desc.Name, desc.Kind, desc.Detail, desc.Stats
 	w.walking[n] = true
-	below := 0
+	isRoot := true
 	for _, next := range desc.Next {
 		in := w.visit(next, depth+1)
 		if in == nil || w.walking[in] {
 			continue // nothing there, or a loop back to a layer on this path
 		}
-		below++
-		if !contains(in.Dependents, n) {
+		isRoot = false
+		if !slices.Contains(in.Dependents, n) {
 			in.Dependents = append(in.Dependents, n)
 		}
 	}
 	delete(w.walking, n)
-	if below == 0 {
+	if isRoot {
 		w.roots = append(w.roots, n)
 	}
 	return n
-}
-
-func contains(list []*Node, n *Node) bool {
-	for _, m := range list {
-		if m == n {
-			return true
-		}
-	}
-	return false
 }
 
 // ref identifies a Fetcher held by reference.
@@ -132,11 +111,10 @@ type ref struct {
 	p unsafe.Pointer
 }
 
-// identity returns a map key that is the same for two values exactly when
-// they are the same Fetcher, and false when there is none. Fetchers may be
-// func values (FetcherFunc), which cannot be compared: reflect gives their
-// code pointer, shared by every closure of one function literal, so identity
-// reads the closure pointer that a func value holds.
+// identity returns a map key that is equal for two values exactly when they
+// are the same Fetcher, or false if there is none. A func value cannot be
+// compared, and reflect gives only its code pointer, shared by every closure
+// of one literal; so identity reads the closure pointer that the value is.
 func identity(f any) (any, bool) {
 	v := reflect.ValueOf(f)
 	switch v.Kind() {
@@ -145,7 +123,6 @@ func identity(f any) (any, bool) {
 	case reflect.Func:
 		p := reflect.New(v.Type())
 		p.Elem().Set(v)
-		// A func value is a pointer to its closure (see reflect.Value.Pointer).
 		return ref{v.Type(), *(*unsafe.Pointer)(p.UnsafePointer())}, true
 	}
 	if v.Comparable() {
@@ -154,25 +131,22 @@ func identity(f any) (any, bool) {
 	return nil, false
 }
 
-// Nodes returns every node of the tree once, in the order String prints
+// Nodes returns every node of the tree once, in the order String draws
 // them: depth first, from the sources outward.
 func (t Tree) Nodes() []*Node {
 	var out []*Node
 	done := make(map[*Node]bool)
-	var walk func(n *Node)
-	walk = func(n *Node) {
-		if done[n] {
-			return
-		}
-		done[n] = true
-		out = append(out, n)
-		for _, d := range n.Dependents {
-			walk(d)
+	var walk func(nodes []*Node)
+	walk = func(nodes []*Node) {
+		for _, n := range nodes {
+			if !done[n] {
+				done[n] = true
+				out = append(out, n)
+				walk(n.Dependents)
+			}
 		}
 	}
-	for _, n := range t {
-		walk(n)
-	}
+	walk(t)
 	return out
 }
 
@@ -185,16 +159,14 @@ func (t Tree) Nodes() []*Node {
 //	    │   └── parsed_files (cache) hits=1 misses=1 fills=1 hit_ratio=50.0%
 //	    └── yaml_files (cache) hits=0 misses=1 fills=1 hit_ratio=0.0%
 //
-// A layer that depends on several others (so that it stands in several
-// places) is drawn in full the first time and then as its line followed by
-// "(see above)".
+// A layer that stands in several places (it depends on several others) is
+// drawn in full the first time, then as its line and "(see above)".
 func (t Tree) String() string {
 	var b strings.Builder
 	done := make(map[*Node]bool)
 	var draw func(n *Node, first, rest string)
 	draw = func(n *Node, first, rest string) {
-		b.WriteString(first)
-		b.WriteString(n.String())
+		b.WriteString(first + n.String())
 		if done[n] {
 			b.WriteString(" (see above)\n")
 			return
@@ -202,10 +174,10 @@ func (t Tree) String() string {
 		done[n] = true
 		b.WriteByte('\n')
 		for i, d := range n.Dependents {
-			if i == len(n.Dependents)-1 {
-				draw(d, rest+"└── ", rest+"    ")
-			} else {
+			if i < len(n.Dependents)-1 {
 				draw(d, rest+"├── ", rest+"│   ")
+			} else {
+				draw(d, rest+"└── ", rest+"    ")
 			}
 		}
 	}
@@ -216,13 +188,13 @@ func (t Tree) String() string {
 }
 
 // String returns the node's line in a tree: its name, then its kind and
-// detail in parentheses (a layer with no name shows its kind alone), then
-// its counts as name=value pairs, such as
+// detail in parentheses (a layer with no name shows its kind first), then
+// its counts, such as
 //
 //	raw_files (cache, ttl 1m0s) hits=3 misses=2 fills=2 errors=1 hit_ratio=60.0%
 //
-// Hits, misses and fills are always shown, other counts only when they are
-// not zero, and the hit ratio (see Stats.HitRatio) once there were lookups.
+// Hits, misses and fills are always shown, other counts only when not zero,
+// and the hit ratio (see Stats.HitRatio) once there were lookups.
 func (n *Node) String() string {
 	var b strings.Builder
 	switch {
@@ -235,37 +207,35 @@ func (n *Node) String() string {
 	default:
 		fmt.Fprintf(&b, "%s (%s, %s)", n.Name, n.Kind, n.Detail)
 	}
-	if s := n.Stats; s != nil {
-		fmt.Fprintf(&b, " hits=%d misses=%d fills=%d", s.Hits, s.Misses, s.Fills)
-		for _, c := range [...]struct {
-			name string
-			n    uint64
-		}{
-			{"not_found", s.NotFound}, {"negative_hits", s.NegativeHits}, {"errors", s.Errors},
-			{"shared_waits", s.SharedWaits}, {"stale_served", s.StaleServed},
-			{"invalidated", s.Invalidated}, {"evicted", s.Evicted},
-		} {
-			if c.n != 0 {
-				fmt.Fprintf(&b, " %s=%d", c.name, c.n)
-			}
+	s := n.Stats
+	if s == nil {
+		return b.String()
+	}
+	fmt.Fprintf(&b, " hits=%d misses=%d fills=%d", s.Hits, s.Misses, s.Fills)
+	for _, c := range [...]struct {
+		name string
+		n    uint64
+	}{
+		{"not_found", s.NotFound}, {"negative_hits", s.NegativeHits}, {"errors", s.Errors},
+		{"shared_waits", s.SharedWaits}, {"stale_served", s.StaleServed},
+		{"invalidated", s.Invalidated}, {"evicted", s.Evicted},
+	} {
+		if c.n != 0 {
+			fmt.Fprintf(&b, " %s=%d", c.name, c.n)
 		}
-		if s.Hits+s.NegativeHits+s.Misses > 0 {
-			fmt.Fprintf(&b, " hit_ratio=%.1f%%", 100*s.HitRatio())
-		}
+	}
+	if s.Hits+s.NegativeHits+s.Misses > 0 {
+		fmt.Fprintf(&b, " hit_ratio=%.1f%%", 100*s.HitRatio())
 	}
 	return b.String()
 }
 
-// Source returns f under a name, for a pipeline's tree (see TreeOf), where
-// it stands as a layer of kind "source" called name. It is meant for a
-// source that is not a Describer, such as a FetcherFunc; what f itself
-// would describe is not shown.
-//
-// The returned Fetcher fetches through f, and keeps f's lifetimes
-// ([EntryFetcher]) and batches ([BatchFetcher]); f's other optional
-// interfaces (Invalidator, Clearer, Closer) are not passed on.
-//
-// Source panics if name is empty or f is nil.
+// Source returns f named name in a pipeline's tree (see TreeOf), as a layer
+// of kind "source", for a source that is not a Describer, such as a
+// FetcherFunc; what f would describe is not shown. The returned Fetcher
+// fetches through f and keeps f's [EntryFetcher] and [BatchFetcher]; f's
+// Invalidator, Clearer and Closer are not passed on. Source panics if name
+// is empty or f is nil.
 func Source[K, V any](name string, f Fetcher[K, V]) Fetcher[K, V] {
 	if name == "" {
 		panic("pipeline: Source: empty name")
@@ -278,31 +248,26 @@ func Source[K, V any](name string, f Fetcher[K, V]) Fetcher[K, V] {
 	return s
 }
 
-// source is the Fetcher returned by Source.
+// source is the Fetcher returned by Source; batchSource, when f can batch.
 type source[K, V any] struct {
 	name    string
 	f       Fetcher[K, V]
 	entries EntryFetcher[K, V]
 }
 
-// Fetch calls the wrapped Fetcher.
 func (s *source[K, V]) Fetch(ctx context.Context, key K) (V, error) { return s.f.Fetch(ctx, key) }
 
-// FetchEntry calls the wrapped Fetcher.
 func (s *source[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
 	return s.entries.FetchEntry(ctx, key)
 }
 
-// Describe says the source's name and kind.
 func (s *source[K, V]) Describe() Description { return Description{Name: s.name, Kind: "source"} }
 
-// batchSource is a source whose Fetcher can batch.
 type batchSource[K, V any] struct {
 	*source[K, V]
 	batch BatchFetcher[K, V]
 }
 
-// FetchBatch calls the wrapped Fetcher.
 func (s *batchSource[K, V]) FetchBatch(ctx context.Context, keys []K, out []Result[V]) {
 	s.batch.FetchBatch(ctx, keys, out)
 }

@@ -5,17 +5,17 @@ import (
 	"time"
 )
 
-// An Impl is one implementation a benchmark compares: Run does n
-// operations, with nothing per operation but the operation.
+// An Impl is one implementation a benchmark compares: Run does n operations,
+// with nothing per operation but the operation.
 type Impl struct {
 	Name string
 	Run  func(n int)
 }
 
 // Run times impls in turn, slice operations each, once per iteration of
-// b.Loop, and reports the time per operation of each implementation but the
-// first relative to the first one's, as the metric "x-<name>" (1.30 reads
-// "1.3 times the first"). The benchmark's own ns/op means nothing.
+// b.Loop, and reports each one's time but the first's relative to the
+// first's, as the metric "x-<name>" (1.30 reads "1.3 times the first"). The
+// benchmark's own ns/op means nothing.
 func Run(b *testing.B, slice int, impls ...Impl) {
 	total := make([]time.Duration, len(impls))
 	for b.Loop() {

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,28 +17,19 @@ import (
 // Handler returns an http.Handler that serves the tree of the pipelines
 // whose outermost Fetchers are given (see pipeline.TreeOf), with the live
 // counts of their layers, as an HTML page, JSON or text (see the package
-// documentation for the formats). It answers methods other than GET and
-// HEAD with 405 Method Not Allowed, and an unknown format with 400 Bad
-// Request. It is safe for concurrent use.
+// documentation). It answers methods other than GET and HEAD with 405, and
+// an unknown format with 400. It is safe for concurrent use.
 func Handler(outer ...any) http.Handler {
 	return &handler{outer: outer}
 }
 
-type handler struct {
-	outer []any
-}
+type handler struct{ outer []any }
 
-// The formats the handler serves, and their content types.
-const (
-	formatHTML = "html"
-	formatJSON = "json"
-	formatText = "text"
-)
-
+// contentTypes maps each format the handler serves to its content type.
 var contentTypes = map[string]string{
-	formatHTML: "text/html; charset=utf-8",
-	formatJSON: "application/json",
-	formatText: "text/plain; charset=utf-8",
+	"html": "text/html; charset=utf-8",
+	"json": "application/json",
+	"text": "text/plain; charset=utf-8",
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -47,13 +39,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	format := r.URL.Query().Get("format")
-	switch format {
-	case "":
+	if format == "" {
 		format = negotiate(r.Header.Get("Accept"))
 		w.Header().Set("Vary", "Accept")
-	case formatHTML, formatJSON, formatText:
-	default:
-		http.Error(w, fmt.Sprintf("debughttp: unknown format %q: want html, json or text", format), http.StatusBadRequest)
+	}
+	contentType, ok := contentTypes[format]
+	if !ok {
+		msg := fmt.Sprintf("debughttp: unknown format %q: want html, json or text", format)
+		http.Error(w, msg, http.StatusBadRequest)
 		return
 	}
 
@@ -61,76 +54,60 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body bytes.Buffer
 	var err error
 	switch format {
-	case formatHTML:
+	case "html":
 		err = page.Execute(&body, newView(tree))
-	case formatJSON:
+	case "json":
 		enc := json.NewEncoder(&body)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(struct {
 			Tree pipeline.Tree `json:"tree"`
 		}{tree})
-	case formatText:
+	case "text":
 		body.WriteString(tree.String())
 	}
 	if err != nil {
 		http.Error(w, "debughttp: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", contentTypes[format])
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if r.Method == http.MethodHead {
-		return
+	if r.Method != http.MethodHead {
+		_, _ = body.WriteTo(w)
 	}
-	_, _ = body.WriteTo(w)
 }
 
-// negotiate picks the format the Accept header prefers: the one with the
-// highest quality, HTML on a tie or when nothing matches.
+// negotiate returns the format whose media type the Accept header rates
+// highest; html on a tie or when it accepts none of them.
 func negotiate(accept string) string {
-	best, bestQ := formatHTML, -1.0
-	for _, f := range [...]struct{ format, typ, sub string }{
-		{formatHTML, "text", "html"},
-		{formatJSON, "application", "json"},
-		{formatText, "text", "plain"},
+	best, bestQ := "html", 0.0
+	for _, f := range [...]struct{ format, mediaType string }{
+		{"html", "text/html"}, {"json", "application/json"}, {"text", "text/plain"},
 	} {
-		if q := quality(accept, f.typ, f.sub); q > bestQ && q > 0 {
+		if q := quality(accept, f.mediaType); q > bestQ {
 			best, bestQ = f.format, q
 		}
 	}
 	return best
 }
 
-// quality returns the quality the Accept header gives to typ/sub: that of
-// its most specific matching media range, or 0 if none matches.
-func quality(accept, typ, sub string) float64 {
+// quality returns the quality the Accept header gives to mediaType: that of
+// its most specific matching range (type/sub, then type/*, then */*), or 0
+// if none matches.
+func quality(accept, mediaType string) float64 {
+	typ, _, _ := strings.Cut(mediaType, "/")
+	ranges := []string{"*/*", typ + "/*", mediaType} // least specific first
 	q, specificity := 0.0, -1
-	for _, part := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, params, err := mime.ParseMediaType(part)
+		s := slices.Index(ranges, mt)
+		if err != nil || s <= specificity {
 			continue
 		}
-		t, s, _ := strings.Cut(mt, "/")
-		var spec int
-		switch {
-		case t == typ && s == sub:
-			spec = 2
-		case t == typ && s == "*":
-			spec = 1
-		case t == "*" && s == "*":
-			spec = 0
-		default:
-			continue
-		}
-		if spec <= specificity {
-			continue
-		}
-		specificity, q = spec, 1
-		if v, ok := params["q"]; ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
+		specificity, q = s, 1
+		if f, err := strconv.ParseFloat(params["q"], 64); err == nil {
+			q = f
 		}
 	}
 	return q
