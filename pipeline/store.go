@@ -18,9 +18,10 @@ type Store[K, V any] interface {
 //
 // GetEntry returns the entry as it was set, expired or not: the cache layer
 // judges freshness with its own clock. Get, by contrast, must report an
-// entry whose non-zero Expires has passed (by time.Now) as absent, so that a
-// layer needing only "fresh or not" by the real clock serves hits with the
-// cheaper Get. Set(ctx, key, v) must do what SetEntry(ctx, key,
+// entry whose non-zero Expires has passed (by the store's clock, which
+// follows time.Now, to within the resolution the store documents) as
+// absent, so that a layer needing only "fresh or not" by the real clock
+// serves hits with the cheaper Get. Set(ctx, key, v) must do what SetEntry(ctx, key,
 // Entry[V]{Value: v}) does: the layer calls whichever is cheaper. A store
 // may drop an entry at any time after it expired.
 type ExpiringStore[K, V any] interface {
