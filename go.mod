@@ -3,6 +3,7 @@ module github.com/multilayer-cache/multilayer
 go 1.26.0
 
 require (
+	github.com/hashicorp/golang-lru/arc/v2 v2.0.7
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/lmittmann/tint v1.2.1
 	github.com/prometheus/client_golang v1.25.0
