@@ -349,7 +349,8 @@ func cacheHit(b *testing.B, s pipeline.Store[string, string]) func(string) bool 
 }
 
 // hitImpls returns, for every stock store of this package, its raw
-// library (if it has one), the store, and a cache layer over the store,
+// library (if it has one), the store, a cache layer over the store, and,
+// for a bounded store, the store with eviction reports on ("notifying"),
 // each warm with keys.
 func hitImpls(b *testing.B, keys []string) []hitImpl {
 	rawLRU, _ := lru.New[string, string](hitCapacity)
@@ -383,6 +384,14 @@ func hitImpls(b *testing.B, keys []string) []hitImpl {
 			hitImpl{store: sc.name, impl: "stores", get: storeHit(warm(b, sc.new(), keys))},
 			hitImpl{store: sc.name, impl: "cache", get: cacheHit(b, warm(b, sc.new(), keys))},
 		)
+		if n, ok := sc.new().(pipeline.Notifier[string]); ok {
+			// The store with eviction reports on, as a cache layer that
+			// counts evictions would set them.
+			var evicted atomic.Int64
+			n.Notify(func(pipeline.StoreEvent[string]) { evicted.Add(1) })
+			s := warm(b, n.(pipeline.Store[string, string]), keys)
+			impls = append(impls, hitImpl{store: sc.name, impl: "notifying", get: storeHit(s)})
+		}
 	}
 	return impls
 }
@@ -488,17 +497,18 @@ func BenchmarkHitRatio(b *testing.B) {
 	}
 }
 
-// BenchmarkMemory fills each stock store, and its raw library, with
-// 100,000 entries of 8-byte keys and values, and reports the heap they
-// take per entry (B/entry): the store's own cost beyond the 16 bytes of
-// key and value.
+// BenchmarkMemory fills each stock store of capacity 100,000, and its raw
+// library, with 200,000 distinct 8-byte keys and values, so that it is
+// full and its policy remembers the keys it evicted (2Q and ARC keep up to
+// half and all of their capacity in keys) and reports the heap it takes
+// per entry held (B/entry). Map, unbounded, gets 100,000 keys.
 //
 //	go test -run '^$' -bench Memory -count 3 ./stores/
 func BenchmarkMemory(b *testing.B) {
 	const n = 100_000
 	ctx := context.Background()
-	fill := func(s pipeline.Store[uint64, uint64]) any {
-		for i := range uint64(n) {
+	fill := func(s pipeline.Store[uint64, uint64], keys uint64) any {
+		for i := range keys {
 			_ = s.Set(ctx, i, i)
 		}
 		return s
@@ -509,30 +519,32 @@ func BenchmarkMemory(b *testing.B) {
 	}{
 		{store: "LRU", impl: "golang-lru", build: func(*testing.B) any {
 			c, _ := lru.New[uint64, uint64](n)
-			for i := range uint64(n) {
+			for i := range uint64(2 * n) {
 				c.Add(i, i)
 			}
 			return c
 		}},
 		{store: "2Q", impl: "golang-lru", build: func(*testing.B) any {
 			c, _ := lru.New2Q[uint64, uint64](n)
-			for i := range uint64(n) {
+			for i := range uint64(2 * n) {
 				c.Add(i, i)
 			}
 			return c
 		}},
 		{store: "ARC", impl: "golang-lru", build: func(*testing.B) any {
 			c, _ := arc.NewARC[uint64, uint64](n)
-			for i := range uint64(n) {
+			for i := range uint64(2 * n) {
 				c.Add(i, i)
 			}
 			return c
 		}},
-		{store: "LRU", impl: "stores", build: func(b *testing.B) any { return fill(mustLRU[uint64, uint64](b, n)) }},
-		{store: "TTL", impl: "stores", build: func(b *testing.B) any { return fill(mustTTL[uint64, uint64](b, n, time.Hour, nil)) }},
-		{store: "2Q", impl: "stores", build: func(b *testing.B) any { return fill(mustTwoQueue[uint64, uint64](b, n)) }},
-		{store: "ARC", impl: "stores", build: func(b *testing.B) any { return fill(mustARC[uint64, uint64](b, n)) }},
-		{store: "Map", impl: "stores", build: func(*testing.B) any { return fill(stores.NewMap[uint64, uint64]()) }},
+		{store: "LRU", impl: "stores", build: func(b *testing.B) any { return fill(mustLRU[uint64, uint64](b, n), 2*n) }},
+		{store: "TTL", impl: "stores", build: func(b *testing.B) any {
+			return fill(mustTTL[uint64, uint64](b, n, time.Hour, nil), 2*n)
+		}},
+		{store: "2Q", impl: "stores", build: func(b *testing.B) any { return fill(mustTwoQueue[uint64, uint64](b, n), 2*n) }},
+		{store: "ARC", impl: "stores", build: func(b *testing.B) any { return fill(mustARC[uint64, uint64](b, n), 2*n) }},
+		{store: "Map", impl: "stores", build: func(*testing.B) any { return fill(stores.NewMap[uint64, uint64](), n) }},
 	} {
 		b.Run("store="+mc.store+"/impl="+mc.impl, func(b *testing.B) {
 			var perEntry float64
@@ -578,7 +590,8 @@ func pairedHits(keys []string, get func(string) bool, parallel bool) func(n int)
 
 // BenchmarkHitPaired measures the ratios of BenchmarkHit with
 // internal/paired, which times the impls in turn on the same machine state:
-// for each store, its Get and a Fetch through a cache layer over it, as a
+// for each store, its Get, its Get with eviction reports on (x-notifying,
+// to compare with x-stores) and a Fetch through a cache layer over it, as a
 // multiple of its raw library's Get (golang-lru's lru.Cache for TTL and
 // Map, which have none), serial and parallel (run it with -cpu 2). The
 // metrics read "x-<impl>"; ns/op means nothing.
