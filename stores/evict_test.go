@@ -2,6 +2,7 @@ package stores_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"testing"
@@ -196,4 +197,51 @@ func TestTTLExpiryIsNotAnEviction(t *testing.T) {
 	require.NoError(t, s.Set(ctx, "b", "b"))
 	require.NoError(t, s.Set(ctx, "c", "c"))
 	require.Empty(t, ev.got())
+}
+
+// Under a random mix of writes, reads and deletes, the keys a store holds
+// are exactly the keys written, less those deleted and those it reported
+// evicted: no eviction goes unreported, and none is reported twice.
+func TestEvictionReportsAccountForEveryKey(t *testing.T) {
+	t.Parallel()
+	for _, sc := range boundedStores(8) {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			s := sc.new(t)
+			held := make(map[string]bool)
+			var lost []string // evicted keys that were not held
+			s.Notify(func(e pipeline.StoreEvent[string]) {
+				if !held[e.Key] {
+					lost = append(lost, e.Key)
+				}
+				delete(held, e.Key)
+			})
+			rng := rand.New(rand.NewPCG(1, uint64(len(sc.name))))
+			for i := range 20_000 {
+				k := strconv.Itoa(int(rng.Uint64N(64)))
+				switch op := rng.IntN(10); {
+				case op < 5:
+					held[k] = true // a Set evicts other keys, never its own
+					require.NoError(t, s.Set(ctx, k, k))
+				case op < 9:
+					_, _, err := s.Get(ctx, k)
+					require.NoError(t, err)
+				default:
+					require.NoError(t, s.Delete(ctx, k))
+					delete(held, k)
+				}
+				if i%1000 == 0 {
+					require.Equal(t, len(held), s.Len(), "step %d", i)
+				}
+			}
+			require.Empty(t, lost, "reported evicted but not held")
+			require.LessOrEqual(t, s.Len(), 8)
+			for k := range 64 {
+				_, ok, err := s.GetEntry(ctx, strconv.Itoa(k))
+				require.NoError(t, err)
+				require.Equal(t, held[strconv.Itoa(k)], ok, "key %d", k)
+			}
+		})
+	}
 }
