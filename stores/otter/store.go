@@ -158,13 +158,19 @@ func (s *Store[K, V]) build(o *ot.Options[K, item[V]]) error {
 // maintenance that writes and reads run).
 type tickless struct{ now func() int64 }
 
-func (t tickless) NowNano() int64                      { return t.now() }
+// NowNano returns t.now().
+func (t tickless) NowNano() int64 { return t.now() }
+
+// Tick returns nil: no ticks.
 func (t tickless) Tick(time.Duration) <-chan time.Time { return nil }
 
 // coarse is tickless over the process's coarse clock.
 type coarse struct{}
 
-func (coarse) NowNano() int64                      { return clock.Nanos() }
+// NowNano returns clock.Nanos().
+func (coarse) NowNano() int64 { return clock.Nanos() }
+
+// Tick returns nil: no ticks.
 func (coarse) Tick(time.Duration) <-chan time.Time { return nil }
 
 // expiresAfter is otter's expiry calculator, for a write: an entry leaves
