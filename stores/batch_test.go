@@ -79,7 +79,7 @@ func TestGetBatch(t *testing.T) {
 // LRU return an expired entry as set, and keep it.
 func TestGetBatchExpiry(t *testing.T) {
 	t.Parallel()
-	for _, sc := range allStores()[:3] { // Map, zero Map, LRU
+	for _, sc := range keepingStores() {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
+	"github.com/multilayer-cache/multilayer/internal/keys"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -71,38 +73,96 @@ func (jsonCodec[V]) Decode(b []byte) (V, error) {
 // error, if any, and inner's error. Each call allocates scratch space for
 // inner's values.
 //
+// The returned store is a pipeline.Notifier: it reports each corrupt value
+// it deletes as an event of Kind pipeline.Error, with the key and the
+// codec's error, and if inner is a Notifier, Notify passes the function on
+// to inner, so that inner's events (evictions) reach the layer too. If inner
+// is a pipeline.Meter, so is the returned store, with inner's Usage.
+//
+// A key that cannot live in a map (see the package doc, "Keys") never
+// reaches inner: every method returns an error wrapping
+// pipeline.ErrInvalidKey for it (GetBatch in the key's Result; SetBatch
+// stores the other keys).
+//
 // The returned store also has a Clear(ctx) error method, which calls inner's
 // if it has one and otherwise returns an error wrapping
 // errors.ErrUnsupported. It is safe for concurrent use if inner and codec
 // are.
-func Encoded[K, V, E any](inner pipeline.Store[K, E], codec Codec[V, E]) pipeline.Store[K, V] {
+func Encoded[K comparable, V, E any](inner pipeline.Store[K, E], codec Codec[V, E]) pipeline.Store[K, V] {
 	if inner == nil {
 		panic("stores: Encoded: nil inner store")
 	}
 	if codec == nil {
 		panic("stores: Encoded: nil codec")
 	}
-	s := encoded[K, V, E]{inner: inner, codec: codec}
+	s := &encoded[K, V, E]{inner: inner, codec: codec, checkKeys: keys.MayBeInvalid[K]()}
+	m, metered := inner.(pipeline.Meter)
 	ei, ok := inner.(pipeline.ExpiringStore[K, E])
 	if !ok {
-		return &s
+		if metered {
+			return &struct {
+				*encoded[K, V, E]
+				pipeline.Meter
+			}{s, m}
+		}
+		return s
 	}
-	se := encodedExpiring[K, V, E]{encoded: s, einner: ei}
+	se := &encodedExpiring[K, V, E]{encoded: s, einner: ei}
 	if bi, ok := inner.(pipeline.BatchStore[K, E]); ok {
-		return &encodedBatch[K, V, E]{encodedExpiring: se, binner: bi}
+		sb := &encodedBatch[K, V, E]{encodedExpiring: se, binner: bi}
+		if metered {
+			return &struct {
+				*encodedBatch[K, V, E]
+				pipeline.Meter
+			}{sb, m}
+		}
+		return sb
 	}
-	return &se
+	if metered {
+		return &struct {
+			*encodedExpiring[K, V, E]
+			pipeline.Meter
+		}{se, m}
+	}
+	return se
 }
 
 // encoded is the store returned by Encoded over a plain Store.
-type encoded[K, V, E any] struct {
-	inner pipeline.Store[K, E]
-	codec Codec[V, E]
+type encoded[K comparable, V, E any] struct {
+	inner     pipeline.Store[K, E]
+	codec     Codec[V, E]
+	checkKeys bool                                         // see keys.MayBeInvalid
+	notify    atomic.Pointer[func(pipeline.StoreEvent[K])] // see Notify
+}
+
+// check returns an error wrapping pipeline.ErrInvalidKey if key cannot live
+// in a map.
+func (s *encoded[K, V, E]) check(key K) error {
+	if s.checkKeys && !keys.Valid(key) {
+		return invalidKey("Encoded", key)
+	}
+	return nil
+}
+
+// Notify makes f the function corrupt values are reported to, and passes it
+// on to inner if inner is a pipeline.Notifier.
+func (s *encoded[K, V, E]) Notify(f func(pipeline.StoreEvent[K])) {
+	if f == nil {
+		s.notify.Store(nil)
+	} else {
+		s.notify.Store(&f)
+	}
+	if n, ok := s.inner.(pipeline.Notifier[K]); ok {
+		n.Notify(f)
+	}
 }
 
 // Get decodes the value inner holds for key; see Encoded.
 func (s *encoded[K, V, E]) Get(ctx context.Context, key K) (V, bool, error) {
 	var zero V
+	if err := s.check(key); err != nil {
+		return zero, false, err
+	}
 	e, ok, err := s.inner.Get(ctx, key)
 	if err != nil {
 		return zero, false, fmt.Errorf("stores: encoded get: %w", err)
@@ -121,6 +181,10 @@ func (s *encoded[K, V, E]) decode(ctx context.Context, key K, e E) (V, bool, err
 		// Corrupt data is a miss; the delete is best effort, as the next
 		// Set of the key replaces the value anyway.
 		_ = s.inner.Delete(ctx, key)
+		if f := s.notify.Load(); f != nil {
+			(*f)(pipeline.StoreEvent[K]{Kind: pipeline.Error, Key: key,
+				Err: fmt.Errorf("stores: encoded: corrupt value deleted: %w", err)})
+		}
 		var zero V
 		return zero, false, nil
 	}
@@ -129,6 +193,9 @@ func (s *encoded[K, V, E]) decode(ctx context.Context, key K, e E) (V, bool, err
 
 // Set encodes value and stores it in inner; see Encoded.
 func (s *encoded[K, V, E]) Set(ctx context.Context, key K, value V) error {
+	if err := s.check(key); err != nil {
+		return err
+	}
 	e, err := s.codec.Encode(value)
 	if err != nil {
 		return fmt.Errorf("stores: encoded set: %w", err)
@@ -141,6 +208,9 @@ func (s *encoded[K, V, E]) Set(ctx context.Context, key K, value V) error {
 
 // Delete deletes key from inner.
 func (s *encoded[K, V, E]) Delete(ctx context.Context, key K) error {
+	if err := s.check(key); err != nil {
+		return err
+	}
 	if err := s.inner.Delete(ctx, key); err != nil {
 		return fmt.Errorf("stores: encoded delete: %w", err)
 	}
@@ -160,13 +230,16 @@ func (s *encoded[K, V, E]) Clear(ctx context.Context) error {
 }
 
 // encodedExpiring is the store returned by Encoded over an ExpiringStore.
-type encodedExpiring[K, V, E any] struct {
-	encoded[K, V, E]
+type encodedExpiring[K comparable, V, E any] struct {
+	*encoded[K, V, E]
 	einner pipeline.ExpiringStore[K, E]
 }
 
 // GetEntry decodes the entry inner holds for key; see Encoded.
 func (s *encodedExpiring[K, V, E]) GetEntry(ctx context.Context, key K) (pipeline.Entry[V], bool, error) {
+	if err := s.check(key); err != nil {
+		return pipeline.Entry[V]{}, false, err
+	}
 	e, ok, err := s.einner.GetEntry(ctx, key)
 	if err != nil {
 		return pipeline.Entry[V]{}, false, fmt.Errorf("stores: encoded get: %w", err)
@@ -183,6 +256,9 @@ func (s *encodedExpiring[K, V, E]) GetEntry(ctx context.Context, key K) (pipelin
 
 // SetEntry encodes e's value and stores it in inner with e's Expires.
 func (s *encodedExpiring[K, V, E]) SetEntry(ctx context.Context, key K, e pipeline.Entry[V]) error {
+	if err := s.check(key); err != nil {
+		return err
+	}
 	enc, err := s.codec.Encode(e.Value)
 	if err != nil {
 		return fmt.Errorf("stores: encoded set: %w", err)
@@ -194,8 +270,8 @@ func (s *encodedExpiring[K, V, E]) SetEntry(ctx context.Context, key K, e pipeli
 }
 
 // encodedBatch is the store returned by Encoded over a BatchStore.
-type encodedBatch[K, V, E any] struct {
-	encodedExpiring[K, V, E]
+type encodedBatch[K comparable, V, E any] struct {
+	*encodedExpiring[K, V, E]
 	binner pipeline.BatchStore[K, E]
 }
 
@@ -205,9 +281,17 @@ var _ pipeline.BatchStore[string, int] = (*encodedBatch[string, int, []byte])(ni
 // GetBatch; see Encoded.
 func (s *encodedBatch[K, V, E]) GetBatch(ctx context.Context, keys []K, out []pipeline.Result[V]) {
 	checkBatch("encoded GetBatch", len(keys), len(out), "results")
-	raw := make([]pipeline.Result[E], len(keys))
-	s.binner.GetBatch(ctx, keys, raw)
-	for i, r := range raw {
+	pass, at := keys, []int(nil) // the keys inner gets; at[j] is the position of pass[j]
+	if s.checkKeys {
+		pass, at = s.validKeys(keys, out)
+	}
+	raw := make([]pipeline.Result[E], len(pass))
+	s.binner.GetBatch(ctx, pass, raw)
+	for j, r := range raw {
+		i := j
+		if at != nil {
+			i = at[j]
+		}
 		switch {
 		case r.Err == nil:
 			if v, ok, _ := s.decode(ctx, keys[i], r.Value); ok {
@@ -223,23 +307,55 @@ func (s *encodedBatch[K, V, E]) GetBatch(ctx context.Context, keys []K, out []pi
 	}
 }
 
-// SetBatch encodes the entries' values and stores those that encode in
-// inner with one SetBatch; see Encoded.
+// validKeys writes an error to out[i] for each invalid keys[i], and returns
+// the valid keys with their positions in keys; keys itself and nil if all
+// are valid.
+func (s *encodedBatch[K, V, E]) validKeys(keys []K, out []pipeline.Result[V]) (pass []K, at []int) {
+	pass = keys
+	for i, k := range keys {
+		err := s.check(k)
+		switch {
+		case err != nil && at == nil: // the first invalid key
+			out[i] = pipeline.Result[V]{Err: err}
+			pass = slices.Clone(keys[:i])
+			at = make([]int, i, len(keys))
+			for j := range at {
+				at[j] = j
+			}
+		case err != nil:
+			out[i] = pipeline.Result[V]{Err: err}
+		case at != nil:
+			pass = append(pass, k)
+			at = append(at, i)
+		}
+	}
+	return pass, at
+}
+
+// SetBatch encodes the entries' values and stores those that encode, under
+// valid keys, in inner with one SetBatch; see Encoded.
 func (s *encodedBatch[K, V, E]) SetBatch(ctx context.Context, keys []K, entries []pipeline.Entry[V]) error {
 	checkBatch("encoded SetBatch", len(keys), len(entries), "entries")
 	enc := make([]pipeline.Entry[E], 0, len(entries))
-	kept := keys // the keys of enc: a copy once a value fails to encode
+	kept := keys // the keys of enc: a copy once a key is left out
+	copied := false
 	var encErr error
+	var bad batchErr[K]
 	for i, e := range entries {
-		v, err := s.codec.Encode(e.Value)
+		var v E
+		err := s.check(keys[i])
 		if err != nil {
-			if encErr == nil {
-				encErr = fmt.Errorf("stores: encoded set: %w", err)
-				kept = slices.Clone(keys[:i])
+			bad.add(keys[i])
+		} else if v, err = s.codec.Encode(e.Value); err != nil && encErr == nil {
+			encErr = fmt.Errorf("stores: encoded set: %w", err)
+		}
+		if err != nil {
+			if !copied {
+				kept, copied = slices.Clone(keys[:i]), true
 			}
 			continue
 		}
-		if encErr != nil {
+		if copied {
 			kept = append(kept, keys[i])
 		}
 		enc = append(enc, pipeline.Entry[E]{Value: v, Expires: e.Expires})
@@ -250,5 +366,5 @@ func (s *encodedBatch[K, V, E]) SetBatch(ctx context.Context, keys []K, entries 
 			setErr = fmt.Errorf("stores: encoded set: %w", err)
 		}
 	}
-	return errors.Join(encErr, setErr)
+	return errors.Join(bad.err("Encoded", len(keys)), encErr, setErr)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -391,4 +392,78 @@ func FuzzJSONDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Encoded passes Notify on to a store that reports evictions, reports the
+// corrupt values it deletes itself, and is a Meter when its store is one.
+func TestEncodedForwardsEvictionsAndUsage(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	lru := mustLRU[string, []byte](t, 2)
+	s := stores.Encoded(lru, stringCodec{})
+	n, ok := s.(pipeline.Notifier[string])
+	require.True(t, ok, "Encoded is a Notifier")
+	m, ok := s.(pipeline.Meter)
+	require.True(t, ok, "Encoded over a Meter is a Meter")
+	_, ok = s.(pipeline.BatchStore[string, string])
+	require.True(t, ok, "and still a BatchStore")
+
+	var mu sync.Mutex
+	var events []pipeline.StoreEvent[string]
+	n.Notify(func(e pipeline.StoreEvent[string]) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	})
+	for _, k := range []string{"a", "b", "c"} {
+		require.NoError(t, s.Set(ctx, k, k))
+	}
+	require.Equal(t, pipeline.Usage{Entries: 2, Capacity: 2}, m.Usage())
+	require.NoError(t, lru.Set(ctx, "b", []byte{0xff}))
+	_, ok, err := s.Get(ctx, "b")
+	require.NoError(t, err)
+	require.False(t, ok, "corrupt is a miss")
+
+	require.Len(t, events, 2)
+	require.Equal(t, pipeline.StoreEvent[string]{Kind: pipeline.Evicted, Key: "a"}, events[0])
+	require.Equal(t, pipeline.Error, events[1].Kind)
+	require.Equal(t, "b", events[1].Key)
+	require.ErrorIs(t, events[1].Err, errCodec)
+}
+
+// Encoded over a store that is neither a Notifier nor a Meter is a Notifier
+// of the corrupt values it finds, and no Meter, for every kind of store.
+func TestEncodedIsAMeterOnlyOverAMeter(t *testing.T) {
+	t.Parallel()
+	lru := mustLRU[string, []byte](t, 2)
+	for _, tc := range []struct {
+		name  string
+		inner pipeline.Store[string, []byte]
+		meter bool
+	}{
+		{name: "Map", inner: stores.NewMap[string, []byte]()},
+		{name: "LRU", inner: lru, meter: true},
+		{name: "plain LRU", inner: plainStore[string, []byte]{lru}},
+		{name: "expiring LRU", inner: expiringStore[string, []byte]{lru}},
+		{name: "plain meter", inner: struct {
+			plainStore[string, []byte]
+			pipeline.Meter
+		}{plainStore[string, []byte]{lru}, lru}, meter: true},
+		{name: "expiring meter", inner: struct {
+			expiringStore[string, []byte]
+			pipeline.Meter
+		}{expiringStore[string, []byte]{lru}, lru}, meter: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := stores.Encoded(tc.inner, stringCodec{})
+			_, isMeter := s.(pipeline.Meter)
+			require.Equal(t, tc.meter, isMeter)
+			_, isNotifier := s.(pipeline.Notifier[string])
+			require.True(t, isNotifier)
+			_, innerExpiring := tc.inner.(pipeline.ExpiringStore[string, []byte])
+			_, expiring := s.(pipeline.ExpiringStore[string, string])
+			require.Equal(t, innerExpiring, expiring)
+		})
+	}
 }

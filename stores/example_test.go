@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -124,4 +125,46 @@ func ExampleEncoded() {
 	// {Title:} false <nil>
 	// still stored: false
 	// expiring: true
+}
+
+func ExampleNewTwoQueue() {
+	store, err := stores.NewTwoQueue[string, int](4)
+	if err != nil {
+		panic(err)
+	}
+	// A cache layer calls Notify when it is built; here we print.
+	store.Notify(func(e pipeline.StoreEvent[string]) { fmt.Println(e.Kind, e.Key) })
+
+	ctx := context.Background()
+	for _, k := range []string{"hot1", "hot2"} {
+		_ = store.Set(ctx, k, 1)
+		_, _, _ = store.Get(ctx, k) // a second use: the key is frequent
+	}
+	for _, k := range []string{"scan1", "scan2", "scan3", "scan4"} {
+		_ = store.Set(ctx, k, 1) // used once: a scan does not flush hot keys
+	}
+	_, ok, _ := store.Get(ctx, "hot1")
+	fmt.Println("hot1 held:", ok)
+	fmt.Printf("%+v\n", store.Usage())
+	// Output:
+	// evicted scan1
+	// evicted scan2
+	// hot1 held: true
+	// {Entries:4 Capacity:4 Bytes:0 MaxBytes:0}
+}
+
+func ExampleNewARC() {
+	store, err := stores.NewARC[float64, string](100)
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	// A NaN is not equal to itself: a map could never find it again, so
+	// every store refuses it rather than leak it.
+	err = store.Set(ctx, math.NaN(), "lost")
+	fmt.Println(errors.Is(err, pipeline.ErrInvalidKey))
+	fmt.Println(store.Len(), "entries")
+	// Output:
+	// true
+	// 0 entries
 }

@@ -1,7 +1,9 @@
 package stores_test
 
 import (
-	"context"
+	"errors"
+	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -11,53 +13,110 @@ import (
 	"github.com/multilayer-cache/multilayer/stores"
 )
 
-// batchStore is what every stock store implements.
-type batchStore[K comparable, V any] interface {
-	pipeline.ExpiringStore[K, V]
-	pipeline.BatchStore[K, V]
+// anyStore is a stock store over any keys, with Len.
+type anyStore interface {
+	pipeline.BatchStore[any, string]
+	Len() int
 }
 
-// A key that cannot be hashed (a slice in an any key) makes the call panic,
-// as a Go map would, and leaves the store usable: before, the panic struck
-// under the store's lock, and every later call blocked for good.
-func TestUnhashableKeyLeavesStoreUsable(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	lru, err := stores.NewLRU[any, string](4)
-	require.NoError(t, err)
-	ttl, err := stores.NewTTL[any, string](4, time.Minute, nil)
-	require.NoError(t, err)
-	type pair struct {
-		a string
-		b any
+// anyKeyStores returns one of each stock store over any keys.
+func anyKeyStores(t *testing.T) map[string]anyStore {
+	t.Helper()
+	lru := mustLRU[any, []byte](t, 4)
+	return map[string]anyStore{
+		"Map":      stores.NewMap[any, string](),
+		"zero Map": new(stores.Map[any, string]),
+		"LRU":      mustLRU[any, string](t, 4),
+		"TTL":      mustTTL[any, string](t, 4, time.Minute, nil),
+		"2Q":       mustTwoQueue[any, string](t, 4),
+		"ARC":      mustARC[any, string](t, 4),
+		"Encoded LRU": anyLenStore{
+			stores.Encoded(lru, stringCodec{}).(pipeline.BatchStore[any, string]), lru.Len,
+		},
 	}
-	for name, s := range map[string]batchStore[any, string]{
-		"LRU": lru, "TTL": ttl, "Map": stores.NewMap[any, string](), "zero Map": new(stores.Map[any, string]),
-	} {
+}
+
+type anyLenStore struct {
+	pipeline.BatchStore[any, string]
+	len func() int
+}
+
+func (s anyLenStore) Len() int { return s.len() }
+
+// pair is a struct key that holds an interface.
+type pair struct {
+	a string
+	b any
+}
+
+// invalidKeys are keys that cannot live in a map: they cannot be hashed, or
+// are not equal to themselves.
+var invalidKeys = map[string]any{
+	"slice":             []int{1},
+	"map in a struct":   pair{"x", map[int]int{}},
+	"NaN":               math.NaN(),
+	"NaN in a struct":   pair{"x", math.NaN()},
+	"NaN in an array":   [2]float64{1, math.NaN()},
+	"complex with NaN":  complex(math.NaN(), 0),
+	"float32 NaN":       float32(math.NaN()),
+	"func in an any":    func() {},
+	"NaN behind an any": any(math.NaN()),
+}
+
+// A key that cannot be hashed, or is not equal to itself (NaN), is an error
+// wrapping pipeline.ErrInvalidKey for its caller alone, from every method of
+// every stock store; it is never stored, and the store goes on working.
+func TestInvalidKeyIsAnErrorForItsCaller(t *testing.T) {
+	t.Parallel()
+	for name, s := range anyKeyStores(t) {
 		t.Run(name, func(t *testing.T) {
-			for _, bad := range []any{[]int{1}, pair{"x", map[int]int{}}} {
-				keys := []any{"a", bad}
-				for op, call := range map[string]func(){
-					"Get":      func() { _, _, _ = s.Get(ctx, bad) },
-					"GetEntry": func() { _, _, _ = s.GetEntry(ctx, bad) },
-					"Set":      func() { _ = s.Set(ctx, bad, "v") },
-					"SetEntry": func() { _ = s.SetEntry(ctx, bad, pipeline.Entry[string]{Value: "v"}) },
-					"Delete":   func() { _ = s.Delete(ctx, bad) },
-					"GetBatch": func() { s.GetBatch(ctx, keys, make([]pipeline.Result[string], 2)) },
-					"SetBatch": func() { _ = s.SetBatch(ctx, keys, make([]pipeline.Entry[string], 2)) },
+			t.Parallel()
+			ctx := t.Context()
+			for keyName, bad := range invalidKeys {
+				for op, call := range map[string]func() error{
+					"Get":      func() error { _, _, err := s.Get(ctx, bad); return err },
+					"GetEntry": func() error { _, _, err := s.GetEntry(ctx, bad); return err },
+					"Set":      func() error { return s.Set(ctx, bad, "v") },
+					"SetEntry": func() error { return s.SetEntry(ctx, bad, pipeline.Entry[string]{Value: "v"}) },
+					"Delete":   func() error { return s.Delete(ctx, bad) },
 				} {
-					require.Panics(t, call, op)
-					require.NoError(t, s.Set(ctx, "k", op), "%s: the store still works", op)
-					v, ok, err := s.Get(ctx, "k")
-					require.NoError(t, err)
-					require.True(t, ok, op)
-					require.Equal(t, op, v)
+					err := call()
+					require.ErrorIs(t, err, pipeline.ErrInvalidKey, "%s %s", op, keyName)
+					require.Regexp(t, `^stores: `, err.Error())
 				}
+				require.Zero(t, s.Len(), "%s: nothing stored", keyName)
+
+				keys := []any{"a", bad, "b"}
+				err := s.SetBatch(ctx, keys, []pipeline.Entry[string]{{Value: "A"}, {Value: "X"}, {Value: "B"}})
+				require.ErrorIs(t, err, pipeline.ErrInvalidKey, "SetBatch %s", keyName)
+				require.Equal(t, 2, s.Len(), "SetBatch stores the valid keys")
+
+				out := make([]pipeline.Result[string], len(keys))
+				s.GetBatch(ctx, keys, out)
+				require.NoError(t, out[0].Err)
+				require.Equal(t, "A", out[0].Value)
+				require.ErrorIs(t, out[1].Err, pipeline.ErrInvalidKey, "GetBatch %s", keyName)
+				require.False(t, errors.Is(out[1].Err, pipeline.ErrNotFound))
+				require.NoError(t, out[2].Err)
+				require.Equal(t, "B", out[2].Value)
+
+				require.NoError(t, s.Delete(ctx, "a"))
+				require.NoError(t, s.Delete(ctx, "b"))
 			}
-			require.NoError(t, s.Set(ctx, pair{"p", 1}, "hashable"), "an interface holding hashable values is fine")
-			v, ok, _ := s.Get(ctx, pair{"p", 1})
+
+			require.NoError(t, s.Set(ctx, pair{"p", 1}, "hashable"), "an interface holding a valid key is fine")
+			v, ok, err := s.Get(ctx, pair{"p", 1})
+			require.NoError(t, err)
 			require.True(t, ok)
 			require.Equal(t, "hashable", v)
 		})
 	}
+}
+
+// heapInUse returns the bytes of live heap objects after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

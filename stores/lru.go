@@ -9,7 +9,11 @@ import (
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-var _ pipeline.BatchStore[string, int] = (*LRU[string, int])(nil)
+var (
+	_ pipeline.BatchStore[string, int] = (*LRU[string, int])(nil)
+	_ pipeline.Notifier[string]        = (*LRU[string, int])(nil)
+	_ pipeline.Meter                   = (*LRU[string, int])(nil)
+)
 
 // An LRU is a store that holds at most a fixed number of entries and, when
 // full, evicts the least recently used one. It keeps them in golang-lru/v2's
@@ -31,8 +35,15 @@ var _ pipeline.BatchStore[string, int] = (*LRU[string, int])(nil)
 // LRU also implements pipeline.BatchStore: GetBatch and SetBatch take its
 // lock once for the whole batch.
 //
-// An LRU is safe for concurrent use. None of its methods fails: the errors
-// they return are always nil.
+// LRU implements pipeline.Notifier: it reports each entry it evicts to make
+// room for a new key (an event of Kind pipeline.Evicted with the key), from
+// the goroutine of the Set that evicted it, under its lock. A Delete or a
+// Clear is not reported. It implements pipeline.Meter: Usage reports the
+// entries held, expired ones included, and the capacity.
+//
+// An LRU is safe for concurrent use. Its methods fail only for a key that
+// cannot live in a map (see the package doc, "Keys"): the error wraps
+// pipeline.ErrInvalidKey.
 type LRU[K comparable, V any] struct {
 	c lruCore[K, V]
 }
@@ -60,8 +71,8 @@ func (l *LRU[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 		exp int64
 		ok  bool
 	)
-	if l.c.hashKeys {
-		mustHash(key)
+	if l.c.bad(key) {
+		return v, false, invalidKey("LRU", key)
 	}
 	l.c.mu.Lock()
 	if l.c.val != nil {
@@ -81,6 +92,9 @@ func (l *LRU[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 
 // GetEntry returns the entry of key as it was set, expired or not.
 func (l *LRU[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool, error) {
+	if l.c.bad(key) {
+		return pipeline.Entry[V]{}, false, invalidKey("LRU", key)
+	}
 	v, exp, ok := l.c.get(key, math.MinInt64)
 	if !ok {
 		return pipeline.Entry[V]{}, false, nil
@@ -89,15 +103,19 @@ func (l *LRU[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool,
 }
 
 // GetBatch writes to out[i] the entry of keys[i] as GetEntry returns it, or
-// pipeline.ErrNotFound in Err if the LRU does not hold the key. It panics if
+// pipeline.ErrNotFound in Err if the LRU does not hold the key, or an error
+// wrapping pipeline.ErrInvalidKey for an invalid key. It panics if
 // len(out) != len(keys).
 func (l *LRU[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[V]) {
-	l.c.getBatch(keys, out, math.MinInt64)
+	l.c.getBatch("LRU", keys, out, math.MinInt64)
 }
 
 // Set stores value under key with an unknown lifetime (a zero Expires),
 // evicting the least recently used entry if the LRU is full.
 func (l *LRU[K, V]) Set(_ context.Context, key K, value V) error {
+	if l.c.bad(key) {
+		return invalidKey("LRU", key)
+	}
 	l.c.add(key, value, 0)
 	return nil
 }
@@ -105,26 +123,40 @@ func (l *LRU[K, V]) Set(_ context.Context, key K, value V) error {
 // SetEntry stores e under key as it is, evicting the least recently used
 // entry if the LRU is full.
 func (l *LRU[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
+	if l.c.bad(key) {
+		return invalidKey("LRU", key)
+	}
 	l.c.add(key, e.Value, toNanos(e.Expires))
 	return nil
 }
 
 // SetBatch stores entries[i] under keys[i] as SetEntry does, in order, so
-// that the last of a repeated key wins. It panics if
-// len(entries) != len(keys).
+// that the last of a repeated key wins. It stores the valid keys and
+// returns an error wrapping pipeline.ErrInvalidKey if some were invalid. It
+// panics if len(entries) != len(keys).
 func (l *LRU[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.Entry[V]) error {
-	l.c.setBatch(keys, entries, nil)
-	return nil
+	return l.c.setBatch("LRU", keys, entries, nil)
 }
 
 // Delete removes key, if it is present.
 func (l *LRU[K, V]) Delete(_ context.Context, key K) error {
+	if l.c.bad(key) {
+		return invalidKey("LRU", key)
+	}
 	l.c.remove(key)
 	return nil
 }
 
 // Len returns the number of entries held, expired ones included.
 func (l *LRU[K, V]) Len() int { return l.c.len() }
+
+// Notify makes f the function the LRU reports its evictions to; see
+// pipeline.Notifier. A nil f stops the reports.
+func (l *LRU[K, V]) Notify(f func(pipeline.StoreEvent[K])) { l.c.setNotify(f) }
+
+// Usage returns the number of entries held, expired ones included, and the
+// capacity.
+func (l *LRU[K, V]) Usage() pipeline.Usage { return l.c.usage() }
 
 // Clear removes every entry.
 func (l *LRU[K, V]) Clear(context.Context) error {

@@ -2,7 +2,6 @@ package stores
 
 import (
 	"fmt"
-	"hash/maphash"
 	"math"
 	"sync"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/multilayer-cache/multilayer/internal/keys"
-
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -35,29 +33,31 @@ import (
 //     So a Set that replaces allocates nothing, and a new key that evicts
 //     one allocates only simplelru's element, as by value; but a Set looks
 //     its key up once more.
+//
+// Evictions: simplelru calls its callback (evicted) for every key that
+// leaves, under c.mu; only those that leave inside an Add are evictions,
+// and adding says so. They are handed to notify, the function a cache layer
+// gave to Notify, which the Notifier contract allows under the lock.
 type lruCore[K comparable, V any] struct {
 	mu   sync.Mutex
 	val  *simplelru.LRU[K, item[V]]  // small items; nil if ref is used
 	ref  *simplelru.LRU[K, *item[V]] // larger items; nil if val is used
 	free []*item[V]                  // ref: cleared items of keys that left
-	// hashKeys is set when K may hold values that cannot be hashed: each
-	// key is hashed before mu is taken, so that such a key panics in its
-	// caller, as with a Go map, rather than under the lock, which would
-	// leave it locked for good.
-	hashKeys bool
+	size int                         // capacity, for Usage
+
+	notify func(pipeline.StoreEvent[K]) // nil until Notify; under mu
+	adding bool                         // an Add is under way; under mu
+
+	// checkKeys is set when some value of K cannot live in a map (see
+	// internal/keys): each key is checked before mu is taken, and such a
+	// key is an error for its caller alone.
+	checkKeys bool
 }
 
-// keySeed hashes the keys that hashKeys checks.
-var keySeed = maphash.MakeSeed()
-
-// mustHash panics if key cannot be hashed; see lruCore.hashKeys.
-func mustHash[K comparable](key K) { maphash.Comparable(keySeed, key) }
-
-// mustHashAll is mustHash for every key.
-func mustHashAll[K comparable](keys []K) {
-	for _, k := range keys {
-		maphash.Comparable(keySeed, k)
-	}
+// invalidKey returns the error a store returns for a key that cannot be
+// hashed or is not equal to itself.
+func invalidKey[K any](store string, key K) error {
+	return fmt.Errorf("stores: %s: key of type %T: %w", store, key, pipeline.ErrInvalidKey)
 }
 
 // maxFree bounds lruCore.free: a full LRU needs one spare item at a time,
@@ -81,24 +81,46 @@ func byValue[V any]() bool {
 // init makes c an empty lruCore that holds at most size items. It returns
 // simplelru's error if size is not positive.
 func (c *lruCore[K, V]) init(size int) error {
-	c.hashKeys = keys.MayBeInvalid[K]()
+	c.checkKeys = keys.MayBeInvalid[K]()
+	c.size = size
 	var err error
 	if byValue[V]() {
-		c.val, err = simplelru.NewLRU[K, item[V]](size, nil)
+		c.val, err = simplelru.NewLRU[K, item[V]](size, func(k K, _ item[V]) { c.evicted(k) })
 	} else {
 		c.ref, err = simplelru.NewLRU[K, *item[V]](size, c.recycle)
 	}
 	return err
 }
 
-// recycle is simplelru's eviction callback for ref, called under c.mu for
-// every key that leaves: it clears the key's item, so that it keeps nothing
-// alive, and keeps it for a new key.
-func (c *lruCore[K, V]) recycle(_ K, it *item[V]) {
+// recycle is simplelru's callback for ref, called under c.mu for every key
+// that leaves: it clears the key's item, so that it keeps nothing alive,
+// and keeps it for a new key.
+func (c *lruCore[K, V]) recycle(k K, it *item[V]) {
 	*it = item[V]{}
 	if len(c.free) < maxFree {
 		c.free = append(c.free, it)
 	}
+	c.evicted(k)
+}
+
+// evicted is called under c.mu for every key that leaves simplelru, and
+// reports those that an Add evicted.
+func (c *lruCore[K, V]) evicted(k K) {
+	if c.adding && c.notify != nil {
+		c.notify(pipeline.StoreEvent[K]{Kind: pipeline.Evicted, Key: k})
+	}
+}
+
+// setNotify makes f the function that evictions are reported to.
+func (c *lruCore[K, V]) setNotify(f func(pipeline.StoreEvent[K])) {
+	c.mu.Lock()
+	c.notify = f
+	c.mu.Unlock()
+}
+
+// usage returns how full c is.
+func (c *lruCore[K, V]) usage() pipeline.Usage {
+	return pipeline.Usage{Entries: c.len(), Capacity: c.size}
 }
 
 // getLocked returns the value and expiry of key, as a use of the key. It
@@ -121,16 +143,19 @@ func (c *lruCore[K, V]) getLocked(key K, cutoff int64) (v V, exp int64, ok bool)
 	return v, exp, ok
 }
 
-// get is getLocked under the lock.
+// get is getLocked under the lock. It reports an invalid key as absent;
+// its caller checks keys (see checkKeys).
 func (c *lruCore[K, V]) get(key K, cutoff int64) (v V, exp int64, ok bool) {
-	if c.hashKeys {
-		mustHash(key)
-	}
 	c.mu.Lock()
 	v, exp, ok = c.getLocked(key, cutoff)
 	c.mu.Unlock()
 	return v, exp, ok
 }
+
+// bad reports whether key is to be refused: whether K may hold invalid
+// keys and key is one. It is small enough to inline, so that a key type
+// that cannot go wrong pays one test of a bool.
+func (c *lruCore[K, V]) bad(key K) bool { return c.checkKeys && !keys.Valid(key) }
 
 // dead reports whether an item that expires at exp is to be dropped at
 // cutoff. An item without expiry never is; with cutoff math.MinInt64, no
@@ -140,19 +165,18 @@ func dead(exp, cutoff int64) bool { return exp != 0 && exp <= cutoff }
 // add stores value, expiring at exp, under key, evicting the least recently
 // used item if full.
 func (c *lruCore[K, V]) add(key K, value V, exp int64) {
-	if c.hashKeys {
-		mustHash(key)
-	}
 	c.mu.Lock()
 	c.addLocked(key, value, exp)
 	c.mu.Unlock()
 }
 
 // addLocked is add under c.mu. Like simplelru's Add, it makes key the most
-// recently used.
+// recently used; the key it evicts, if any, is reported (see evicted).
 func (c *lruCore[K, V]) addLocked(key K, value V, exp int64) {
 	if c.val != nil {
+		c.adding = true
 		c.val.Add(key, item[V]{value: value, expires: exp})
+		c.adding = false
 		return
 	}
 	if it, ok := c.ref.Get(key); ok {
@@ -168,14 +192,13 @@ func (c *lruCore[K, V]) addLocked(key K, value V, exp int64) {
 		it = new(item[V])
 	}
 	it.value, it.expires = value, exp
+	c.adding = true
 	c.ref.Add(key, it)
+	c.adding = false
 }
 
 // remove removes key, if it is present.
 func (c *lruCore[K, V]) remove(key K) {
-	if c.hashKeys {
-		mustHash(key)
-	}
 	c.mu.Lock()
 	c.removeLocked(key)
 	c.mu.Unlock()
@@ -212,14 +235,16 @@ func (c *lruCore[K, V]) purge() {
 
 // getBatch writes the entry of keys[i] to out[i], or ErrNotFound if it is
 // absent, under one lock: each key found is a use, as with get, and cutoff
-// is as for getLocked.
-func (c *lruCore[K, V]) getBatch(keys []K, out []pipeline.Result[V], cutoff int64) {
-	checkBatch("GetBatch", len(keys), len(out), "results")
-	if c.hashKeys {
-		mustHashAll(keys)
-	}
+// is as for getLocked. An invalid key gets an error wrapping
+// pipeline.ErrInvalidKey; store names the store in it.
+func (c *lruCore[K, V]) getBatch(store string, ks []K, out []pipeline.Result[V], cutoff int64) {
+	checkBatch("GetBatch", len(ks), len(out), "results")
 	c.mu.Lock()
-	for i, k := range keys {
+	for i, k := range ks {
+		if c.bad(k) { // keys.Valid recovers its own panic: safe under the lock
+			out[i] = pipeline.Result[V]{Err: invalidKey(store, k)}
+			continue
+		}
 		v, exp, ok := c.getLocked(k, cutoff)
 		setResult(&out[i], v, exp, ok)
 	}
@@ -241,14 +266,17 @@ func setResult[V any](r *pipeline.Result[V], v V, exp int64, ok bool) {
 
 // setBatch stores entries[i] under keys[i] under one lock. If limit is not
 // nil, an item expires at limit(exp) instead of exp, its Expires converted
-// by toNanos.
-func (c *lruCore[K, V]) setBatch(keys []K, entries []pipeline.Entry[V], limit func(exp int64) int64) {
-	checkBatch("SetBatch", len(keys), len(entries), "entries")
-	if c.hashKeys {
-		mustHashAll(keys)
-	}
+// by toNanos. It stores the valid keys and returns an error wrapping
+// pipeline.ErrInvalidKey if some were not (see badKeys).
+func (c *lruCore[K, V]) setBatch(store string, ks []K, entries []pipeline.Entry[V], limit func(exp int64) int64) error {
+	checkBatch("SetBatch", len(ks), len(entries), "entries")
+	var bad batchErr[K]
 	c.mu.Lock()
-	for i, k := range keys {
+	for i, k := range ks {
+		if c.bad(k) {
+			bad.add(k)
+			continue
+		}
 		e := &entries[i]
 		exp := toNanos(e.Expires)
 		if limit != nil {
@@ -257,6 +285,30 @@ func (c *lruCore[K, V]) setBatch(keys []K, entries []pipeline.Entry[V], limit fu
 		c.addLocked(k, e.Value, exp)
 	}
 	c.mu.Unlock()
+	return bad.err(store, len(ks))
+}
+
+// A batchErr collects the invalid keys of a SetBatch.
+type batchErr[K any] struct {
+	n     int
+	first K
+}
+
+func (b *batchErr[K]) add(key K) {
+	if b.n == 0 {
+		b.first = key
+	}
+	b.n++
+}
+
+// err returns nil if no key was invalid, and otherwise an error wrapping
+// pipeline.ErrInvalidKey that counts them.
+func (b *batchErr[K]) err(store string, keys int) error {
+	if b.n == 0 {
+		return nil
+	}
+	return fmt.Errorf("stores: %s: SetBatch: %d of %d keys not stored, the first of type %T: %w",
+		store, b.n, keys, b.first, pipeline.ErrInvalidKey)
 }
 
 // checkBatch panics unless a batch method got as many results or entries

@@ -70,7 +70,40 @@ func allStores() []storeCase {
 		{name: "TTL", new: func(t *testing.T, clock func() time.Time) sizedStore {
 			return mustTTL[string, string](t, 1000, time.Hour, &stores.TTLOptions{Clock: clock})
 		}},
+		{name: "2Q", new: func(t *testing.T, _ func() time.Time) sizedStore { return mustTwoQueue[string, string](t, 1000) }},
+		{name: "ARC", new: func(t *testing.T, _ func() time.Time) sizedStore { return mustARC[string, string](t, 1000) }},
 	}
+}
+
+// keepingStores returns the cases of allStores that keep entries as they
+// were set, expired or not, until they are replaced, deleted or evicted:
+// all but TTL.
+func keepingStores() []storeCase {
+	var cases []storeCase
+	for _, sc := range allStores() {
+		if sc.name != "TTL" {
+			cases = append(cases, sc)
+		}
+	}
+	return cases
+}
+
+func mustTwoQueue[K comparable, V any](t testing.TB, size int) *stores.TwoQueue[K, V] {
+	t.Helper()
+	s, err := stores.NewTwoQueue[K, V](size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustARC[K comparable, V any](t testing.TB, size int) *stores.ARC[K, V] {
+	t.Helper()
+	s, err := stores.NewARC[K, V](size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func mustLRU[K comparable, V any](t testing.TB, size int) *stores.LRU[K, V] {

@@ -3,8 +3,10 @@ package stores
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/keys"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -23,20 +25,59 @@ var _ pipeline.BatchStore[string, int] = (*Map[string, int])(nil)
 // lock once for the whole batch.
 //
 // A Map is safe for concurrent use. Its zero value is an empty Map ready to
-// use. None of its methods fails: the errors they return are always nil.
+// use. Its methods fail only for a key that cannot live in a map (see the
+// package doc, "Keys"): the error wraps pipeline.ErrInvalidKey.
 type Map[K comparable, V any] struct {
 	mu sync.RWMutex
 	m  map[K]pipeline.Entry[V]
+	// keyCheck says whether keys are checked: 0 not known yet (a zero
+	// Map), checkNever or checkAlways (see keys.MayBeInvalid).
+	keyCheck atomic.Uint32
 }
+
+// The values of Map.keyCheck once it is known.
+const (
+	checkNever uint32 = iota + 1
+	checkAlways
+)
 
 // NewMap returns an empty Map.
 func NewMap[K comparable, V any]() *Map[K, V] {
-	return &Map[K, V]{m: make(map[K]pipeline.Entry[V])}
+	m := &Map[K, V]{m: make(map[K]pipeline.Entry[V])}
+	m.keyCheck.Store(keyCheckOf[K]())
+	return m
+}
+
+// keyCheckOf returns the keyCheck of a Map with keys of type K.
+func keyCheckOf[K comparable]() uint32 {
+	if keys.MayBeInvalid[K]() {
+		return checkAlways
+	}
+	return checkNever
+}
+
+// check returns an error wrapping pipeline.ErrInvalidKey if key cannot live
+// in a map. A zero Map finds out at its first call whether K needs the
+// check.
+func (m *Map[K, V]) check(key K) error {
+	c := m.keyCheck.Load()
+	if c == 0 {
+		c = keyCheckOf[K]()
+		m.keyCheck.Store(c)
+	}
+	if c == checkAlways && !keys.Valid(key) {
+		return invalidKey("Map", key)
+	}
+	return nil
 }
 
 // Get returns the value of key. It reports ok == false if key is absent or
 // its entry has a non-zero Expires that has passed (by time.Now).
 func (m *Map[K, V]) Get(_ context.Context, key K) (V, bool, error) {
+	if err := m.check(key); err != nil {
+		var zero V
+		return zero, false, err
+	}
 	e, ok := m.lookup(key)
 	if !ok || expired(e.Expires) {
 		var zero V
@@ -47,19 +88,25 @@ func (m *Map[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 
 // GetEntry returns the entry of key as it was set, expired or not.
 func (m *Map[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool, error) {
+	if err := m.check(key); err != nil {
+		return pipeline.Entry[V]{}, false, err
+	}
 	e, ok := m.lookup(key)
 	return e, ok, nil
 }
 
 // GetBatch writes to out[i] the entry of keys[i] as GetEntry returns it, or
-// pipeline.ErrNotFound in Err if the Map does not hold the key. It panics if
+// pipeline.ErrNotFound in Err if the Map does not hold the key, or an error
+// wrapping pipeline.ErrInvalidKey for an invalid key. It panics if
 // len(out) != len(keys).
 func (m *Map[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[V]) {
 	checkBatch("GetBatch", len(keys), len(out), "results")
 	m.mu.RLock()
-	defer m.mu.RUnlock() // see lookup
+	defer m.mu.RUnlock()
 	for i, k := range keys {
-		if e, ok := m.m[k]; ok {
+		if err := m.check(k); err != nil {
+			out[i] = pipeline.Result[V]{Err: err}
+		} else if e, ok := m.m[k]; ok {
 			out[i] = pipeline.Result[V]{Entry: e}
 		} else {
 			out[i] = pipeline.Result[V]{Err: pipeline.ErrNotFound}
@@ -75,8 +122,11 @@ func (m *Map[K, V]) Set(ctx context.Context, key K, value V) error {
 
 // SetEntry stores e under key as it is.
 func (m *Map[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
+	if err := m.check(key); err != nil {
+		return err
+	}
 	m.mu.Lock()
-	defer m.mu.Unlock() // see lookup
+	defer m.mu.Unlock()
 	if m.m == nil {
 		m.m = make(map[K]pipeline.Entry[V])
 	}
@@ -85,26 +135,35 @@ func (m *Map[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) erro
 }
 
 // SetBatch stores entries[i] under keys[i] as SetEntry does, in order, so
-// that the last of a repeated key wins. It panics if
-// len(entries) != len(keys).
+// that the last of a repeated key wins. It stores the valid keys and
+// returns an error wrapping pipeline.ErrInvalidKey if some were invalid. It
+// panics if len(entries) != len(keys).
 func (m *Map[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.Entry[V]) error {
 	checkBatch("SetBatch", len(keys), len(entries), "entries")
+	var bad batchErr[K]
 	m.mu.Lock()
-	defer m.mu.Unlock() // see lookup
+	defer m.mu.Unlock()
 	if m.m == nil {
 		m.m = make(map[K]pipeline.Entry[V], len(keys))
 	}
 	for i, k := range keys {
+		if m.check(k) != nil {
+			bad.add(k)
+			continue
+		}
 		m.m[k] = entries[i]
 	}
-	return nil
+	return bad.err("Map", len(keys))
 }
 
 // Delete removes key, if it is present.
 func (m *Map[K, V]) Delete(_ context.Context, key K) error {
+	if err := m.check(key); err != nil {
+		return err
+	}
 	m.mu.Lock()
-	defer m.mu.Unlock() // see lookup
 	delete(m.m, key)
+	m.mu.Unlock()
 	return nil
 }
 
@@ -123,15 +182,11 @@ func (m *Map[K, V]) Clear(context.Context) error {
 	return nil
 }
 
-// lookup returns the entry of key. The lock is released by a defer, here
-// and wherever a key is hashed under it: a key that cannot be hashed (a
-// slice in an any key) panics in its caller, as with a Go map, and leaves
-// the Map usable. (An LRU hashes such keys before it locks instead; a zero
-// Map has no constructor to find out whether it needs to.)
+// lookup returns the entry of key, which check accepted.
 func (m *Map[K, V]) lookup(key K) (pipeline.Entry[V], bool) {
 	m.mu.RLock()
-	defer m.mu.RUnlock()
 	e, ok := m.m[key]
+	m.mu.RUnlock()
 	return e, ok
 }
 

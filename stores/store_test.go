@@ -132,13 +132,13 @@ func TestStoreContract(t *testing.T) {
 	}
 }
 
-// TestExpiryMapLRU checks that Map and LRU keep entries as they are: Get
+// TestExpiryMapLRU checks that Map, LRU, 2Q and ARC keep entries as they are: Get
 // hides an expired one, GetEntry returns it for the cache layer to judge.
 func TestExpiryMapLRU(t *testing.T) {
 	t.Parallel()
 	past := time.Now().Add(-time.Minute)
 	future := time.Now().Add(time.Hour)
-	for _, sc := range allStores()[:3] { // Map, zero Map, LRU
+	for _, sc := range keepingStores() {
 		for _, tc := range []struct {
 			name    string
 			expires time.Time

@@ -44,10 +44,16 @@ type TTLOptions struct {
 // lock once for the whole batch, and follow the rules of GetEntry and
 // SetEntry for each key.
 //
+// TTL implements pipeline.Notifier and pipeline.Meter as LRU does: it
+// reports each entry it evicts to make room for a new key, expired or not;
+// an entry dropped because it expired, a Delete and a Clear are not
+// reported.
+//
 // A TTL is safe for concurrent use. A read checks whether an entry has
 // expired and drops it under the store's lock, so it never drops a value
 // that a concurrent Set stored. The clock is read before the lock is taken.
-// None of its methods fails: the errors they return are always nil.
+// Its methods fail only for a key that cannot live in a map (see the package
+// doc, "Keys"): the error wraps pipeline.ErrInvalidKey.
 type TTL[K comparable, V any] struct {
 	c lruCore[K, V]
 
@@ -57,7 +63,11 @@ type TTL[K comparable, V any] struct {
 	grace  time.Duration
 }
 
-var _ pipeline.BatchStore[string, int] = (*TTL[string, int])(nil)
+var (
+	_ pipeline.BatchStore[string, int] = (*TTL[string, int])(nil)
+	_ pipeline.Notifier[string]        = (*TTL[string, int])(nil)
+	_ pipeline.Meter                   = (*TTL[string, int])(nil)
+)
 
 // NewTTL returns an empty TTL that holds at most size entries, each for at
 // most ttl. opts may be nil for defaults; NewTTL does not keep or modify it.
@@ -93,6 +103,10 @@ func NewTTL[K comparable, V any](size int, ttl time.Duration, opts *TTLOptions) 
 // Get returns the value of key. It reports ok == false if key is absent or
 // expired, and drops an expired entry, even within Grace.
 func (t *TTL[K, V]) Get(_ context.Context, key K) (V, bool, error) {
+	if t.c.bad(key) {
+		var zero V
+		return zero, false, invalidKey("TTL", key)
+	}
 	v, _, ok := t.c.get(key, clampNanos(t.clock()))
 	if !ok {
 		var zero V
@@ -104,6 +118,9 @@ func (t *TTL[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 // GetEntry returns the entry of key, expired or not, until Grace after its
 // Expires; past that it drops the entry and reports ok == false.
 func (t *TTL[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool, error) {
+	if t.c.bad(key) {
+		return pipeline.Entry[V]{}, false, invalidKey("TTL", key)
+	}
 	v, exp, ok := t.c.get(key, t.cutoff())
 	if !ok {
 		return pipeline.Entry[V]{}, false, nil
@@ -113,10 +130,11 @@ func (t *TTL[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool,
 
 // GetBatch writes to out[i] the entry of keys[i] as GetEntry returns it, or
 // pipeline.ErrNotFound in Err if the TTL does not hold the key or it expired
-// Grace or more ago, in which case GetBatch drops it. It reads the clock
-// once. It panics if len(out) != len(keys).
+// Grace or more ago, in which case GetBatch drops it; or an error wrapping
+// pipeline.ErrInvalidKey for an invalid key. It reads the clock once. It
+// panics if len(out) != len(keys).
 func (t *TTL[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[V]) {
-	t.c.getBatch(keys, out, t.cutoff())
+	t.c.getBatch("TTL", keys, out, t.cutoff())
 }
 
 // cutoff returns the time, in Unix nanoseconds, at or before which an entry
@@ -131,6 +149,9 @@ func (t *TTL[K, V]) cutoff() int64 {
 
 // Set stores value under key until now + ttl (shortened by Jitter).
 func (t *TTL[K, V]) Set(_ context.Context, key K, value V) error {
+	if t.c.bad(key) {
+		return invalidKey("TTL", key)
+	}
 	t.c.add(key, value, t.limit(t.clock()))
 	return nil
 }
@@ -139,17 +160,21 @@ func (t *TTL[K, V]) Set(_ context.Context, key K, value V) error {
 // (shortened by Jitter); a zero Expires becomes that cap. An entry that has
 // already expired is stored as it is, for Grace.
 func (t *TTL[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
+	if t.c.bad(key) {
+		return invalidKey("TTL", key)
+	}
 	t.c.add(key, e.Value, t.capped(t.clock(), toNanos(e.Expires)))
 	return nil
 }
 
 // SetBatch stores entries[i] under keys[i] as SetEntry does, in order, so
 // that the last of a repeated key wins. It reads the clock once; Jitter is
-// drawn for each entry. It panics if len(entries) != len(keys).
+// drawn for each entry. It stores the valid keys and returns an error
+// wrapping pipeline.ErrInvalidKey if some were invalid. It panics if
+// len(entries) != len(keys).
 func (t *TTL[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.Entry[V]) error {
 	now := t.clock()
-	t.c.setBatch(keys, entries, func(exp int64) int64 { return t.capped(now, exp) })
-	return nil
+	return t.c.setBatch("TTL", keys, entries, func(exp int64) int64 { return t.capped(now, exp) })
 }
 
 // capped returns exp, an expiry as an item holds it, capped at the limit of
@@ -173,6 +198,9 @@ func (t *TTL[K, V]) limit(now time.Time) int64 {
 
 // Delete removes key, if it is present.
 func (t *TTL[K, V]) Delete(_ context.Context, key K) error {
+	if t.c.bad(key) {
+		return invalidKey("TTL", key)
+	}
 	t.c.remove(key)
 	return nil
 }
@@ -180,6 +208,14 @@ func (t *TTL[K, V]) Delete(_ context.Context, key K) error {
 // Len returns the number of entries held, including expired ones that have
 // not been dropped yet.
 func (t *TTL[K, V]) Len() int { return t.c.len() }
+
+// Notify makes f the function the TTL reports its evictions to; see
+// pipeline.Notifier. A nil f stops the reports.
+func (t *TTL[K, V]) Notify(f func(pipeline.StoreEvent[K])) { t.c.setNotify(f) }
+
+// Usage returns the number of entries held, expired ones that have not been
+// dropped yet included, and the capacity.
+func (t *TTL[K, V]) Usage() pipeline.Usage { return t.c.usage() }
 
 // Clear removes every entry.
 func (t *TTL[K, V]) Clear(context.Context) error {

@@ -89,3 +89,17 @@ func run() {
 // TickerFunction is the name of the clock's goroutine's function, for leak
 // checkers to ignore (it lives as long as the program).
 const TickerFunction = "github.com/multilayer-cache/multilayer/internal/clock.tick"
+
+// Nanos returns the current time in Unix nanoseconds, to within
+// Resolution: Coarse, or time.Now while the ticker sleeps. A store that
+// keeps its own time base (otter's) reads it; inside a testing/synctest
+// bubble it is the real time, not the bubble's.
+func Nanos() int64 {
+	if n := Coarse(); n != Stopped {
+		return n
+	}
+	return time.Now().UnixNano()
+}
+
+// Now returns Nanos as a time.Time.
+func Now() time.Time { return time.Unix(0, Nanos()) }
