@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/multilayer-cache/multilayer/internal/clock"
 	"github.com/multilayer-cache/multilayer/internal/keys"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
@@ -160,6 +161,21 @@ func (c *lruCore[K, V]) bad(key K) bool { return c.checkKeys && !keys.Valid(key)
 // dead reports whether an item that expires at exp is to be dropped at
 // cutoff. An item without expiry never is; with cutoff math.MinInt64, no
 // item is.
+// expiredNow reports whether an item that expires at exp (0: never) has
+// expired by time.Now. It reads time.Now only when the process's coarse
+// clock (internal/clock) does not show exp still ahead: the fast path of
+// the TTL hit target, at the cost of serving an entry up to about a
+// millisecond after it expired.
+func expiredNow(exp int64) bool {
+	if exp == 0 {
+		return false
+	}
+	if c := clock.Coarse(); c < exp {
+		return false
+	}
+	return time.Now().UnixNano() >= exp
+}
+
 func dead(exp, cutoff int64) bool { return exp != 0 && exp <= cutoff }
 
 // add stores value, expiring at exp, under key, evicting the least recently

@@ -195,8 +195,5 @@ func (m *Map[K, V]) lookup(key K) (pipeline.Entry[V], bool) {
 // never expires in a store. It is small enough to inline, so that a hit on
 // an entry without expiry does not pay a call.
 func expired(exp time.Time) bool {
-	return !exp.IsZero() && passed(exp)
+	return !exp.IsZero() && expiredNow(exp.UnixNano())
 }
-
-// passed reports whether t is not after time.Now.
-func passed(t time.Time) bool { return !time.Now().Before(t) }

@@ -3,6 +3,7 @@ package stores
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -59,6 +60,7 @@ type TTL[K comparable, V any] struct {
 
 	ttl    time.Duration
 	clock  func() time.Time
+	coarse bool // clock is the default: Get judges expiry as expiredNow does
 	jitter float64
 	grace  time.Duration
 }
@@ -90,10 +92,11 @@ func NewTTL[K comparable, V any](size int, ttl time.Duration, opts *TTLOptions) 
 	case o.Grace < 0:
 		return nil, fmt.Errorf("%w: Grace %v: must not be negative", ErrInvalidOption, o.Grace)
 	}
-	if o.Clock == nil {
+	coarse := o.Clock == nil
+	if coarse {
 		o.Clock = time.Now
 	}
-	t := &TTL[K, V]{ttl: ttl, clock: o.Clock, jitter: o.Jitter, grace: o.Grace}
+	t := &TTL[K, V]{ttl: ttl, clock: o.Clock, coarse: coarse, jitter: o.Jitter, grace: o.Grace}
 	if err := t.c.init(size); err != nil {
 		return nil, fmt.Errorf("stores: NewTTL: %w", err)
 	}
@@ -101,11 +104,22 @@ func NewTTL[K comparable, V any](size int, ttl time.Duration, opts *TTLOptions) 
 }
 
 // Get returns the value of key. It reports ok == false if key is absent or
-// expired, and drops an expired entry, even within Grace.
+// expired. With a Clock of your own it also drops an expired entry, even
+// within Grace; with the default clock it leaves it (to GetEntry, eviction
+// or Delete) and judges expiry by time.Now to within about a millisecond,
+// as a cache layer's hits do (see pipeline.CacheOptions.Clock).
 func (t *TTL[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 	if t.c.bad(key) {
 		var zero V
 		return zero, false, invalidKey("TTL", key)
+	}
+	if t.coarse { // the fast path of the TTL hit target: see expiredNow
+		v, exp, ok := t.c.get(key, math.MinInt64)
+		if !ok || expiredNow(exp) {
+			var zero V
+			return zero, false, nil
+		}
+		return v, true, nil
 	}
 	v, _, ok := t.c.get(key, clampNanos(t.clock()))
 	if !ok {
