@@ -17,9 +17,9 @@ import (
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-// TestReviewSingleHitAllocs: a hit through the light layers (and a cache
+// TestLightLayersHitAllocatesNothing: a hit through the light layers (and a cache
 // counted by Metrics) allocates nothing.
-func TestReviewSingleHitAllocs(t *testing.T) {
+func TestLightLayersHitAllocatesNothing(t *testing.T) {
 	ctx := context.Background()
 	m := middleware.NewMetrics(nil)
 	cached := pipeline.Cache("c", newMemory[string, string]().store(),
@@ -51,10 +51,10 @@ func TestReviewSingleHitAllocs(t *testing.T) {
 	require.NotZero(t, m.Layer("c").Stats().Hits)
 }
 
-// TestReviewBatchHitAllocs: FetchMany promises that its result slice is the
+// TestBatchHitAllocatesOnlyItsResults: FetchMany promises that its result slice is the
 // only allocation of a batch whose keys all hit; MapKey and Parse borrow
 // their scratch slices instead of allocating them.
-func TestReviewBatchHitAllocs(t *testing.T) {
+func TestBatchHitAllocatesOnlyItsResults(t *testing.T) {
 	ctx := context.Background()
 	cached := pipeline.Cache("c", newMemory[string, string]().store(), nil)(source)
 	keys := []string{"a", "b", "c"}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,4 +155,65 @@ func TestMapKeyPanics(t *testing.T) {
 			require.PanicsWithValue(t, tt.want, tt.build)
 		})
 	}
+}
+
+// TestMapKeyBatchFetchesCollapsedKeysOnce: outer keys that map to one inner key are
+// fetched once below, and every outer key gets the result.
+func TestMapKeyBatchFetchesCollapsedKeysOnce(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	var asked [][]string
+	var mu sync.Mutex
+	bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+		calls.Add(1)
+		mu.Lock()
+		asked = append(asked, append([]string(nil), keys...))
+		mu.Unlock()
+		m := map[string]string{}
+		for _, k := range keys {
+			if k != "missing" {
+				m[k] = "v-" + k
+			}
+		}
+		return m, nil
+	})
+	f := middleware.MapKey[string](strings.ToLower)(bulk)
+	res := pipeline.FetchMany(t.Context(), f, []string{"A", "a", "MISSING", "b", "missing"})
+	require.EqualValues(t, 1, calls.Load())
+	require.Equal(t, [][]string{{"a", "missing", "b"}}, asked)
+	require.Equal(t, "v-a", res[0].Value)
+	require.Equal(t, "v-a", res[1].Value)
+	require.ErrorIs(t, res[2].Err, pipeline.ErrNotFound)
+	require.Equal(t, "v-b", res[3].Value)
+	require.ErrorIs(t, res[4].Err, pipeline.ErrNotFound)
+}
+
+// TestMapKeyBatchRecordsDependentsPerInnerKey: a batch filled through MapKey
+// records, in the inner cache, which outer keys derive from each inner key,
+// so that invalidating an inner key drops exactly the outer values built on
+// it.
+func TestMapKeyBatchRecordsDependentsPerInnerKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+		m := map[string]string{}
+		for _, k := range keys {
+			m[k] = "v-" + k
+		}
+		return m, nil
+	})
+	innerMem, outerMem := newMemory[string, string](), newMemory[string, string]()
+	inner := pipeline.Cache("inner", innerMem.store(), nil)(bulk)
+	outer := pipeline.Cache("outer", outerMem.store(), nil)(middleware.MapKey[string](strings.ToLower)(inner))
+	res := pipeline.FetchMany(ctx, outer, []string{"X", "Y", "x"})
+	for _, r := range res {
+		require.NoError(t, r.Err)
+	}
+	require.True(t, outerMem.has("X") && outerMem.has("Y") && outerMem.has("x"))
+	err := pipeline.Invalidate(ctx, inner, "x")
+	require.NoError(t, err)
+	require.False(t, innerMem.has("x"))
+	require.False(t, outerMem.has("X"), "derived from inner x")
+	require.False(t, outerMem.has("x"), "derived from inner x")
+	require.True(t, outerMem.has("Y"), "not derived from inner x")
 }
