@@ -555,3 +555,29 @@ func TestBatchRepeatsWithStaleIfError(t *testing.T) {
 		})
 	}
 }
+
+// Close while a detached batch is under way cancels it and waits; the
+// batch's caller gets the cancellation; nothing stays in flight.
+func TestCloseDuringBatchCancelsItAndWaits(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		bulk := &bulkSource{gate: make(chan struct{})} // never opens
+		f := pipeline.Cache("l", newMemStore[string, string](), nil)(pipeline.BulkFunc[string, string](bulk.fetch))
+		var res []pipeline.Result[string]
+		done := make(chan struct{})
+		go func() {
+			res = pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
+			close(done)
+		}()
+		synctest.Wait()
+		require.NoError(t, f.(pipeline.Closer).Close())
+		<-done
+		for _, r := range res {
+			require.ErrorIs(t, r.Err, context.Canceled)
+		}
+		bulk.gate = nil
+		res = pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
+		require.Equal(t, "va", res[0].Value)
+		require.Equal(t, "vb", res[1].Value)
+	})
+}

@@ -303,3 +303,38 @@ func TestDependentsBounded(t *testing.T) {
 		require.False(t, topStore.has(k+"/0"))
 	}
 }
+
+// plainHits must be off when the layer has its own clock: the store's Get
+// judges expiry by time.Now, the layer by Clock. With a clock an hour behind,
+// an entry filled with TTL 1m is expired for Get but fresh for the layer.
+func TestOwnClockJudgesExpiryOverStoreGet(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+		calls.Add(1)
+		return "v" + k, nil
+	})
+	clock := func() time.Time { return time.Now().Add(-time.Hour) }
+	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+		TTL: time.Minute, Clock: clock,
+	})(src)
+	ctx := context.Background()
+	_, err := f.Fetch(ctx, "k")
+	require.NoError(t, err)
+	v, err := f.Fetch(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, "vk", v)
+	res := pipeline.FetchMany(ctx, f, []string{"k"})
+	require.NoError(t, res[0].Err)
+	require.EqualValues(t, 1, calls.Load(), "fresh by the layer's clock: hits")
+
+	// And the plain fast path does refetch an entry expired by time.Now.
+	plainStore := newMemStore[string, string]()
+	require.NoError(t, plainStore.SetEntry(ctx, "k", pipeline.Entry[string]{Value: "old", Expires: time.Now().Add(-time.Second)}))
+	g := pipeline.Cache("g", plainStore, &pipeline.CacheOptions[string]{TTL: time.Minute})(src)
+	v, err = g.Fetch(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, "vk", v)
+	res = pipeline.FetchMany(ctx, g, []string{"k"})
+	require.Equal(t, "vk", res[0].Value)
+}

@@ -1,0 +1,70 @@
+package pipeline_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// opaque passes fetches, invalidations and clears to next, but is not a
+// Describer: it hides next from the layers above.
+type opaque struct {
+	next        pipeline.Fetcher[string, string]
+	beforeClear func()
+}
+
+func (o *opaque) Fetch(ctx context.Context, k string) (string, error) { return o.next.Fetch(ctx, k) }
+
+func (o *opaque) Invalidate(ctx context.Context, k string) error {
+	err := pipeline.Invalidate(ctx, o.next, k)
+	return err
+}
+
+func (o *opaque) Clear(ctx context.Context) error {
+	if o.beforeClear != nil {
+		o.beforeClear()
+	}
+	return o.next.(pipeline.Clearer).Clear(ctx)
+}
+
+// Was a bug (minor), fixed: Clear clears this layer first and the layers below after,
+// the opposite of Invalidate (inward first). When the inner layer does not
+// know this one as a dependent (a non-Describer in between), a fill in
+// between reads the inner value not yet cleared and keeps it: after Clear
+// returned the outer layer serves a value older than the source's.
+// Invalidate through the same stack is correct (checked below).
+//
+//	top.Clear: top.clearHere (bump, store cleared) ; [fill: top miss -> in hit a1 -> top keeps a1] ; in.Clear
+//	top.Fetch after Clear returned -> a1
+func TestClearGoesInwardFirstOverOpaqueLayer(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := newSource("a", "a1")
+	in := pipeline.Cache("in", clearStore{newMemStore[string, string]()}, nil)(src)
+	op := &opaque{next: in}
+	top := pipeline.Cache("top", clearStore{newMemStore[string, string]()}, nil)(op)
+	_, err := top.Fetch(ctx, "a")
+	require.NoError(t, err)
+
+	// Invalidate holds (inward first).
+	src.set("a", "a2")
+	require.NoError(t, top.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+	v, err := top.Fetch(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, "a2", v)
+
+	src.set("a", "a3")
+	op.beforeClear = func() {
+		op.beforeClear = nil
+		v, err := top.Fetch(ctx, "a") // a racing fetch, before in is cleared
+		require.NoError(t, err)
+		require.Equal(t, "a2", v)
+	}
+	require.NoError(t, top.(pipeline.Clearer).Clear(ctx))
+	v, err = top.Fetch(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, "a3", v, "a fetch that started after Clear returned got a value older than the source's")
+}

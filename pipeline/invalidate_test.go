@@ -1,0 +1,381 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// A batch fill that raced an invalidation of one of its keys is returned;
+// later callers of that key do not join the invalidated flight.
+func TestBatchFillRacingInvalidationIsNotJoinedAfterIt(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		bulk := &bulkSource{gate: make(chan struct{})}
+		store := newMemStore[string, string]()
+		f := pipeline.Cache("l", store, nil)(pipeline.BulkFunc[string, string](bulk.fetch))
+		done := make(chan []pipeline.Result[string])
+		go func() { done <- pipeline.FetchMany(t.Context(), f, []string{"a", "b"}) }()
+		synctest.Wait()
+		err := pipeline.Invalidate(t.Context(), f, "a")
+		require.NoError(t, err)
+		// A later caller does not join the invalidated flight.
+		got := make(chan string)
+		go func() {
+			v, _ := f.Fetch(t.Context(), "a")
+			got <- v
+		}()
+		synctest.Wait()
+		require.Len(t, bulk.callList(), 2, "the fetch after the invalidation starts afresh")
+		close(bulk.gate)
+		res := <-done
+		require.Equal(t, "va", res[0].Value)
+		require.Equal(t, "vb", res[1].Value)
+		require.Equal(t, "va", <-got)
+		synctest.Wait()
+		// The generation is per layer, not per key: the invalidation of a
+		// also keeps b of the same batch out of the store (a refetch, not a
+		// wrong answer). The later single fetch of a started afterwards and
+		// is kept.
+		require.True(t, store.has("a"))
+		v, err := f.Fetch(t.Context(), "b")
+		require.NoError(t, err)
+		require.Equal(t, "vb", v)
+	})
+}
+
+// An invalidation while a batch fetches a key: a fetch that starts after
+// Invalidate returned must not get the batch's (old) value, whether it is
+// a single fetch or a batch, and the batch's old value is not kept.
+func TestInvalidateDuringBatchIsNotServedAfterIt(t *testing.T) {
+	for _, cancellable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				var mu sync.Mutex
+				version := 1
+				gate := make(chan struct{})
+				var held bool
+				bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+					mu.Lock()
+					v := version
+					wait := !held
+					held = true
+					mu.Unlock()
+					if wait {
+						<-gate
+					}
+					m := map[string]string{}
+					for _, k := range keys {
+						m[k] = fmt.Sprint(k, v)
+					}
+					return m, nil
+				})
+				ms := newMemStore[string, string]()
+				f := pipeline.Cache("l", ms, nil)(bulk)
+				ctx, cancel := batchCtx(cancellable)
+				defer cancel()
+				first := make(chan []pipeline.Result[string], 1)
+				go func() { first <- pipeline.FetchMany(ctx, f, []string{"a", "b"}) }()
+				synctest.Wait() // read version 1, held
+				// A joiner before the invalidation makes the lazy flight of a.
+				early := make(chan string, 1)
+				go func() { v, _ := f.Fetch(context.Background(), "a"); early <- v }()
+				synctest.Wait()
+				mu.Lock()
+				version = 2
+				mu.Unlock()
+				require.NoError(t, f.(pipeline.Invalidator[string]).Invalidate(context.Background(), "a"))
+				v, err := f.Fetch(context.Background(), "a")
+				require.NoError(t, err)
+				require.Equal(t, "a2", v)
+				// b was not invalidated: it may still join the first batch,
+				// which waits at the gate.
+				res := pipeline.FetchMany(context.Background(), f, []string{"a", "a"})
+				require.Equal(t, "a2", res[1].Value)
+				close(gate)
+				<-first
+				<-early
+				synctest.Wait()
+				v, err = f.Fetch(context.Background(), "a")
+				require.NoError(t, err)
+				require.Equal(t, "a2", v, "the batch's old value was not kept")
+				require.NoError(t, f.(pipeline.Closer).Close())
+			})
+		})
+	}
+}
+
+// Was a bug, fixed: drop removes the key's flight (and bump closes batch flights) BEFORE
+// it deletes the key from the store. A flight opened in between whose
+// recheck reads the store still sees the old value, and it stays in the
+// flight table after Invalidate returned, so a fetch that starts afterwards
+// (and finds the store empty) joins it and gets the invalidated value.
+//
+//	W fills a1; X read the store (absent) before W landed, so X will recheck
+//	Invalidate: bump; flights.drop(a); [X: no flight, put X, recheck Get -> a1]; Delete(a); return
+//	Y (after return): Get -> absent; miss; joins X -> a1
+func TestFlightOpenedBeforeDeleteIsNotJoinedAfterInvalidate(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				gate := make(chan struct{})
+				var calls atomic.Int64
+				var mu sync.Mutex
+				val := "a1"
+				src := pipeline.FetcherFunc[string, string](func(context.Context, string) (string, error) {
+					if calls.Add(1) == 1 {
+						<-gate
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					return val, nil
+				})
+				ms := newMemStore[string, string]()
+				st := &deleteHookStore{memStore: ms}
+				l := pipeline.Cache("l", st, nil)(src)
+
+				xRelease, xRechecked, xGo := make(chan struct{}), make(chan struct{}), make(chan struct{})
+				var reads atomic.Int64
+				ms.afterGet = func() {
+					switch reads.Add(1) {
+					case 2: // X's first read: absent
+						<-xRelease
+					case 3: // X's recheck inside its flight: a1
+						close(xRechecked)
+						<-xGo
+					}
+				}
+				w := make(chan string, 1)
+				go func() { v, _ := l.Fetch(ctx, "a"); w <- v }() // read #1, then blocks in src
+				synctest.Wait()
+				x := make(chan string, 1)
+				go func() {
+					if batch {
+						x <- pipeline.FetchMany(ctx, l, []string{"a"})[0].Value
+						return
+					}
+					v, _ := l.Fetch(ctx, "a")
+					x <- v
+				}()
+				synctest.Wait() // X has read the store and waits
+				close(gate)
+				require.Equal(t, "a1", <-w) // W stored a1 and landed
+
+				mu.Lock()
+				val = "a2"
+				mu.Unlock()
+				st.beforeDelete = func() { // after bump and flights.drop
+					st.beforeDelete = nil
+					close(xRelease)
+					<-xRechecked
+				}
+				require.NoError(t, l.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+
+				y := make(chan string, 1)
+				go func() { v, _ := l.Fetch(ctx, "a"); y <- v }()
+				synctest.Wait()
+				close(xGo)
+				require.Equal(t, "a1", <-x, "X raced the invalidation")
+				require.Equal(t, "a2", <-y, "a fetch that started after Invalidate returned got the invalidated value")
+			})
+		})
+	}
+}
+
+// Invalidate and Clear called from inside a fill (from next), from
+// an observer of Fill, Invalidated, Miss and SharedWait events, and from an
+// inner layer's observer while an identity stack drops a key: no deadlock,
+// and the values served after return are fresh.
+func TestInvalidateFromObserversAndFills(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		src := newSource("a", "a1", "b", "b1")
+		var top, in pipeline.Fetcher[string, string]
+		var depth atomic.Int32
+		obs := pipeline.ObserverFunc[string](func(ctx context.Context, e pipeline.Event[string]) {
+			if depth.Add(1) > 1 {
+				depth.Add(-1)
+				return
+			}
+			defer depth.Add(-1)
+			switch e.Kind {
+			case pipeline.Fill, pipeline.Invalidated, pipeline.Miss:
+				_ = top.(pipeline.Invalidator[string]).Invalidate(ctx, "b")
+				_ = in.(pipeline.Clearer).Clear(ctx)
+			}
+		})
+		in = pipeline.Cache("in", clearStore{newMemStore[string, string]()}, &pipeline.CacheOptions[string]{Observer: obs})(
+			pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
+				_ = in.(pipeline.Invalidator[string]).Invalidate(ctx, "b") // from inside a fill
+				return src.Fetch(ctx, k)
+			}))
+		top = pipeline.Cache("top", clearStore{newMemStore[string, string]()}, &pipeline.CacheOptions[string]{Observer: obs})(in)
+		for range 3 {
+			v, err := top.Fetch(ctx, "a")
+			require.NoError(t, err)
+			require.Equal(t, "a1", v)
+			res := pipeline.FetchMany(ctx, top, []string{"a", "b"})
+			require.NoError(t, res[1].Err)
+			require.NoError(t, in.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+		}
+		src.set("a", "a2")
+		require.NoError(t, in.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+		v, err := top.Fetch(ctx, "a")
+		require.NoError(t, err)
+		require.Equal(t, "a2", v)
+	})
+}
+
+// Was a bug, fixed: an expired entry read for stale-if-error before Invalidate's Delete
+// travels into a flight opened after Invalidate returned, and a caller that
+// starts after Invalidate returned (and finds the store empty) joins that
+// flight and is served the invalidated value when below fails.
+//
+//	X: GetEntry(a) -> expired a1 (kept as old) ...................... miss: put F (current gen), old = a1
+//	Invalidate(a): bump; Delete(a); gen++, flights.drop; return
+//	Y (after return): GetEntry -> absent; miss; joins F
+//	F: below fails -> StaleServed old a1 -> Y gets a1, nil
+//
+// single: X's miss did not recheck (no flight landed), so old stays a1.
+// batch-recheck: a flight landed, the batch rechecks and finds a absent, but
+// runBatch keeps olds[n] from before (it only replaces it on expired), so
+// even the recheck does not help. single-clear: Clear, same as single.
+// single-recheck holds (load sets st=absent) and is the control.
+func TestStaleValueReadBeforeInvalidateIsNotServedAfterIt(t *testing.T) {
+	for _, mode := range []string{"single", "batch", "batch-recheck", "single-clear", "single-recheck"} {
+		t.Run(mode, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				bg := context.Background()
+				now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+				clock := func() time.Time { return now }
+				gate := make(chan struct{})
+				src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+					if k != "a" {
+						return "v" + k, nil
+					}
+					<-gate
+					return "", errBoom // the source moved on to a2, and now fails for a while
+				})
+				st := newMemStore[string, string]()
+				require.NoError(t, st.SetEntry(bg, "a", pipeline.Entry[string]{Value: "a1", Expires: now.Add(-time.Second)}))
+				var store pipeline.Store[string, string] = st
+				if mode == "single-clear" {
+					store = clearStore{st}
+				}
+				l := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{StaleIfError: time.Hour, Clock: clock})(src)
+
+				read, release := make(chan struct{}), make(chan struct{})
+				var reads atomic.Int64
+				st.afterGet = func() {
+					if reads.Add(1) == 1 { // X's read: the expired a1
+						close(read)
+						<-release
+					}
+				}
+				x := make(chan pipeline.Result[string], 1)
+				go func() {
+					if mode == "batch" || mode == "batch-recheck" {
+						x <- pipeline.FetchMany(bg, l, []string{"a"})[0]
+						return
+					}
+					e, err := l.(pipeline.EntryFetcher[string, string]).FetchEntry(bg, "a")
+					x <- pipeline.Result[string]{Entry: e, Err: err}
+				}()
+				<-read
+				if mode == "single-clear" {
+					require.NoError(t, l.(pipeline.Clearer).Clear(bg))
+				} else {
+					require.NoError(t, l.(pipeline.Invalidator[string]).Invalidate(bg, "a"))
+				}
+				if mode == "batch-recheck" || mode == "single-recheck" {
+					v, err := l.Fetch(bg, "z") // a flight lands: X will look in the store again
+					require.NoError(t, err)
+					require.Equal(t, "vz", v)
+				}
+				close(release)
+				synctest.Wait() // X leads a flight of a, waiting on below
+
+				y := make(chan pipeline.Result[string], 1)
+				go func() { // starts after Invalidate returned
+					v, err := l.Fetch(bg, "a")
+					y <- pipeline.Result[string]{Entry: pipeline.Entry[string]{Value: v}, Err: err}
+				}()
+				synctest.Wait()
+				close(gate)
+				<-x // X raced the invalidation: a1 is allowed for it
+				r := <-y
+				require.Error(t, r.Err, "a fetch that started after Invalidate returned was served the invalidated value %q", r.Value)
+			})
+		})
+	}
+}
+
+// A flight dropped by Invalidate while its uncancellable leader
+// still runs, a new flight of the key in the same slot, then the old leader
+// lands: remove leaves the new flight (pointer compare), the old one goes to
+// the free list and is reused for another key, and a joiner of the new
+// flight still gets the new leader's value (no shared flight under -race).
+func TestDroppedFlightLandingAfterNewFlightLeavesIt(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		bg := context.Background()
+		gates := map[string]chan struct{}{"a": make(chan struct{}), "a2": make(chan struct{})}
+		var aCalls atomic.Int64
+		src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+			if k == "a" {
+				n := aCalls.Add(1)
+				if n == 1 {
+					<-gates["a"]
+					return "a-old", nil
+				}
+				<-gates["a2"]
+				return "a-new", nil
+			}
+			return "v" + k, nil
+		})
+		f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+		for _, k := range []string{"p", "q"} { // spare flights
+			_, err := f.Fetch(bg, k)
+			require.NoError(t, err)
+		}
+		l1 := make(chan string, 1)
+		go func() { v, _ := f.Fetch(bg, "a"); l1 <- v }() // reused flight f1
+		synctest.Wait()
+		require.NoError(t, f.(pipeline.Invalidator[string]).Invalidate(bg, "a"))
+		l2 := make(chan string, 1)
+		go func() { v, _ := f.Fetch(bg, "a"); l2 <- v }() // new flight f2, same slot
+		synctest.Wait()
+		close(gates["a"])
+		require.Equal(t, "a-old", <-l1) // raced; not kept, f1 recycled
+		synctest.Wait()
+		for _, k := range []string{"r", "s", "t"} { // take f1 from the free list
+			v, err := f.Fetch(bg, k)
+			require.NoError(t, err)
+			require.Equal(t, "v"+k, v)
+		}
+		j := make(chan string, 1)
+		go func() { v, _ := f.Fetch(bg, "a"); j <- v }() // joins f2
+		batch := make(chan []pipeline.Result[string], 1)
+		go func() { batch <- pipeline.FetchMany(bg, f, []string{"a", "u", "a"}) }()
+		synctest.Wait()
+		close(gates["a2"])
+		require.Equal(t, "a-new", <-l2)
+		require.Equal(t, "a-new", <-j)
+		res := <-batch
+		require.Equal(t, "a-new", res[0].Value)
+		require.Equal(t, "vu", res[1].Value)
+		require.Equal(t, "a-new", res[2].Value)
+		require.Equal(t, int64(2), aCalls.Load(), "the joiners coalesced with the new flight")
+	})
+}

@@ -1,0 +1,226 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// Regression 2a (fixed). With NoCoalesce, batchMiss finds repeated keys with seen, but sets
+// seen[k] = len(work) before the negative-cache check; a negatively cached
+// key is then skipped without taking that work slot, so its later
+// occurrences are resolved by the flight of the next missed key. With keys
+// [x, y, x] and x remembered as not found, out[2] gets y's value with a nil
+// error.
+//
+// At fault: cache_batch.go:90-101 (seen[k] set before the `continue` of the
+// negative hit). Fix: check the negative cache before recording k in seen,
+// and record negative hits in seen too (e.g. seen[k] = -1 → copy out[first]).
+func TestNoCoalesceBatchRepeatedNegativeKeyGetsItsOwnError(t *testing.T) {
+	t.Parallel()
+	bulk := &bulkSource{}
+	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+		NoCoalesce: true, NegativeTTL: time.Minute,
+	})(pipeline.BulkFunc[string, string](bulk.fetch))
+	ctx := context.Background()
+	_, err := f.Fetch(ctx, "x") // remembered as not found
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+
+	res := pipeline.FetchMany(ctx, f, []string{"x", "y", "x"})
+	require.ErrorIs(t, res[0].Err, pipeline.ErrNotFound)
+	require.NoError(t, res[1].Err)
+	require.Equal(t, "vy", res[1].Value)
+	require.ErrorIs(t, res[2].Err, pipeline.ErrNotFound, "x must not get y's value %q", res[2].Value)
+}
+
+// Regression 2b (fixed). Same cause as 2a: when no missed key follows, the repeated
+// negatively cached key points at an unused flight slot whose done channel is
+// nil; isClosed(nil) is false, so the result is {Err: ctx.Err()} = a zero
+// value with a nil error, which the Fetcher contract forbids.
+func TestNoCoalesceBatchRepeatedNegativeKeyAloneGetsNotFound(t *testing.T) {
+	t.Parallel()
+	bulk := &bulkSource{}
+	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+		NoCoalesce: true, NegativeTTL: time.Minute,
+	})(pipeline.BulkFunc[string, string](bulk.fetch))
+	ctx := context.Background()
+	_, err := f.Fetch(ctx, "x")
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+
+	res := pipeline.FetchMany(ctx, f, []string{"x", "x"})
+	require.ErrorIs(t, res[0].Err, pipeline.ErrNotFound)
+	require.ErrorIs(t, res[1].Err, pipeline.ErrNotFound)
+}
+
+// Regression 3 (fixed). A not-found result that raced an invalidation is remembered by the
+// negative cache. finish/failed add the key to the negative cache without
+// comparing the generation read before the fetch (put does compare it):
+//
+//	A: Fetch(k) misses, load reads gen, source answers "not found" (slow)
+//	B: writes k at the source, Invalidate(k): gen++, neg.remove(k), Delete
+//	A: failed → neg.add(k)
+//	C: Fetch(k) after Invalidate returned → NegativeHit, ErrNotFound for
+//	   NegativeTTL although the value exists.
+//
+// At fault: cache.go:508-511 (neg.add with no gen check); also reached from
+// runBatch. Fix: pass gen to failed and add only if c.gen.Load() == gen,
+// removing again if gen moved after the add (as put does).
+func TestNegativeFillRacingInvalidationIsNotKept(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		data := map[string]string{}
+		gate := make(chan struct{})
+		src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
+			mu.Lock()
+			v, ok := data[k]
+			mu.Unlock()
+			<-gate // the answer is decided, the reply is slow
+			if !ok {
+				return "", fmt.Errorf("%s: %w", k, pipeline.ErrNotFound)
+			}
+			return v, nil
+		})
+		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(src)
+		errc := make(chan error)
+		go func() {
+			_, err := f.Fetch(t.Context(), "k")
+			errc <- err
+		}()
+		synctest.Wait()
+		mu.Lock()
+		data["k"] = "V"
+		mu.Unlock()
+		err := pipeline.Invalidate(t.Context(), f, "k")
+		require.NoError(t, err)
+		close(gate)
+		require.ErrorIs(t, <-errc, pipeline.ErrNotFound, "the raced fetch itself may answer not found")
+
+		v, err := f.Fetch(t.Context(), "k")
+		require.NoError(t, err, "a fetch that starts after Invalidate returned must not be answered by the negative cache")
+		require.Equal(t, "V", v)
+	})
+}
+
+// Regression 9 (fixed). Tree + negative caching: an outer layer with NegativeTTL remembers
+// that an outer key was not found below, but no dependent is recorded for a
+// not-found answer (register runs only when err == nil), so invalidating the
+// inner key after the value was created does not reach the outer negative
+// entry: the outer layer keeps answering ErrNotFound for NegativeTTL after
+// Invalidate(inner) returned, while the inner layer serves the value.
+//
+// At fault: cache.go:354-356 (register only on success) and
+// cache_batch.go:174-178 (registerBatch only for out[i].Err == nil), with
+// drop (cache_deps.go:250-252) being the only place that forgets a negative
+// entry. Fix: also register dependents when below answered ErrNotFound and
+// the outer layer remembers it (c.neg != nil).
+func TestTreeInnerInvalidateDropsOuterNegativeEntry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := newSource()
+	raw := pipeline.Cache("raw", newMemStore[string, string](), nil)(src)
+	top := pipeline.Cache("top", newMemStore[string, string](), &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(upper{raw})
+
+	_, err := top.Fetch(ctx, "a/0")
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+	src.set("a", "a1")
+	require.NoError(t, raw.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+	v, err := raw.Fetch(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, "a1", v)
+
+	v, err = top.Fetch(ctx, "a/0")
+	require.NoError(t, err, "the outer layer must not keep a not-found derived from the invalidated inner key")
+	require.Equal(t, "A1", v)
+}
+
+// Negative-cached keys, repeated, among keys the batch fetches, joins and
+// rechecks: each occurrence of a remembered key gets the remembered error,
+// and the others their values.
+func TestBatchRepeatedNegativeKeysAmongFetchedKeys(t *testing.T) {
+	for _, cancellable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				bulk := &gatedBulk{hold: map[string]bool{"g": true}, gate: make(chan struct{})}
+				ms := newMemStore[string, string]()
+				f := pipeline.Cache("l", ms, &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(pipeline.BulkFunc[string, string](bulk.fetch))
+				bg := context.Background()
+				require.ErrorIs(t, pipeline.FetchMany(bg, f, []string{"x1"})[0].Err, pipeline.ErrNotFound)
+				go pipeline.FetchMany(bg, f, []string{"g"})
+				synctest.Wait() // g is in flight
+				ctx, cancel := batchCtx(cancellable)
+				defer cancel()
+				keys := []string{"x1", "g", "m", "x1", "g", "m", "x2", "x2"}
+				resc := make(chan []pipeline.Result[string], 1)
+				go func() { resc <- pipeline.FetchMany(ctx, f, keys) }()
+				synctest.Wait()
+				close(bulk.gate)
+				res := <-resc
+				for i, k := range keys {
+					if k[0] == 'x' {
+						require.ErrorIs(t, res[i].Err, pipeline.ErrNotFound, i)
+						require.Empty(t, res[i].Value, i)
+						continue
+					}
+					require.NoError(t, res[i].Err, i)
+					require.Equal(t, "v"+k, res[i].Value, i)
+				}
+				synctest.Wait()
+				require.ElementsMatch(t, [][]string{{"x1"}, {"g"}, {"m", "x2"}}, bulk.list())
+				require.NoError(t, f.(pipeline.Closer).Close())
+			})
+		})
+	}
+}
+
+// Negative caching through a tree: an outer layer that remembers
+// a not-found derived from an inner read that raced an invalidation of the
+// inner key forgets it; and a single layer's negative entry does not
+// outlive Invalidate.
+func TestNegativeEntryDoesNotOutliveInvalidate(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		src := newSource()
+		inStore := newMemStore[string, string]()
+		in := pipeline.Cache("in", inStore, &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(src)
+		outer := pipeline.Cache("outer", newMemStore[string, string](), &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(upperNoCase{in})
+		read, release := make(chan struct{}), make(chan struct{})
+		inStore.afterGet = func() {
+			inStore.afterGet = nil
+			close(read)
+			<-release
+		}
+		first := make(chan error, 1)
+		go func() { _, err := outer.Fetch(ctx, "a/x"); first <- err }()
+		<-read // outer's fill read in's store (absent) and will get not found
+		src.set("a", "a1")
+		done := make(chan error, 1)
+		go func() { done <- in.(pipeline.Invalidator[string]).Invalidate(ctx, "a") }()
+		synctest.Wait()
+		close(release)
+		require.NoError(t, <-done)
+		<-first
+		v, err := outer.Fetch(ctx, "a/x")
+		require.NoError(t, err)
+		require.Equal(t, "a1", v)
+
+		// A batch that fetched not-found before an invalidation.
+		src2 := newSource()
+		l := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(src2)
+		require.ErrorIs(t, pipeline.FetchMany(ctx, l, []string{"k"})[0].Err, pipeline.ErrNotFound)
+		src2.set("k", "k1")
+		require.NoError(t, l.(pipeline.Invalidator[string]).Invalidate(ctx, "k"))
+		res := pipeline.FetchMany(ctx, l, []string{"k", "k"})
+		require.NoError(t, res[0].Err)
+		require.Equal(t, "k1", res[1].Value)
+	})
+}

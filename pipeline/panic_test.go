@@ -1,0 +1,291 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// Regression 6 (fixed). In batchMiss the batch registers its own flights in c.flights and
+// then, before starting runBatch (which alone can close them), emits
+// SharedWait for the flights it joined. If the observer panics there, the
+// panic leaves the batch's own flights in the map with a done channel that
+// nobody will ever close: every later fetch of those keys joins a dead flight
+// and hangs until its ctx ends (forever for a ctx that cannot be cancelled).
+// The single-key path has no such gap (it emits SharedWait only as a waiter).
+//
+// At fault: cache_batch.go:138-142 (user code between registration at :132
+// and runBatch at :148/:153). Fix: emit SharedWait before registering, or
+// collect the keys and emit after runBatch was started, or guard with a
+// deferred release of the own flights.
+func TestBatchObserverPanicOnSharedWaitLeavesNoKeyStuck(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("a", "A", "b", "B")
+		src.gate = make(chan struct{})
+		var armed atomic.Bool
+		obs := pipeline.ObserverFunc[string](func(_ context.Context, e pipeline.Event[string]) {
+			if e.Kind == pipeline.SharedWait && armed.CompareAndSwap(true, false) {
+				panic("observer bug")
+			}
+		})
+		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{Observer: obs})(src)
+
+		go func() { _, _ = f.Fetch(t.Context(), "b") }() // b in flight
+		synctest.Wait()
+		armed.Store(true)
+		// The observer's panic reaches the caller as a *PanicError, at every
+		// position of the batch.
+		res := pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
+		var perr *pipeline.PanicError
+		require.ErrorAs(t, res[0].Err, &perr)
+		close(src.gate)
+		synctest.Wait()
+
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		v, err := f.Fetch(ctx, "a")
+		require.NoError(t, err, "key a must not stay stuck after a panic")
+		require.Equal(t, "A", v)
+	})
+}
+
+// Regression 6b (fixed). Same class as BUG 6, on runBatch's own panic path: the recovered
+// panic is reported (c.panicked → emit Error) inside the deferred function
+// that also bumps landed, deletes the batch's flights and closes done. If the
+// observer panics on that Error event, the rest of the defer never runs: the
+// flights stay in the map with done open, and every later fetch of those keys
+// hangs. The single-key path is immune (run's cleanup is a separate defer
+// from load's recover).
+//
+// At fault: cache_batch.go:219-239 (panicked called before the cleanup in the
+// same defer). Fix: do the cleanup in its own defer registered first (so it
+// runs last), or report the panic after releasing the flights.
+func TestBatchObserverPanicOnPanicReportLeavesNoKeyStuck(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int64
+		src := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+			if calls.Add(1) == 1 {
+				panic("bulk kaboom")
+			}
+			m := map[string]string{}
+			for _, k := range keys {
+				m[k] = "v" + k
+			}
+			return m, nil
+		})
+		var armed atomic.Bool
+		armed.Store(true)
+		obs := pipeline.ObserverFunc[string](func(_ context.Context, e pipeline.Event[string]) {
+			if e.Kind == pipeline.Error && armed.CompareAndSwap(true, false) {
+				panic("observer bug")
+			}
+		})
+		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{Observer: obs})(src)
+		// The observer's panic reaches the caller as a *PanicError.
+		res := pipeline.FetchMany(context.Background(), f, []string{"a", "b"})
+		var perr *pipeline.PanicError
+		require.ErrorAs(t, res[0].Err, &perr)
+
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		v, err := f.Fetch(ctx, "a")
+		require.NoError(t, err, "key a must not stay stuck after a panic")
+		require.Equal(t, "va", v)
+	})
+}
+
+// A panic in the store's Set inside a shared fetch reaches every waiter as a
+// PanicError and leaves nothing stuck.
+func TestStoreSetPanicInsideFlightReachesEveryWaiter(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("k", "V")
+		src.gate = make(chan struct{})
+		inner := newMemStore[string, string]()
+		var panics atomic.Int64
+		store := pipeline.StoreFuncs[string, string]{
+			GetFunc: inner.Get,
+			SetFunc: func(ctx context.Context, k, v string) error {
+				if panics.Add(1) == 1 {
+					panic("set kaboom")
+				}
+				return inner.Set(ctx, k, v)
+			},
+			DeleteFunc: inner.Delete,
+		}
+		f := pipeline.Cache("l", store, nil)(src)
+		const n = 5
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { _, errs[i] = f.Fetch(t.Context(), "k") })
+		}
+		synctest.Wait()
+		close(src.gate)
+		wg.Wait()
+		for _, err := range errs {
+			var pe *pipeline.PanicError
+			require.ErrorAs(t, err, &pe)
+		}
+		v, err := f.Fetch(t.Context(), "k")
+		require.NoError(t, err)
+		require.Equal(t, "V", v)
+	})
+}
+
+// A panic below fails every key the batch fetches, and the keys that
+// others joined: a single fetch and another batch get the *PanicError; the
+// keys the batch answered from the store on its recheck keep their values.
+func TestBatchPanicReachesJoiners(t *testing.T) {
+	for _, cancellable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				bulk := &gatedBulk{hold: map[string]bool{"a": true}, gate: make(chan struct{}), panic: "kaboom"}
+				f := pipeline.Cache("l", newMemStore[string, string](), nil)(pipeline.BulkFunc[string, string](bulk.fetch))
+				ctx, cancel := batchCtx(cancellable)
+				defer cancel()
+				first := make(chan []pipeline.Result[string], 1)
+				go func() { first <- pipeline.FetchMany(ctx, f, []string{"a", "b", "a"}) }()
+				synctest.Wait()
+				single := make(chan error, 1)
+				go func() { _, err := f.Fetch(context.Background(), "b"); single <- err }()
+				other := make(chan []pipeline.Result[string], 1)
+				go func() { other <- pipeline.FetchMany(context.Background(), f, []string{"a", "b"}) }()
+				synctest.Wait()
+				close(bulk.gate)
+				var pe *pipeline.PanicError
+				for i, r := range <-first {
+					require.ErrorAs(t, r.Err, &pe, i)
+				}
+				require.ErrorAs(t, <-single, &pe)
+				for i, r := range <-other {
+					require.ErrorAs(t, r.Err, &pe, i)
+				}
+				synctest.Wait()
+				bulk.mu.Lock()
+				bulk.panic = nil
+				bulk.mu.Unlock()
+				res := pipeline.FetchMany(ctx, f, []string{"a", "b"})
+				require.Equal(t, "va", res[0].Value)
+				require.Equal(t, "vb", res[1].Value)
+				require.NoError(t, f.(pipeline.Closer).Close())
+			})
+		})
+	}
+}
+
+// Was a bug, fixed: Invalidate on an outer layer sets origin so that the inner layer's
+// drop skips the outer key (the outer drops it itself afterwards). If the
+// inner drop panics (an observer panics on Invalidated), the outer drop
+// never runs and the skipped dependent is never dropped: the outer layer
+// keeps serving the invalidated value. TestObserverPanicOnInvalidatedStillDropsDependents
+// covers only an invalidation started at the inner layer.
+//
+//	top.Invalidate(k): in.Invalidate(origin=top:k) -> in.drop: bump, Delete, emit panics
+//	  deferred dropDependents: identity/recorded top:k == origin -> skipped
+//	panic leaves top.Invalidate before top.drop(k): top still holds v1
+func TestInnerObserverPanicWhileInvalidatingOuterStillDropsOuterKey(t *testing.T) {
+	for _, topo := range []string{"identity", "recorded"} {
+		t.Run(topo, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			src := newSource("a", "a1")
+			panicky := pipeline.ObserverFunc[string](func(_ context.Context, e pipeline.Event[string]) {
+				if e.Kind == pipeline.Invalidated {
+					panic("observer")
+				}
+			})
+			in := pipeline.Cache("in", newMemStore[string, string](), &pipeline.CacheOptions[string]{Observer: panicky})(src)
+			var top pipeline.Fetcher[string, string]
+			key := "a"
+			if topo == "identity" {
+				top = pipeline.Cache("top", newMemStore[string, string](), nil)(in)
+			} else {
+				top = pipeline.Cache("top", newMemStore[string, string](), nil)(upperNoCase{in})
+				key = "a/x"
+			}
+			v, err := top.Fetch(ctx, key)
+			require.NoError(t, err)
+			require.Equal(t, "a1", v)
+
+			src.set("a", "a2")
+			require.Panics(t, func() { _ = top.(pipeline.Invalidator[string]).Invalidate(ctx, key) })
+			v, err = top.Fetch(ctx, key)
+			require.NoError(t, err)
+			require.Equal(t, "a2", v, "the layer Invalidate was called on still serves the invalidated value")
+		})
+	}
+}
+
+// panicSetStore panics in Set when armed.
+type panicSetStore struct {
+	*memStore[string, string]
+	armed atomic.Bool
+}
+
+func (p *panicSetStore) Set(ctx context.Context, k, v string) error {
+	if p.armed.CompareAndSwap(true, false) {
+		panic("set")
+	}
+	return p.memStore.Set(ctx, k, v)
+}
+
+// A store Set that panics under fillMu (read) releases it:
+// Invalidate still runs, and later fills are kept. A Set that blocks under
+// fillMu makes Invalidate wait (writer) and, with RWMutex writer
+// preference, other fills' writes wait too, but all finish once Set
+// returns: no deadlock. (Not under synctest: a goroutine blocked on a
+// sync.RWMutex is not durably blocked, so synctest.Wait would hang; the
+// short sleeps only make the intended interleaving likely, nothing is
+// asserted on time.)
+func TestStoreSetPanicOrBlockDoesNotDeadlockInvalidate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := newSource("a", "a1", "b", "b1", "c", "c1")
+	st := &panicSetStore{memStore: newMemStore[string, string]()}
+	f := pipeline.Cache("f", st, nil)(src)
+	st.armed.Store(true)
+	_, err := f.Fetch(ctx, "a")
+	var perr *pipeline.PanicError
+	require.ErrorAs(t, err, &perr)
+	require.NoError(t, f.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+	v, err := f.Fetch(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, "a1", v)
+	require.True(t, st.has("a"))
+
+	// Blocking Set, then an Invalidate (writer waits), then another fill.
+	block, blocked := make(chan struct{}), make(chan struct{})
+	var n atomic.Int64
+	st.beforeSet = func() {
+		if n.Add(1) == 1 {
+			close(blocked)
+			<-block
+		}
+	}
+	done := make(chan struct{}, 3)
+	go func() { _, _ = f.Fetch(ctx, "b"); done <- struct{}{} }()
+	<-blocked
+	go func() { _ = f.(pipeline.Invalidator[string]).Invalidate(ctx, "a"); done <- struct{}{} }()
+	time.Sleep(5 * time.Millisecond)
+	go func() { _, _ = f.Fetch(ctx, "c"); done <- struct{}{} }()
+	time.Sleep(5 * time.Millisecond)
+	close(block)
+	for range 3 {
+		<-done
+	}
+	require.True(t, st.has("b"))
+	// c's fill read the generation before the bump: it is not kept (an
+	// invalidation of any key voids every fill under way in the layer).
+}

@@ -1,0 +1,122 @@
+package pipeline_test
+
+import (
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// Regression 1 (fixed). batchMiss indexes olds (the expired entries kept for stale-if-error)
+// by the position in work before the coalescing loop compacts work: a key
+// repeated in the batch is removed from work as a dup, so every later key
+// reads the old entry of the key before it. With keys [a, a, b], all expired,
+// olds = [a_old, a_old, b_old] but work becomes [a, b]; runBatch takes
+// olds[1] = a_old for b. When below fails, b is answered with a's stale value
+// and a nil error.
+//
+// At fault: cache_batch.go:103-108 (olds[len(work)] before the compaction at
+// :115-135) and :280 (olds[n] with n an index in the compacted work).
+// Fix: keep the old entry in batchKey (batchKey.old) instead of a parallel
+// slice, or compact olds together with work.
+func TestBatchRepeatedKeyGetsItsOwnStaleValue(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore[string, string]()
+		past := time.Now().Add(-time.Second)
+		require.NoError(t, store.SetEntry(t.Context(), "a", pipeline.Entry[string]{Value: "old-a", Expires: past}))
+		require.NoError(t, store.SetEntry(t.Context(), "b", pipeline.Entry[string]{Value: "old-b", Expires: past}))
+		bulk := &bulkSource{err: errBoom}
+		f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{StaleIfError: time.Minute})(
+			pipeline.BulkFunc[string, string](bulk.fetch))
+
+		res := pipeline.FetchMany(t.Context(), f, []string{"a", "a", "b"})
+		for i, want := range []string{"old-a", "old-a", "old-b"} {
+			require.NoError(t, res[i].Err, "stale-if-error")
+			require.Equal(t, want, res[i].Value, "position %d", i)
+		}
+	})
+}
+
+// Stale-if-error on the direct path (every key of the batch is a miss, and
+// some hold expired entries that the caller's out carries down): each key
+// gets its own stale value or the error, joiners too, and once below works
+// again the fresh values.
+func TestBatchOfMissesServesEachKeyItsOwnStaleValue(t *testing.T) {
+	for _, cancellable := range []bool{false, true} {
+		for _, batchStore := range []bool{false, true} {
+			t.Run(fmt.Sprintf("cancellable=%v/batchStore=%v", cancellable, batchStore), func(t *testing.T) {
+				t.Parallel()
+				clk := newClock()
+				ms := newMemStore[string, string]()
+				var store pipeline.Store[string, string] = ms
+				if !batchStore {
+					store = keyStore[string, string]{ms}
+				}
+				bulk := &gatedBulk{err: errBoom}
+				f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{
+					TTL: time.Minute, StaleIfError: time.Hour, Clock: clk.Now,
+				})(pipeline.BulkFunc[string, string](bulk.fetch))
+				expired := clk.Now().Add(-time.Second)
+				for _, k := range []string{"a", "c"} {
+					require.NoError(t, ms.SetEntry(t.Context(), k, pipeline.Entry[string]{Value: "old-" + k, Expires: expired}))
+				}
+				ctx, cancel := batchCtx(cancellable)
+				defer cancel()
+				keys := []string{"a", "b", "c"}
+				res := pipeline.FetchMany(ctx, f, keys)
+				require.NoError(t, res[0].Err)
+				require.Equal(t, "old-a", res[0].Value)
+				require.ErrorIs(t, res[1].Err, errBoom)
+				require.Empty(t, res[1].Value)
+				require.NoError(t, res[2].Err)
+				require.Equal(t, "old-c", res[2].Value)
+
+				bulk.mu.Lock()
+				bulk.err = nil
+				bulk.mu.Unlock()
+				res = pipeline.FetchMany(ctx, f, keys)
+				for i, k := range keys {
+					require.NoError(t, res[i].Err)
+					require.Equal(t, "v"+k, res[i].Value)
+					require.True(t, res[i].Expires.After(clk.Now()), "a fresh lifetime")
+				}
+				// The expired entries did not leak down as results: below
+				// was asked for every key.
+				require.Equal(t, [][]string{keys, keys}, bulk.list())
+			})
+		}
+	}
+}
+
+// Stale-if-error over two cache layers on the direct path: the outer
+// layer's expired entries travel down in out, and the inner layer (whose
+// own entries are expired too) must answer each key from its own store.
+func TestBatchStaleIfErrorTwoLayersAnswerFromOwnStore(t *testing.T) {
+	for _, cancellable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
+			t.Parallel()
+			clk := newClock()
+			innerStore, outerStore := newMemStore[string, string](), newMemStore[string, string]()
+			bulk := &gatedBulk{err: errBoom}
+			opts := &pipeline.CacheOptions[string]{TTL: time.Minute, StaleIfError: time.Hour, Clock: clk.Now}
+			inner := pipeline.Cache("inner", innerStore, opts)(pipeline.BulkFunc[string, string](bulk.fetch))
+			outer := pipeline.Cache("outer", outerStore, opts)(inner)
+			expired := clk.Now().Add(-time.Second)
+			require.NoError(t, outerStore.SetEntry(t.Context(), "a", pipeline.Entry[string]{Value: "outer-a", Expires: expired}))
+			require.NoError(t, innerStore.SetEntry(t.Context(), "b", pipeline.Entry[string]{Value: "inner-b", Expires: expired}))
+			ctx, cancel := batchCtx(cancellable)
+			defer cancel()
+			res := pipeline.FetchMany(ctx, outer, []string{"a", "b", "c"})
+			require.NoError(t, res[0].Err)
+			require.Equal(t, "outer-a", res[0].Value, "the outer stale value; the inner layer has none and fails")
+			require.NoError(t, res[1].Err)
+			require.Equal(t, "inner-b", res[1].Value)
+			require.ErrorIs(t, res[2].Err, errBoom)
+		})
+	}
+}

@@ -1,0 +1,116 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/middleware"
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// NaN keys never equal themselves: each occurrence is a key of its own,
+// fetched and answered on its own; a repeat of an ordinary key next to them
+// still gets its first occurrence's value.
+func TestBatchAnswersNaNKeysWithInvalidKey(t *testing.T) {
+	for _, cancellable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var asked [][]float64
+			bulk := pipeline.BulkFunc[float64, string](func(_ context.Context, keys []float64) (map[float64]string, error) {
+				mu.Lock()
+				asked = append(asked, append([]float64(nil), keys...))
+				mu.Unlock()
+				m := map[float64]string{}
+				for _, k := range keys {
+					if !math.IsNaN(k) {
+						m[k] = fmt.Sprint("v", k)
+					}
+				}
+				return m, nil
+			})
+			f := pipeline.Cache("l", newMemStore[float64, string](), nil)(bulk)
+			ctx, cancel := batchCtx(cancellable)
+			defer cancel()
+			nan := math.NaN()
+			keys := []float64{nan, 1, nan, 2, 1}
+			res := pipeline.FetchMany(ctx, f, keys)
+			require.ErrorIs(t, res[0].Err, pipeline.ErrInvalidKey)
+			require.ErrorIs(t, res[2].Err, pipeline.ErrInvalidKey)
+			require.Equal(t, "v1", res[1].Value)
+			require.Equal(t, "v2", res[3].Value)
+			require.Equal(t, "v1", res[4].Value)
+			mu.Lock()
+			require.Len(t, asked, 1)
+			require.Equal(t, []float64{1, 2}, asked[0], "a NaN is never asked below; 1 and 2 once")
+			mu.Unlock()
+			// All NaN: nothing goes below.
+			res = pipeline.FetchMany(ctx, f, []float64{nan, nan})
+			require.ErrorIs(t, res[0].Err, pipeline.ErrInvalidKey)
+			require.ErrorIs(t, res[1].Err, pipeline.ErrInvalidKey)
+			mu.Lock()
+			require.Len(t, asked, 1)
+			mu.Unlock()
+		})
+	}
+}
+
+// Unhashable keys through MapKey (Invalidate and batches), through
+// Coalesce, and struct keys with interface fields in a batch, get
+// ErrInvalidKey and leave the layers usable.
+func TestUnhashableKeysThroughMiddleware(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	type sk struct {
+		a string
+		b any
+	}
+	src := pipeline.FetcherFunc[any, string](func(_ context.Context, k any) (string, error) { return fmt.Sprint(k), nil })
+	inner := pipeline.Cache("in", newMemStore[any, string](), nil)(src)
+	mapped := middleware.MapKey[string](func(k sk) any { return k.b })(inner)
+	outer := pipeline.Cache("out", newMemStore[sk, string](), nil)(mapped)
+	_, err := outer.Fetch(ctx, sk{"x", []int{1}})
+	require.ErrorIs(t, err, pipeline.ErrInvalidKey)
+	require.ErrorIs(t, outer.(pipeline.Invalidator[sk]).Invalidate(ctx, sk{"x", []int{1}}), pipeline.ErrInvalidKey)
+	require.ErrorIs(t, mapped.(pipeline.Invalidator[sk]).Invalidate(ctx, sk{"x", []int{1}}), pipeline.ErrInvalidKey)
+	res := pipeline.FetchMany(ctx, outer, []sk{{"a", 1}, {"b", map[int]int{}}, {"c", [1]any{[]byte("x")}}, {"a", 1}})
+	require.NoError(t, res[0].Err)
+	require.ErrorIs(t, res[1].Err, pipeline.ErrInvalidKey)
+	require.ErrorIs(t, res[2].Err, pipeline.ErrInvalidKey)
+	require.Equal(t, "1", res[3].Value)
+
+	co := middleware.Coalesce[any, string]("co", nil)(src)
+	_, err = co.Fetch(ctx, []int{1})
+	require.ErrorIs(t, err, pipeline.ErrInvalidKey)
+	res2 := pipeline.FetchMany(ctx, co, []any{"a", func() {}})
+	require.NoError(t, res2[0].Err)
+	require.ErrorIs(t, res2[1].Err, pipeline.ErrInvalidKey)
+	v, err := co.Fetch(ctx, strings.Repeat("z", 2))
+	require.NoError(t, err)
+	require.Equal(t, "zz", v)
+}
+
+// Was a bug (minor), fixed: an unhashable key is an error at a cache layer, but
+// FetchMany through any layer that is not a BatchFetcher (Log, Inspect, a
+// user layer) hashes the keys first, in fanOut's distinct, and panics in
+// the caller instead of giving that key ErrInvalidKey and fetching the
+// others.
+func TestFetchManyThroughNonBatchLayerAnswersUnhashableKeyWithInvalidKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := pipeline.FetcherFunc[any, string](func(_ context.Context, k any) (string, error) { return fmt.Sprint(k), nil })
+	inner := pipeline.Cache("in", newMemStore[any, string](), nil)(src)
+	logged := middleware.Inspect[any, string](func(context.Context, any, []pipeline.Event[any], error) {})(inner)
+	_, err := logged.Fetch(ctx, []int{1})
+	require.ErrorIs(t, err, pipeline.ErrInvalidKey, "a single fetch gets the error")
+	var res []pipeline.Result[string]
+	require.NotPanics(t, func() { res = pipeline.FetchMany(ctx, logged, []any{"a", []int{1}}) })
+	require.NoError(t, res[0].Err)
+	require.ErrorIs(t, res[1].Err, pipeline.ErrInvalidKey)
+}
