@@ -14,15 +14,9 @@ import (
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-// BUG 8 (minor, events). With coalescing on (the default), a key repeated in
-// a batch emits one Miss per occurrence but one Fill; with NoCoalesce it
-// emits one Miss. Miss counts (and so the hit ratio of the stats) depend on
-// the coalescing mode and over-count misses. The first loop of batchMiss
-// emits Miss before the coalescing loop finds the repeats.
-//
-// At fault: cache_batch.go:102 (Miss emitted before dups are known when
-// coalescing). Fix: emit Miss after the coalescing loop for the keys the batch
-// leads or joins (or SharedWait for repeats), as the NoCoalesce path does.
+// A key repeated in a batch emits the same events with coalescing on (the
+// default) and with NoCoalesce, so that miss counts and the hit ratio do
+// not depend on the coalescing mode.
 func TestBatchRepeatedKeyEventsSameWithOrWithoutCoalescing(t *testing.T) {
 	t.Parallel()
 	events := func(noCoalesce bool) []string {
@@ -36,10 +30,9 @@ func TestBatchRepeatedKeyEventsSameWithOrWithoutCoalescing(t *testing.T) {
 	require.Equal(t, events(true), events(false))
 }
 
-// The landed optimisation in FetchBatch: a batch whose store read of a key
-// missed just before a single flight of that key landed and left the map
-// must find the value inside its own flight (recheck), not fetch it again;
-// and with no landing in between it must not read the store twice.
+// A batch whose store read of a key missed just before a single flight of
+// that key landed finds the value inside its own flight (recheck), and does
+// not fetch it again; with no landing in between it reads the store once.
 func TestBatchRechecksStoreInsideFlight(t *testing.T) {
 	t.Parallel()
 	bulk := &bulkSource{}

@@ -14,10 +14,9 @@ import (
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-// Dependents recorded by an inner layer's FetchBatch (hits through the plain
-// fast path and fills) line up with the outer keys even when the outer batch
-// held some keys itself, so the marker's positions are those of the keys
-// passed down, not of the outer batch.
+// Dependents recorded by an inner layer's FetchBatch (hits and fills) line
+// up with the outer keys even when the outer batch held some keys itself:
+// they are the keys passed down, not the positions of the outer batch.
 func TestTreeBatchRecordsDependentsOfKeysPassedDown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -105,16 +104,15 @@ func (p perKeyBatch) FetchBatch(ctx context.Context, keys []string, out []pipeli
 	}
 }
 
-// Was a bug, fixed: when a batch reaches an inner layer key by key, the inner layer
-// records wholeLayer{outer}, and dropping the inner key "drops" it with
-// outer.clearHere. Over a store without a Clear method (a plain Store, which
-// is all the Store interface asks for) clearHere only reports an Error
-// event: the outer key is not dropped, Invalidate returns nil, and the outer
-// layer serves the invalidated value for good.
+// A batch that reaches an inner layer key by key (through a layer that
+// fetches each key of its batch on its own) makes the whole outer batch a
+// dependent of each inner key; invalidating an inner key drops the outer
+// keys of that batch even over a store without a Clear method (a plain
+// Store, which is all the Store interface asks for):
 //
-//	outer batch [a/x] -> perKeyBatch -> in.Fetch(ctx with batchMarker): register whole(outer)
-//	in.Invalidate(a): dropDependents -> outer.clearHere -> store has no Clear -> Error event only
-//	outer.Fetch(a/x) -> a1
+//	outer batch [a/x] -> perKeyBatch -> in.Fetch: records the outer batch
+//	in.Invalidate(a): drops the outer batch's keys, one by one
+//	outer.Fetch(a/x) -> a2
 func TestKeyByKeyBatchDependentDropsOverStoreWithoutClear(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -134,9 +132,9 @@ func TestKeyByKeyBatchDependentDropsOverStoreWithoutClear(t *testing.T) {
 	require.Equal(t, "a2", v, "outer serves a value derived from an invalidated inner value (errors seen: %v)", rec.errs())
 }
 
-// A batch through a describing mapper that cannot batch goes
-// through fanOut, which gives each key its own marker: the record is per
-// key and the drop works over a store without Clear.
+// A batch through a describing mapper that cannot batch is fanned out, each
+// key with its own record: the drop is per key and works over a store
+// without Clear.
 func TestFanOutBatchRecordsPerKey(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -156,17 +154,13 @@ func TestFanOutBatchRecordsPerKey(t *testing.T) {
 	}
 }
 
-// Was a bug, fixed (the batch marker is now the dependent, dropping its keys
-// one by one): neverGen, an interim guard, stopped only the layer whose batch marker was recorded as
-// whole-layer. A cache layer directly over it (an identity dependent) keeps
-// the value, and dropping the inner key reaches it only through
-// outer.clearHere -> top.clearHere, which does nothing over a store without
-// Clear: top serves the invalidated value for good.
+// A batch dependent reaches through the layers above it: a cache layer
+// directly over the one whose batch went down key by key loses its value
+// too when the inner key is invalidated, over stores without Clear:
 //
-//	top batch [a/x] -> outer.fetchDistinct -> runBatch(marker) -> perKeyBatch -> in.Fetch: register whole(outer)
-//	outer keeps nothing (neverGen); top keeps a/x = a1
-//	in.Invalidate(a): wholeLayer{outer}.dropDerived -> outer.clearHere (no Clear) -> top.clearHere (no Clear)
-//	top.Fetch(a/x) -> a1
+//	top batch [a/x] -> outer batch -> perKeyBatch -> in.Fetch: records outer's batch
+//	in.Invalidate(a): the batch drops outer's a/x, and top's a/x with it
+//	top.Fetch(a/x) -> a2
 func TestWholeBatchDependentDropsThroughLayersAbove(t *testing.T) {
 	for _, topo := range []string{"identity", "recorded"} {
 		t.Run(topo, func(t *testing.T) {
@@ -208,21 +202,13 @@ func countInvalidated(n *atomic.Int64) pipeline.Observer[string] {
 	})
 }
 
-// Was a bug, fixed: a batch marker recorded as the dependent of every inner key of its
-// batch stays recorded under all the other keys once one of them dropped
-// it. Invalidating the batch's n inner keys one by one drops all n outer
-// keys n times: n² drops (each one bumping the outer generation under
-// fillMu, deleting from the store, emitting, walking dependents), where the
-// per-key record of an in-order batch costs n.
+// A batch dependent recorded under every inner key of its batch drops its
+// outer keys once: invalidating the batch's n inner keys one by one costs n
+// drops, not n²:
 //
-//	outer batch [k0/x .. k199/x] -> reversedBatch -> in.FetchBatch: every ki -> marker b (200 entries)
-//	in.Invalidate(k0): drops byKey[k0] = {b} -> b drops all 200 outer keys
-//	in.Invalidate(k1): byKey[k1] still = {b} -> all 200 again ... 40000 drops
-//
-// Fix: drop a marker once (an atomic flag in batchMarker, checked in
-// dropDerived): once it has dropped its keys and bumped the outer
-// generation, the batch it marks keeps nothing, and later values of those
-// keys were fetched under new markers.
+//	outer batch [k0/x .. k199/x] -> reversedBatch -> in.FetchBatch: every ki -> batch b
+//	in.Invalidate(k0): b drops all 200 outer keys
+//	in.Invalidate(k1): b has dropped already -> nothing to do
 func TestBatchMarkerDropsOnce(t *testing.T) {
 	for _, topo := range []string{"reversed", "perkey", "in-order"} {
 		t.Run(topo, func(t *testing.T) {
@@ -261,22 +247,15 @@ func TestBatchMarkerDropsOnce(t *testing.T) {
 	}
 }
 
-// Was a bug, fixed: through a batching layer that does not keep a batch in
-// order (or that fetches key by key), the inner layer records the outer
-// batch's marker under each inner key, and every refill of the same outer
-// keys (once their outer TTL ran out, say) recorded a new marker next to the
-// old ones. The record grew by the batch's size at every refill until it
-// reached DependentsSize, and from then on each refill evicted records and
-// dropped outer values that nothing had invalidated: refetches with no
-// Invalidate at all.
+// Through a batching layer that does not keep a batch in order (or that
+// fetches key by key), every refill of the same outer keys replaces the
+// batch recorded under each inner key instead of adding to it: the record
+// does not grow with refills, and no outer value is dropped that nothing
+// invalidated.
 //
 //	outer.FetchMany([a/x b/x]) -> in records a -> {m1}, b -> {m1}
-//	outer entries expire; outer.FetchMany again -> a -> {m1 m2}, b -> {m1 m2}
-//	... the 6th refill passes DependentsSize 10 -> evicts, m1..m5 drop a/x, b/x
-//
-// Fix: a marker for the same outer layer and the same keys replaces an
-// older one in a key's record: dropping the new one drops every outer value
-// the old one protected.
+//	outer entries expire; outer.FetchMany again -> a -> {m2}, b -> {m2}
+//	... however many refills: the record stays within DependentsBytes, no outer value is dropped
 func TestRefilledBatchMarkerReplacesOld(t *testing.T) {
 	for _, topo := range []string{"reversed", "perkey"} {
 		t.Run(topo, func(t *testing.T) {
@@ -362,26 +341,18 @@ func markerTopo(topo string, src *source, outerStore pipeline.Store[string, stri
 	return in, outer
 }
 
-// Bug (a regression of 520d5ae, "a refilled batch's marker replaces the old
-// one"): two invalidations of two inner keys of one refilled batch, at once.
-// The second Invalidate returns while outer still serves the value derived
-// from its key's old inner value.
+// Two concurrent invalidations of two inner keys of one refilled batch both
+// return only once the outer values derived from their keys are dropped:
 //
 //	outer.FetchMany([b/x a/x]) -> m1 under in's a and b
 //	outer values expire; outer.FetchMany again -> m2 replaces m1: a {m2}, b {m2}
-//	G1: in.Invalidate(b): drops b's record {m2}: m2.dropped = true, drops
-//	    outer b/x ... (its store delete is slow: G1 is held there)
-//	G2: in.Invalidate(a): drops a's record {m2}: m2 has dropped -> nothing
-//	    to do; Invalidate(a) returns
-//	G2: outer.Fetch(a/x) -> a1 (a/x is only dropped later, by G1)
+//	G1: in.Invalidate(b): drops b's record {m2}: m2 drops outer b/x ...
+//	    (its store delete is slow: G1 is held there)
+//	G2: in.Invalidate(a): finds m2 dropping -> waits for it
+//	G2: outer.Fetch(a/x) -> a2
 //
-// Before 520d5ae, a's record held {m1 m2}: G2 found the one that G1 had not
-// swapped yet (G1 drops them one after the other, and only swaps the second
-// once the first has dropped every key) and dropped a/x itself before
-// returning. The change leaves one marker per record, so that the dropped
-// flag of TestBatchMarkerDropsOnce (a drop under way counts as done) decides
-// alone; see TestConcurrentInvalidationsOfBatchBothWaitForTheDrop for the same race on a
-// batch filled once, which is older than 520d5ae.
+// See TestConcurrentInvalidationsOfBatchBothWaitForTheDrop for the same race
+// on a batch filled once.
 func TestConcurrentInvalidationsOfRefilledBatchBothWaitForTheDrop(t *testing.T) {
 	for _, topo := range []string{"reversed", "perkey"} {
 		t.Run(topo, func(t *testing.T) {
@@ -406,15 +377,15 @@ func TestConcurrentInvalidationsOfRefilledBatchBothWaitForTheDrop(t *testing.T) 
 	}
 }
 
-// Bug, older than 520d5ae (since 4ab7fc6, "a batch marker drops its keys
-// once"): the same race on a batch filled once. The marker is the only
-// dependent under both inner keys; the Invalidate that finds it already
-// swapped returns before the other one has dropped the outer keys.
+// The race of TestConcurrentInvalidationsOfRefilledBatchBothWaitForTheDrop
+// on a batch filled once: the batch is the only dependent under both inner
+// keys; the Invalidate that finds it already dropping waits for the other
+// one to drop the outer keys before it returns.
 //
 //	outer.FetchMany([b/x a/x]) -> m under in's a and b
-//	G1: in.Invalidate(b): m.dropped = true, drops outer b/x (held in its delete)
-//	G2: in.Invalidate(a): m has dropped -> returns
-//	G2: outer.Fetch(a/x) -> a1
+//	G1: in.Invalidate(b): m drops outer b/x (held in its delete)
+//	G2: in.Invalidate(a): m is dropping -> waits
+//	G2: outer.Fetch(a/x) -> a2
 func TestConcurrentInvalidationsOfBatchBothWaitForTheDrop(t *testing.T) {
 	for _, topo := range []string{"reversed", "perkey"} {
 		t.Run(topo, func(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 )
 
 // A cache layer directly over another keeps no record of what it derived
-// from it (see cache_deps.go): its key k can only come from the inner key k.
+// from it (see deps.go): its key k can only come from the inner key k.
 // These tests hold the direct stack to the rules the recorded tree follows.
 
 // direct returns a two-layer stack, top directly over raw, over src.

@@ -304,9 +304,10 @@ func TestDependentsBounded(t *testing.T) {
 	}
 }
 
-// plainHits must be off when the layer has its own clock: the store's Get
-// judges expiry by time.Now, the layer by Clock. With a clock an hour behind,
-// an entry filled with TTL 1m is expired for Get but fresh for the layer.
+// A layer with its own Clock judges expiry by that clock, not by the
+// store's Get (which judges by time.Now): with a clock an hour behind, an
+// entry filled with TTL 1m is expired for Get but fresh for the layer, and
+// hits. Without a Clock, an entry expired by time.Now is fetched again.
 func TestOwnClockJudgesExpiryOverStoreGet(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64

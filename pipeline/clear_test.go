@@ -30,15 +30,14 @@ func (o *opaque) Clear(ctx context.Context) error {
 	return o.next.(pipeline.Clearer).Clear(ctx)
 }
 
-// Was a bug (minor), fixed: Clear clears this layer first and the layers below after,
-// the opposite of Invalidate (inward first). When the inner layer does not
-// know this one as a dependent (a non-Describer in between), a fill in
-// between reads the inner value not yet cleared and keeps it: after Clear
-// returned the outer layer serves a value older than the source's.
-// Invalidate through the same stack is correct (checked below).
+// Clear goes inward first, as Invalidate does: when the inner layer does not
+// know this one as a dependent (a non-Describer in between), a fill that
+// runs during Clear cannot keep an inner value not yet cleared, so after
+// Clear returned the outer layer serves no value older than the source's.
+// Invalidate through the same stack is checked too.
 //
-//	top.Clear: top.clearHere (bump, store cleared) ; [fill: top miss -> in hit a1 -> top keeps a1] ; in.Clear
-//	top.Fetch after Clear returned -> a1
+//	top.Clear: [racing top.Fetch -> a2] ; in cleared ; top cleared
+//	top.Fetch after Clear returned -> a3
 func TestClearGoesInwardFirstOverOpaqueLayer(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -114,15 +114,13 @@ func TestInvalidateDuringBatchIsNotServedAfterIt(t *testing.T) {
 	}
 }
 
-// Was a bug, fixed: drop removes the key's flight (and bump closes batch flights) BEFORE
-// it deletes the key from the store. A flight opened in between whose
-// recheck reads the store still sees the old value, and it stays in the
-// flight table after Invalidate returned, so a fetch that starts afterwards
-// (and finds the store empty) joins it and gets the invalidated value.
+// A flight opened while Invalidate runs, whose recheck read the store
+// before the Delete and so saw the old value, is not joined by a fetch that
+// starts after Invalidate returned (and finds the store empty):
 //
 //	W fills a1; X read the store (absent) before W landed, so X will recheck
-//	Invalidate: bump; flights.drop(a); [X: no flight, put X, recheck Get -> a1]; Delete(a); return
-//	Y (after return): Get -> absent; miss; joins X -> a1
+//	Invalidate(a): [X: opens a flight, recheck Get -> a1]; Delete(a); return
+//	Y (after return): Get -> absent; miss; must not join X
 func TestFlightOpenedBeforeDeleteIsNotJoinedAfterInvalidate(t *testing.T) {
 	for _, batch := range []bool{false, true} {
 		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
@@ -237,21 +235,18 @@ func TestInvalidateFromObserversAndFills(t *testing.T) {
 	})
 }
 
-// Was a bug, fixed: an expired entry read for stale-if-error before Invalidate's Delete
-// travels into a flight opened after Invalidate returned, and a caller that
-// starts after Invalidate returned (and finds the store empty) joins that
-// flight and is served the invalidated value when below fails.
+// An expired entry read for stale-if-error before Invalidate's Delete is
+// not served to a caller that starts after Invalidate returned, even when
+// that caller joins a flight opened before and below fails:
 //
-//	X: GetEntry(a) -> expired a1 (kept as old) ...................... miss: put F (current gen), old = a1
-//	Invalidate(a): bump; Delete(a); gen++, flights.drop; return
+//	X: GetEntry(a) -> expired a1 (kept as old) ...................... miss: flight F, old = a1
+//	Invalidate(a): Delete(a); return
 //	Y (after return): GetEntry -> absent; miss; joins F
-//	F: below fails -> StaleServed old a1 -> Y gets a1, nil
+//	F: below fails -> Y must not get a1
 //
-// single: X's miss did not recheck (no flight landed), so old stays a1.
-// batch-recheck: a flight landed, the batch rechecks and finds a absent, but
-// runBatch keeps olds[n] from before (it only replaces it on expired), so
-// even the recheck does not help. single-clear: Clear, same as single.
-// single-recheck holds (load sets st=absent) and is the control.
+// Cases: single (X's miss did not recheck), batch-recheck (a flight landed
+// and the batch rechecks), single-clear (Clear instead of Invalidate), and
+// single-recheck as the control.
 func TestStaleValueReadBeforeInvalidateIsNotServedAfterIt(t *testing.T) {
 	for _, mode := range []string{"single", "batch", "batch-recheck", "single-clear", "single-recheck"} {
 		t.Run(mode, func(t *testing.T) {

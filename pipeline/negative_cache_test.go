@@ -13,16 +13,10 @@ import (
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-// Regression 2a (fixed). With NoCoalesce, batchMiss finds repeated keys with seen, but sets
-// seen[k] = len(work) before the negative-cache check; a negatively cached
-// key is then skipped without taking that work slot, so its later
-// occurrences are resolved by the flight of the next missed key. With keys
-// [x, y, x] and x remembered as not found, out[2] gets y's value with a nil
-// error.
-//
-// At fault: cache_batch.go:90-101 (seen[k] set before the `continue` of the
-// negative hit). Fix: check the negative cache before recording k in seen,
-// and record negative hits in seen too (e.g. seen[k] = -1 → copy out[first]).
+// With NoCoalesce, a negatively cached key repeated in a batch gets the
+// remembered not found at every position, never the value of the key that
+// follows it: with keys [x, y, x] and x remembered as not found, out[2] is
+// ErrNotFound, not y's value.
 func TestNoCoalesceBatchRepeatedNegativeKeyGetsItsOwnError(t *testing.T) {
 	t.Parallel()
 	bulk := &bulkSource{}
@@ -40,10 +34,9 @@ func TestNoCoalesceBatchRepeatedNegativeKeyGetsItsOwnError(t *testing.T) {
 	require.ErrorIs(t, res[2].Err, pipeline.ErrNotFound, "x must not get y's value %q", res[2].Value)
 }
 
-// Regression 2b (fixed). Same cause as 2a: when no missed key follows, the repeated
-// negatively cached key points at an unused flight slot whose done channel is
-// nil; isClosed(nil) is false, so the result is {Err: ctx.Err()} = a zero
-// value with a nil error, which the Fetcher contract forbids.
+// With NoCoalesce, a negatively cached key repeated in a batch with no
+// missed key after it gets ErrNotFound at every position, never a zero
+// value with a nil error (which the Fetcher contract forbids).
 func TestNoCoalesceBatchRepeatedNegativeKeyAloneGetsNotFound(t *testing.T) {
 	t.Parallel()
 	bulk := &bulkSource{}
@@ -59,19 +52,14 @@ func TestNoCoalesceBatchRepeatedNegativeKeyAloneGetsNotFound(t *testing.T) {
 	require.ErrorIs(t, res[1].Err, pipeline.ErrNotFound)
 }
 
-// Regression 3 (fixed). A not-found result that raced an invalidation is remembered by the
-// negative cache. finish/failed add the key to the negative cache without
-// comparing the generation read before the fetch (put does compare it):
+// A not-found answer that raced an invalidation of its key is not
+// remembered by the negative cache: a fetch that starts after Invalidate
+// returned asks below again.
 //
-//	A: Fetch(k) misses, load reads gen, source answers "not found" (slow)
-//	B: writes k at the source, Invalidate(k): gen++, neg.remove(k), Delete
-//	A: failed → neg.add(k)
-//	C: Fetch(k) after Invalidate returned → NegativeHit, ErrNotFound for
-//	   NegativeTTL although the value exists.
-//
-// At fault: cache.go:508-511 (neg.add with no gen check); also reached from
-// runBatch. Fix: pass gen to failed and add only if c.gen.Load() == gen,
-// removing again if gen moved after the add (as put does).
+//	A: Fetch(k) misses, the source decides "not found" (slow reply)
+//	B: writes k at the source, Invalidate(k) returns
+//	A: gets not found
+//	C: Fetch(k) after Invalidate returned → the value, not ErrNotFound
 func TestNegativeFillRacingInvalidationIsNotKept(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -109,18 +97,10 @@ func TestNegativeFillRacingInvalidationIsNotKept(t *testing.T) {
 	})
 }
 
-// Regression 9 (fixed). Tree + negative caching: an outer layer with NegativeTTL remembers
-// that an outer key was not found below, but no dependent is recorded for a
-// not-found answer (register runs only when err == nil), so invalidating the
-// inner key after the value was created does not reach the outer negative
-// entry: the outer layer keeps answering ErrNotFound for NegativeTTL after
-// Invalidate(inner) returned, while the inner layer serves the value.
-//
-// At fault: cache.go:354-356 (register only on success) and
-// cache_batch.go:174-178 (registerBatch only for out[i].Err == nil), with
-// drop (cache_deps.go:250-252) being the only place that forgets a negative
-// entry. Fix: also register dependents when below answered ErrNotFound and
-// the outer layer remembers it (c.neg != nil).
+// Tree with negative caching: an outer layer that remembers a not found
+// derived from an inner key forgets it when that inner key is invalidated,
+// so after Invalidate(inner) returned the outer layer serves the value the
+// inner layer now has.
 func TestTreeInnerInvalidateDropsOuterNegativeEntry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -181,10 +161,10 @@ func TestBatchRepeatedNegativeKeysAmongFetchedKeys(t *testing.T) {
 	}
 }
 
-// Negative caching through a tree: an outer layer that remembers
-// a not-found derived from an inner read that raced an invalidation of the
-// inner key forgets it; and a single layer's negative entry does not
-// outlive Invalidate.
+// Negative caching through a tree: an outer layer that remembers a not
+// found derived from an inner read that raced an invalidation of the inner
+// key forgets it; and a single layer's negative entry does not outlive
+// Invalidate.
 func TestNegativeEntryDoesNotOutliveInvalidate(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {

@@ -14,18 +14,9 @@ import (
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-// Regression 6 (fixed). In batchMiss the batch registers its own flights in c.flights and
-// then, before starting runBatch (which alone can close them), emits
-// SharedWait for the flights it joined. If the observer panics there, the
-// panic leaves the batch's own flights in the map with a done channel that
-// nobody will ever close: every later fetch of those keys joins a dead flight
-// and hangs until its ctx ends (forever for a ctx that cannot be cancelled).
-// The single-key path has no such gap (it emits SharedWait only as a waiter).
-//
-// At fault: cache_batch.go:138-142 (user code between registration at :132
-// and runBatch at :148/:153). Fix: emit SharedWait before registering, or
-// collect the keys and emit after runBatch was started, or guard with a
-// deferred release of the own flights.
+// An observer that panics on the SharedWait event of a batch that joins a
+// flight reaches the batch's caller as a *PanicError, and leaves none of
+// the batch's keys stuck: a later fetch of a key the batch led is served.
 func TestBatchObserverPanicOnSharedWaitLeavesNoKeyStuck(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -58,17 +49,10 @@ func TestBatchObserverPanicOnSharedWaitLeavesNoKeyStuck(t *testing.T) {
 	})
 }
 
-// Regression 6b (fixed). Same class as BUG 6, on runBatch's own panic path: the recovered
-// panic is reported (c.panicked → emit Error) inside the deferred function
-// that also bumps landed, deletes the batch's flights and closes done. If the
-// observer panics on that Error event, the rest of the defer never runs: the
-// flights stay in the map with done open, and every later fetch of those keys
-// hangs. The single-key path is immune (run's cleanup is a separate defer
-// from load's recover).
-//
-// At fault: cache_batch.go:219-239 (panicked called before the cleanup in the
-// same defer). Fix: do the cleanup in its own defer registered first (so it
-// runs last), or report the panic after releasing the flights.
+// A batch whose fetch below panics reports the panic as an Error event; an
+// observer that panics on that event too reaches the caller as a
+// *PanicError and leaves none of the batch's keys stuck: a later fetch of
+// one of them is served.
 func TestBatchObserverPanicOnPanicReportLeavesNoKeyStuck(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -185,16 +169,13 @@ func TestBatchPanicReachesJoiners(t *testing.T) {
 	}
 }
 
-// Was a bug, fixed: Invalidate on an outer layer sets origin so that the inner layer's
-// drop skips the outer key (the outer drops it itself afterwards). If the
-// inner drop panics (an observer panics on Invalidated), the outer drop
-// never runs and the skipped dependent is never dropped: the outer layer
-// keeps serving the invalidated value. TestObserverPanicOnInvalidatedStillDropsDependents
-// covers only an invalidation started at the inner layer.
+// Invalidate on an outer layer drops the outer key even when the inner
+// layer's drop panics (an observer panics on Invalidated): the outer layer
+// does not keep serving the invalidated value. (TestObserverPanicOnInvalidatedStillDropsDependents
+// covers an invalidation started at the inner layer.)
 //
-//	top.Invalidate(k): in.Invalidate(origin=top:k) -> in.drop: bump, Delete, emit panics
-//	  deferred dropDependents: identity/recorded top:k == origin -> skipped
-//	panic leaves top.Invalidate before top.drop(k): top still holds v1
+//	top.Invalidate(k): in.Invalidate(k) -> in drops k, its observer panics
+//	top must still drop k: top.Fetch(k) after the panic -> v2
 func TestInnerObserverPanicWhileInvalidatingOuterStillDropsOuterKey(t *testing.T) {
 	for _, topo := range []string{"identity", "recorded"} {
 		t.Run(topo, func(t *testing.T) {
@@ -241,14 +222,12 @@ func (p *panicSetStore) Set(ctx context.Context, k, v string) error {
 	return p.memStore.Set(ctx, k, v)
 }
 
-// A store Set that panics under fillMu (read) releases it:
-// Invalidate still runs, and later fills are kept. A Set that blocks under
-// fillMu makes Invalidate wait (writer) and, with RWMutex writer
-// preference, other fills' writes wait too, but all finish once Set
-// returns: no deadlock. (Not under synctest: a goroutine blocked on a
-// sync.RWMutex is not durably blocked, so synctest.Wait would hang; the
-// short sleeps only make the intended interleaving likely, nothing is
-// asserted on time.)
+// A store Set that panics during a fill leaves Invalidate free to run, and
+// later fills are kept. A Set that blocks during a fill makes Invalidate
+// wait, and other fills' writes wait too, but all finish once Set returns:
+// no deadlock. (Not under synctest: a goroutine blocked on a sync.RWMutex is
+// not durably blocked, so synctest.Wait would hang; the short sleeps only
+// make the intended interleaving likely, nothing is asserted on time.)
 func TestStoreSetPanicOrBlockDoesNotDeadlockInvalidate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -11,18 +11,9 @@ import (
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-// Regression 1 (fixed). batchMiss indexes olds (the expired entries kept for stale-if-error)
-// by the position in work before the coalescing loop compacts work: a key
-// repeated in the batch is removed from work as a dup, so every later key
-// reads the old entry of the key before it. With keys [a, a, b], all expired,
-// olds = [a_old, a_old, b_old] but work becomes [a, b]; runBatch takes
-// olds[1] = a_old for b. When below fails, b is answered with a's stale value
-// and a nil error.
-//
-// At fault: cache_batch.go:103-108 (olds[len(work)] before the compaction at
-// :115-135) and :280 (olds[n] with n an index in the compacted work).
-// Fix: keep the old entry in batchKey (batchKey.old) instead of a parallel
-// slice, or compact olds together with work.
+// A batch that repeats a key, with every key expired and below failing,
+// serves each position the stale value of its own key: with keys [a, a, b],
+// a's repeat does not shift b onto a's old entry.
 func TestBatchRepeatedKeyGetsItsOwnStaleValue(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {

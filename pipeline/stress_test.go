@@ -105,7 +105,7 @@ type stressReader struct {
 	mapk func(string) string
 }
 
-// The guarantee of Invalidate and Clear (see the Cache doc and cache_deps.go)
+// The guarantee of Invalidate and Clear (see the Cache doc and deps.go)
 // under the options that stress in coherence_test.go leaves out: TTL with
 // stale-if-error over a source that fails now and then, negative caching of
 // keys that come and go, refresh-ahead, all of them together; over map-like
@@ -376,19 +376,15 @@ func (r reversedBatch) FetchBatch(ctx context.Context, keys []string, out []pipe
 	}
 }
 
-// Was a bug, fixed: an outer cache layer marks a batch with its keys
-// "aligned with the keys passed down", and an inner cache layer that got a
-// batch of the same length recorded inner key i as the source of outer key
-// i. A batching layer in between that passes the batch down in another
-// order (sorted, grouped) broke the alignment: invalidating a dropped b/x,
-// and the outer layer kept serving the invalidated a/x. Now a batching
-// layer must say it keeps the order (Description.BatchInOrder, as the stock
-// ones do); through any other, the layers below depend on the whole batch.
+// A batching layer that passes a batch down in another order (sorted,
+// grouped) does not misalign the dependents the inner layer records:
+// invalidating a drops a/x, not b/x. A batching layer says it keeps the
+// order (as the stock ones do); through any other, the layers below depend
+// on the whole batch.
 //
-//	outer.FetchMany([a/x b/x]) -> runBatch ask [a/x b/x], marker keys [a/x b/x]
-//	reversedBatch -> in.FetchBatch([b a]): registerBatch: b -> outer a/x, a -> outer b/x
-//	in.Invalidate(a): drops in a, then its dependent outer b/x (a/x stays)
-//	outer.Fetch(a/x) -> a1, after Invalidate returned
+//	outer.FetchMany([a/x b/x]) -> reversedBatch -> in.FetchBatch([b a])
+//	in.Invalidate(a): drops in a, and outer a/x
+//	outer.Fetch(a/x) after Invalidate returned -> a2
 func TestBatchMarkerMisalignedByReorderingLayer(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

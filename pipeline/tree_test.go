@@ -397,9 +397,9 @@ func (l forkLayer) Describe() pipeline.Description {
 }
 
 // TestTreeOfStopsForkedLoopWithoutIdentity: a loop through a layer that
-// has no identity, with two ways back at each step, was exponential in the
-// depth bound (2^257 Describe calls: a hang). The walk now stops after 4096
-// nodes.
+// has no identity, with two ways back at each step, would take a number of
+// Describe calls exponential in the depth bound (2^257: a hang); the walk
+// stops after 4096 nodes.
 func TestTreeOfStopsForkedLoopWithoutIdentity(t *testing.T) {
 	t.Parallel()
 	l := forkLayer{calls: new(atomic.Int64), limit: 100_000}
@@ -407,8 +407,9 @@ func TestTreeOfStopsForkedLoopWithoutIdentity(t *testing.T) {
 	require.LessOrEqual(t, l.calls.Load(), int64(4096), "Describe calls for a one-layer loop")
 }
 
-// TestTreeOfEndsLoopsThroughLayersWithIdentity: loops through layers with identity end at once
-// however they branch, and every node is printed and encoded once.
+// TestTreeOfEndsLoopsThroughLayersWithIdentity: loops through layers with
+// identity end at once however they branch, and every node is printed and
+// encoded once.
 func TestTreeOfEndsLoopsThroughLayersWithIdentity(t *testing.T) {
 	t.Parallel()
 	a, b, c := layer("a"), layer("b"), layer("c")
@@ -437,8 +438,8 @@ func TestTreeOfEndsSelfLoopOfValue(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// TestTreeOfFindsLayerSharedThroughStockLayers: two stacks sharing one cache layer
-// through stock layers show it once, with both dependents.
+// TestTreeOfFindsLayerSharedThroughStockLayers: two stacks sharing one
+// cache layer through stock layers show it once, with both dependents.
 func TestTreeOfFindsLayerSharedThroughStockLayers(t *testing.T) {
 	t.Parallel()
 	src := pipeline.Source("bucket", sourceFrom("x"))
@@ -465,9 +466,10 @@ func (l boxLayer) Describe() pipeline.Description {
 	return pipeline.Description{Name: l.name, Kind: "box", Next: []any{l.next}}
 }
 
-// TestTreeOfDoesNotHashUncomparableInsideComparable: a value whose type is comparable but
-// which holds something that is not (a slice, a map, a func in an interface
-// field, or in an array) must not make TreeOf panic on hashing it.
+// TestTreeOfDoesNotHashUncomparableInsideComparable: a value whose type is
+// comparable but which holds something that is not (a slice, a map, a func
+// in an interface field, or in an array) must not make TreeOf panic on
+// hashing it.
 func TestTreeOfDoesNotHashUncomparableInsideComparable(t *testing.T) {
 	t.Parallel()
 	src := pipeline.Source("src", sourceFrom("x"))

@@ -14,9 +14,9 @@ import (
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-// NaN keys never equal themselves: each occurrence is a key of its own,
-// fetched and answered on its own; a repeat of an ordinary key next to them
-// still gets its first occurrence's value.
+// NaN keys never equal themselves: each occurrence gets ErrInvalidKey and
+// none is asked below; the ordinary keys next to them, repeats included, get
+// their values and are asked below once.
 func TestBatchAnswersNaNKeysWithInvalidKey(t *testing.T) {
 	for _, cancellable := range []bool{false, true} {
 		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
@@ -96,11 +96,9 @@ func TestUnhashableKeysThroughMiddleware(t *testing.T) {
 	require.Equal(t, "zz", v)
 }
 
-// Was a bug (minor), fixed: an unhashable key is an error at a cache layer, but
-// FetchMany through any layer that is not a BatchFetcher (Log, Inspect, a
-// user layer) hashes the keys first, in fanOut's distinct, and panics in
-// the caller instead of giving that key ErrInvalidKey and fetching the
-// others.
+// FetchMany through a layer that is not a BatchFetcher (Log, Inspect, a
+// user layer) answers an unhashable key with ErrInvalidKey and fetches the
+// others; it does not panic in the caller.
 func TestFetchManyThroughNonBatchLayerAnswersUnhashableKeyWithInvalidKey(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

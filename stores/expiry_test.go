@@ -11,9 +11,10 @@ import (
 	"github.com/multilayer-cache/multilayer/stores"
 )
 
-// TestGetExpiresEntryFromItsExpires: Get treats an entry as expired from its Expires
-// on (not after), by time.Now for Map and LRU and by the injected clock for
-// TTL; GetEntry keeps returning it as set (TTL: until Grace has passed).
+// TestGetExpiresEntryFromItsExpires: Get treats an entry as expired from
+// its Expires on (not after), by time.Now for Map and LRU and by the
+// injected clock for TTL; GetEntry keeps returning it as set (TTL: until
+// Grace has passed).
 func TestGetExpiresEntryFromItsExpires(t *testing.T) {
 	t.Parallel()
 	t.Run("Map and LRU by time.Now", func(t *testing.T) {
