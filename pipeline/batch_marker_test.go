@@ -162,24 +162,36 @@ func TestFanOutBatchRecordsPerKey(t *testing.T) {
 //	in.Invalidate(a): the batch drops outer's a/x, and top's a/x with it
 //	top.Fetch(a/x) -> a2
 func TestWholeBatchDependentDropsThroughLayersAbove(t *testing.T) {
-	for _, topo := range []string{"identity", "recorded"} {
-		t.Run(topo, func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		over func(outer pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] // builds top over outer
+		key  string                                                                        // top's key, derived from in's a
+	}{
+		{
+			name: "identity",
+			over: func(outer pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+				return pipeline.Cache("top", newMemStore[string, string](), nil)(outer)
+			},
+			key: "a/x",
+		},
+		{
+			// a describing mapper that passes the batch down whole: outer
+			// records top's keys one by one, then clears them with itself
+			name: "recorded",
+			over: func(outer pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+				strip := func(k string) string { b, _, _ := strings.Cut(k, "/"); return b }
+				return pipeline.Cache("top", newMemStore[string, string](), nil)(middleware.MapKey[string](strip)(outer))
+			},
+			key: "a/y", // -> outer a -> in a
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			src := newSource("a", "a1")
 			in := pipeline.Cache("in", newMemStore[string, string](), nil)(src)
 			outer := pipeline.Cache("outer", newMemStore[string, string](), nil)(perKeyBatch{upperNoCase{in}})
-			var top pipeline.Fetcher[string, string]
-			key := "a/x"
-			if topo == "identity" {
-				top = pipeline.Cache("top", newMemStore[string, string](), nil)(outer)
-			} else {
-				// a describing mapper that passes the batch down whole: outer
-				// records top's keys one by one, then clears them with itself
-				strip := func(k string) string { b, _, _ := strings.Cut(k, "/"); return b }
-				top = pipeline.Cache("top", newMemStore[string, string](), nil)(middleware.MapKey[string](strip)(outer))
-				key = "a/y" // -> outer a -> in a
-			}
+			top, key := tc.over(outer), tc.key
 			res := pipeline.FetchMany(ctx, top, []string{key})
 			require.NoError(t, res[0].Err)
 			require.Equal(t, "a1", res[0].Value)

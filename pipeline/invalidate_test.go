@@ -374,3 +374,68 @@ func TestDroppedFlightLandingAfterNewFlightLeavesIt(t *testing.T) {
 		require.Equal(t, int64(2), aCalls.Load(), "the joiners coalesced with the new flight")
 	})
 }
+
+// An inner hit that reads the old value just before an invalidation of the
+// inner key may reach the caller, but the outer layer does not keep it (or
+// the value derived from it), whether the outer layer is directly over the
+// inner one or reads it through a key mapper (a tree):
+//
+//	O.Fetch(a/0): O misses
+//	  I.Fetch(a): store.Get → "a1" (old)
+//	    Invalidate(I, a) returns
+//	O.Fetch(a/0) → "A1" (the raced fetch may return it)
+//	O.Fetch(a/0) after Invalidate returned → "A2"
+func TestInnerHitRacingInvalidateIsNotKeptAbove(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		// stack builds top over raw, over src.
+		stack    func(src pipeline.Fetcher[string, string]) (top, raw pipeline.Fetcher[string, string], rawStore *memStore[string, string])
+		key      string // the key fetched from top
+		old, new string // what top serves before and after the invalidation
+	}{
+		{
+			name: "direct stack",
+			stack: func(src pipeline.Fetcher[string, string]) (top, raw pipeline.Fetcher[string, string], rawStore *memStore[string, string]) {
+				top, raw, _, rawStore = direct(src)
+				return top, raw, rawStore
+			},
+			key: "a", old: "a1", new: "a2",
+		},
+		{
+			name: "tree",
+			stack: func(src pipeline.Fetcher[string, string]) (top, raw pipeline.Fetcher[string, string], rawStore *memStore[string, string]) {
+				rawStore = newMemStore[string, string]()
+				raw = pipeline.Cache("raw", rawStore, nil)(src)
+				top = pipeline.Cache("top", newMemStore[string, string](), nil)(upper{raw})
+				return top, raw, rawStore
+			},
+			key: "a/0", old: "A1", new: "A2",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			src := newSource("a", "a1")
+			top, raw, rawStore := tc.stack(src)
+			_, err := raw.Fetch(ctx, "a") // raw holds a1, top nothing
+			require.NoError(t, err)
+			src.set("a", "a2")
+
+			var fired atomic.Bool
+			rawStore.afterGet = func() { // after raw read a1 for top, before top stores it
+				if fired.CompareAndSwap(false, true) {
+					require.NoError(t, raw.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+				}
+			}
+			v, err := top.Fetch(ctx, tc.key)
+			require.NoError(t, err)
+			require.Equal(t, tc.old, v, "the fetch that raced may return the old value")
+			require.True(t, fired.Load())
+
+			v, err = top.Fetch(ctx, tc.key)
+			require.NoError(t, err)
+			require.Equal(t, tc.new, v, "a fetch that starts after Invalidate returned must not get the invalidated value")
+		})
+	}
+}

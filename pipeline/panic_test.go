@@ -177,8 +177,27 @@ func TestBatchPanicReachesJoiners(t *testing.T) {
 //	top.Invalidate(k): in.Invalidate(k) -> in drops k, its observer panics
 //	top must still drop k: top.Fetch(k) after the panic -> v2
 func TestInnerObserverPanicWhileInvalidatingOuterStillDropsOuterKey(t *testing.T) {
-	for _, topo := range []string{"identity", "recorded"} {
-		t.Run(topo, func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		over func(in pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] // builds top over in
+		key  string                                                                     // top's key, derived from in's a
+	}{
+		{
+			name: "identity",
+			over: func(in pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+				return pipeline.Cache("top", newMemStore[string, string](), nil)(in)
+			},
+			key: "a",
+		},
+		{
+			name: "recorded",
+			over: func(in pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+				return pipeline.Cache("top", newMemStore[string, string](), nil)(upperNoCase{in})
+			},
+			key: "a/x",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			src := newSource("a", "a1")
@@ -188,14 +207,7 @@ func TestInnerObserverPanicWhileInvalidatingOuterStillDropsOuterKey(t *testing.T
 				}
 			})
 			in := pipeline.Cache("in", newMemStore[string, string](), &pipeline.CacheOptions[string]{Observer: panicky})(src)
-			var top pipeline.Fetcher[string, string]
-			key := "a"
-			if topo == "identity" {
-				top = pipeline.Cache("top", newMemStore[string, string](), nil)(in)
-			} else {
-				top = pipeline.Cache("top", newMemStore[string, string](), nil)(upperNoCase{in})
-				key = "a/x"
-			}
+			top, key := tc.over(in), tc.key
 			v, err := top.Fetch(ctx, key)
 			require.NoError(t, err)
 			require.Equal(t, "a1", v)
