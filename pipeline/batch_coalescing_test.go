@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -266,7 +267,7 @@ func TestBatchRechecksKeysLandedByAnotherBatch(t *testing.T) {
 	for _, cancellable := range []bool{false, true} {
 		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
 			t.Parallel()
-			clk := newClock()
+			clk := testkit.NewClock()
 			ms := newMemStore[string, string]()
 			bulk := &gatedBulk{}
 			f := pipeline.Cache("l", ms, &pipeline.CacheOptions[string]{

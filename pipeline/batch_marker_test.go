@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -273,7 +274,7 @@ func TestRefilledBatchMarkerReplacesOld(t *testing.T) {
 		t.Run(topo, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			clk := newClock()
+			clk := testkit.NewClock()
 			src := newSource("a", "a1", "b", "b1")
 			in := pipeline.Cache("in", newMemStore[string, string](), &pipeline.CacheOptions[string]{DependentsBytes: 1000})(src)
 			var mid pipeline.Fetcher[string, string] = reversedBatch{upperNoCase{in}}
@@ -289,7 +290,7 @@ func TestRefilledBatchMarkerReplacesOld(t *testing.T) {
 					require.NoError(t, r.Err)
 					require.Equal(t, []string{"a1", "b1"}[i], r.Value)
 				}
-				clk.advance(2 * time.Minute) // the outer values expire; the inner ones never do
+				clk.Advance(2 * time.Minute) // the outer values expire; the inner ones never do
 			}
 			require.Zero(t, inv.Load(), "outer values dropped with nothing invalidated")
 
@@ -339,7 +340,7 @@ func (s *slowDeleteStore) Delete(ctx context.Context, key string) error {
 // markerTopo builds in <- mid <- outer, where mid is a batching layer
 // that does not keep order (reversed) or fetches key by key (perkey), so
 // that in records outer's batch marker under each inner key.
-func markerTopo(topo string, src *source, outerStore pipeline.Store[string, string], clk *clock) (in, outer pipeline.Fetcher[string, string]) {
+func markerTopo(topo string, src *source, outerStore pipeline.Store[string, string], clk *testkit.Clock) (in, outer pipeline.Fetcher[string, string]) {
 	in = pipeline.Cache("in", newMemStore[string, string](), nil)(src)
 	var mid pipeline.Fetcher[string, string] = reversedBatch{upperNoCase{in}}
 	if topo == "perkey" {
@@ -370,7 +371,7 @@ func TestConcurrentInvalidationsOfRefilledBatchBothWaitForTheDrop(t *testing.T) 
 		t.Run(topo, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			clk := newClock()
+			clk := testkit.NewClock()
 			src := newSource("a", "a1", "b", "b1")
 			os := newSlowDeleteStore("b/x")
 			in, outer := markerTopo(topo, src, os, clk)
@@ -379,10 +380,10 @@ func TestConcurrentInvalidationsOfRefilledBatchBothWaitForTheDrop(t *testing.T) 
 					require.NoError(t, r.Err)
 					require.Equal(t, []string{"b1", "a1"}[i], r.Value)
 				}
-				clk.advance(2 * time.Minute)
+				clk.Advance(2 * time.Minute)
 			}
 			// The refill's values are fresh now (TTL from the refill on).
-			clk.advance(-2 * time.Minute)
+			clk.Advance(-2 * time.Minute)
 
 			concurrentInvalidations(t, src, os, in, outer)
 		})

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -511,7 +512,7 @@ func TestBatchRepeatsWithStaleIfError(t *testing.T) {
 	for _, cancellable := range []bool{false, true} {
 		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
 			t.Parallel()
-			clk := newClock()
+			clk := testkit.NewClock()
 			store := newMemStore[string, string]()
 			bulk := &bulkSource{err: errBoom}
 			f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{

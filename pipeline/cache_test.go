@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -290,29 +291,9 @@ func TestCachePanicWithErrorUnwraps(t *testing.T) {
 	require.ErrorIs(t, err, errBoom)
 }
 
-// clock is an injectable clock for tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestCacheNegative(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testkit.NewClock()
 	src := newSource()
 	rec := &recorder[string]{}
 	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
@@ -325,7 +306,7 @@ func TestCacheNegative(t *testing.T) {
 	require.EqualValues(t, 1, src.calls.Load(), "within the negative TTL")
 	require.Equal(t, 4, rec.count(pipeline.NegativeHit))
 
-	clk.advance(10 * time.Second)
+	clk.Advance(10 * time.Second)
 	_, err := f.Fetch(t.Context(), "missing")
 	require.ErrorIs(t, err, pipeline.ErrNotFound)
 	require.EqualValues(t, 2, src.calls.Load(), "after the negative TTL")
@@ -359,7 +340,7 @@ func TestCacheNegativeBounded(t *testing.T) {
 
 func TestCacheStaleIfError(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testkit.NewClock()
 	src := newSource("k", "old")
 	rec := &recorder[string]{}
 	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
@@ -370,14 +351,14 @@ func TestCacheStaleIfError(t *testing.T) {
 	require.Equal(t, "old", v)
 
 	src.fail(errBoom)
-	clk.advance(2 * time.Minute) // expired, within the grace period
+	clk.Advance(2 * time.Minute) // expired, within the grace period
 	rec.list()
 	v, err = f.Fetch(t.Context(), "k")
 	require.NoError(t, err)
 	require.Equal(t, "old", v, "stale value served when the source fails")
 	require.Equal(t, []string{"miss l k", "stale served l k"}, rec.list())
 
-	clk.advance(5 * time.Minute) // past the grace period
+	clk.Advance(5 * time.Minute) // past the grace period
 	_, err = f.Fetch(t.Context(), "k")
 	require.ErrorIs(t, err, errBoom)
 
@@ -392,7 +373,7 @@ func TestCacheStaleIfError(t *testing.T) {
 
 func TestCacheTTLFromInner(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testkit.NewClock()
 	var calls atomic.Int64
 	src := pipeline.EntryFetcherFunc[string, string](func(_ context.Context, k string) (pipeline.Entry[string], error) {
 		calls.Add(1)
@@ -405,11 +386,11 @@ func TestCacheTTLFromInner(t *testing.T) {
 	e, err := outer.(pipeline.EntryFetcher[string, string]).FetchEntry(t.Context(), "a")
 	require.NoError(t, err)
 	require.Equal(t, clk.Now().Add(10*time.Second), e.Expires, "the source's lifetime wins over a longer TTL")
-	clk.advance(9 * time.Second)
+	clk.Advance(9 * time.Second)
 	_, err = outer.Fetch(t.Context(), "a")
 	require.NoError(t, err)
 	require.EqualValues(t, 1, calls.Load())
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	_, err = outer.Fetch(t.Context(), "a")
 	require.NoError(t, err)
 	require.EqualValues(t, 2, calls.Load(), "no layer serves the value after the source's lifetime")
@@ -417,7 +398,7 @@ func TestCacheTTLFromInner(t *testing.T) {
 
 func TestCacheTTLCapsAndJitter(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testkit.NewClock()
 	store := newMemStore[string, string]()
 	f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{
 		TTL: 100 * time.Second, Jitter: 0.5, Clock: clk.Now,
@@ -438,7 +419,7 @@ func TestCacheTTLCapsAndJitter(t *testing.T) {
 
 func TestCachePlainStoreKeepsNoLifetime(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testkit.NewClock()
 	src := pipeline.EntryFetcherFunc[string, string](func(_ context.Context, k string) (pipeline.Entry[string], error) {
 		return pipeline.Entry[string]{Value: k, Expires: clk.Now().Add(time.Second)}, nil
 	})

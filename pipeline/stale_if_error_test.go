@@ -6,6 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -42,7 +43,7 @@ func TestBatchOfMissesServesEachKeyItsOwnStaleValue(t *testing.T) {
 		for _, batchStore := range []bool{false, true} {
 			t.Run(fmt.Sprintf("cancellable=%v/batchStore=%v", cancellable, batchStore), func(t *testing.T) {
 				t.Parallel()
-				clk := newClock()
+				clk := testkit.NewClock()
 				ms := newMemStore[string, string]()
 				var store pipeline.Store[string, string] = ms
 				if !batchStore {
@@ -91,7 +92,7 @@ func TestBatchStaleIfErrorTwoLayersAnswerFromOwnStore(t *testing.T) {
 	for _, cancellable := range []bool{false, true} {
 		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
 			t.Parallel()
-			clk := newClock()
+			clk := testkit.NewClock()
 			innerStore, outerStore := newMemStore[string, string](), newMemStore[string, string]()
 			bulk := &gatedBulk{err: errBoom}
 			opts := &pipeline.CacheOptions[string]{TTL: time.Minute, StaleIfError: time.Hour, Clock: clk.Now}

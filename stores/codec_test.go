@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -398,7 +399,7 @@ func FuzzJSONDecode(f *testing.F) {
 func TestEncodedOverTTLKeepsTTLRules(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := newClock()
+	clock := testkit.NewClock()
 	raw := mustTTL[string, []byte](t, 4, time.Minute, &stores.TTLOptions{Clock: clock.Now})
 	s, ok := stores.Encoded(raw, stores.JSON[map[string]int]()).(pipeline.ExpiringStore[string, map[string]int])
 	require.True(t, ok)

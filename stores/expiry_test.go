@@ -5,6 +5,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -46,7 +47,7 @@ func TestGetExpiresEntryFromItsExpires(t *testing.T) {
 	t.Run("TTL by its clock", func(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
-		clock := newClock()
+		clock := testkit.NewClock()
 		s := mustTTL[string, int](t, 4, time.Minute, &stores.TTLOptions{Clock: clock.Now, Grace: time.Hour})
 		require.NoError(t, s.Set(ctx, "k", 1))
 		require.NoError(t, s.Set(ctx, "g", 2))
