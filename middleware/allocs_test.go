@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -22,7 +23,7 @@ import (
 func TestLightLayersHitAllocatesNothing(t *testing.T) {
 	ctx := context.Background()
 	m := middleware.NewMetrics(nil)
-	cached := pipeline.Cache("c", newMemory[string, string]().store(),
+	cached := pipeline.Cache("c", testkit.NewMap[string, string](),
 		&pipeline.CacheOptions[string]{Observer: middleware.Observe[string](m, "c")})(source)
 	stacks := map[string]pipeline.Fetcher[string, string]{
 		"cache+metrics": cached,
@@ -56,7 +57,7 @@ func TestLightLayersHitAllocatesNothing(t *testing.T) {
 // their scratch slices instead of allocating them.
 func TestBatchHitAllocatesOnlyItsResults(t *testing.T) {
 	ctx := context.Background()
-	cached := pipeline.Cache("c", newMemory[string, string]().store(), nil)(source)
+	cached := pipeline.Cache("c", testkit.NewMap[string, string](), nil)(source)
 	keys := []string{"a", "b", "c"}
 	for _, r := range pipeline.FetchMany(ctx, cached, keys) {
 		require.NoError(t, r.Err)

@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -73,10 +74,10 @@ var source = pipeline.FetcherFunc[string, string](func(_ context.Context, k stri
 
 // twoLayers returns outer and inner cache layers over source, with the
 // outer store to empty it, and negative caching on the outer layer.
-func twoLayers() (pipeline.Fetcher[string, string], *memory[string, string]) {
-	outerMem := newMemory[string, string]()
-	inner := pipeline.Cache("inner", newMemory[string, string]().store(), nil)(source)
-	outer := pipeline.Cache("outer", outerMem.store(), &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(inner)
+func twoLayers() (pipeline.Fetcher[string, string], *testkit.Map[string, string]) {
+	outerMem := testkit.NewMap[string, string]()
+	inner := pipeline.Cache("inner", testkit.NewMap[string, string](), nil)(source)
+	outer := pipeline.Cache("outer", outerMem, &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(inner)
 	return outer, outerMem
 }
 
@@ -97,7 +98,7 @@ func TestLog(t *testing.T) {
 		{
 			name:    "inner hit",
 			key:     "a",
-			prepare: func() { outerMem.store().Delete(t.Context(), "a") },
+			prepare: func() { outerMem.Delete(t.Context(), "a") },
 			want:    "level=DEBUG msg=fetch layer=docs key=a outcome=hit served_by=inner",
 		},
 		{name: "not found", key: "missing", want: `level=INFO msg=fetch layer=docs key=missing outcome="not found" served_by=source`},
@@ -203,7 +204,7 @@ func TestLogOverInspect(t *testing.T) {
 	var r reports[string]
 	f := middleware.Log[string, string](logger, "l", nil)(
 		middleware.Inspect[string, string](r.report)(
-			pipeline.Cache("c", newMemory[string, string]().store(), nil)(source)))
+			pipeline.Cache("c", testkit.NewMap[string, string](), nil)(source)))
 
 	for range 2 {
 		_, err := f.Fetch(t.Context(), "a")
@@ -393,7 +394,7 @@ func TestLogReportsSharedFetch(t *testing.T) {
 			return k, nil
 		})
 		f := middleware.Log[string, string](logger, "top", nil)(
-			pipeline.Cache("c", newMemory[string, string]().store(), nil)(src))
+			pipeline.Cache("c", testkit.NewMap[string, string](), nil)(src))
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			_, err := f.Fetch(t.Context(), "a")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -63,16 +64,16 @@ func TestMapKeyInvalidate(t *testing.T) {
 
 	_, err := s.top.Fetch(ctx, key)
 	require.NoError(t, err)
-	require.True(t, s.parsed.has(key))
-	require.True(t, s.raw.has("a"))
+	require.True(t, s.parsed.Has(key))
+	require.True(t, s.raw.Has("a"))
 
 	require.NoError(t, s.top.(pipeline.Invalidator[docKey]).Invalidate(ctx, key))
-	require.False(t, s.parsed.has(key))
-	require.False(t, s.raw.has("a"))
+	require.False(t, s.parsed.Has(key))
+	require.False(t, s.raw.Has("a"))
 
 	_, err = s.top.Fetch(ctx, key)
 	require.NoError(t, err)
-	require.EqualValues(t, 2, s.bucket.calls.Load(), "the source is asked again")
+	require.EqualValues(t, 2, s.bucket.Calls.Load(), "the source is asked again")
 }
 
 // TestMapKeyInvalidateInner: a value derived through MapKey and Parse is
@@ -82,9 +83,9 @@ func TestMapKeyInvalidateInner(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	b := newBucket()
-	rawMem, parsedMem := newMemory[string, string](), newMemory[docKey, parsedFile]()
-	raw := pipeline.Cache("raw_files", rawMem.store(), nil)(b)
-	top := pipeline.Cache("parsed_files", parsedMem.store(), nil)(
+	rawMem, parsedMem := testkit.NewMap[string, string](), testkit.NewMap[docKey, parsedFile]()
+	raw := pipeline.Cache("raw_files", rawMem, nil)(b)
+	top := pipeline.Cache("parsed_files", parsedMem, nil)(
 		middleware.MapKey[parsedFile](func(k docKey) string { return k.Blob })(
 			middleware.Parse[string](parseFile)(raw)))
 	v0, v1 := docKey{"a", "0"}, docKey{"a", "1"}
@@ -93,12 +94,12 @@ func TestMapKeyInvalidateInner(t *testing.T) {
 		_, err := top.Fetch(ctx, k)
 		require.NoError(t, err)
 	}
-	require.True(t, parsedMem.has(v0))
-	require.True(t, parsedMem.has(v1))
+	require.True(t, parsedMem.Has(v0))
+	require.True(t, parsedMem.Has(v1))
 
 	require.NoError(t, raw.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
-	require.False(t, parsedMem.has(v0), "derived values go with the inner one")
-	require.False(t, parsedMem.has(v1))
+	require.False(t, parsedMem.Has(v0), "derived values go with the inner one")
+	require.False(t, parsedMem.Has(v1))
 }
 
 // TestMapKeyExpiry: a lifetime from the source travels through MapKey and
@@ -202,18 +203,18 @@ func TestMapKeyBatchRecordsDependentsPerInnerKey(t *testing.T) {
 		}
 		return m, nil
 	})
-	innerMem, outerMem := newMemory[string, string](), newMemory[string, string]()
-	inner := pipeline.Cache("inner", innerMem.store(), nil)(bulk)
-	outer := pipeline.Cache("outer", outerMem.store(), nil)(middleware.MapKey[string](strings.ToLower)(inner))
+	innerMem, outerMem := testkit.NewMap[string, string](), testkit.NewMap[string, string]()
+	inner := pipeline.Cache("inner", innerMem, nil)(bulk)
+	outer := pipeline.Cache("outer", outerMem, nil)(middleware.MapKey[string](strings.ToLower)(inner))
 	res := pipeline.FetchMany(ctx, outer, []string{"X", "Y", "x"})
 	for _, r := range res {
 		require.NoError(t, r.Err)
 	}
-	require.True(t, outerMem.has("X") && outerMem.has("Y") && outerMem.has("x"))
+	require.True(t, outerMem.Has("X") && outerMem.Has("Y") && outerMem.Has("x"))
 	err := pipeline.Invalidate(ctx, inner, "x")
 	require.NoError(t, err)
-	require.False(t, innerMem.has("x"))
-	require.False(t, outerMem.has("X"), "derived from inner x")
-	require.False(t, outerMem.has("x"), "derived from inner x")
-	require.True(t, outerMem.has("Y"), "not derived from inner x")
+	require.False(t, innerMem.Has("x"))
+	require.False(t, outerMem.Has("X"), "derived from inner x")
+	require.False(t, outerMem.Has("x"), "derived from inner x")
+	require.True(t, outerMem.Has("Y"), "not derived from inner x")
 }

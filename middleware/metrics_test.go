@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -472,8 +473,8 @@ func TestMetricsBadInput(t *testing.T) {
 func TestMetricsExactUnderConcurrentFetches(t *testing.T) {
 	t.Parallel()
 	m := middleware.NewMetrics(nil)
-	mem := newMemory[string, string]()
-	c := pipeline.Cache("mc", mem.store(), &pipeline.CacheOptions[string]{
+	mem := testkit.NewMap[string, string]()
+	c := pipeline.Cache("mc", mem, &pipeline.CacheOptions[string]{
 		Observer: middleware.Observe[string](m, "mc"), NoCoalesce: true,
 	})(source)
 	inspected := middleware.Inspect[string, string](func(context.Context, string, []pipeline.Event[any], error) {})(c)

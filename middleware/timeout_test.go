@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -135,8 +136,8 @@ func TestTimeoutOverCache(t *testing.T) {
 				return "", ctx.Err()
 			}
 		})
-		mem := newMemory[string, string]()
-		cache := pipeline.Cache("c", mem.store(), nil)(src)
+		mem := testkit.NewMap[string, string]()
+		cache := pipeline.Cache("c", mem, nil)(src)
 		impatient := middleware.Timeout[string, string](time.Second)(cache)
 		patient := middleware.Timeout[string, string](time.Hour)(cache)
 
@@ -153,7 +154,7 @@ func TestTimeoutOverCache(t *testing.T) {
 		require.True(t, strings.HasPrefix(err.Error(), "middleware: timeout after 1s: "), err.Error())
 		require.NoError(t, patientErr)
 		require.Equal(t, "k", patientV)
-		require.True(t, mem.has("k"))
+		require.True(t, mem.Has("k"))
 	})
 }
 
