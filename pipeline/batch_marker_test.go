@@ -223,8 +223,14 @@ func countInvalidated(n *atomic.Int64) pipeline.Observer[string] {
 //	in.Invalidate(k0): b drops all 200 outer keys
 //	in.Invalidate(k1): b has dropped already -> nothing to do
 func TestBatchMarkerDropsOnce(t *testing.T) {
-	for _, topo := range []string{"reversed", "perkey", "in-order"} {
-		t.Run(topo, func(t *testing.T) {
+	mids := append(reorderingMids(), midLayer{
+		name: "in-order",
+		over: func(in pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+			return upperNoCase{in} // not a BatchFetcher: the cache layer fans out, key by key marked
+		},
+	})
+	for _, tc := range mids {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			const n = 200
@@ -237,15 +243,7 @@ func TestBatchMarkerDropsOnce(t *testing.T) {
 			}
 			src := newSource(kv...)
 			in := pipeline.Cache("in", newMemStore[string, string](), nil)(src)
-			var mid pipeline.Fetcher[string, string]
-			switch topo {
-			case "reversed":
-				mid = reversedBatch{upperNoCase{in}}
-			case "perkey":
-				mid = perKeyBatch{upperNoCase{in}}
-			default:
-				mid = upperNoCase{in} // not a BatchFetcher: the cache layer fans out, key by key marked
-			}
+			mid := tc.over(in)
 			var inv atomic.Int64
 			outer := pipeline.Cache("outer", newMemStore[string, string](), &pipeline.CacheOptions[string]{Observer: countInvalidated(&inv)})(mid)
 			for _, r := range pipeline.FetchMany(ctx, outer, outerKeys) {
@@ -270,17 +268,14 @@ func TestBatchMarkerDropsOnce(t *testing.T) {
 //	outer entries expire; outer.FetchMany again -> a -> {m2}, b -> {m2}
 //	... however many refills: the record stays within DependentsBytes, no outer value is dropped
 func TestRefilledBatchMarkerReplacesOld(t *testing.T) {
-	for _, topo := range []string{"reversed", "perkey"} {
-		t.Run(topo, func(t *testing.T) {
+	for _, tc := range reorderingMids() {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			clk := testkit.NewClock()
 			src := newSource("a", "a1", "b", "b1")
 			in := pipeline.Cache("in", newMemStore[string, string](), &pipeline.CacheOptions[string]{DependentsBytes: 1000})(src)
-			var mid pipeline.Fetcher[string, string] = reversedBatch{upperNoCase{in}}
-			if topo == "perkey" {
-				mid = perKeyBatch{upperNoCase{in}}
-			}
+			mid := tc.over(in)
 			var inv atomic.Int64
 			outer := pipeline.Cache("outer", newMemStore[string, string](), &pipeline.CacheOptions[string]{
 				TTL: time.Minute, Clock: clk.Now, Observer: countInvalidated(&inv),
@@ -337,20 +332,37 @@ func (s *slowDeleteStore) Delete(ctx context.Context, key string) error {
 	return err
 }
 
-// markerTopo builds in <- mid <- outer, where mid is a batching layer
-// that does not keep order (reversed) or fetches key by key (perkey), so
-// that in records outer's batch marker under each inner key.
-func markerTopo(topo string, src *source, outerStore pipeline.Store[string, string], clk *testkit.Clock) (in, outer pipeline.Fetcher[string, string]) {
-	in = pipeline.Cache("in", newMemStore[string, string](), nil)(src)
-	var mid pipeline.Fetcher[string, string] = reversedBatch{upperNoCase{in}}
-	if topo == "perkey" {
-		mid = perKeyBatch{upperNoCase{in}}
+// midLayer is a layer between two cache layers in the batch marker tests:
+// over wraps the inner cache layer.
+type midLayer struct {
+	name string
+	over func(in pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string]
+}
+
+// reorderingMids returns the batching layers between that do not keep a
+// batch in order (reversed) or that fetch it key by key (perkey), so that
+// the inner layer records the outer batch under each inner key.
+func reorderingMids() []midLayer {
+	return []midLayer{
+		{name: "reversed", over: func(in pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+			return reversedBatch{upperNoCase{in}}
+		}},
+		{name: "perkey", over: func(in pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+			return perKeyBatch{upperNoCase{in}}
+		}},
 	}
+}
+
+// markerTopo builds in <- mid <- outer, where mid is one of
+// reorderingMids, so that in records outer's batch marker under each inner
+// key. With clk, outer's values expire after a minute by it.
+func markerTopo(mid midLayer, src *source, outerStore pipeline.Store[string, string], clk *testkit.Clock) (in, outer pipeline.Fetcher[string, string]) {
+	in = pipeline.Cache("in", newMemStore[string, string](), nil)(src)
 	opts := &pipeline.CacheOptions[string]{}
 	if clk != nil {
 		opts.TTL, opts.Clock = time.Minute, clk.Now
 	}
-	outer = pipeline.Cache("outer", outerStore, opts)(mid)
+	outer = pipeline.Cache("outer", outerStore, opts)(mid.over(in))
 	return in, outer
 }
 
@@ -367,14 +379,14 @@ func markerTopo(topo string, src *source, outerStore pipeline.Store[string, stri
 // See TestConcurrentInvalidationsOfBatchBothWaitForTheDrop for the same race
 // on a batch filled once.
 func TestConcurrentInvalidationsOfRefilledBatchBothWaitForTheDrop(t *testing.T) {
-	for _, topo := range []string{"reversed", "perkey"} {
-		t.Run(topo, func(t *testing.T) {
+	for _, tc := range reorderingMids() {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			clk := testkit.NewClock()
 			src := newSource("a", "a1", "b", "b1")
 			os := newSlowDeleteStore("b/x")
-			in, outer := markerTopo(topo, src, os, clk)
+			in, outer := markerTopo(tc, src, os, clk)
 			for range 2 { // fill, then refill once the outer values expired
 				for i, r := range pipeline.FetchMany(ctx, outer, []string{"b/x", "a/x"}) {
 					require.NoError(t, r.Err)
@@ -400,13 +412,13 @@ func TestConcurrentInvalidationsOfRefilledBatchBothWaitForTheDrop(t *testing.T) 
 //	G2: in.Invalidate(a): m is dropping -> waits
 //	G2: outer.Fetch(a/x) -> a2
 func TestConcurrentInvalidationsOfBatchBothWaitForTheDrop(t *testing.T) {
-	for _, topo := range []string{"reversed", "perkey"} {
-		t.Run(topo, func(t *testing.T) {
+	for _, tc := range reorderingMids() {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			src := newSource("a", "a1", "b", "b1")
 			os := newSlowDeleteStore("b/x")
-			in, outer := markerTopo(topo, src, os, nil)
+			in, outer := markerTopo(tc, src, os, nil)
 			for i, r := range pipeline.FetchMany(ctx, outer, []string{"b/x", "a/x"}) {
 				require.NoError(t, r.Err)
 				require.Equal(t, []string{"b1", "a1"}[i], r.Value)

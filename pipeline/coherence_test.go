@@ -414,8 +414,7 @@ func (s deleteHookStore) Delete(ctx context.Context, k string) error {
 // A reader of the inner layer whose snapshot falls between the move of the
 // generation and the Delete reads the old value; if it records its dependent
 // after drop has dropped the dependents, nothing else drops the outer value.
-// drop moves the generation again after the Delete, so register drops it
-// (the stress test above found this in a tree):
+// drop moves the generation again after the Delete, so register drops it:
 //
 //	raw.drop(a): gen++ ........ Delete(a) ... dropDependents(a) ... returns
 //	top miss -> raw.Fetch(a): snapshot gen (new); Get -> a1 (old) ........ register: gen unchanged, record top:a/0
@@ -467,9 +466,8 @@ func TestInnerReadBetweenBumpAndDelete(t *testing.T) {
 // A fill's write that began before an invalidation does not land after it:
 // a fill checks the generation and writes under the layer's fillMu, which
 // Invalidate and Clear take to move the generation, so they wait for the
-// write and then delete it. (Before, the fill checked, the invalidation
-// deleted and returned, and the fill's write of the old value was visible
-// until the fill looked again and deleted it.)
+// write and then delete it: the fill's write of the old value is never
+// visible after Invalidate or Clear returned.
 func TestFillWriteDoesNotOutliveInvalidation(t *testing.T) {
 	for _, op := range []string{"invalidate", "clear"} {
 		for _, batch := range []bool{false, true} {
@@ -539,8 +537,6 @@ func TestFillWriteDoesNotOutliveInvalidation(t *testing.T) {
 // fetch of the outer layer that starts after Invalidate returned must not
 // join it. The inner layer records the outer key before it reads, so the
 // invalidation finds the record and drops the outer key, flight included.
-// (It used to record after the read, too late for the invalidation, which
-// left the outer flight open to joiners.)
 func TestOuterFlightOfInvalidatedValueIsNotJoined(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
