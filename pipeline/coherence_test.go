@@ -50,16 +50,16 @@ func verOf(v string) int {
 }
 
 // Readers, single and batch, cancellable or not, race invalidations of a
-// source that moves on, through one layer, direct stacks
-// of two and three layers (identity dependents, invalidated at the top, in
-// the middle or at the bottom) and a tree that mixes identity and recorded
-// dependents. No read that starts after an Invalidate returned may see a
+// source that moves on, through each of stressTopologies: one layer, direct
+// stacks of two and three layers (identity dependents, invalidated at the
+// top, in the middle or at the bottom) and a tree that mixes identity and
+// recorded dependents. No read that starts after an Invalidate returned may see a
 // version older than the one the source had before it.
 func TestNoStaleReadAfterInvalidate(t *testing.T) {
-	for _, topo := range []string{"one", "direct-inner", "direct-top", "three-mid", "three-inner", "tree"} {
+	for _, topo := range stressTopologies() {
 		for _, bulk := range []bool{false, true} {
 			for _, lru := range []bool{false, true} {
-				t.Run(fmt.Sprintf("%s/bulk=%v/lru=%v", topo, bulk, lru), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s/bulk=%v/lru=%v", topo.name, bulk, lru), func(t *testing.T) {
 					t.Parallel()
 					stress(t, topo, bulk, lru)
 				})
@@ -68,7 +68,61 @@ func TestNoStaleReadAfterInvalidate(t *testing.T) {
 	}
 }
 
-func stress(t *testing.T, topo string, bulk, lru bool) {
+// layerMaker makes a cache layer named name over next.
+type layerMaker func(name string, next pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string]
+
+// stressTopology is a case of TestNoStaleReadAfterInvalidate: build makes
+// its layers with mk over below and returns the layer read from, the layer
+// invalidated, and how a key invalidated maps to a key read.
+type stressTopology struct {
+	name  string
+	build func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string)
+	// invalidateMapped invalidates the mapped key (the key read) rather
+	// than the key itself.
+	invalidateMapped bool
+}
+
+func identityKey(k string) string { return k }
+
+// stressTopologies returns one layer, direct stacks of two and three layers
+// (identity dependents, invalidated at the top, in the middle or at the
+// bottom) and a tree that mixes identity and recorded dependents.
+func stressTopologies() []stressTopology {
+	return []stressTopology{
+		{name: "one", invalidateMapped: true, build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			read = mk("c", below)
+			return read, read, identityKey
+		}},
+		{name: "direct-inner", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			in := mk("in", below)
+			return mk("top", in), in, identityKey
+		}},
+		{name: "direct-top", invalidateMapped: true, build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			in := mk("in", below)
+			read = mk("top", in)
+			return read, read, identityKey
+		}},
+		{name: "three-mid", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			in := mk("in", below)
+			mid := mk("mid", in)
+			return mk("top", mid), mid, identityKey
+		}},
+		{name: "three-inner", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			in := mk("in", below)
+			mid := mk("mid", in)
+			return mk("top", mid), in, identityKey
+		}},
+		{name: "tree", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			in := mk("in", below)
+			mid := mk("mid", in)               // identity over in
+			read = mk("top", upperNoCase{mid}) // recorded over mid
+			_ = mk("other", upperNoCase{in})   // recorded over in
+			return read, in, func(k string) string { return k + "/x" }
+		}},
+	}
+}
+
+func stress(t *testing.T, topo stressTopology, bulk, lru bool) {
 	src := &verSource{ver: map[string]int{}}
 	var below pipeline.Fetcher[string, string] = src
 	if bulk {
@@ -84,35 +138,7 @@ func stress(t *testing.T, topo string, bulk, lru bool) {
 		}
 		return pipeline.Cache(name, st, nil)(next)
 	}
-	var read, inv pipeline.Fetcher[string, string]
-	mapk := func(k string) string { return k }
-	switch topo {
-	case "one":
-		read = mk("c", below)
-		inv = read
-	case "direct-inner":
-		in := mk("in", below)
-		read, inv = mk("top", in), in
-	case "direct-top":
-		in := mk("in", below)
-		read = mk("top", in)
-		inv = read
-	case "three-mid":
-		in := mk("in", below)
-		mid := mk("mid", in)
-		read, inv = mk("top", mid), mid
-	case "three-inner":
-		in := mk("in", below)
-		mid := mk("mid", in)
-		read, inv = mk("top", mid), in
-	case "tree":
-		in := mk("in", below)
-		mid := mk("mid", in)               // identity over in
-		read = mk("top", upperNoCase{mid}) // recorded over mid
-		_ = mk("other", upperNoCase{in})   // recorded over in
-		inv = in
-		mapk = func(k string) string { return k + "/x" }
-	}
+	read, inv, mapk := topo.build(mk, below)
 	keys := []string{"a", "b", "c", "d", "e", "f"}
 	var pub [6]atomic.Int64
 	var bad atomic.Int64
@@ -161,7 +187,7 @@ func stress(t *testing.T, topo string, bulk, lru bool) {
 		i := n % 6
 		v := src.bump(keys[i])
 		k := keys[i]
-		if topo == "direct-top" || topo == "one" {
+		if topo.invalidateMapped {
 			k = mapk(k)
 		}
 		if err := inv.(pipeline.Invalidator[string]).Invalidate(ctx, k); err != nil {

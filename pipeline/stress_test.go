@@ -121,17 +121,11 @@ type stressReader struct {
 // a version, or errBoom from the source (when it fails), or the reader's own
 // cancellation.
 func TestStressInvalidationGuarantee(t *testing.T) {
-	invTopos := []string{"one", "one-bulk", "direct-inner", "direct-top", "perkey", "perkey-identity", "perkey-top", "tree"}
-	clearTopos := []string{"one", "one-bulk", "direct", "perkey", "perkey-identity", "tree"}
 	for _, op := range []string{"invalidate", "clear"} {
-		topos := invTopos
-		if op == "clear" {
-			topos = clearTopos
-		}
-		for _, topo := range topos {
+		for _, topo := range guaranteeTopologies(op) {
 			for _, opts := range []string{"sie", "neg", "ra", "all"} {
 				for _, st := range []string{"map", "ttl"} {
-					t.Run(op+"/"+topo+"/"+opts+"/"+st, func(t *testing.T) {
+					t.Run(op+"/"+topo.name+"/"+opts+"/"+st, func(t *testing.T) {
 						t.Parallel()
 						stressGuarantee(t, op, topo, opts, st, 1200)
 					})
@@ -141,7 +135,72 @@ func TestStressInvalidationGuarantee(t *testing.T) {
 	}
 }
 
-func stressGuarantee(t *testing.T, op, topo, optsName, storeKind string, rounds int) {
+// guaranteeTopology is a case of TestStressInvalidationGuarantee: build
+// makes its layers with mk over below and returns the layers to read (each
+// with its key mapping), the layer invalidated or cleared, and the mapping
+// of the keys invalidated.
+type guaranteeTopology struct {
+	name  string
+	bulk  bool // the source answers batches in one call
+	build func(mk layerMaker, below pipeline.Fetcher[string, string]) (reads []stressReader, target pipeline.Fetcher[string, string], tkey func(string) string)
+}
+
+// guaranteeTopologies returns the topologies op ("invalidate" or "clear")
+// runs over: a single layer (over a single or a bulk source), direct stacks
+// invalidated at the bottom or the top, a batch layer that fetches key by
+// key (perKeyBatch) between two cache layers (with an identity layer over
+// it, or invalidated through it from the top), and a tree.
+func guaranteeTopologies(op string) []guaranteeTopology {
+	id := func(k string) string { return k }
+	slash := func(k string) string { return k + "/x" }
+	one := guaranteeTopology{name: "one", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		c := mk("c", below)
+		return []stressReader{{c, id}}, c, id
+	}}
+	oneBulk := one
+	oneBulk.name, oneBulk.bulk = "one-bulk", true
+	directInner := guaranteeTopology{name: "direct-inner", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		top := mk("top", in)
+		return []stressReader{{top, id}, {in, id}}, in, id
+	}}
+	directTop := guaranteeTopology{name: "direct-top", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		top := mk("top", in)
+		return []stressReader{{top, id}}, top, id
+	}}
+	perkey := guaranteeTopology{name: "perkey", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		top := mk("top", perKeyBatch{upperNoCase{in}})
+		return []stressReader{{top, slash}, {in, id}}, in, id
+	}}
+	perkeyIdentity := guaranteeTopology{name: "perkey-identity", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		top := mk("top", perKeyBatch{upperNoCase{in}})
+		top2 := mk("top2", top)
+		return []stressReader{{top2, slash}, {top, slash}, {in, id}}, in, id
+	}}
+	perkeyTop := guaranteeTopology{name: "perkey-top", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		top := mk("top", perKeyBatch{upperNoCase{in}})
+		return []stressReader{{top, slash}}, top, slash
+	}}
+	tree := guaranteeTopology{name: "tree", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		mid := mk("mid", in)                            // identity over in
+		top := mk("top", perKeyBatch{upperNoCase{mid}}) // key by key, over mid
+		other := mk("other", upperNoCase{in})           // recorded over in
+		return []stressReader{{top, slash}, {other, slash}, {mid, id}, {in, id}}, in, id
+	}}
+	if op == "clear" {
+		direct := directInner
+		direct.name = "direct"
+		return []guaranteeTopology{one, oneBulk, direct, perkey, perkeyIdentity, tree}
+	}
+	return []guaranteeTopology{one, oneBulk, directInner, directTop, perkey, perkeyIdentity, perkeyTop, tree}
+}
+
+func stressGuarantee(t *testing.T, op string, topo guaranteeTopology, optsName, storeKind string, rounds int) {
 	// Each key is invalidated every 6 rounds, some 700µs of the fake clock
 	// (see below): a shorter TTL lets values expire, fall due and be served
 	// stale between invalidations.
@@ -187,7 +246,7 @@ func stressGuarantee(t *testing.T, op, topo, optsName, storeKind string, rounds 
 
 	src := newFlakySource(failEvery)
 	var below pipeline.Fetcher[string, string] = src
-	if topo == "one-bulk" {
+	if topo.bulk {
 		below = pipeline.BulkFunc[string, string](src.bulk)
 	}
 	var layers []pipeline.Fetcher[string, string]
@@ -206,45 +265,7 @@ func stressGuarantee(t *testing.T, op, topo, optsName, storeKind string, rounds 
 		layers = append(layers, c)
 		return c
 	}
-	id := func(k string) string { return k }
-	slash := func(k string) string { return k + "/x" }
-	var reads []stressReader
-	var target pipeline.Fetcher[string, string]
-	tkey := id
-	switch topo {
-	case "one", "one-bulk":
-		c := mk("c", below)
-		reads, target = []stressReader{{c, id}}, c
-	case "direct-inner", "direct":
-		in := mk("in", below)
-		top := mk("top", in)
-		reads, target = []stressReader{{top, id}, {in, id}}, in
-	case "direct-top":
-		in := mk("in", below)
-		top := mk("top", in)
-		reads, target = []stressReader{{top, id}}, top
-	case "perkey":
-		in := mk("in", below)
-		top := mk("top", perKeyBatch{upperNoCase{in}})
-		reads, target = []stressReader{{top, slash}, {in, id}}, in
-	case "perkey-identity":
-		in := mk("in", below)
-		top := mk("top", perKeyBatch{upperNoCase{in}})
-		top2 := mk("top2", top)
-		reads, target = []stressReader{{top2, slash}, {top, slash}, {in, id}}, in
-	case "perkey-top":
-		in := mk("in", below)
-		top := mk("top", perKeyBatch{upperNoCase{in}})
-		reads, target, tkey = []stressReader{{top, slash}}, top, slash
-	case "tree":
-		in := mk("in", below)
-		mid := mk("mid", in)                            // identity over in
-		top := mk("top", perKeyBatch{upperNoCase{mid}}) // key by key, over mid
-		other := mk("other", upperNoCase{in})           // recorded over in
-		reads, target = []stressReader{{top, slash}, {other, slash}, {mid, id}, {in, id}}, in
-	default:
-		t.Fatalf("topology %q", topo)
-	}
+	reads, target, tkey := topo.build(mk, below)
 
 	keys := []string{"a", "b", "c", "d", "e", "f"}
 	var pub [6]atomic.Int64
