@@ -372,3 +372,50 @@ func TestOverlappingBatchesValuesMatchTheirKeys(t *testing.T) {
 		require.NoError(t, f.(pipeline.Closer).Close())
 	}
 }
+
+// A flight of an uncancellable single fetch is reused once it lands only if no one joined it. Here a
+// batch and a cancelled single fetch join it; fetches of other keys that
+// land right after may take spare flights, but never the joined one.
+func TestJoinedFlightIsNotRecycled(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+			if k == "a" {
+				<-gate
+			}
+			return "v" + k, nil
+		})
+		f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+		bg := context.Background()
+		// Fill the free list with flights no one joined.
+		for _, k := range []string{"p", "q", "r"} {
+			v, err := f.Fetch(bg, k)
+			require.NoError(t, err)
+			require.Equal(t, "v"+k, v)
+		}
+		single := make(chan string, 1)
+		go func() { v, _ := f.Fetch(bg, "a"); single <- v }() // leads a, in a reused flight
+		synctest.Wait()
+		batch := make(chan []pipeline.Result[string], 1)
+		go func() { batch <- pipeline.FetchMany(bg, f, []string{"a", "b", "a"}) }()
+		cctx, cancel := context.WithCancel(bg)
+		cancelled := make(chan error, 1)
+		go func() { _, err := f.Fetch(cctx, "a"); cancelled <- err }()
+		synctest.Wait()
+		cancel()
+		require.ErrorIs(t, <-cancelled, context.Canceled)
+		close(gate)
+		for _, k := range []string{"c", "d", "e", "g"} { // may take spare flights
+			v, err := f.Fetch(bg, k)
+			require.NoError(t, err)
+			require.Equal(t, "v"+k, v)
+		}
+		require.Equal(t, "va", <-single)
+		res := <-batch
+		for i, want := range []string{"va", "vb", "va"} {
+			require.NoError(t, res[i].Err, i)
+			require.Equal(t, want, res[i].Value, i)
+		}
+	})
+}

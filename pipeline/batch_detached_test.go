@@ -3,9 +3,11 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -197,4 +199,128 @@ func TestBatchObserverPanicAndAbandonedDetachedBatchLeaveOthersServed(t *testing
 		}
 		require.NoError(t, f.(pipeline.Closer).Close())
 	})
+}
+
+// A batch whose caller gives up runs on detached, with
+// keys and flights of its own; the caller's pooled scratch goes straight to
+// the next batch of the layer while the detached one still runs, and neither
+// the detached batch nor the next one sees the other's memory.
+func TestDetachedBatchAndScratchReuse(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		var mu sync.Mutex
+		var calls [][]string
+		bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+			mu.Lock()
+			calls = append(calls, append([]string(nil), keys...))
+			mu.Unlock()
+			m := map[string]string{}
+			for _, k := range keys {
+				if k == "a" {
+					<-gate
+				}
+				if k[0] != 'x' {
+					m[k] = "v" + k
+				}
+			}
+			return m, nil
+		})
+		store := newMemStore[string, string]()
+		f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{NegativeTTL: time.Minute})(bulk)
+		bg := context.Background()
+		// x is remembered as not found.
+		require.ErrorIs(t, pipeline.FetchMany(bg, f, []string{"x"})[0].Err, pipeline.ErrNotFound)
+
+		keys := []string{"a", "b", "x", "a", "b"}
+		ctx, cancel := context.WithCancel(bg)
+		out := make(chan []pipeline.Result[string], 1)
+		go func() { out <- pipeline.FetchMany(ctx, f, keys) }()
+		synctest.Wait()
+		cancel()
+		res := <-out
+		keys[0], keys[1] = "zz", "zz" // the caller may reuse its keys once it has them back
+		require.ErrorIs(t, res[0].Err, context.Canceled)
+		require.ErrorIs(t, res[1].Err, context.Canceled)
+		require.ErrorIs(t, res[2].Err, pipeline.ErrNotFound, "remembered")
+		require.ErrorIs(t, res[3].Err, context.Canceled)
+		require.ErrorIs(t, res[4].Err, context.Canceled)
+
+		// The next batch reuses the scratch; b and a join the detached batch.
+		next := make(chan []pipeline.Result[string], 1)
+		go func() { next <- pipeline.FetchMany(bg, f, []string{"c", "b", "c", "a", "x"}) }()
+		synctest.Wait()
+		close(gate)
+		got := <-next
+		for i, want := range []string{"vc", "vb", "vc", "va"} {
+			require.NoError(t, got[i].Err, i)
+			require.Equal(t, want, got[i].Value, i)
+		}
+		require.ErrorIs(t, got[4].Err, pipeline.ErrNotFound)
+		synctest.Wait()
+		require.True(t, store.has("a"))
+		require.True(t, store.has("b"))
+		require.False(t, store.has("zz"))
+		mu.Lock()
+		require.ElementsMatch(t, [][]string{{"x"}, {"a", "b"}, {"c"}}, calls)
+		mu.Unlock()
+		require.NoError(t, f.(pipeline.Closer).Close())
+	})
+}
+
+// A batch keeps its work in pooled scratch, and gives it back when both the
+// batch and its caller are done with it. A single fetch that joined one of
+// its keys reads the result after the batch has ended, while the next batch
+// of the layer may already reuse the scratch: it must read a flight of its
+// own, not pooled memory. Detached (a cancellable caller), the caller may
+// return first, and the batch gives the memory back when it ends. (Under
+// the race detector, a joiner reading pooled memory is caught here.)
+func TestJoinedBatchFlightsAreNotPooled(t *testing.T) {
+	for _, cancellable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				gate := make(chan struct{})
+				bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+					m := map[string]string{}
+					for _, k := range keys {
+						if k == "a" {
+							<-gate
+						}
+						m[k] = "v" + k
+					}
+					return m, nil
+				})
+				f := pipeline.Cache("l", newMemStore[string, string](), nil)(bulk)
+				bg := context.Background()
+				ctx, cancel := context.WithCancel(bg)
+				defer cancel()
+				if !cancellable {
+					ctx = bg
+				}
+				first := make(chan []pipeline.Result[string], 1)
+				go func() { first <- pipeline.FetchMany(ctx, f, []string{"a", "b"}) }()
+				synctest.Wait()
+				joined := make(chan string, 1)
+				go func() { v, _ := f.Fetch(bg, "a"); joined <- v }() // joins the batch's flight of a
+				synctest.Wait()
+				if cancellable {
+					cancel() // the caller returns; the batch goes on
+					require.ErrorIs(t, (<-first)[0].Err, context.Canceled)
+				}
+				close(gate)
+				if !cancellable {
+					require.Equal(t, "va", (<-first)[0].Value)
+				}
+				synctest.Wait() // the batch has ended
+				for range 3 {   // reuse the scratch, with other values
+					next := pipeline.FetchMany(ctx, f, []string{"x", "y"})
+					if !cancellable {
+						require.Equal(t, "vx", next[0].Value)
+					}
+				}
+				require.Equal(t, "va", <-joined)
+			})
+		})
+	}
 }

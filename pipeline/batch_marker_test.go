@@ -479,3 +479,75 @@ func concurrentInvalidations(t *testing.T, src *source, os *slowDeleteStore, in,
 	require.NoError(t, r.err)
 	require.Equal(t, "a2", r.v, "outer served a/x derived from the old a after in.Invalidate(a) returned (G1 still dropping: %v)", !r.released)
 }
+
+// reversedBatch is a describing key mapper ("k/x" -> "k") that passes a
+// batch down whole, as one batch of the same length, but in reverse order
+// (as a layer that sorts or groups the keys it sends to a database would),
+// and puts the results back in place.
+type reversedBatch struct{ upperNoCase }
+
+func (r reversedBatch) FetchBatch(ctx context.Context, keys []string, out []pipeline.Result[string]) {
+	n := len(keys)
+	inner := make([]string, n)
+	for i, k := range keys {
+		inner[n-1-i] = r.inner(k)
+	}
+	res := pipeline.FetchMany(ctx, r.next, inner)
+	for i := range keys {
+		out[i] = res[n-1-i]
+	}
+}
+
+// A batching layer that passes a batch down in another order (sorted,
+// grouped) does not misalign the dependents the inner layer records:
+// invalidating a drops a/x, not b/x. A batching layer says it keeps the
+// order (as the stock ones do); through any other, the layers below depend
+// on the whole batch.
+//
+//	outer.FetchMany([a/x b/x]) -> reversedBatch -> in.FetchBatch([b a])
+//	in.Invalidate(a): drops in a, and outer a/x
+//	outer.Fetch(a/x) after Invalidate returned -> a2
+func TestBatchMarkerMisalignedByReorderingLayer(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := newSource("a", "a1", "b", "b1")
+	in := pipeline.Cache("in", clearStore{newMemStore[string, string]()}, nil)(src)
+	outer := pipeline.Cache("outer", clearStore{newMemStore[string, string]()}, nil)(reversedBatch{upperNoCase{in}})
+	res := pipeline.FetchMany(ctx, outer, []string{"a/x", "b/x"})
+	for i, want := range []string{"a1", "b1"} {
+		if res[i].Err != nil || res[i].Value != want {
+			t.Fatalf("batch[%d] = %+v, want %q", i, res[i], want)
+		}
+	}
+	src.set("a", "a2")
+	if err := in.(pipeline.Invalidator[string]).Invalidate(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := outer.Fetch(ctx, "a/x")
+	if err != nil || v != "a2" {
+		t.Fatalf("outer.Fetch(a/x) after in.Invalidate(a) returned = %q, %v; want a2", v, err)
+	}
+}
+
+// Through a stock batching layer (MapKey), which keeps a batch in order,
+// the inner layer still records one outer key per inner key: invalidating
+// one inner key drops only its own outer key, not the whole batch.
+func TestInOrderBatchRecordsPerKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := newSource("a", "a1", "b", "b1")
+	in := pipeline.Cache("in", newMemStore[string, string](), nil)(src)
+	outerStore := newMemStore[string, string]()
+	strip := func(k string) string { b, _, _ := strings.Cut(k, "/"); return b }
+	outer := pipeline.Cache("outer", outerStore, nil)(middleware.MapKey[string](strip)(in))
+	res := pipeline.FetchMany(ctx, outer, []string{"a/x", "b/x"})
+	require.NoError(t, res[0].Err)
+	require.NoError(t, res[1].Err)
+	src.set("a", "a2")
+	require.NoError(t, in.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+	require.False(t, outerStore.has("a/x"), "dropped with its inner key")
+	require.True(t, outerStore.has("b/x"), "not dropped: b did not change")
+	v, err := outer.Fetch(ctx, "a/x")
+	require.NoError(t, err)
+	require.Equal(t, "a2", v)
+}

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -66,4 +67,24 @@ func TestClearGoesInwardFirstOverOpaqueLayer(t *testing.T) {
 	v, err = top.Fetch(ctx, "a")
 	require.NoError(t, err)
 	require.Equal(t, "a3", v, "a fetch that started after Clear returned got a value older than the source's")
+}
+
+func TestClearTree(t *testing.T) {
+	t.Parallel()
+	src := newSource("a", "a1")
+	rawStore, leftStore := clearStore{newMemStore[string, string]()}, clearStore{newMemStore[string, string]()}
+	raw := pipeline.Cache("raw", rawStore, nil)(src)
+	left := pipeline.Cache("left", leftStore, nil)(upper{raw})
+	_, err := left.Fetch(t.Context(), "a/0")
+	require.NoError(t, err)
+	require.NoError(t, raw.(pipeline.Clearer).Clear(t.Context()))
+	require.False(t, leftStore.has("a/0"), "clearing a shared layer clears its dependents")
+
+	_, err = left.Fetch(t.Context(), "a/0")
+	require.NoError(t, err)
+	require.NoError(t, left.(pipeline.Clearer).Clear(t.Context()))
+	require.False(t, rawStore.has("a"), "Clear goes inward")
+
+	plain := pipeline.Cache("plain", newMemStore[string, string](), nil)(src)
+	require.ErrorIs(t, plain.(pipeline.Clearer).Clear(t.Context()), errors.ErrUnsupported)
 }

@@ -439,3 +439,161 @@ func TestInnerHitRacingInvalidateIsNotKeptAbove(t *testing.T) {
 		})
 	}
 }
+
+// A reader of the inner layer whose snapshot falls between the move of the
+// generation and the Delete reads the old value; if it records its dependent
+// after drop has dropped the dependents, nothing else drops the outer value.
+// drop moves the generation again after the Delete, so register drops it:
+//
+//	raw.drop(a): gen++ ........ Delete(a) ... dropDependents(a) ... returns
+//	top miss -> raw.Fetch(a): snapshot gen (new); Get -> a1 (old) ........ register: gen unchanged, record top:a/0
+//	top stores A1 and serves it after Invalidate returned.
+func TestInnerReadBetweenBumpAndDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := newSource("a", "a1")
+	rawStore := deleteHookStore{memStore: newMemStore[string, string]()}
+	raw := pipeline.Cache("raw", &rawStore, nil)(src)
+	top := pipeline.Cache("top", newMemStore[string, string](), nil)(upper{raw})
+	_, err := raw.Fetch(ctx, "a") // raw holds a1
+	require.NoError(t, err)
+
+	read, release := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	rawStore.afterGet = func() {
+		if armed.CompareAndSwap(true, false) {
+			close(read)
+			<-release // record after the invalidation has dropped the dependents
+		}
+	}
+	type result struct {
+		v   string
+		err error
+	}
+	got := make(chan result, 1)
+	rawStore.beforeDelete = func() { // raw.drop has bumped its generation
+		rawStore.beforeDelete = nil
+		armed.Store(true)
+		go func() {
+			v, err := top.Fetch(ctx, "a/0")
+			got <- result{v, err}
+		}()
+		<-read // the reader has read a1 from raw's store
+	}
+	src.set("a", "a2")
+	require.NoError(t, raw.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+	close(release)
+	r := <-got
+	require.NoError(t, r.err)
+	require.Equal(t, "A1", r.v, "the fetch that raced may return the old value")
+
+	v, err := top.Fetch(ctx, "a/0")
+	require.NoError(t, err)
+	require.Equal(t, "A2", v, "a fetch that starts after Invalidate returned must not get the invalidated value")
+}
+
+// A fill's write that began before an invalidation does not land after it:
+// a fill checks the generation and writes under the layer's fillMu, which
+// Invalidate and Clear take to move the generation, so they wait for the
+// write and then delete it: the fill's write of the old value is never
+// visible after Invalidate or Clear returned.
+func TestFillWriteDoesNotOutliveInvalidation(t *testing.T) {
+	for _, op := range []string{"invalidate", "clear"} {
+		for _, batch := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/batch=%v", op, batch), func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				src := newSource("a", "a1")
+				store := newMemStore[string, string]()
+				f := pipeline.Cache("l", clearStore{store}, nil)(src)
+				checked, letWrite := make(chan struct{}), make(chan struct{})
+				written, letGo := make(chan struct{}), make(chan struct{})
+				store.beforeSet = func() { // the fill has checked the generation
+					store.beforeSet = nil
+					close(checked)
+					<-letWrite
+				}
+				store.afterSet = func() {
+					store.afterSet = nil
+					close(written)
+					<-letGo
+				}
+				fill := make(chan string, 1)
+				go func() {
+					if batch {
+						fill <- pipeline.FetchMany(ctx, f, []string{"a"})[0].Value
+						return
+					}
+					v, _ := f.Fetch(ctx, "a")
+					fill <- v
+				}()
+				<-checked
+				src.set("a", "a2")
+				done := make(chan error, 1)
+				go func() {
+					if op == "clear" {
+						done <- f.(pipeline.Clearer).Clear(ctx)
+					} else {
+						done <- f.(pipeline.Invalidator[string]).Invalidate(ctx, "a")
+					}
+				}()
+				select {
+				case err := <-done: // returned before the fill wrote: its write must not be seen
+					require.NoError(t, err)
+					close(letWrite)
+					<-written
+					v, err := f.Fetch(ctx, "a")
+					close(letGo)
+					require.NoError(t, err)
+					require.Equal(t, "a2", v, "a fetch after the invalidation returned got the old value")
+				case <-time.After(20 * time.Millisecond): // waits for the write, as it should
+					close(letWrite)
+					<-written
+					close(letGo)
+					require.NoError(t, <-done)
+				}
+				require.Equal(t, "a1", <-fill, "the racing fill returns what it fetched")
+				v, err := f.Fetch(ctx, "a")
+				require.NoError(t, err)
+				require.Equal(t, "a2", v)
+			})
+		}
+	}
+}
+
+// An outer fill whose inner read got the old value just before an
+// invalidation of the inner layer must be known to that invalidation: a
+// fetch of the outer layer that starts after Invalidate returned must not
+// join it. The inner layer records the outer key before it reads, so the
+// invalidation finds the record and drops the outer key, flight included.
+func TestOuterFlightOfInvalidatedValueIsNotJoined(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		src := newSource("a", "a1")
+		rawStore := newMemStore[string, string]()
+		raw := pipeline.Cache("raw", rawStore, nil)(src)
+		top := pipeline.Cache("top", newMemStore[string, string](), nil)(upper{raw})
+		_, err := raw.Fetch(ctx, "a") // raw holds a1
+		require.NoError(t, err)
+
+		read, release := make(chan struct{}), make(chan struct{})
+		rawStore.afterGet = func() {
+			rawStore.afterGet = nil
+			close(read)
+			<-release
+		}
+		first := make(chan string, 1)
+		go func() { v, _ := top.Fetch(ctx, "a/0"); first <- v }()
+		<-read // top's fill has read a1 from raw
+		src.set("a", "a2")
+		require.NoError(t, raw.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+
+		second := make(chan string, 1)
+		go func() { v, _ := top.Fetch(ctx, "a/0"); second <- v }()
+		synctest.Wait()
+		close(release)
+		require.Equal(t, "A1", <-first, "the fetch that raced may return the old value")
+		require.Equal(t, "A2", <-second, "a fetch that starts after Invalidate returned must not get the invalidated value")
+	})
+}

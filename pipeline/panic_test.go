@@ -280,3 +280,28 @@ func TestStoreSetPanicOrBlockDoesNotDeadlockInvalidate(t *testing.T) {
 	// c's fill read the generation before the bump: it is not kept (an
 	// invalidation of any key voids every fill under way in the layer).
 }
+
+// An observer that panics on Invalidated does not keep the outer layers
+// serving the invalidated value: the dependents are dropped all the same,
+// though the layer emits the event before it drops them.
+func TestObserverPanicOnInvalidatedStillDropsDependents(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := newSource("a", "a1")
+	panicky := pipeline.ObserverFunc[string](func(_ context.Context, e pipeline.Event[string]) {
+		if e.Kind == pipeline.Invalidated {
+			panic("observer")
+		}
+	})
+	raw := pipeline.Cache("raw", newMemStore[string, string](), &pipeline.CacheOptions[string]{Observer: panicky})(src)
+	top := pipeline.Cache("top", newMemStore[string, string](), nil)(raw)
+	v, err := top.Fetch(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, "a1", v)
+
+	src.set("a", "a2")
+	require.Panics(t, func() { _ = raw.(pipeline.Invalidator[string]).Invalidate(ctx, "a") })
+	v, err = top.Fetch(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, "a2", v, "the outer layer still serves the value its inner layer dropped")
+}

@@ -226,3 +226,136 @@ func TestRefreshStartedBeforeInvalidateIsNeitherJoinedNorKept(t *testing.T) {
 		require.NoError(t, f.(pipeline.Closer).Close())
 	})
 }
+
+// versioned is a source whose values change on demand and that counts calls.
+type versioned struct {
+	calls   atomic.Int64
+	version atomic.Int64
+	fail    atomic.Bool
+	ttl     time.Duration                 // lifetime the source reports; 0: unknown
+	hold    atomic.Pointer[chan struct{}] // if set, a fetch waits for it to close
+}
+
+func (s *versioned) FetchEntry(_ context.Context, k string) (pipeline.Entry[string], error) {
+	s.calls.Add(1)
+	if h := s.hold.Load(); h != nil {
+		<-*h
+	}
+	if s.fail.Load() {
+		return pipeline.Entry[string]{}, errBoom
+	}
+	e := pipeline.Entry[string]{Value: k + "@" + string(rune('0'+s.version.Load()))}
+	if s.ttl > 0 {
+		e.Expires = time.Now().Add(s.ttl)
+	}
+	return e, nil
+}
+
+func (s *versioned) Fetch(ctx context.Context, k string) (string, error) {
+	e, err := s.FetchEntry(ctx, k)
+	return e.Value, err
+}
+
+func TestRefreshAhead(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := &versioned{}
+		rec := &recorder[string]{}
+		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+			TTL: time.Minute, RefreshAhead: 10 * time.Second, Observer: rec,
+		})(src)
+		defer f.(pipeline.Closer).Close()
+		ctx := t.Context()
+
+		v, err := f.Fetch(ctx, "k")
+		require.NoError(t, err)
+		require.Equal(t, "k@0", v)
+
+		time.Sleep(49 * time.Second) // before the refresh age: plain hits
+		_, _ = f.Fetch(ctx, "k")
+		synctest.Wait()
+		require.EqualValues(t, 1, src.calls.Load())
+
+		src.version.Store(1)
+		hold := make(chan struct{}) // the refresh waits until the reads are done
+		src.hold.Store(&hold)
+		time.Sleep(2 * time.Second) // at refresh age
+		for range 5 {
+			v, err = f.Fetch(ctx, "k")
+			require.NoError(t, err)
+			require.Equal(t, "k@0", v, "the old value at once")
+		}
+		src.hold.Store(nil)
+		close(hold)
+		synctest.Wait() // the background refresh finishes
+		require.EqualValues(t, 2, src.calls.Load(), "exactly one background fetch")
+		v, err = f.Fetch(ctx, "k")
+		require.NoError(t, err)
+		require.Equal(t, "k@1", v, "then the new value")
+
+		// An idle key is not refreshed: it expires.
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		require.EqualValues(t, 2, src.calls.Load(), "no refresh without reads")
+		v, err = f.Fetch(ctx, "k")
+		require.NoError(t, err)
+		require.Equal(t, "k@1", v)
+		require.EqualValues(t, 3, src.calls.Load(), "expired: fetched synchronously")
+	})
+}
+
+func TestRefreshAheadErrorsBackOffThenSurface(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := &versioned{}
+		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+			TTL: time.Minute, RefreshAhead: 30 * time.Second, RefreshBackoff: 10 * time.Second,
+		})(src)
+		defer f.(pipeline.Closer).Close()
+		ctx := t.Context()
+		_, err := f.Fetch(ctx, "k")
+		require.NoError(t, err)
+
+		src.fail.Store(true)
+		time.Sleep(35 * time.Second) // due
+		for range 3 {
+			v, err := f.Fetch(ctx, "k")
+			require.NoError(t, err)
+			require.Equal(t, "k@0", v, "the old value while refreshes fail")
+			synctest.Wait()
+		}
+		require.EqualValues(t, 2, src.calls.Load(), "one failed refresh, then backing off")
+		time.Sleep(11 * time.Second) // backoff over
+		_, _ = f.Fetch(ctx, "k")
+		synctest.Wait()
+		require.EqualValues(t, 3, src.calls.Load(), "refresh retried after the backoff")
+		time.Sleep(15 * time.Second) // past the hard age
+		_, err = f.Fetch(ctx, "k")
+		require.ErrorIs(t, err, errBoom, "past the hard age the error surfaces")
+	})
+}
+
+func TestCloseCancelsBackgroundWork(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("k", "V")
+		src.gate = make(chan struct{}) // never opens
+		f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() {
+			_, err := f.Fetch(ctx, "k")
+			done <- err
+		}()
+		synctest.Wait()
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+		// The detached fetch still runs; Close cancels it and waits.
+		require.NoError(t, f.(pipeline.Closer).Close())
+		// After Close, fetches run in the caller's goroutine.
+		src.gate = nil
+		v, err := f.Fetch(t.Context(), "k")
+		require.NoError(t, err)
+		require.Equal(t, "V", v)
+	})
+}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
 )
@@ -106,7 +105,7 @@ type stressReader struct {
 }
 
 // The guarantee of Invalidate and Clear (see the Cache doc and deps.go)
-// under the options that stress in coherence_test.go leaves out: TTL with
+// under the options that TestNoStaleReadAfterInvalidate leaves out: TTL with
 // stale-if-error over a source that fails now and then, negative caching of
 // keys that come and go, refresh-ahead, all of them together; over map-like
 // stores and over a small TTL LRU (evictions, its own expiry and grace); in a
@@ -379,74 +378,193 @@ func stressGuarantee(t *testing.T, op string, topo guaranteeTopology, optsName, 
 	}
 }
 
-// reversedBatch is a describing key mapper ("k/x" -> "k") that passes a
-// batch down whole, as one batch of the same length, but in reverse order
-// (as a layer that sorts or groups the keys it sends to a database would),
-// and puts the results back in place.
-type reversedBatch struct{ upperNoCase }
-
-func (r reversedBatch) FetchBatch(ctx context.Context, keys []string, out []pipeline.Result[string]) {
-	n := len(keys)
-	inner := make([]string, n)
-	for i, k := range keys {
-		inner[n-1-i] = r.inner(k)
-	}
-	res := pipeline.FetchMany(ctx, r.next, inner)
-	for i := range keys {
-		out[i] = res[n-1-i]
-	}
+// verSource answers key -> "key:version"; bump moves a key's version.
+type verSource struct {
+	mu  sync.Mutex
+	ver map[string]int
 }
 
-// A batching layer that passes a batch down in another order (sorted,
-// grouped) does not misalign the dependents the inner layer records:
-// invalidating a drops a/x, not b/x. A batching layer says it keeps the
-// order (as the stock ones do); through any other, the layers below depend
-// on the whole batch.
-//
-//	outer.FetchMany([a/x b/x]) -> reversedBatch -> in.FetchBatch([b a])
-//	in.Invalidate(a): drops in a, and outer a/x
-//	outer.Fetch(a/x) after Invalidate returned -> a2
-func TestBatchMarkerMisalignedByReorderingLayer(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	src := newSource("a", "a1", "b", "b1")
-	in := pipeline.Cache("in", clearStore{newMemStore[string, string]()}, nil)(src)
-	outer := pipeline.Cache("outer", clearStore{newMemStore[string, string]()}, nil)(reversedBatch{upperNoCase{in}})
-	res := pipeline.FetchMany(ctx, outer, []string{"a/x", "b/x"})
-	for i, want := range []string{"a1", "b1"} {
-		if res[i].Err != nil || res[i].Value != want {
-			t.Fatalf("batch[%d] = %+v, want %q", i, res[i], want)
+func (s *verSource) get(k string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return k + ":" + strconv.Itoa(s.ver[k])
+}
+
+func (s *verSource) bump(k string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ver[k]++
+	return s.ver[k]
+}
+
+func (s *verSource) Fetch(_ context.Context, k string) (string, error) { return s.get(k), nil }
+
+func (s *verSource) bulk(_ context.Context, keys []string) (map[string]string, error) {
+	m := make(map[string]string, len(keys))
+	for _, k := range keys {
+		m[k] = s.get(k)
+	}
+	return m, nil
+}
+
+func verOf(v string) int {
+	_, n, _ := strings.Cut(v, ":")
+	i, _ := strconv.Atoi(n)
+	return i
+}
+
+// Readers, single and batch, cancellable or not, race invalidations of a
+// source that moves on, through each of stressTopologies: one layer, direct
+// stacks of two and three layers (identity dependents, invalidated at the
+// top, in the middle or at the bottom) and a tree that mixes identity and
+// recorded dependents. No read that starts after an Invalidate returned may see a
+// version older than the one the source had before it.
+func TestNoStaleReadAfterInvalidate(t *testing.T) {
+	for _, topo := range stressTopologies() {
+		for _, bulk := range []bool{false, true} {
+			for _, lru := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/bulk=%v/lru=%v", topo.name, bulk, lru), func(t *testing.T) {
+					t.Parallel()
+					stress(t, topo, bulk, lru)
+				})
+			}
 		}
 	}
-	src.set("a", "a2")
-	if err := in.(pipeline.Invalidator[string]).Invalidate(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
-	v, err := outer.Fetch(ctx, "a/x")
-	if err != nil || v != "a2" {
-		t.Fatalf("outer.Fetch(a/x) after in.Invalidate(a) returned = %q, %v; want a2", v, err)
+}
+
+// layerMaker makes a cache layer named name over next.
+type layerMaker func(name string, next pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string]
+
+// stressTopology is a case of TestNoStaleReadAfterInvalidate: build makes
+// its layers with mk over below and returns the layer read from, the layer
+// invalidated, and how a key invalidated maps to a key read.
+type stressTopology struct {
+	name  string
+	build func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string)
+	// invalidateMapped invalidates the mapped key (the key read) rather
+	// than the key itself.
+	invalidateMapped bool
+}
+
+func identityKey(k string) string { return k }
+
+// stressTopologies returns one layer, direct stacks of two and three layers
+// (identity dependents, invalidated at the top, in the middle or at the
+// bottom) and a tree that mixes identity and recorded dependents.
+func stressTopologies() []stressTopology {
+	return []stressTopology{
+		{name: "one", invalidateMapped: true, build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			read = mk("c", below)
+			return read, read, identityKey
+		}},
+		{name: "direct-inner", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			in := mk("in", below)
+			return mk("top", in), in, identityKey
+		}},
+		{name: "direct-top", invalidateMapped: true, build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			in := mk("in", below)
+			read = mk("top", in)
+			return read, read, identityKey
+		}},
+		{name: "three-mid", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			in := mk("in", below)
+			mid := mk("mid", in)
+			return mk("top", mid), mid, identityKey
+		}},
+		{name: "three-inner", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			in := mk("in", below)
+			mid := mk("mid", in)
+			return mk("top", mid), in, identityKey
+		}},
+		{name: "tree", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) (read, inv pipeline.Fetcher[string, string], mapk func(string) string) {
+			in := mk("in", below)
+			mid := mk("mid", in)               // identity over in
+			read = mk("top", upperNoCase{mid}) // recorded over mid
+			_ = mk("other", upperNoCase{in})   // recorded over in
+			return read, in, func(k string) string { return k + "/x" }
+		}},
 	}
 }
 
-// Through a stock batching layer (MapKey), which keeps a batch in order,
-// the inner layer still records one outer key per inner key: invalidating
-// one inner key drops only its own outer key, not the whole batch.
-func TestInOrderBatchRecordsPerKey(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	src := newSource("a", "a1", "b", "b1")
-	in := pipeline.Cache("in", newMemStore[string, string](), nil)(src)
-	outerStore := newMemStore[string, string]()
-	strip := func(k string) string { b, _, _ := strings.Cut(k, "/"); return b }
-	outer := pipeline.Cache("outer", outerStore, nil)(middleware.MapKey[string](strip)(in))
-	res := pipeline.FetchMany(ctx, outer, []string{"a/x", "b/x"})
-	require.NoError(t, res[0].Err)
-	require.NoError(t, res[1].Err)
-	src.set("a", "a2")
-	require.NoError(t, in.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
-	require.False(t, outerStore.has("a/x"), "dropped with its inner key")
-	require.True(t, outerStore.has("b/x"), "not dropped: b did not change")
-	v, err := outer.Fetch(ctx, "a/x")
-	require.NoError(t, err)
-	require.Equal(t, "a2", v)
+func stress(t *testing.T, topo stressTopology, bulk, lru bool) {
+	src := &verSource{ver: map[string]int{}}
+	var below pipeline.Fetcher[string, string] = src
+	if bulk {
+		below = pipeline.BulkFunc[string, string](src.bulk)
+	}
+	mk := func(name string, next pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+		var st pipeline.Store[string, string]
+		if lru {
+			l, _ := stores.NewLRU[string, string](4)
+			st = l
+		} else {
+			st = newMemStore[string, string]()
+		}
+		return pipeline.Cache(name, st, nil)(next)
+	}
+	read, inv, mapk := topo.build(mk, below)
+	keys := []string{"a", "b", "c", "d", "e", "f"}
+	var pub [6]atomic.Int64
+	var bad atomic.Int64
+	var firstBad atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := range 6 {
+		wg.Go(func() {
+			ctx := context.Background()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cctx, cancel := ctx, context.CancelFunc(func() {})
+				if (n+r)%2 == 0 {
+					cctx, cancel = context.WithCancel(ctx)
+				}
+				if (n+r)%3 == 0 {
+					i, j := n%6, (n+r)%6
+					var want [2]int64
+					want[0], want[1] = pub[i].Load(), pub[j].Load()
+					res := pipeline.FetchMany(cctx, read, []string{mapk(keys[i]), mapk(keys[j]), mapk(keys[i])})
+					for x, ix := range []int{0, 1, 0} {
+						if res[x].Err != nil || int64(verOf(res[x].Value)) < want[ix] {
+							bad.Add(1)
+							firstBad.CompareAndSwap(nil, fmt.Sprintf("batch %v got %+v want >= %d", []int{i, j, i}, res[x], want[ix]))
+						}
+					}
+				} else {
+					i := (n * 7) % 6
+					want := pub[i].Load()
+					v, err := read.Fetch(cctx, mapk(keys[i]))
+					if err != nil || int64(verOf(v)) < want {
+						bad.Add(1)
+						firstBad.CompareAndSwap(nil, fmt.Sprintf("single %s got %q %v want >= %d", keys[i], v, err, want))
+					}
+				}
+				cancel()
+			}
+		})
+	}
+	ctx := context.Background()
+	for n := range 3000 {
+		i := n % 6
+		v := src.bump(keys[i])
+		k := keys[i]
+		if topo.invalidateMapped {
+			k = mapk(k)
+		}
+		if err := inv.(pipeline.Invalidator[string]).Invalidate(ctx, k); err != nil {
+			t.Error(err)
+		}
+		pub[i].Store(int64(v))
+	}
+	close(stop)
+	wg.Wait()
+	for _, f := range []pipeline.Fetcher[string, string]{read, inv} {
+		if c, ok := f.(pipeline.Closer); ok {
+			c.Close()
+		}
+	}
+	require.Zero(t, bad.Load(), "%v", firstBad.Load())
 }

@@ -234,3 +234,77 @@ func TestTreeDropsValueOfFlightOpenedBeforeDelete(t *testing.T) {
 		require.Equal(t, "A2", v, "the outer layer keeps the invalidated value for good")
 	})
 }
+
+func TestInvalidateTree(t *testing.T) {
+	t.Parallel()
+	src := newSource("a", "a1", "b", "b1")
+	rawStore := newMemStore[string, string]()
+	raw := pipeline.Cache("raw", rawStore, nil)(src)
+	leftStore, rightStore := newMemStore[string, string](), newMemStore[string, string]()
+	left := pipeline.Cache("left", leftStore, nil)(upper{raw})
+	right := pipeline.Cache("right", rightStore, nil)(upper{raw})
+	ctx := t.Context()
+
+	for _, f := range []pipeline.Fetcher[string, string]{left, right} {
+		for _, k := range []string{"a/0", "a/1", "b/0"} {
+			_, err := f.Fetch(ctx, k)
+			require.NoError(t, err)
+		}
+	}
+	require.EqualValues(t, 2, src.calls.Load(), "the second branch is served by the shared layer")
+
+	src.set("a", "a2")
+	require.NoError(t, raw.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
+	for _, s := range []*memStore[string, string]{leftStore, rightStore} {
+		require.False(t, s.has("a/0"))
+		require.False(t, s.has("a/1"))
+		require.True(t, s.has("b/0"), "unrelated keys stay")
+	}
+	v, err := left.Fetch(ctx, "a/1")
+	require.NoError(t, err)
+	require.Equal(t, "A2", v)
+	v, err = right.Fetch(ctx, "a/0")
+	require.NoError(t, err)
+	require.Equal(t, "A2", v)
+	require.EqualValues(t, 3, src.calls.Load())
+
+	// Invalidating at the top of one branch goes inward, and so reaches the
+	// other branch too: both derived from the shared value.
+	src.set("a", "a3")
+	require.NoError(t, left.(pipeline.Invalidator[string]).Invalidate(ctx, "a/1"))
+	v, err = right.Fetch(ctx, "a/0")
+	require.NoError(t, err)
+	require.Equal(t, "A3", v)
+
+	// Batches record their dependents too.
+	res := pipeline.FetchMany(ctx, right, []string{"a/5", "b/5"})
+	require.NoError(t, res[0].Err)
+	require.NoError(t, raw.(pipeline.Invalidator[string]).Invalidate(ctx, "b"))
+	require.False(t, rightStore.has("b/5"))
+	require.True(t, rightStore.has("a/5"))
+}
+
+func TestDependentsBounded(t *testing.T) {
+	t.Parallel()
+	src := newSource()
+	for i := range 50 {
+		src.set(string(rune('a'+i)), "v")
+	}
+	raw := pipeline.Cache("raw", newMemStore[string, string](), &pipeline.CacheOptions[string]{DependentsBytes: 1000})(src)
+	topStore := newMemStore[string, string]()
+	top := pipeline.Cache("top", topStore, nil)(upper{raw})
+	for i := range 50 {
+		_, err := top.Fetch(t.Context(), string(rune('a'+i))+"/0")
+		require.NoError(t, err)
+	}
+	topStore.mu.Lock()
+	n := len(topStore.m)
+	topStore.mu.Unlock()
+	require.LessOrEqual(t, n, 11, "values whose dependency was forgotten are dropped")
+	// Every value still in the top layer is still protected.
+	for i := range 50 {
+		k := string(rune('a' + i))
+		require.NoError(t, raw.(pipeline.Invalidator[string]).Invalidate(t.Context(), k))
+		require.False(t, topStore.has(k+"/0"))
+	}
+}

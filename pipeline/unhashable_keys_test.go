@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -111,4 +112,66 @@ func TestFetchManyThroughNonBatchLayerAnswersUnhashableKeyWithInvalidKey(t *test
 	require.NotPanics(t, func() { res = pipeline.FetchMany(ctx, logged, []any{"a", []int{1}}) })
 	require.NoError(t, res[0].Err)
 	require.ErrorIs(t, res[1].Err, pipeline.ErrInvalidKey)
+}
+
+// A key whose dynamic type cannot be hashed (a slice in an any key) is an
+// error for its caller alone: a batch holding one does not make a later
+// Fetch of a good key panic, and the layer stays usable.
+func TestUnhashableKeys(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	type pair struct {
+		a string
+		b any
+	}
+	store := newMemStore[any, string]()
+	var calls atomic.Int64
+	src := pipeline.BulkFunc[any, string](func(_ context.Context, keys []any) (map[any]string, error) {
+		calls.Add(1)
+		m := make(map[any]string, len(keys))
+		for _, k := range keys {
+			m[k] = fmt.Sprint(k)
+		}
+		return m, nil
+	})
+	f := pipeline.Cache("l", store, nil)(src)
+	bad := []any{[]int{1}, map[string]int{}, pair{"x", []byte("y")}, func() {}}
+	for _, k := range bad {
+		_, err := f.Fetch(ctx, k)
+		require.ErrorIs(t, err, pipeline.ErrInvalidKey, "%T", k)
+		_, err = f.(pipeline.EntryFetcher[any, string]).FetchEntry(ctx, k)
+		require.ErrorIs(t, err, pipeline.ErrInvalidKey, "%T", k)
+		require.ErrorIs(t, f.(pipeline.Invalidator[any]).Invalidate(ctx, k), pipeline.ErrInvalidKey, "%T", k)
+	}
+	require.Zero(t, calls.Load(), "a bad key never reaches below")
+
+	keys := []any{"a", []int{1}, pair{"p", 1}, "a", bad[2], 7}
+	res := pipeline.FetchMany(ctx, f, keys)
+	for i, want := range []string{"a", "", "{p 1}", "a", "", "7"} {
+		if want == "" {
+			require.ErrorIs(t, res[i].Err, pipeline.ErrInvalidKey, i)
+			continue
+		}
+		require.NoError(t, res[i].Err, i)
+		require.Equal(t, want, res[i].Value, i)
+	}
+	require.EqualValues(t, 1, calls.Load(), "the good keys go down as one batch")
+	v, err := f.Fetch(ctx, "b")
+	require.NoError(t, err, "the layer still works")
+	require.Equal(t, "b", v)
+	require.True(t, store.has(pair{"p", 1}))
+}
+
+// A plain comparable key type pays no check, and a key type that holds an
+// interface with only hashable values works as usual.
+func TestHashableInterfaceKeys(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := pipeline.Cache("l", newMemStore[any, string](), nil)(pipeline.FetcherFunc[any, string](
+		func(_ context.Context, k any) (string, error) { return fmt.Sprint(k), nil }))
+	for _, k := range []any{"a", 1, 2.5, [2]int{1, 2}, struct{ x any }{"y"}} {
+		v, err := f.Fetch(ctx, k)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprint(k), v)
+	}
 }
