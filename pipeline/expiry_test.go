@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -75,4 +76,64 @@ func TestOwnClockJudgesExpiryOverStoreGet(t *testing.T) {
 	require.Equal(t, "vk", v)
 	res = pipeline.FetchMany(ctx, g, []string{"k"})
 	require.Equal(t, "vk", res[0].Value)
+}
+
+func TestCacheTTLFromInner(t *testing.T) {
+	t.Parallel()
+	clk := testkit.NewClock()
+	var calls atomic.Int64
+	src := pipeline.EntryFetcherFunc[string, string](func(_ context.Context, k string) (pipeline.Entry[string], error) {
+		calls.Add(1)
+		return pipeline.Entry[string]{Value: k, Expires: clk.Now().Add(10 * time.Second)}, nil
+	})
+	opts := &pipeline.CacheOptions[string]{TTL: time.Minute, Clock: clk.Now}
+	inner := pipeline.Cache("inner", newMemStore[string, string](), opts)(src)
+	outer := pipeline.Cache("outer", newMemStore[string, string](), opts)(inner)
+
+	e, err := outer.(pipeline.EntryFetcher[string, string]).FetchEntry(t.Context(), "a")
+	require.NoError(t, err)
+	require.Equal(t, clk.Now().Add(10*time.Second), e.Expires, "the source's lifetime wins over a longer TTL")
+	clk.Advance(9 * time.Second)
+	_, err = outer.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, calls.Load())
+	clk.Advance(time.Second)
+	_, err = outer.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.EqualValues(t, 2, calls.Load(), "no layer serves the value after the source's lifetime")
+}
+
+func TestCacheTTLCapsAndJitter(t *testing.T) {
+	t.Parallel()
+	clk := testkit.NewClock()
+	store := newMemStore[string, string]()
+	f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{
+		TTL: 100 * time.Second, Jitter: 0.5, Clock: clk.Now,
+	})(newSource("a", "A"))
+	for range 50 {
+		err := pipeline.Invalidate(t.Context(), f, "a")
+		require.NoError(t, err)
+		_, err = f.Fetch(t.Context(), "a")
+		require.NoError(t, err)
+		e, ok, err := store.GetEntry(t.Context(), "a")
+		require.NoError(t, err)
+		require.True(t, ok)
+		life := e.Expires.Sub(clk.Now())
+		require.Greater(t, life, 50*time.Second)
+		require.LessOrEqual(t, life, 100*time.Second)
+	}
+}
+
+func TestCachePlainStoreKeepsNoLifetime(t *testing.T) {
+	t.Parallel()
+	clk := testkit.NewClock()
+	src := pipeline.EntryFetcherFunc[string, string](func(_ context.Context, k string) (pipeline.Entry[string], error) {
+		return pipeline.Entry[string]{Value: k, Expires: clk.Now().Add(time.Second)}, nil
+	})
+	store := newMemStore[string, string]()
+	f := pipeline.Cache("l", plainStore[string, string]{store}, nil)(src)
+	v, err := f.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.Equal(t, "a", v)
+	require.False(t, store.has("a"), "a plain store cannot keep the lifetime, so the value is not kept")
 }

@@ -597,3 +597,50 @@ func TestOuterFlightOfInvalidatedValueIsNotJoined(t *testing.T) {
 		require.Equal(t, "A2", <-second, "a fetch that starts after Invalidate returned must not get the invalidated value")
 	})
 }
+
+func TestCacheInvalidate(t *testing.T) {
+	t.Parallel()
+	src := newSource("a", "A")
+	innerStore, outerStore := newMemStore[string, string](), newMemStore[string, string]()
+	inner := pipeline.Cache("inner", innerStore, nil)(src)
+	outer := pipeline.Cache("outer", outerStore, nil)(inner)
+	_, err := outer.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.True(t, innerStore.has("a"))
+	require.True(t, outerStore.has("a"))
+
+	err = pipeline.Invalidate(t.Context(), outer, "a")
+	require.NoError(t, err)
+	require.False(t, innerStore.has("a"))
+	require.False(t, outerStore.has("a"))
+	src.set("a", "A2")
+	v, err := outer.Fetch(t.Context(), "a")
+	require.NoError(t, err)
+	require.Equal(t, "A2", v)
+
+	err = pipeline.Invalidate(t.Context(), pipeline.Fetcher[string, string](src), "a")
+	require.NoError(t, err)
+}
+
+func TestCacheFillRacingInvalidationIsNotKept(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("a", "old")
+		src.gate = make(chan struct{})
+		store := newMemStore[string, string]()
+		f := pipeline.Cache("l", store, nil)(src)
+		got := make(chan string)
+		go func() {
+			v, _ := f.Fetch(t.Context(), "a")
+			got <- v
+		}()
+		synctest.Wait()
+		// The value changes and is invalidated while the old one is in flight.
+		src.set("a", "new")
+		err := pipeline.Invalidate(t.Context(), f, "a")
+		require.NoError(t, err)
+		close(src.gate)
+		require.Equal(t, "new", <-got) // this source reads after the gate
+		require.False(t, store.has("a"), "a fill that raced an invalidation is not stored")
+	})
+}

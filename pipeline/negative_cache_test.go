@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -203,4 +204,51 @@ func TestNegativeEntryDoesNotOutliveInvalidate(t *testing.T) {
 		require.NoError(t, res[0].Err)
 		require.Equal(t, "k1", res[1].Value)
 	})
+}
+
+func TestCacheNegative(t *testing.T) {
+	t.Parallel()
+	clk := testkit.NewClock()
+	src := newSource()
+	rec := &recorder[string]{}
+	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+		NegativeTTL: 10 * time.Second, Clock: clk.Now, Observer: rec,
+	})(src)
+	for range 5 {
+		_, err := f.Fetch(t.Context(), "missing")
+		require.ErrorIs(t, err, pipeline.ErrNotFound)
+	}
+	require.EqualValues(t, 1, src.calls.Load(), "within the negative TTL")
+	require.Equal(t, 4, rec.count(pipeline.NegativeHit))
+
+	clk.Advance(10 * time.Second)
+	_, err := f.Fetch(t.Context(), "missing")
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+	require.EqualValues(t, 2, src.calls.Load(), "after the negative TTL")
+
+	// The key appears; an invalidation drops the negative entry.
+	src.set("missing", "here")
+	_, err = f.Fetch(t.Context(), "missing")
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+	err = pipeline.Invalidate(t.Context(), f, "missing")
+	require.NoError(t, err)
+	v, err := f.Fetch(t.Context(), "missing")
+	require.NoError(t, err)
+	require.Equal(t, "here", v)
+}
+
+func TestCacheNegativeBounded(t *testing.T) {
+	t.Parallel()
+	src := newSource()
+	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+		NegativeTTL: time.Hour, NegativeSize: 10,
+	})(src)
+	for i := range 100 {
+		_, err := f.Fetch(t.Context(), string(rune('a'+i)))
+		require.ErrorIs(t, err, pipeline.ErrNotFound)
+	}
+	// The most recent key is remembered; the bound held (old ones forgotten).
+	_, err := f.Fetch(t.Context(), string(rune('a'+99)))
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+	require.EqualValues(t, 100, src.calls.Load())
 }

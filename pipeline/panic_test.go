@@ -305,3 +305,46 @@ func TestObserverPanicOnInvalidatedStillDropsDependents(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "a2", v, "the outer layer still serves the value its inner layer dropped")
 }
+
+func TestCachePanic(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource("k", "V")
+		src.gate = make(chan struct{})
+		src.panic = "kaboom"
+		f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+		const n = 10
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { _, errs[i] = f.Fetch(t.Context(), "k") })
+		}
+		synctest.Wait()
+		close(src.gate)
+		wg.Wait()
+		for _, err := range errs {
+			var pe *pipeline.PanicError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, "kaboom", pe.Value)
+			require.Equal(t, "l", pe.Layer)
+			require.NotEmpty(t, pe.Stack)
+		}
+		require.EqualValues(t, 1, src.calls.Load())
+
+		// The key is not stuck: the next fetch calls the source again.
+		src.panic = nil
+		v, err := f.Fetch(t.Context(), "k")
+		require.NoError(t, err)
+		require.Equal(t, "V", v)
+		require.EqualValues(t, 2, src.calls.Load())
+	})
+}
+
+func TestCachePanicWithErrorUnwraps(t *testing.T) {
+	t.Parallel()
+	src := newSource()
+	src.panic = errBoom
+	f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
+	_, err := f.Fetch(context.Background(), "k") // the caller runs the fetch itself
+	require.ErrorIs(t, err, errBoom)
+}

@@ -112,3 +112,36 @@ func TestBatchStaleIfErrorTwoLayersAnswerFromOwnStore(t *testing.T) {
 		})
 	}
 }
+
+func TestCacheStaleIfError(t *testing.T) {
+	t.Parallel()
+	clk := testkit.NewClock()
+	src := newSource("k", "old")
+	rec := &recorder[string]{}
+	f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+		TTL: time.Minute, StaleIfError: 5 * time.Minute, Clock: clk.Now, Observer: rec,
+	})(src)
+	v, err := f.Fetch(t.Context(), "k")
+	require.NoError(t, err)
+	require.Equal(t, "old", v)
+
+	src.fail(errBoom)
+	clk.Advance(2 * time.Minute) // expired, within the grace period
+	rec.list()
+	v, err = f.Fetch(t.Context(), "k")
+	require.NoError(t, err)
+	require.Equal(t, "old", v, "stale value served when the source fails")
+	require.Equal(t, []string{"miss l k", "stale served l k"}, rec.list())
+
+	clk.Advance(5 * time.Minute) // past the grace period
+	_, err = f.Fetch(t.Context(), "k")
+	require.ErrorIs(t, err, errBoom)
+
+	// Stale-if-error never hides a not found.
+	src.fail(nil)
+	src.mu.Lock()
+	delete(src.data, "k")
+	src.mu.Unlock()
+	_, err = f.Fetch(t.Context(), "k")
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
+}
