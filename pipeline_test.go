@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -41,41 +40,6 @@ func parseFile(raw string) (parsedFile, error) {
 		return parsedFile{}, fmt.Errorf("parse: %w", err)
 	}
 	return parsedFile{Key: p.Key}, nil
-}
-
-// countingBucket is the seed's bucket as a source that counts its calls.
-type countingBucket struct {
-	calls atomic.Int64
-	mu    sync.Mutex
-	files map[string]string
-	err   error
-}
-
-func newBucket() *countingBucket {
-	return &countingBucket{files: map[string]string{
-		"a": `{"key": "a", "value": "a"}`,
-		"b": `{"key": "b", "value": "b"}`,
-	}}
-}
-
-func (b *countingBucket) Fetch(_ context.Context, id string) (string, error) {
-	b.calls.Add(1)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.err != nil {
-		return "", b.err
-	}
-	f, ok := b.files[id]
-	if !ok {
-		return "", fmt.Errorf("bucket: %s: %w", id, pipeline.ErrNotFound)
-	}
-	return f, nil
-}
-
-func (b *countingBucket) put(id, contents string) {
-	b.mu.Lock()
-	b.files[id] = contents
-	b.mu.Unlock()
 }
 
 // seedEvents is the seed's shared inspect list: hits and misses of every
@@ -115,7 +79,7 @@ func (e *seedEvents) take() []string {
 // string, in a map) over the bucket, and L1 parsed_cached_files ((blob id,
 // version) → parsed file, kept as JSON text) over L0.
 type seedPipeline struct {
-	bucket   *countingBucket
+	bucket   *testkit.Bucket
 	events   *seedEvents
 	rawStore *stores.Map[string, string]
 	jsonText *stores.Map[parsedKey, []byte]
@@ -125,7 +89,7 @@ type seedPipeline struct {
 
 func newSeedPipeline() *seedPipeline {
 	p := &seedPipeline{
-		bucket:   newBucket(),
+		bucket:   testkit.NewBucket(),
 		events:   &seedEvents{},
 		rawStore: stores.NewMap[string, string](),
 		jsonText: stores.NewMap[parsedKey, []byte](),
@@ -172,7 +136,7 @@ func TestSeed(t *testing.T) {
 	text, held, _ := p.jsonText.Get(ctx, parsedKey{"a", "0"})
 	require.True(t, held)
 	require.JSONEq(t, `{"key": "a"}`, string(text))
-	require.EqualValues(t, 2, p.bucket.calls.Load(), "a once, c once")
+	require.EqualValues(t, 2, p.bucket.Calls.Load(), "a once, c once")
 }
 
 // failingStore is a Store whose writes fail.
@@ -196,7 +160,7 @@ func TestFailingStoreWriteKeepsTheValue(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	src := newBucket()
+	src := testkit.NewBucket()
 	f := pipeline.Cache("files", failingStore{stores.NewMap[string, string]()},
 		&pipeline.CacheOptions[string]{Observer: obs})(src)
 	v, err := f.Fetch(t.Context(), "a")
@@ -210,7 +174,7 @@ func TestSourceErrorIsWrappedAndNotCached(t *testing.T) {
 	t.Parallel()
 	p := newSeedPipeline()
 	errDown := errors.New("bucket unavailable")
-	p.bucket.err = errDown
+	p.bucket.Fail(errDown)
 	_, err := p.l1.Fetch(t.Context(), parsedKey{"a", "0"})
 	require.ErrorIs(t, err, errDown)
 	require.NotErrorIs(t, err, pipeline.ErrNotFound)
@@ -218,7 +182,7 @@ func TestSourceErrorIsWrappedAndNotCached(t *testing.T) {
 	require.Zero(t, p.rawStore.Len())
 	require.Zero(t, p.jsonText.Len())
 
-	p.bucket.err = nil
+	p.bucket.Fail(nil)
 	v, err := p.l1.Fetch(t.Context(), parsedKey{"a", "0"})
 	require.NoError(t, err, "the error was not cached")
 	require.Equal(t, "a", v.Key)
@@ -230,7 +194,7 @@ type yamlView struct{ Size int }
 
 // tree builds two branches over one shared raw layer.
 type tree struct {
-	bucket  *countingBucket
+	bucket  *testkit.Bucket
 	raw     pipeline.Fetcher[string, string]
 	parsed  pipeline.Fetcher[parsedKey, parsedFile]
 	yaml    pipeline.Fetcher[string, yamlView]
@@ -246,7 +210,7 @@ func newTree(t *testing.T) *tree {
 	require.NoError(t, err)
 	yamlLRU, err := stores.NewLRU[string, yamlView](100)
 	require.NoError(t, err)
-	tr := &tree{bucket: newBucket(), rawLRU: rawLRU, yamlLRU: yamlLRU}
+	tr := &tree{bucket: testkit.NewBucket(), rawLRU: rawLRU, yamlLRU: yamlLRU}
 	tr.raw = pipeline.Cache("raw", rawLRU, nil)(tr.bucket)
 	tr.parsed = pipeline.Cache("parsed", parsedLRU, nil)(
 		middleware.MapKey[parsedFile](func(k parsedKey) string { return k.Blob })(
@@ -262,11 +226,11 @@ func TestTreeSharedLayerWarmsBothBranches(t *testing.T) {
 	tr := newTree(t)
 	_, err := tr.parsed.Fetch(t.Context(), parsedKey{"a", "0"})
 	require.NoError(t, err)
-	require.EqualValues(t, 1, tr.bucket.calls.Load())
+	require.EqualValues(t, 1, tr.bucket.Calls.Load())
 	v, err := tr.yaml.Fetch(t.Context(), "a")
 	require.NoError(t, err)
 	require.Equal(t, yamlView{26}, v)
-	require.EqualValues(t, 1, tr.bucket.calls.Load(), "the second branch's first fetch hits the shared layer")
+	require.EqualValues(t, 1, tr.bucket.Calls.Load(), "the second branch's first fetch hits the shared layer")
 }
 
 func TestTreeInvalidateSharedKey(t *testing.T) {
@@ -278,7 +242,7 @@ func TestTreeInvalidateSharedKey(t *testing.T) {
 	_, err = tr.yaml.Fetch(ctx, "a")
 	require.NoError(t, err)
 
-	tr.bucket.put("a", `{"key": "A2"}`)
+	tr.bucket.Put("a", `{"key": "A2"}`)
 	err = pipeline.Invalidate(ctx, tr.raw, "a")
 	require.NoError(t, err)
 	p, err := tr.parsed.Fetch(ctx, parsedKey{"a", "0"})
@@ -287,7 +251,7 @@ func TestTreeInvalidateSharedKey(t *testing.T) {
 	y, err := tr.yaml.Fetch(ctx, "a")
 	require.NoError(t, err)
 	require.Equal(t, yamlView{len(`{"key": "A2"}`)}, y, "the yaml branch fetched again")
-	require.EqualValues(t, 2, tr.bucket.calls.Load())
+	require.EqualValues(t, 2, tr.bucket.Calls.Load())
 }
 
 func TestSeedInvalidateFromTheTop(t *testing.T) {
@@ -304,7 +268,7 @@ func TestSeedInvalidateFromTheTop(t *testing.T) {
 	require.Zero(t, p.jsonText.Len(), "(a,0) is gone from L1")
 	_, err = p.l1.Fetch(ctx, parsedKey{"a", "0"})
 	require.NoError(t, err)
-	require.EqualValues(t, 2, p.bucket.calls.Load(), "the next fetch reaches the source")
+	require.EqualValues(t, 2, p.bucket.Calls.Load(), "the next fetch reaches the source")
 }
 
 func TestTTLExpiryWithInjectedClock(t *testing.T) {
@@ -314,7 +278,7 @@ func TestTTLExpiryWithInjectedClock(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
-	bucket := newBucket()
+	bucket := testkit.NewBucket()
 	raw, err := stores.NewTTL[string, string](100, time.Hour, &stores.TTLOptions{Clock: clock})
 	require.NoError(t, err)
 	f := pipeline.Cache("raw", raw, &pipeline.CacheOptions[string]{TTL: time.Minute, Clock: clock})(bucket)
@@ -322,17 +286,17 @@ func TestTTLExpiryWithInjectedClock(t *testing.T) {
 		_, err = f.Fetch(t.Context(), "a")
 		require.NoError(t, err)
 	}
-	require.EqualValues(t, 1, bucket.calls.Load())
+	require.EqualValues(t, 1, bucket.Calls.Load())
 	advance(time.Minute)
 	_, err = f.Fetch(t.Context(), "a")
 	require.NoError(t, err)
-	require.EqualValues(t, 2, bucket.calls.Load(), "expired after the layer's TTL")
+	require.EqualValues(t, 2, bucket.Calls.Load(), "expired after the layer's TTL")
 }
 
 // expiringBucket reports a lifetime with each value, as a Cache-Control
 // header would.
 type expiringBucket struct {
-	*countingBucket
+	*testkit.Bucket
 	lifetime time.Duration
 }
 
@@ -344,7 +308,7 @@ func (b expiringBucket) FetchEntry(ctx context.Context, id string) (pipeline.Ent
 func TestExpiryFlowsThroughAStack(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		bucket := expiringBucket{newBucket(), 10 * time.Second}
+		bucket := expiringBucket{testkit.NewBucket(), 10 * time.Second}
 		rawLRU, _ := stores.NewLRU[string, string](10)
 		docLRU, _ := stores.NewLRU[parsedKey, parsedFile](10)
 		topLRU, _ := stores.NewLRU[parsedKey, parsedFile](10)
@@ -363,7 +327,7 @@ func TestExpiryFlowsThroughAStack(t *testing.T) {
 		time.Sleep(9 * time.Second)
 		_, err = top.Fetch(t.Context(), key)
 		require.NoError(t, err)
-		require.EqualValues(t, 1, bucket.calls.Load())
+		require.EqualValues(t, 1, bucket.Calls.Load())
 
 		time.Sleep(time.Second) // the source's 10 s are up; the layers' 60 s are not
 		for _, layer := range []pipeline.Fetcher[parsedKey, parsedFile]{top, docs} {
@@ -372,7 +336,7 @@ func TestExpiryFlowsThroughAStack(t *testing.T) {
 		}
 		_, err = raw.Fetch(t.Context(), "a")
 		require.NoError(t, err)
-		require.EqualValues(t, 2, bucket.calls.Load(), "no layer served the value after 10 s: one new source call refilled all")
+		require.EqualValues(t, 2, bucket.Calls.Load(), "no layer served the value after 10 s: one new source call refilled all")
 	})
 }
 
@@ -386,7 +350,7 @@ func BenchmarkInvalidationHit(b *testing.B) {
 	}{{"deps=none", false}, {"deps=tree", true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			rawLRU, _ := stores.NewLRU[string, string](10)
-			raw := pipeline.Cache("raw", rawLRU, nil)(newBucket())
+			raw := pipeline.Cache("raw", rawLRU, nil)(testkit.NewBucket())
 			var top pipeline.Fetcher[string, string] = raw
 			if bc.tree {
 				topLRU, _ := stores.NewLRU[string, string](10)

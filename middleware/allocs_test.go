@@ -11,18 +11,19 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-// TestReviewSingleHitAllocs: a hit through the light layers (and a cache
+// TestLightLayersHitAllocatesNothing: a hit through the light layers (and a cache
 // counted by Metrics) allocates nothing.
-func TestReviewSingleHitAllocs(t *testing.T) {
+func TestLightLayersHitAllocatesNothing(t *testing.T) {
 	ctx := context.Background()
 	m := middleware.NewMetrics(nil)
-	cached := pipeline.Cache("c", newMemory[string, string]().store(),
+	cached := pipeline.Cache("c", testkit.NewMap[string, string](),
 		&pipeline.CacheOptions[string]{Observer: middleware.Observe[string](m, "c")})(source)
 	stacks := map[string]pipeline.Fetcher[string, string]{
 		"cache+metrics": cached,
@@ -51,12 +52,12 @@ func TestReviewSingleHitAllocs(t *testing.T) {
 	require.NotZero(t, m.Layer("c").Stats().Hits)
 }
 
-// TestReviewBatchHitAllocs: FetchMany promises that its result slice is the
+// TestBatchHitAllocatesOnlyItsResults: FetchMany promises that its result slice is the
 // only allocation of a batch whose keys all hit; MapKey and Parse borrow
 // their scratch slices instead of allocating them.
-func TestReviewBatchHitAllocs(t *testing.T) {
+func TestBatchHitAllocatesOnlyItsResults(t *testing.T) {
 	ctx := context.Background()
-	cached := pipeline.Cache("c", newMemory[string, string]().store(), nil)(source)
+	cached := pipeline.Cache("c", testkit.NewMap[string, string](), nil)(source)
 	keys := []string{"a", "b", "c"}
 	for _, r := range pipeline.FetchMany(ctx, cached, keys) {
 		require.NoError(t, r.Err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
+
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
@@ -30,13 +32,13 @@ func mapParse(next pipeline.Fetcher[string, string]) pipeline.Fetcher[docKey, in
 
 func BenchmarkMapKeyParse(b *testing.B) {
 	key := docKey{Blob: "a", Version: "0"}
-	raw := pipeline.Cache("raw", newMemory[string, string]().store(), nil)(numbers)
+	raw := pipeline.Cache("raw", testkit.NewMap[string, string](), nil)(numbers)
 	benches := []struct {
 		name string
 		f    pipeline.Fetcher[docKey, int]
 	}{
 		// A hit on the top cache layer: nothing below it runs.
-		{name: "top hit", f: pipeline.Cache("docs", newMemory[docKey, int]().store(), nil)(mapParse(raw))},
+		{name: "top hit", f: pipeline.Cache("docs", testkit.NewMap[docKey, int](), nil)(mapParse(raw))},
 		// MapKey and Parse over a hit in the cache layer below.
 		{name: "inner hit", f: mapParse(raw)},
 		// MapKey and Parse alone, over a trivial source.
@@ -86,7 +88,7 @@ func BenchmarkTimeout(b *testing.B) {
 
 func BenchmarkInspect(b *testing.B) {
 	f := middleware.Inspect[string, string](func(context.Context, string, []pipeline.Event[any], error) {})(
-		pipeline.Cache("c", newMemory[string, string]().store(), nil)(numbers))
+		pipeline.Cache("c", testkit.NewMap[string, string](), nil)(numbers))
 	ctx := b.Context()
 	_, _ = f.Fetch(ctx, "k")
 	b.ReportAllocs()
@@ -110,7 +112,7 @@ func BenchmarkLog(b *testing.B) {
 	for _, bb := range benches {
 		b.Run(bb.name, func(b *testing.B) {
 			f := middleware.Log[string, string](bb.logger, "l", nil)(
-				pipeline.Cache("c", newMemory[string, string]().store(), nil)(numbers))
+				pipeline.Cache("c", testkit.NewMap[string, string](), nil)(numbers))
 			ctx := b.Context()
 			_, _ = f.Fetch(ctx, "k")
 			b.ReportAllocs()

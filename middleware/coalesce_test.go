@@ -89,3 +89,36 @@ func ExampleCoalesce() {
 	fmt.Println(v)
 	// Output: value of k
 }
+
+// TestCoalesceKeepsLayerContract: Coalesce passes not found unchanged, keeps
+// lifetimes, passes invalidations and clears inward and keeps batches
+// whole.
+func TestCoalesceKeepsLayerContract(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	p := &probe{expires: batchExpires}
+	f := middleware.Coalesce[string, string]("co", nil)(p)
+	defer f.(pipeline.Closer).Close()
+
+	_, err := f.Fetch(ctx, "missing")
+	require.Same(t, errMissing, err)
+	e, err := f.(pipeline.EntryFetcher[string, string]).FetchEntry(ctx, "a")
+	require.NoError(t, err)
+	require.True(t, batchExpires.Equal(e.Expires))
+	require.Equal(t, "a", e.Value)
+
+	err = pipeline.Invalidate(ctx, f, "a")
+	require.NoError(t, err)
+	require.Equal(t, []string{"a"}, p.invalidated)
+	require.NoError(t, f.(pipeline.Clearer).Clear(ctx))
+	require.Equal(t, 1, p.cleared)
+
+	src := &batchRecorder{}
+	g := middleware.Coalesce[string, string]("co", nil)(src)
+	defer g.(pipeline.Closer).Close()
+	res := pipeline.FetchMany(ctx, g, []string{"a", "missing", "b"})
+	require.Equal(t, [][]string{{"a", "missing", "b"}}, src.seen())
+	require.Equal(t, "a", res[0].Value)
+	require.Same(t, errMissing, res[1].Err)
+	require.Equal(t, "b", res[2].Value)
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,49 +15,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }
-
-// memory is a map behind a mutex: the smallest store that is safe for
-// concurrent use.
-type memory[K comparable, V any] struct {
-	mu sync.Mutex
-	m  map[K]V
-}
-
-func newMemory[K comparable, V any]() *memory[K, V] {
-	return &memory[K, V]{m: make(map[K]V)}
-}
-
-// store returns mem as a pipeline.Store.
-func (mem *memory[K, V]) store() pipeline.StoreFuncs[K, V] {
-	return pipeline.StoreFuncs[K, V]{
-		GetFunc: func(_ context.Context, k K) (V, bool, error) {
-			mem.mu.Lock()
-			defer mem.mu.Unlock()
-			v, ok := mem.m[k]
-			return v, ok, nil
-		},
-		SetFunc: func(_ context.Context, k K, v V) error {
-			mem.mu.Lock()
-			defer mem.mu.Unlock()
-			mem.m[k] = v
-			return nil
-		},
-		DeleteFunc: func(_ context.Context, k K) error {
-			mem.mu.Lock()
-			defer mem.mu.Unlock()
-			delete(mem.m, k)
-			return nil
-		},
-	}
-}
-
-// has reports whether the store holds k.
-func (mem *memory[K, V]) has(k K) bool {
-	mem.mu.Lock()
-	defer mem.mu.Unlock()
-	_, ok := mem.m[k]
-	return ok
-}
 
 // expiring is a pipeline.ExpiringStore over a map, for tests of lifetimes.
 // It keeps entries whatever their expiry; the cache layer judges them.
@@ -156,27 +112,12 @@ func (p *probe) Clear(context.Context) error {
 	return nil
 }
 
-// bucket is the seed's source: blobs by id, counting the fetches.
-type bucket struct {
-	files map[string]string
-	calls atomic.Int64
-}
-
-func (b *bucket) Fetch(_ context.Context, id string) (string, error) {
-	b.calls.Add(1)
-	f, ok := b.files[id]
-	if !ok {
-		return "", fmt.Errorf("bucket: %s: %w", id, pipeline.ErrNotFound)
-	}
-	return f, nil
-}
-
-func newBucket() *bucket {
-	return &bucket{files: map[string]string{
-		"a":   `{"key": "a", "value": "a"}`,
-		"b":   `{"key": "b", "value": "b"}`,
-		"bad": `{"key": `,
-	}}
+// newBucket returns the seed's bucket with a file that does not parse,
+// "bad".
+func newBucket() *testkit.Bucket {
+	b := testkit.NewBucket()
+	b.Put("bad", `{"key": `)
+	return b
 }
 
 // parsedFile is the seed's ParsedFile.
@@ -201,18 +142,18 @@ func (k docKey) String() string { return k.Blob + "@" + k.Version }
 // seed is the seed's two-layer pipeline: parsed files over raw files over
 // a bucket.
 type seed struct {
-	bucket *bucket
-	raw    *memory[string, string]
-	parsed *memory[docKey, parsedFile]
+	bucket *testkit.Bucket
+	raw    *testkit.Map[string, string]
+	parsed *testkit.Map[docKey, parsedFile]
 	top    pipeline.Fetcher[docKey, parsedFile]
 }
 
 func newSeed() *seed {
-	s := &seed{bucket: newBucket(), raw: newMemory[string, string](), parsed: newMemory[docKey, parsedFile]()}
-	raw := pipeline.Cache("raw_files", s.raw.store(), nil)(s.bucket)
+	s := &seed{bucket: newBucket(), raw: testkit.NewMap[string, string](), parsed: testkit.NewMap[docKey, parsedFile]()}
+	raw := pipeline.Cache("raw_files", s.raw, nil)(s.bucket)
 	parse := middleware.Parse[string](parseFile)
 	mapKey := middleware.MapKey[parsedFile](func(k docKey) string { return k.Blob })
-	s.top = pipeline.Cache("parsed_files", s.parsed.store(), nil)(mapKey(parse(raw)))
+	s.top = pipeline.Cache("parsed_files", s.parsed, nil)(mapKey(parse(raw)))
 	return s
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -120,9 +121,9 @@ func TestInspectNested(t *testing.T) {
 	var outer, inner reports[string]
 	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
 	f := middleware.Inspect[string, string](outer.report)(
-		pipeline.Cache("l1", newMemory[string, string]().store(), nil)(
+		pipeline.Cache("l1", testkit.NewMap[string, string](), nil)(
 			middleware.Inspect[string, string](inner.report)(
-				pipeline.Cache("l2", newMemory[string, string]().store(), nil)(src))))
+				pipeline.Cache("l2", testkit.NewMap[string, string](), nil)(src))))
 
 	_, err := f.Fetch(t.Context(), "k")
 	require.NoError(t, err)
@@ -136,7 +137,7 @@ func TestInspectConcurrent(t *testing.T) {
 	var r reports[string]
 	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
 	f := middleware.Inspect[string, string](r.report)(
-		pipeline.Cache("l", newMemory[string, string]().store(), &pipeline.CacheOptions[string]{NoCoalesce: true})(src))
+		pipeline.Cache("l", testkit.NewMap[string, string](), &pipeline.CacheOptions[string]{NoCoalesce: true})(src))
 
 	const n = 50
 	var wg sync.WaitGroup

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -70,10 +74,10 @@ var source = pipeline.FetcherFunc[string, string](func(_ context.Context, k stri
 
 // twoLayers returns outer and inner cache layers over source, with the
 // outer store to empty it, and negative caching on the outer layer.
-func twoLayers() (pipeline.Fetcher[string, string], *memory[string, string]) {
-	outerMem := newMemory[string, string]()
-	inner := pipeline.Cache("inner", newMemory[string, string]().store(), nil)(source)
-	outer := pipeline.Cache("outer", outerMem.store(), &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(inner)
+func twoLayers() (pipeline.Fetcher[string, string], *testkit.Map[string, string]) {
+	outerMem := testkit.NewMap[string, string]()
+	inner := pipeline.Cache("inner", testkit.NewMap[string, string](), nil)(source)
+	outer := pipeline.Cache("outer", outerMem, &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(inner)
 	return outer, outerMem
 }
 
@@ -94,7 +98,7 @@ func TestLog(t *testing.T) {
 		{
 			name:    "inner hit",
 			key:     "a",
-			prepare: func() { outerMem.store().Delete(t.Context(), "a") },
+			prepare: func() { outerMem.Delete(t.Context(), "a") },
 			want:    "level=DEBUG msg=fetch layer=docs key=a outcome=hit served_by=inner",
 		},
 		{name: "not found", key: "missing", want: `level=INFO msg=fetch layer=docs key=missing outcome="not found" served_by=source`},
@@ -200,7 +204,7 @@ func TestLogOverInspect(t *testing.T) {
 	var r reports[string]
 	f := middleware.Log[string, string](logger, "l", nil)(
 		middleware.Inspect[string, string](r.report)(
-			pipeline.Cache("c", newMemory[string, string]().store(), nil)(source)))
+			pipeline.Cache("c", testkit.NewMap[string, string](), nil)(source)))
 
 	for range 2 {
 		_, err := f.Fetch(t.Context(), "a")
@@ -343,4 +347,100 @@ func TestLogKeyIsNotCalledWhenNothingIsWritten(t *testing.T) {
 	}
 	require.Equal(t, []string{`level=INFO msg=fetch layer=l key=missing outcome="not found"`}, out.lines())
 	require.Equal(t, []string{"missing"}, called)
+}
+
+// debugLogger returns a debug-level text logger without times or durations, and its output.
+func debugLogger() (*slog.Logger, *syncLog) {
+	l := &syncLog{}
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey || a.Key == "duration" {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})), l
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+var _ io.Writer = (*syncLog)(nil)
+
+func (l *syncLog) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Split(strings.TrimSpace(l.b.String()), "\n")
+}
+
+// TestLogReportsSharedFetch: a fetch that joined another one's flight is logged
+// as "shared", served by the layer whose flight it joined.
+func TestLogReportsSharedFetch(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		logger, buf := debugLogger()
+		release := make(chan struct{})
+		src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
+			<-release
+			return k, nil
+		})
+		f := middleware.Log[string, string](logger, "top", nil)(
+			pipeline.Cache("c", testkit.NewMap[string, string](), nil)(src))
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			_, err := f.Fetch(t.Context(), "a")
+			require.NoError(t, err)
+		})
+		synctest.Wait()
+		wg.Go(func() {
+			_, err := f.Fetch(t.Context(), "a")
+			require.NoError(t, err)
+		})
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		require.ElementsMatch(t, []string{
+			"level=DEBUG msg=fetch layer=top key=a outcome=fill served_by=source",
+			"level=DEBUG msg=fetch layer=top key=a outcome=shared served_by=c",
+		}, buf.lines())
+	})
+}
+
+// TestLogReportsStaleValue: a value served stale-if-error is logged as "stale",
+// served by the layer that kept it.
+func TestLogReportsStaleValue(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		logger, buf := debugLogger()
+		var fail atomic.Bool
+		src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
+			if fail.Load() {
+				return "", errBatchBelow
+			}
+			return k, nil
+		})
+		c := pipeline.Cache("c", newExpiring[string, string](),
+			&pipeline.CacheOptions[string]{TTL: time.Minute, StaleIfError: time.Hour})(src)
+		f := middleware.Log[string, string](logger, "top", nil)(c)
+		_, err := f.Fetch(t.Context(), "a")
+		require.NoError(t, err)
+		time.Sleep(2 * time.Minute)
+		fail.Store(true)
+		v, err := f.Fetch(t.Context(), "a")
+		require.NoError(t, err)
+		require.Equal(t, "a", v)
+		require.Equal(t, []string{
+			"level=DEBUG msg=fetch layer=top key=a outcome=fill served_by=source",
+			"level=DEBUG msg=fetch layer=top key=a outcome=stale served_by=c",
+		}, buf.lines())
+	})
 }

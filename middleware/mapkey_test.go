@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -60,16 +64,16 @@ func TestMapKeyInvalidate(t *testing.T) {
 
 	_, err := s.top.Fetch(ctx, key)
 	require.NoError(t, err)
-	require.True(t, s.parsed.has(key))
-	require.True(t, s.raw.has("a"))
+	require.True(t, s.parsed.Has(key))
+	require.True(t, s.raw.Has("a"))
 
 	require.NoError(t, s.top.(pipeline.Invalidator[docKey]).Invalidate(ctx, key))
-	require.False(t, s.parsed.has(key))
-	require.False(t, s.raw.has("a"))
+	require.False(t, s.parsed.Has(key))
+	require.False(t, s.raw.Has("a"))
 
 	_, err = s.top.Fetch(ctx, key)
 	require.NoError(t, err)
-	require.EqualValues(t, 2, s.bucket.calls.Load(), "the source is asked again")
+	require.EqualValues(t, 2, s.bucket.Calls.Load(), "the source is asked again")
 }
 
 // TestMapKeyInvalidateInner: a value derived through MapKey and Parse is
@@ -79,9 +83,9 @@ func TestMapKeyInvalidateInner(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	b := newBucket()
-	rawMem, parsedMem := newMemory[string, string](), newMemory[docKey, parsedFile]()
-	raw := pipeline.Cache("raw_files", rawMem.store(), nil)(b)
-	top := pipeline.Cache("parsed_files", parsedMem.store(), nil)(
+	rawMem, parsedMem := testkit.NewMap[string, string](), testkit.NewMap[docKey, parsedFile]()
+	raw := pipeline.Cache("raw_files", rawMem, nil)(b)
+	top := pipeline.Cache("parsed_files", parsedMem, nil)(
 		middleware.MapKey[parsedFile](func(k docKey) string { return k.Blob })(
 			middleware.Parse[string](parseFile)(raw)))
 	v0, v1 := docKey{"a", "0"}, docKey{"a", "1"}
@@ -90,12 +94,12 @@ func TestMapKeyInvalidateInner(t *testing.T) {
 		_, err := top.Fetch(ctx, k)
 		require.NoError(t, err)
 	}
-	require.True(t, parsedMem.has(v0))
-	require.True(t, parsedMem.has(v1))
+	require.True(t, parsedMem.Has(v0))
+	require.True(t, parsedMem.Has(v1))
 
 	require.NoError(t, raw.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
-	require.False(t, parsedMem.has(v0), "derived values go with the inner one")
-	require.False(t, parsedMem.has(v1))
+	require.False(t, parsedMem.Has(v0), "derived values go with the inner one")
+	require.False(t, parsedMem.Has(v1))
 }
 
 // TestMapKeyExpiry: a lifetime from the source travels through MapKey and
@@ -152,4 +156,65 @@ func TestMapKeyPanics(t *testing.T) {
 			require.PanicsWithValue(t, tt.want, tt.build)
 		})
 	}
+}
+
+// TestMapKeyBatchFetchesCollapsedKeysOnce: outer keys that map to one inner key are
+// fetched once below, and every outer key gets the result.
+func TestMapKeyBatchFetchesCollapsedKeysOnce(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	var asked [][]string
+	var mu sync.Mutex
+	bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+		calls.Add(1)
+		mu.Lock()
+		asked = append(asked, append([]string(nil), keys...))
+		mu.Unlock()
+		m := map[string]string{}
+		for _, k := range keys {
+			if k != "missing" {
+				m[k] = "v-" + k
+			}
+		}
+		return m, nil
+	})
+	f := middleware.MapKey[string](strings.ToLower)(bulk)
+	res := pipeline.FetchMany(t.Context(), f, []string{"A", "a", "MISSING", "b", "missing"})
+	require.EqualValues(t, 1, calls.Load())
+	require.Equal(t, [][]string{{"a", "missing", "b"}}, asked)
+	require.Equal(t, "v-a", res[0].Value)
+	require.Equal(t, "v-a", res[1].Value)
+	require.ErrorIs(t, res[2].Err, pipeline.ErrNotFound)
+	require.Equal(t, "v-b", res[3].Value)
+	require.ErrorIs(t, res[4].Err, pipeline.ErrNotFound)
+}
+
+// TestMapKeyBatchRecordsDependentsPerInnerKey: a batch filled through MapKey
+// records, in the inner cache, which outer keys derive from each inner key,
+// so that invalidating an inner key drops exactly the outer values built on
+// it.
+func TestMapKeyBatchRecordsDependentsPerInnerKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	bulk := pipeline.BulkFunc[string, string](func(_ context.Context, keys []string) (map[string]string, error) {
+		m := map[string]string{}
+		for _, k := range keys {
+			m[k] = "v-" + k
+		}
+		return m, nil
+	})
+	innerMem, outerMem := testkit.NewMap[string, string](), testkit.NewMap[string, string]()
+	inner := pipeline.Cache("inner", innerMem, nil)(bulk)
+	outer := pipeline.Cache("outer", outerMem, nil)(middleware.MapKey[string](strings.ToLower)(inner))
+	res := pipeline.FetchMany(ctx, outer, []string{"X", "Y", "x"})
+	for _, r := range res {
+		require.NoError(t, r.Err)
+	}
+	require.True(t, outerMem.Has("X") && outerMem.Has("Y") && outerMem.Has("x"))
+	err := pipeline.Invalidate(ctx, inner, "x")
+	require.NoError(t, err)
+	require.False(t, innerMem.Has("x"))
+	require.False(t, outerMem.Has("X"), "derived from inner x")
+	require.False(t, outerMem.Has("x"), "derived from inner x")
+	require.True(t, outerMem.Has("Y"), "not derived from inner x")
 }

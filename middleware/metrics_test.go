@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -465,4 +466,44 @@ func TestMetricsBadInput(t *testing.T) {
 		middleware.Observe[string](m, "l")
 		require.Equal(t, []time.Duration{1, 2}, m.Layer("l").Latency().Bounds)
 	})
+}
+
+// TestMetricsExactUnderConcurrentFetches: counts through a real cache stay
+// exact while many goroutines hit and miss at once, some under a trace.
+func TestMetricsExactUnderConcurrentFetches(t *testing.T) {
+	t.Parallel()
+	m := middleware.NewMetrics(nil)
+	mem := testkit.NewMap[string, string]()
+	c := pipeline.Cache("mc", mem, &pipeline.CacheOptions[string]{
+		Observer: middleware.Observe[string](m, "mc"), NoCoalesce: true,
+	})(source)
+	inspected := middleware.Inspect[string, string](func(context.Context, string, []pipeline.Event[any], error) {})(c)
+	ctx := t.Context()
+	_, err := c.Fetch(ctx, "hot")
+	require.NoError(t, err)
+	const goroutines, each = 8, 500
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		f := c
+		if g%2 == 1 {
+			f = inspected
+		}
+		wg.Go(func() {
+			for range each {
+				if _, err := f.Fetch(ctx, "hot"); err != nil {
+					panic(err)
+				}
+				if _, err := f.Fetch(ctx, "missing"); !errors.Is(err, pipeline.ErrNotFound) {
+					panic(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := m.Layer("mc").Stats()
+	require.EqualValues(t, goroutines*each, st.Hits)
+	require.EqualValues(t, goroutines*each+1, st.Misses)
+	require.EqualValues(t, 1, st.Fills)
+	require.EqualValues(t, goroutines*each, st.NotFound)
+	require.EqualValues(t, goroutines*each+1, m.Layer("mc").Latency().Count, "every fill and not found has a latency")
 }

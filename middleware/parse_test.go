@@ -91,9 +91,9 @@ func TestParseErrorNotCached(t *testing.T) {
 		require.ErrorAs(t, err, &syntax)
 		require.True(t, strings.HasPrefix(err.Error(), "pipeline: parsed_files: middleware: parse: "), err.Error())
 	}
-	require.False(t, s.parsed.has(key))
-	require.True(t, s.raw.has("bad"))
-	require.EqualValues(t, 1, s.bucket.calls.Load())
+	require.False(t, s.parsed.Has(key))
+	require.True(t, s.raw.Has("bad"))
+	require.EqualValues(t, 1, s.bucket.Calls.Load())
 
 	// Not found is not found at every level.
 	_, err := s.top.Fetch(ctx, docKey{Blob: "c", Version: "0"})

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -135,8 +136,8 @@ func TestTimeoutOverCache(t *testing.T) {
 				return "", ctx.Err()
 			}
 		})
-		mem := newMemory[string, string]()
-		cache := pipeline.Cache("c", mem.store(), nil)(src)
+		mem := testkit.NewMap[string, string]()
+		cache := pipeline.Cache("c", mem, nil)(src)
 		impatient := middleware.Timeout[string, string](time.Second)(cache)
 		patient := middleware.Timeout[string, string](time.Hour)(cache)
 
@@ -153,7 +154,7 @@ func TestTimeoutOverCache(t *testing.T) {
 		require.True(t, strings.HasPrefix(err.Error(), "middleware: timeout after 1s: "), err.Error())
 		require.NoError(t, patientErr)
 		require.Equal(t, "k", patientV)
-		require.True(t, mem.has("k"))
+		require.True(t, mem.Has("k"))
 	})
 }
 
@@ -195,6 +196,50 @@ func TestTimeoutPanics(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			require.PanicsWithValue(t, tt.want, tt.build)
+		})
+	}
+}
+
+// TestTimeoutBatchKeepsCallersSoonerDeadline: a caller's sooner deadline governs a
+// batch, and its error is not named after the layer.
+func TestTimeoutBatchKeepsCallersSoonerDeadline(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		bulk := pipeline.BulkFunc[string, string](func(ctx context.Context, keys []string) (map[string]string, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+		f := middleware.Timeout[string, string](time.Hour)(bulk)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		start := time.Now()
+		res := pipeline.FetchMany(ctx, f, []string{"a", "b"})
+		require.Equal(t, time.Second, time.Since(start))
+		for _, r := range res {
+			require.Equal(t, context.DeadlineExceeded, r.Err, "the caller's own error, unchanged")
+		}
+	})
+}
+
+// TestTimeoutSoonerOfNestedNamesItself: of two Timeouts, the sooner one names
+// itself, whichever is outer.
+func TestTimeoutSoonerOfNestedNamesItself(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		outer, inner time.Duration
+	}{
+		{name: "outer sooner", outer: time.Second, inner: time.Minute},
+		{name: "inner sooner", outer: time.Minute, inner: time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				f := pipeline.Chain(middleware.Timeout[string, string](tc.outer), middleware.Timeout[string, string](tc.inner))(slow(time.Hour))
+				_, err := f.Fetch(t.Context(), "a")
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+				require.EqualError(t, err, "middleware: timeout after 1s: context deadline exceeded")
+			})
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -511,7 +512,7 @@ func TestBatchRepeatsWithStaleIfError(t *testing.T) {
 	for _, cancellable := range []bool{false, true} {
 		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
 			t.Parallel()
-			clk := newClock()
+			clk := testkit.NewClock()
 			store := newMemStore[string, string]()
 			bulk := &bulkSource{err: errBoom}
 			f := pipeline.Cache("l", store, &pipeline.CacheOptions[string]{
@@ -554,4 +555,30 @@ func TestBatchRepeatsWithStaleIfError(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Close while a detached batch is under way cancels it and waits; the
+// batch's caller gets the cancellation; nothing stays in flight.
+func TestCloseDuringBatchCancelsItAndWaits(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		bulk := &bulkSource{gate: make(chan struct{})} // never opens
+		f := pipeline.Cache("l", newMemStore[string, string](), nil)(pipeline.BulkFunc[string, string](bulk.fetch))
+		var res []pipeline.Result[string]
+		done := make(chan struct{})
+		go func() {
+			res = pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
+			close(done)
+		}()
+		synctest.Wait()
+		require.NoError(t, f.(pipeline.Closer).Close())
+		<-done
+		for _, r := range res {
+			require.ErrorIs(t, r.Err, context.Canceled)
+		}
+		bulk.gate = nil
+		res = pipeline.FetchMany(t.Context(), f, []string{"a", "b"})
+		require.Equal(t, "va", res[0].Value)
+		require.Equal(t, "vb", res[1].Value)
+	})
 }

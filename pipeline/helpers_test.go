@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -257,3 +258,74 @@ func (r *recorder[K]) errs() []error {
 }
 
 var errBoom = errors.New("boom")
+
+// upper is a test layer mapping "blob/version" keys to "blob", as a key
+// mapper does; it describes itself so that cache layers see through it.
+type upper struct {
+	next pipeline.Fetcher[string, string]
+}
+
+func (u upper) inner(k string) string { b, _, _ := strings.Cut(k, "/"); return b }
+
+func (u upper) Fetch(ctx context.Context, k string) (string, error) {
+	v, err := u.next.Fetch(ctx, u.inner(k))
+	return strings.ToUpper(v), err
+}
+
+func (u upper) Describe() pipeline.Description {
+	return pipeline.Description{Kind: "map key", Next: []any{u.next}}
+}
+
+func (u upper) Clear(ctx context.Context) error {
+	if c, ok := u.next.(pipeline.Clearer); ok {
+		return c.Clear(ctx)
+	}
+	return nil
+}
+
+func (u upper) Invalidate(ctx context.Context, k string) error {
+	err := pipeline.Invalidate(ctx, u.next, u.inner(k))
+	return err
+}
+
+type clearStore struct{ *memStore[string, string] }
+
+func (c clearStore) Clear(context.Context) error {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+	return nil
+}
+
+// upperNoCase maps "k/x" to "k", describing itself.
+type upperNoCase struct {
+	next pipeline.Fetcher[string, string]
+}
+
+func (u upperNoCase) inner(k string) string { b, _, _ := strings.Cut(k, "/"); return b }
+
+func (u upperNoCase) Fetch(ctx context.Context, k string) (string, error) {
+	return u.next.Fetch(ctx, u.inner(k))
+}
+
+func (u upperNoCase) Describe() pipeline.Description {
+	return pipeline.Description{Kind: "map key", Next: []any{u.next}}
+}
+
+func (u upperNoCase) Invalidate(ctx context.Context, k string) error {
+	err := pipeline.Invalidate(ctx, u.next, u.inner(k))
+	return err
+}
+
+// deleteHookStore runs beforeDelete before every Delete.
+type deleteHookStore struct {
+	*memStore[string, string]
+	beforeDelete func()
+}
+
+func (s deleteHookStore) Delete(ctx context.Context, k string) error {
+	if s.beforeDelete != nil {
+		s.beforeDelete()
+	}
+	return s.memStore.Delete(ctx, k)
+}

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
 )
@@ -105,33 +102,27 @@ type stressReader struct {
 	mapk func(string) string
 }
 
-// The guarantee of Invalidate and Clear (see the Cache doc and cache_deps.go)
-// under the options that stress in coherence_test.go leaves out: TTL with
-// stale-if-error over a source that fails now and then, negative caching of
-// keys that come and go, refresh-ahead, all of them together; over map-like
-// stores and over a small TTL LRU (evictions, its own expiry and grace); in a
-// single layer, direct stacks invalidated at the bottom or the top, a batch
-// layer that fetches key by key (perKeyBatch) between two cache layers (with
-// an identity layer over it, or invalidated through it from the top), and a
-// tree; with Invalidate, or Clear of the inner layer. Readers, single and
-// batch, through every layer at or above the invalidated one, some with
-// contexts that the writer cancels while they run. A read that starts after
-// an Invalidate (Clear) returned must get a value not older than the version
-// the source had before it, or not found only if the key was absent at such
-// a version, or errBoom from the source (when it fails), or the reader's own
-// cancellation.
+// The guarantee of Invalidate and Clear (see the Cache doc and deps.go)
+// under the options that TestNoStaleReadAfterInvalidate (coherence_test.go)
+// leaves out: TTL with stale-if-error over a source that fails now and then,
+// negative caching of keys that come and go, refresh-ahead, all of them
+// together; over map-like stores and over a small TTL LRU (evictions, its
+// own expiry and grace); in a single layer, direct stacks invalidated at the
+// bottom or the top, a batch layer that fetches key by key (perKeyBatch)
+// between two cache layers (with an identity layer over it, or invalidated
+// through it from the top), and a tree; with Invalidate, or Clear of the
+// inner layer. Readers, single and batch, through every layer at or above
+// the invalidated one, some with contexts that the writer cancels while they
+// run. A read that starts after an Invalidate (Clear) returned must get a
+// value not older than the version the source had before it, or not found
+// only if the key was absent at such a version, or errBoom from the source
+// (when it fails), or the reader's own cancellation.
 func TestStressInvalidationGuarantee(t *testing.T) {
-	invTopos := []string{"one", "one-bulk", "direct-inner", "direct-top", "perkey", "perkey-identity", "perkey-top", "tree"}
-	clearTopos := []string{"one", "one-bulk", "direct", "perkey", "perkey-identity", "tree"}
 	for _, op := range []string{"invalidate", "clear"} {
-		topos := invTopos
-		if op == "clear" {
-			topos = clearTopos
-		}
-		for _, topo := range topos {
+		for _, topo := range guaranteeTopologies(op) {
 			for _, opts := range []string{"sie", "neg", "ra", "all"} {
 				for _, st := range []string{"map", "ttl"} {
-					t.Run(op+"/"+topo+"/"+opts+"/"+st, func(t *testing.T) {
+					t.Run(op+"/"+topo.name+"/"+opts+"/"+st, func(t *testing.T) {
 						t.Parallel()
 						stressGuarantee(t, op, topo, opts, st, 1200)
 					})
@@ -141,7 +132,72 @@ func TestStressInvalidationGuarantee(t *testing.T) {
 	}
 }
 
-func stressGuarantee(t *testing.T, op, topo, optsName, storeKind string, rounds int) {
+// guaranteeTopology is a case of TestStressInvalidationGuarantee: build
+// makes its layers with mk over below and returns the layers to read (each
+// with its key mapping), the layer invalidated or cleared, and the mapping
+// of the keys invalidated.
+type guaranteeTopology struct {
+	name  string
+	bulk  bool // the source answers batches in one call
+	build func(mk layerMaker, below pipeline.Fetcher[string, string]) (reads []stressReader, target pipeline.Fetcher[string, string], tkey func(string) string)
+}
+
+// guaranteeTopologies returns the topologies op ("invalidate" or "clear")
+// runs over: a single layer (over a single or a bulk source), direct stacks
+// invalidated at the bottom or the top, a batch layer that fetches key by
+// key (perKeyBatch) between two cache layers (with an identity layer over
+// it, or invalidated through it from the top), and a tree.
+func guaranteeTopologies(op string) []guaranteeTopology {
+	id := func(k string) string { return k }
+	slash := func(k string) string { return k + "/x" }
+	one := guaranteeTopology{name: "one", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		c := mk("c", below)
+		return []stressReader{{c, id}}, c, id
+	}}
+	oneBulk := one
+	oneBulk.name, oneBulk.bulk = "one-bulk", true
+	directInner := guaranteeTopology{name: "direct-inner", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		top := mk("top", in)
+		return []stressReader{{top, id}, {in, id}}, in, id
+	}}
+	directTop := guaranteeTopology{name: "direct-top", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		top := mk("top", in)
+		return []stressReader{{top, id}}, top, id
+	}}
+	perkey := guaranteeTopology{name: "perkey", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		top := mk("top", perKeyBatch{upperNoCase{in}})
+		return []stressReader{{top, slash}, {in, id}}, in, id
+	}}
+	perkeyIdentity := guaranteeTopology{name: "perkey-identity", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		top := mk("top", perKeyBatch{upperNoCase{in}})
+		top2 := mk("top2", top)
+		return []stressReader{{top2, slash}, {top, slash}, {in, id}}, in, id
+	}}
+	perkeyTop := guaranteeTopology{name: "perkey-top", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		top := mk("top", perKeyBatch{upperNoCase{in}})
+		return []stressReader{{top, slash}}, top, slash
+	}}
+	tree := guaranteeTopology{name: "tree", build: func(mk layerMaker, below pipeline.Fetcher[string, string]) ([]stressReader, pipeline.Fetcher[string, string], func(string) string) {
+		in := mk("in", below)
+		mid := mk("mid", in)                            // identity over in
+		top := mk("top", perKeyBatch{upperNoCase{mid}}) // key by key, over mid
+		other := mk("other", upperNoCase{in})           // recorded over in
+		return []stressReader{{top, slash}, {other, slash}, {mid, id}, {in, id}}, in, id
+	}}
+	if op == "clear" {
+		direct := directInner
+		direct.name = "direct"
+		return []guaranteeTopology{one, oneBulk, direct, perkey, perkeyIdentity, tree}
+	}
+	return []guaranteeTopology{one, oneBulk, directInner, directTop, perkey, perkeyIdentity, perkeyTop, tree}
+}
+
+func stressGuarantee(t *testing.T, op string, topo guaranteeTopology, optsName, storeKind string, rounds int) {
 	// Each key is invalidated every 6 rounds, some 700µs of the fake clock
 	// (see below): a shorter TTL lets values expire, fall due and be served
 	// stale between invalidations.
@@ -187,7 +243,7 @@ func stressGuarantee(t *testing.T, op, topo, optsName, storeKind string, rounds 
 
 	src := newFlakySource(failEvery)
 	var below pipeline.Fetcher[string, string] = src
-	if topo == "one-bulk" {
+	if topo.bulk {
 		below = pipeline.BulkFunc[string, string](src.bulk)
 	}
 	var layers []pipeline.Fetcher[string, string]
@@ -206,45 +262,7 @@ func stressGuarantee(t *testing.T, op, topo, optsName, storeKind string, rounds 
 		layers = append(layers, c)
 		return c
 	}
-	id := func(k string) string { return k }
-	slash := func(k string) string { return k + "/x" }
-	var reads []stressReader
-	var target pipeline.Fetcher[string, string]
-	tkey := id
-	switch topo {
-	case "one", "one-bulk":
-		c := mk("c", below)
-		reads, target = []stressReader{{c, id}}, c
-	case "direct-inner", "direct":
-		in := mk("in", below)
-		top := mk("top", in)
-		reads, target = []stressReader{{top, id}, {in, id}}, in
-	case "direct-top":
-		in := mk("in", below)
-		top := mk("top", in)
-		reads, target = []stressReader{{top, id}}, top
-	case "perkey":
-		in := mk("in", below)
-		top := mk("top", perKeyBatch{upperNoCase{in}})
-		reads, target = []stressReader{{top, slash}, {in, id}}, in
-	case "perkey-identity":
-		in := mk("in", below)
-		top := mk("top", perKeyBatch{upperNoCase{in}})
-		top2 := mk("top2", top)
-		reads, target = []stressReader{{top2, slash}, {top, slash}, {in, id}}, in
-	case "perkey-top":
-		in := mk("in", below)
-		top := mk("top", perKeyBatch{upperNoCase{in}})
-		reads, target, tkey = []stressReader{{top, slash}}, top, slash
-	case "tree":
-		in := mk("in", below)
-		mid := mk("mid", in)                            // identity over in
-		top := mk("top", perKeyBatch{upperNoCase{mid}}) // key by key, over mid
-		other := mk("other", upperNoCase{in})           // recorded over in
-		reads, target = []stressReader{{top, slash}, {other, slash}, {mid, id}, {in, id}}, in
-	default:
-		t.Fatalf("topology %q", topo)
-	}
+	reads, target, tkey := topo.build(mk, below)
 
 	keys := []string{"a", "b", "c", "d", "e", "f"}
 	var pub [6]atomic.Int64
@@ -356,80 +374,4 @@ func stressGuarantee(t *testing.T, op, topo, optsName, storeKind string, rounds 
 		t.Logf("served %d (stale %d), not found %d (remembered %d), failed %d, cancelled %d, shared waits %d",
 			served.Load(), stale.Load(), notFound.Load(), negHits.Load(), failed.Load(), cancelled.Load(), shared.Load())
 	}
-}
-
-// reversedBatch is a describing key mapper ("k/x" -> "k") that passes a
-// batch down whole, as one batch of the same length, but in reverse order
-// (as a layer that sorts or groups the keys it sends to a database would),
-// and puts the results back in place.
-type reversedBatch struct{ upperNoCase }
-
-func (r reversedBatch) FetchBatch(ctx context.Context, keys []string, out []pipeline.Result[string]) {
-	n := len(keys)
-	inner := make([]string, n)
-	for i, k := range keys {
-		inner[n-1-i] = r.inner(k)
-	}
-	res := pipeline.FetchMany(ctx, r.next, inner)
-	for i := range keys {
-		out[i] = res[n-1-i]
-	}
-}
-
-// Was a bug, fixed: an outer cache layer marks a batch with its keys
-// "aligned with the keys passed down", and an inner cache layer that got a
-// batch of the same length recorded inner key i as the source of outer key
-// i. A batching layer in between that passes the batch down in another
-// order (sorted, grouped) broke the alignment: invalidating a dropped b/x,
-// and the outer layer kept serving the invalidated a/x. Now a batching
-// layer must say it keeps the order (Description.BatchInOrder, as the stock
-// ones do); through any other, the layers below depend on the whole batch.
-//
-//	outer.FetchMany([a/x b/x]) -> runBatch ask [a/x b/x], marker keys [a/x b/x]
-//	reversedBatch -> in.FetchBatch([b a]): registerBatch: b -> outer a/x, a -> outer b/x
-//	in.Invalidate(a): drops in a, then its dependent outer b/x (a/x stays)
-//	outer.Fetch(a/x) -> a1, after Invalidate returned
-func TestBatchMarkerMisalignedByReorderingLayer(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	src := newSource("a", "a1", "b", "b1")
-	in := pipeline.Cache("in", clearStore{newMemStore[string, string]()}, nil)(src)
-	outer := pipeline.Cache("outer", clearStore{newMemStore[string, string]()}, nil)(reversedBatch{upperNoCase{in}})
-	res := pipeline.FetchMany(ctx, outer, []string{"a/x", "b/x"})
-	for i, want := range []string{"a1", "b1"} {
-		if res[i].Err != nil || res[i].Value != want {
-			t.Fatalf("batch[%d] = %+v, want %q", i, res[i], want)
-		}
-	}
-	src.set("a", "a2")
-	if err := in.(pipeline.Invalidator[string]).Invalidate(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
-	v, err := outer.Fetch(ctx, "a/x")
-	if err != nil || v != "a2" {
-		t.Fatalf("outer.Fetch(a/x) after in.Invalidate(a) returned = %q, %v; want a2", v, err)
-	}
-}
-
-// Through a stock batching layer (MapKey), which keeps a batch in order,
-// the inner layer still records one outer key per inner key: invalidating
-// one inner key drops only its own outer key, not the whole batch.
-func TestInOrderBatchRecordsPerKey(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	src := newSource("a", "a1", "b", "b1")
-	in := pipeline.Cache("in", newMemStore[string, string](), nil)(src)
-	outerStore := newMemStore[string, string]()
-	strip := func(k string) string { b, _, _ := strings.Cut(k, "/"); return b }
-	outer := pipeline.Cache("outer", outerStore, nil)(middleware.MapKey[string](strip)(in))
-	res := pipeline.FetchMany(ctx, outer, []string{"a/x", "b/x"})
-	require.NoError(t, res[0].Err)
-	require.NoError(t, res[1].Err)
-	src.set("a", "a2")
-	require.NoError(t, in.(pipeline.Invalidator[string]).Invalidate(ctx, "a"))
-	require.False(t, outerStore.has("a/x"), "dropped with its inner key")
-	require.True(t, outerStore.has("b/x"), "not dropped: b did not change")
-	v, err := outer.Fetch(ctx, "a/x")
-	require.NoError(t, err)
-	require.Equal(t, "a2", v)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,4 +374,119 @@ func TestSource(t *testing.T) {
 			pipeline.Source[string, string]("src", nil)
 		})
 	})
+}
+
+// forkLayer is a Describer that cannot be compared (it holds a slice), so
+// TreeOf cannot tell two sightings of it apart. Its Next lists itself twice:
+// a loop with a fork, such as a fallback layer whose tiers lead back to it.
+// It counts its Describe calls and, past limit, stops listing anything, so
+// that the test ends even when the walk does not.
+type forkLayer struct {
+	calls *atomic.Int64
+	limit int64
+	_     []int // not comparable
+}
+
+func (l forkLayer) Fetch(context.Context, string) (string, error) { return "", nil }
+
+func (l forkLayer) Describe() pipeline.Description {
+	if l.calls.Add(1) > l.limit {
+		return pipeline.Description{Kind: "fork"}
+	}
+	return pipeline.Description{Kind: "fork", Next: []any{l, l}}
+}
+
+// TestTreeOfStopsForkedLoopWithoutIdentity: a loop through a layer that
+// has no identity, with two ways back at each step, would take a number of
+// Describe calls exponential in the depth bound (2^257: a hang); the walk
+// stops after 4096 nodes.
+func TestTreeOfStopsForkedLoopWithoutIdentity(t *testing.T) {
+	t.Parallel()
+	l := forkLayer{calls: new(atomic.Int64), limit: 100_000}
+	_ = pipeline.TreeOf(l)
+	require.LessOrEqual(t, l.calls.Load(), int64(4096), "Describe calls for a one-layer loop")
+}
+
+// TestTreeOfEndsLoopsThroughLayersWithIdentity: loops through layers with
+// identity end at once however they branch, and every node is printed and
+// encoded once.
+func TestTreeOfEndsLoopsThroughLayersWithIdentity(t *testing.T) {
+	t.Parallel()
+	a, b, c := layer("a"), layer("b"), layer("c")
+	src := pipeline.Source("src", sourceFrom("x"))
+	a.desc.Next = []any{b, c, a}
+	b.desc.Next = []any{a, c, src}
+	c.desc.Next = []any{a, b, src, c}
+	tree := pipeline.TreeOf(a, b, c)
+	require.Len(t, tree.Nodes(), 4)
+	s := tree.String()
+	require.Equal(t, 1, strings.Count(s, "a (test)\n"), "drawn in full once, then \"(see above)\"")
+	require.NotEmpty(t, s)
+	_, err := json.Marshal(tree)
+	require.NoError(t, err)
+}
+
+// TestTreeOfEndsSelfLoopOfValue: a non-comparable Describer whose only Next
+// is itself does not hang.
+func TestTreeOfEndsSelfLoopOfValue(t *testing.T) {
+	t.Parallel()
+	s := make(sliceLayer, 1)
+	s[0] = s
+	tree := pipeline.TreeOf(s)
+	require.NotEmpty(t, tree.String())
+	_, err := json.Marshal(tree)
+	require.NoError(t, err)
+}
+
+// TestTreeOfFindsLayerSharedThroughStockLayers: two stacks sharing one
+// cache layer through stock layers show it once, with both dependents.
+func TestTreeOfFindsLayerSharedThroughStockLayers(t *testing.T) {
+	t.Parallel()
+	src := pipeline.Source("bucket", sourceFrom("x"))
+	raw := pipeline.Cache("raw", newMemStore[string, string](), nil)(src)
+	p := pipeline.Cache("p", newMemStore[string, string](), nil)(raw)
+	q := pipeline.Cache("q", newMemStore[string, string](), nil)(raw)
+	require.Equal(t, "bucket (source)\n"+
+		"└── raw (cache)\n"+
+		"    ├── p (cache)\n"+
+		"    └── q (cache)\n", pipeline.TreeOf(p, q, raw).String())
+}
+
+// boxLayer is a Describer held by value whose comparability depends on
+// what its interface field holds.
+type boxLayer struct {
+	name string
+	held any
+	next any
+}
+
+func (l boxLayer) Fetch(context.Context, string) (string, error) { return "", nil }
+
+func (l boxLayer) Describe() pipeline.Description {
+	return pipeline.Description{Name: l.name, Kind: "box", Next: []any{l.next}}
+}
+
+// TestTreeOfDoesNotHashUncomparableInsideComparable: a value whose type is
+// comparable but which holds something that is not (a slice, a map, a func
+// in an interface field, or in an array) must not make TreeOf panic on
+// hashing it.
+func TestTreeOfDoesNotHashUncomparableInsideComparable(t *testing.T) {
+	t.Parallel()
+	src := pipeline.Source("src", sourceFrom("x"))
+	for name, held := range map[string]any{
+		"slice":          []int{1},
+		"map":            map[string]int{},
+		"func":           func() {},
+		"array of slice": [1]any{[]int{1}},
+		"nested struct":  struct{ x any }{[]int{1}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var tree pipeline.Tree
+			require.NotPanics(t, func() {
+				tree = pipeline.TreeOf(layer("p", boxLayer{"b", held, src}), layer("q", boxLayer{"b", held, src}))
+			})
+			require.Contains(t, tree.String(), "b (box)")
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -116,7 +117,7 @@ func TestTTLGetBatchGrace(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			clock := newClock()
+			clock := testkit.NewClock()
 			s := mustTTL[string, string](t, 10, ttl, &stores.TTLOptions{Clock: clock.Now, Grace: tc.grace})
 			expires := clock.Now().Add(ttl)
 			require.NoError(t, s.Set(ctx, "old", "v"))
@@ -172,7 +173,7 @@ func TestTTLSetBatch(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	const ttl = time.Minute
-	clock := newClock()
+	clock := testkit.NewClock()
 	now := clock.Now()
 	s := mustTTL[string, int](t, 10, ttl, &stores.TTLOptions{Clock: clock.Now, Grace: time.Hour})
 	cases := []struct {
@@ -207,7 +208,7 @@ func TestTTLSetBatchJitter(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	const ttl, jitter, n = 100 * time.Second, 0.25, 1000
-	clock := newClock()
+	clock := testkit.NewClock()
 	now := clock.Now()
 	s := mustTTL[string, int](t, n, ttl, &stores.TTLOptions{Clock: clock.Now, Jitter: jitter})
 	keys := make([]string, n)

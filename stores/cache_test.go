@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -56,7 +57,7 @@ func TestUnderCache(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			clock := newClock()
+			clock := testkit.NewClock()
 			src := &source{}
 			store := sc.new(t, clock.Now)
 			f := cacheOver(t, store, &pipeline.CacheOptions[string]{TTL: time.Minute, Clock: clock.Now}, src)
@@ -111,7 +112,7 @@ func TestTTLUnderCache(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			clock := newClock()
+			clock := testkit.NewClock()
 			src := &source{}
 			store := mustTTL[string, string](t, 10, time.Minute, &stores.TTLOptions{Clock: clock.Now, Grace: tc.grace})
 			f := cacheOver(t, store, &pipeline.CacheOptions[string]{StaleIfError: time.Hour, Clock: clock.Now}, src)

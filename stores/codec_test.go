@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -466,4 +467,34 @@ func TestEncodedIsAMeterOnlyOverAMeter(t *testing.T) {
 			require.Equal(t, innerExpiring, expiring)
 		})
 	}
+}
+
+// TestEncodedOverTTLKeepsTTLRules: Encoded over a TTL keeps the TTL's rules: the
+// cap on SetEntry, expiry on Get, and a corrupt value is a miss, deleted.
+func TestEncodedOverTTLKeepsTTLRules(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	clock := testkit.NewClock()
+	raw := mustTTL[string, []byte](t, 4, time.Minute, &stores.TTLOptions{Clock: clock.Now})
+	s, ok := stores.Encoded(raw, stores.JSON[map[string]int]()).(pipeline.ExpiringStore[string, map[string]int])
+	require.True(t, ok)
+
+	require.NoError(t, s.SetEntry(ctx, "k", pipeline.Entry[map[string]int]{Value: map[string]int{"a": 1}}))
+	e, ok, err := s.GetEntry(ctx, "k")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, map[string]int{"a": 1}, e.Value)
+	requireInstant(t, clock.Now().Add(time.Minute), e.Expires, "zero Expires gets the TTL")
+
+	require.NoError(t, raw.Set(ctx, "bad", []byte(`{"a":`)))
+	_, ok, err = s.GetEntry(ctx, "bad")
+	require.NoError(t, err)
+	require.False(t, ok)
+	_, ok, _ = raw.GetEntry(ctx, "bad")
+	require.False(t, ok, "corrupt data is deleted")
+
+	clock.Advance(time.Minute)
+	_, ok, err = s.Get(ctx, "k")
+	require.NoError(t, err)
+	require.False(t, ok)
 }

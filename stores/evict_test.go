@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
 )
@@ -184,7 +185,7 @@ func TestReplaceDeleteAndClearAreNotEvictions(t *testing.T) {
 func TestTTLExpiryIsNotAnEviction(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := newClock()
+	clock := testkit.NewClock()
 	s := mustTTL[string, string](t, 2, time.Minute, &stores.TTLOptions{Clock: clock.Now})
 	var ev evictions
 	s.Notify(ev.notify)

@@ -2,7 +2,6 @@ package stores_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,28 +13,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }
-
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // requireInstant requires got to be the instant want, whatever their
 // locations and monotonic clock readings: LRU and TTL return an Expires as

@@ -303,3 +303,46 @@ func TestConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentMixedOperations hammers every store with mixed operations on
+// few keys, with expiring entries, under -race.
+func TestConcurrentMixedOperations(t *testing.T) {
+	t.Parallel()
+	for _, sc := range allStores() {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := sc.new(t, time.Now)
+			var wg sync.WaitGroup
+			for g := range 8 {
+				wg.Go(func() {
+					for i := range 500 {
+						k := strconv.Itoa(i % 7)
+						switch (g + i) % 6 {
+						case 0:
+							_ = s.Set(ctx, k, k)
+						case 1:
+							_ = s.SetEntry(ctx, k, pipeline.Entry[string]{Value: k, Expires: time.Now().Add(-time.Second)})
+						case 2:
+							if v, ok, _ := s.Get(ctx, k); ok && v != k {
+								panic("wrong value " + v + " for " + k)
+							}
+						case 3:
+							if e, ok, _ := s.GetEntry(ctx, k); ok && e.Value != k {
+								panic("wrong value " + e.Value + " for " + k)
+							}
+						case 4:
+							_ = s.Delete(ctx, k)
+						case 5:
+							if i%50 == 0 {
+								_ = s.Clear(ctx)
+							}
+							_ = s.Len()
+						}
+					}
+				})
+			}
+			wg.Wait()
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -27,7 +28,7 @@ func TestTTLExpiry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			clock := newClock()
+			clock := testkit.NewClock()
 			s := mustTTL[string, string](t, 10, time.Minute, &stores.TTLOptions{Clock: clock.Now})
 			start := clock.Now()
 			require.NoError(t, s.Set(ctx, "k", "v"))
@@ -76,7 +77,7 @@ func TestTTLGrace(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			clock := newClock()
+			clock := testkit.NewClock()
 			s := mustTTL[string, string](t, 10, ttl, &stores.TTLOptions{Clock: clock.Now, Grace: tc.grace})
 			expires := clock.Now().Add(ttl)
 			require.NoError(t, s.Set(ctx, "k", "v"))
@@ -122,7 +123,7 @@ func TestTTLSetEntry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			clock := newClock()
+			clock := testkit.NewClock()
 			s := mustTTL[string, int](t, 10, ttl, &stores.TTLOptions{Clock: clock.Now, Grace: time.Hour})
 			now := clock.Now()
 			e := pipeline.Entry[int]{Value: 42}
@@ -156,7 +157,7 @@ func TestTTLJitter(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			clock := newClock()
+			clock := testkit.NewClock()
 			s := mustTTL[string, int](t, n, ttl, &stores.TTLOptions{Clock: clock.Now, Jitter: tc.jitter})
 			now := clock.Now()
 			lowest := now.Add(ttl - time.Duration(tc.jitter*float64(ttl)))

@@ -77,40 +77,11 @@ var source = pipeline.FetcherFunc[string, string](func(_ context.Context, k stri
 	return strings.ToUpper(k), nil
 })
 
-// memory is a map behind a mutex, as a pipeline.Store.
-type memory struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func newMemory() *memory { return &memory{m: map[string]string{}} }
-
-func (s *memory) Get(_ context.Context, k string) (string, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[k]
-	return v, ok, nil
-}
-
-func (s *memory) Set(_ context.Context, k, v string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[k] = v
-	return nil
-}
-
-func (s *memory) Delete(_ context.Context, k string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, k)
-	return nil
-}
-
 // twoLayers returns outer and inner cache layers over below, with the
 // outer store, and negative caching on the outer layer.
-func twoLayers(below pipeline.Fetcher[string, string]) (pipeline.Fetcher[string, string], *memory) {
-	outerMem := newMemory()
-	inner := pipeline.Cache("inner", newMemory(), nil)(below)
+func twoLayers(below pipeline.Fetcher[string, string]) (pipeline.Fetcher[string, string], *testkit.Map[string, string]) {
+	outerMem := testkit.NewMap[string, string]()
+	inner := pipeline.Cache("inner", testkit.NewMap[string, string](), nil)(below)
 	outer := pipeline.Cache("outer", outerMem, &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(inner)
 	return outer, outerMem
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -82,7 +83,7 @@ func TestSpansNestBetweenCallerAndSource(t *testing.T) {
 		return k, nil
 	})
 	f := tracing.Spans[string, string]("docs", &tracing.Options{TracerProvider: tp})(
-		pipeline.Cache("docs", newMemory(), nil)(db))
+		pipeline.Cache("docs", testkit.NewMap[string, string](), nil)(db))
 
 	ctx, request := tracer.Start(t.Context(), "request")
 	_, err := f.Fetch(ctx, "a")
@@ -113,7 +114,7 @@ func TestSpansShowASharedFetch(t *testing.T) {
 		}
 	})
 	joined := make(chan struct{}, 1)
-	c := pipeline.Cache("docs", newMemory(), &pipeline.CacheOptions[string]{
+	c := pipeline.Cache("docs", testkit.NewMap[string, string](), &pipeline.CacheOptions[string]{
 		Observer: pipeline.ObserverFunc[string](func(_ context.Context, e pipeline.Event[string]) {
 			if e.Kind == pipeline.SharedWait {
 				joined <- struct{}{}
@@ -214,7 +215,7 @@ func TestSpansTraceABatchAsOne(t *testing.T) {
 	t.Parallel()
 	tp, rec := recorder(t)
 	f := tracing.Spans[string, string]("docs", &tracing.Options{TracerProvider: tp})(
-		pipeline.Cache("docs", newMemory(), nil)(source))
+		pipeline.Cache("docs", testkit.NewMap[string, string](), nil)(source))
 	_, ok := f.(pipeline.BatchFetcher[string, string])
 	require.True(t, ok, "over a BatchFetcher, Spans is one")
 

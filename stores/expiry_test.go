@@ -1,0 +1,72 @@
+package stores_test
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/multilayer-cache/multilayer/internal/testkit"
+	"github.com/stretchr/testify/require"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
+)
+
+// TestGetExpiresEntryFromItsExpires: Get treats an entry as expired from
+// its Expires on (not after), by time.Now for Map and LRU and by the
+// injected clock for TTL; GetEntry keeps returning it as set (TTL: until
+// Grace has passed).
+func TestGetExpiresEntryFromItsExpires(t *testing.T) {
+	t.Parallel()
+	t.Run("Map and LRU by time.Now", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			ctx := t.Context()
+			for name, s := range map[string]pipeline.ExpiringStore[string, int]{
+				"Map": stores.NewMap[string, int](),
+				"LRU": mustLRU[string, int](t, 4),
+			} {
+				exp := time.Now().Add(time.Minute)
+				require.NoError(t, s.SetEntry(ctx, name, pipeline.Entry[int]{Value: 1, Expires: exp}))
+				time.Sleep(time.Minute - time.Nanosecond)
+				_, ok, err := s.Get(ctx, name)
+				require.NoError(t, err)
+				require.True(t, ok, "%s: fresh until Expires", name)
+				time.Sleep(time.Nanosecond)
+				_, ok, err = s.Get(ctx, name)
+				require.NoError(t, err)
+				require.False(t, ok, "%s: expired at Expires", name)
+				e, ok, err := s.GetEntry(ctx, name)
+				require.NoError(t, err)
+				require.True(t, ok, "%s: GetEntry returns it as set", name)
+				require.Equal(t, 1, e.Value)
+				requireInstant(t, exp, e.Expires, "%s: GetEntry returns the Expires set", name)
+			}
+		})
+	})
+	t.Run("TTL by its clock", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		clock := testkit.NewClock()
+		s := mustTTL[string, int](t, 4, time.Minute, &stores.TTLOptions{Clock: clock.Now, Grace: time.Hour})
+		require.NoError(t, s.Set(ctx, "k", 1))
+		require.NoError(t, s.Set(ctx, "g", 2))
+		clock.Advance(time.Minute - time.Nanosecond)
+		_, ok, err := s.Get(ctx, "k")
+		require.NoError(t, err)
+		require.True(t, ok)
+		clock.Advance(time.Nanosecond)
+		_, ok, err = s.Get(ctx, "k")
+		require.NoError(t, err)
+		require.False(t, ok)
+		e, ok, err := s.GetEntry(ctx, "g")
+		require.NoError(t, err)
+		require.True(t, ok, "within Grace")
+		require.Equal(t, 2, e.Value)
+		clock.Advance(time.Hour)
+		_, ok, err = s.GetEntry(ctx, "g")
+		require.NoError(t, err)
+		require.False(t, ok, "past Grace")
+		require.Zero(t, s.Len())
+	})
+}
