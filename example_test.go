@@ -45,7 +45,7 @@ func Example() {
 				pipeline.Cache("raw", raw, nil)(bucket))))
 
 	// Inspect reports which layers each lookup touched, in order.
-	lookup := middleware.Inspect[DocKey, Doc](func(_ context.Context, k DocKey, events []pipeline.Event[any], err error) {
+	lookup := middleware.Inspect[Doc](func(_ context.Context, k DocKey, events []pipeline.Event[any], err error) {
 		fmt.Printf("%v:", k)
 		for _, e := range events {
 			fmt.Printf(" %v@%s", e.Kind, e.Layer)

@@ -87,7 +87,7 @@ func BenchmarkTimeout(b *testing.B) {
 }
 
 func BenchmarkInspect(b *testing.B) {
-	f := middleware.Inspect[string, string](func(context.Context, string, []pipeline.Event[any], error) {})(
+	f := middleware.Inspect[string](func(context.Context, string, []pipeline.Event[any], error) {})(
 		pipeline.Cache("c", testkit.NewMap[string, string](), nil)(numbers))
 	ctx := b.Context()
 	_, _ = f.Fetch(ctx, "k")

@@ -33,7 +33,7 @@ func TestLayerContract(t *testing.T) {
 		{name: "MapKey", layer: middleware.MapKey[string](strings.ToUpper), mapped: strings.ToUpper, kind: "map key", batches: true},
 		{name: "Parse", layer: middleware.Parse[string](func(s string) (string, error) { return s, nil }), mapped: identity, kind: "parse", batches: true},
 		{name: "Transform", layer: middleware.Transform[string](identity), mapped: identity, kind: "transform", batches: true},
-		{name: "Inspect", layer: middleware.Inspect[string, string](func(context.Context, string, []pipeline.Event[any], error) {}), mapped: identity, kind: "inspect"},
+		{name: "Inspect", layer: middleware.Inspect[string](func(context.Context, string, []pipeline.Event[any], error) {}), mapped: identity, kind: "inspect"},
 		{name: "Log enabled", layer: middleware.Log[string, string](debug, "log", nil), mapped: identity, kind: "log"},
 		{name: "Log disabled", layer: middleware.Log[string, string](slog.New(slog.DiscardHandler), "log", nil), mapped: identity, kind: "log"},
 		{name: "Timeout", layer: middleware.Timeout[string, string](time.Minute), mapped: identity, kind: "timeout", batches: true},

@@ -140,7 +140,7 @@ func ExampleInspect() {
 		middleware.MapKey[Doc](func(k DocKey) string { return k.Blob })(
 			middleware.Parse[string](parseDoc)(raw)))
 
-	inspected := middleware.Inspect[DocKey, Doc](func(_ context.Context, key DocKey, events []pipeline.Event[any], err error) {
+	inspected := middleware.Inspect[Doc](func(_ context.Context, key DocKey, events []pipeline.Event[any], err error) {
 		fmt.Printf("%v (err: %v)\n", key, err)
 		for _, e := range events {
 			fmt.Println("  ", e.Kind, e.Layer, e.Key)

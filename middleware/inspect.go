@@ -35,8 +35,11 @@ import (
 // reported), and pipeline.Describer. It is not a pipeline.BatchFetcher: a
 // batch reaching it is fetched key by key, each fetch reported on its own.
 //
+// V comes first because it cannot be inferred: write
+// middleware.Inspect[Doc](report).
+//
 // Inspect panics if report is nil, and the middleware panics if next is nil.
-func Inspect[K, V any](report func(ctx context.Context, key K, events []pipeline.Event[any], err error)) pipeline.Middleware[K, V] {
+func Inspect[V, K any](report func(ctx context.Context, key K, events []pipeline.Event[any], err error)) pipeline.Middleware[K, V] {
 	if report == nil {
 		panic("middleware: Inspect: nil report function")
 	}

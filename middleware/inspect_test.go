@@ -53,7 +53,7 @@ func TestInspectSeed(t *testing.T) {
 	t.Parallel()
 	s := newSeed()
 	var r reports[docKey]
-	f := middleware.Inspect[docKey, parsedFile](r.report)(s.top)
+	f := middleware.Inspect[parsedFile](r.report)(s.top)
 	ctx := context.WithValue(t.Context(), ctxKey{}, "caller")
 
 	steps := []struct {
@@ -120,9 +120,9 @@ func TestInspectNested(t *testing.T) {
 	t.Parallel()
 	var outer, inner reports[string]
 	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
-	f := middleware.Inspect[string, string](outer.report)(
+	f := middleware.Inspect[string](outer.report)(
 		pipeline.Cache("l1", testkit.NewMap[string, string](), nil)(
-			middleware.Inspect[string, string](inner.report)(
+			middleware.Inspect[string](inner.report)(
 				pipeline.Cache("l2", testkit.NewMap[string, string](), nil)(src))))
 
 	_, err := f.Fetch(t.Context(), "k")
@@ -136,7 +136,7 @@ func TestInspectConcurrent(t *testing.T) {
 	t.Parallel()
 	var r reports[string]
 	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
-	f := middleware.Inspect[string, string](r.report)(
+	f := middleware.Inspect[string](r.report)(
 		pipeline.Cache("l", testkit.NewMap[string, string](), &pipeline.CacheOptions[string]{NoCoalesce: true})(src))
 
 	const n = 50
@@ -171,7 +171,7 @@ func TestInspectPanics(t *testing.T) {
 		{
 			name: "nil next",
 			build: func() {
-				middleware.Inspect[string, string](func(context.Context, string, []pipeline.Event[any], error) {})(nil)
+				middleware.Inspect[string](func(context.Context, string, []pipeline.Event[any], error) {})(nil)
 			},
 			want: "middleware: Inspect: nil next Fetcher",
 		},

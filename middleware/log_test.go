@@ -203,7 +203,7 @@ func TestLogOverInspect(t *testing.T) {
 	logger, out := newLogger(slog.LevelDebug)
 	var r reports[string]
 	f := middleware.Log[string, string](logger, "l", nil)(
-		middleware.Inspect[string, string](r.report)(
+		middleware.Inspect[string](r.report)(
 			pipeline.Cache("c", testkit.NewMap[string, string](), nil)(source)))
 
 	for range 2 {

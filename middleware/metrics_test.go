@@ -477,7 +477,7 @@ func TestMetricsExactUnderConcurrentFetches(t *testing.T) {
 	c := pipeline.Cache("mc", mem, &pipeline.CacheOptions[string]{
 		Observer: middleware.Observe[string](m, "mc"), NoCoalesce: true,
 	})(source)
-	inspected := middleware.Inspect[string, string](func(context.Context, string, []pipeline.Event[any], error) {})(c)
+	inspected := middleware.Inspect[string](func(context.Context, string, []pipeline.Event[any], error) {})(c)
 	ctx := t.Context()
 	_, err := c.Fetch(ctx, "hot")
 	require.NoError(t, err)

@@ -105,7 +105,7 @@ func TestFetchManyThroughNonBatchLayerAnswersUnhashableKeyWithInvalidKey(t *test
 	ctx := t.Context()
 	src := pipeline.FetcherFunc[any, string](func(_ context.Context, k any) (string, error) { return fmt.Sprint(k), nil })
 	inner := pipeline.Cache("in", newMemStore[any, string](), nil)(src)
-	logged := middleware.Inspect[any, string](func(context.Context, any, []pipeline.Event[any], error) {})(inner)
+	logged := middleware.Inspect[string](func(context.Context, any, []pipeline.Event[any], error) {})(inner)
 	_, err := logged.Fetch(ctx, []int{1})
 	require.ErrorIs(t, err, pipeline.ErrInvalidKey, "a single fetch gets the error")
 	var res []pipeline.Result[string]
