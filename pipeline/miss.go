@@ -83,15 +83,15 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, ks []K, out []Result[V]) {
 	}
 	var misses []missed[V]
 	for i := range out {
-		r := out[i]
-		notFound := isNotFound(r.Err)
-		if notFound {
-			r.Err = nil
+		r := &out[i] // a fresh entry stays in out as the store wrote it
+		err := r.Err
+		found := err == nil
+		if isNotFound(err) {
+			err = nil
 		}
-		switch st := c.judge(ctx, ks[i], r.Entry, !notFound, r.Err); st {
+		switch st := c.judge(ctx, ks[i], r.Entry, found, err); st {
 		case fresh, due:
 			c.hit(ctx, ks[i])
-			out[i] = Result[V]{Entry: r.Entry}
 			if st == due {
 				c.refreshAhead(ctx, ks[i], r.Entry)
 			}

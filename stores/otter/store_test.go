@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
 	"github.com/multilayer-cache/multilayer/stores/otter"
@@ -147,7 +148,7 @@ func TestEntriesExpireByTheirExpires(t *testing.T) {
 		t.Run(fmt.Sprint("grace ", grace), func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			clock := newClock()
+			clock := testkit.NewClock()
 			s := mustNew[string, string](t, 100, &otter.Options{Clock: clock.Now, Grace: grace})
 			start := clock.Now()
 			require.NoError(t, s.SetEntry(ctx, "short", pipeline.Entry[string]{Value: "s", Expires: start.Add(time.Second)}))
@@ -275,7 +276,7 @@ func TestFillsPastCapacityReportEachEviction(t *testing.T) {
 func TestReplaceDeleteClearAndExpiryAreNotEvictions(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := newClock()
+	clock := testkit.NewClock()
 	s := mustNew[string, string](t, 10, &otter.Options{Clock: clock.Now})
 	var ev evictions
 	s.Notify(ev.notify)
