@@ -337,12 +337,25 @@ func (d *deps[K]) clear(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.seq == seq { // nothing recorded meanwhile
+		clear(d.m)
+		d.bytes = 0
+		return nil
+	}
 	for key, list := range d.m {
-		old := make([]dependent, 0, len(list))
-		for _, r := range list {
-			old = append(old, r.dep)
+		kept := slices.DeleteFunc(list, func(r record) bool {
+			if r.seq <= seq {
+				d.bytes -= r.dep.size()
+				return true
+			}
+			return false
+		})
+		if len(kept) == 0 {
+			delete(d.m, key)
+			d.bytes -= d.keySize(key)
+		} else {
+			d.m[key] = kept
 		}
-		d.removeLocked(key, old, seq)
 	}
 	return nil
 }

@@ -153,6 +153,9 @@ func (c *cache[K, V]) keep(f *call[K, V]) {
 	}
 	var keys []K
 	var entries []Entry[V]
+	if c.bstore != nil && len(f.keys) > 1 {
+		keys, entries = make([]K, 0, len(f.keys)), make([]Entry[V], 0, len(f.keys))
+	}
 	for i := range f.res {
 		if !c.storable(f, i) {
 			continue

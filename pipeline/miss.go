@@ -50,10 +50,12 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 	return f.result(ctx, 0)
 }
 
-// missed is a position of a batch that the store did not hold fresh.
-type missed[V any] struct {
-	i int
-	w work[V]
+// missed is a position of a batch that the store did not hold fresh, and
+// what the store read found there (an expired entry stays in out until
+// place takes it).
+type missed struct {
+	i  int
+	st state
 }
 
 // FetchBatch fetches keys, writing the result of keys[i] to out[i]; see
@@ -81,7 +83,7 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, ks []K, out []Result[V]) {
 			}
 		}
 	}
-	var misses []missed[V]
+	var misses []missed
 	for i := range out {
 		r := &out[i] // a fresh entry stays in out as the store wrote it
 		err := r.Err
@@ -95,10 +97,8 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, ks []K, out []Result[V]) {
 			if st == due {
 				c.refreshAhead(ctx, ks[i], r.Entry)
 			}
-		case expired:
-			misses = append(misses, missed[V]{i, work[V]{old: r.Entry, st: st}})
 		default:
-			misses = append(misses, missed[V]{i, work[V]{st: st}})
+			misses = append(misses, missed{i, st})
 		}
 	}
 	if len(misses) > 0 {
@@ -108,7 +108,7 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, ks []K, out []Result[V]) {
 
 // missBatch fetches the missed positions: a key under way in another call
 // joins it; the distinct others go below in one call of this batch's own.
-func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], misses []missed[V], landed uint64) {
+func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], misses []missed, landed uint64) {
 	pending := misses[:0]
 	for _, m := range misses {
 		if c.opts.NegativeTTL > 0 {
@@ -126,7 +126,7 @@ func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], mi
 	if detach {
 		own.done = make(chan struct{}) // before anyone can join it
 	}
-	slots := c.place(ks, pending, own, landed)
+	slots := c.place(ks, out, pending, own, landed)
 	if len(own.keys) > 0 {
 		own.start(detach)
 	}
@@ -150,7 +150,7 @@ func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], mi
 // place finds the call that serves each pending position: another caller's
 // call of its key, or own, to which it adds the key (once). own enters the
 // flights, unless the layer does not coalesce.
-func (c *cache[K, V]) place(ks []K, pending []missed[V], own *call[K, V], landed uint64) []slot[K, V] {
+func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call[K, V], landed uint64) []slot[K, V] {
 	slots := make([]slot[K, V], len(pending))
 	if c.opts.NoCoalesce {
 		own.alone = true
@@ -158,7 +158,7 @@ func (c *cache[K, V]) place(ks []K, pending []missed[V], own *call[K, V], landed
 		for j, m := range pending {
 			i, ok := seen[ks[m.i]]
 			if !ok {
-				i = own.add(ks[m.i], m.w)
+				i = own.add(ks[m.i], missedWork(out, m))
 				seen[ks[m.i]] = i
 			}
 			slots[j] = slot[K, V]{own, i}
@@ -176,11 +176,20 @@ func (c *cache[K, V]) place(ks []K, pending []missed[V], own *call[K, V], landed
 			slots[j] = s
 			continue
 		}
-		slots[j] = slot[K, V]{own, own.add(k, m.w)}
+		slots[j] = slot[K, V]{own, own.add(k, missedWork(out, m))}
 		c.flights.m[k] = slots[j]
 	}
 	c.flights.mu.Unlock()
 	return slots
+}
+
+// missedWork returns the work of a missed position: its state, and the
+// expired entry the store held there, for stale-if-error.
+func missedWork[V any](out []Result[V], m missed) work[V] {
+	if m.st == expired {
+		return work[V]{old: out[m.i].Entry, st: m.st}
+	}
+	return work[V]{st: m.st}
 }
 
 // invalidKeys gives every key of the batch that cannot live in a map its
