@@ -211,6 +211,10 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 		if n, ok := store.(Notifier[K]); ok {
 			n.Notify(c.storeEvent)
 		}
+		if inner, ok := next.(*cache[K, V]); ok {
+			inner.deps.addDirect(c, func(k K) dependent { return derived[K, V]{c, k} })
+			c.directOver = true
+		}
 		hold(next)
 		return c
 	}
@@ -261,18 +265,19 @@ func or[T comparable](v, def T) T {
 // cache is the Fetcher returned by Cache.
 type cache[K comparable, V any] struct {
 	emitter[K]
-	store     Store[K, V]
-	estore    ExpiringStore[K, V] // nil when store keeps no expiry
-	bstore    BatchStore[K, V]    // nil when store cannot batch
-	next      EntryFetcher[K, V]
-	batch     BatchFetcher[K, V]
-	inner     Fetcher[K, V] // next as given: for Invalidate, Clear, Close, Describe
-	opts      CacheOptions[K]
-	plainHits bool // hits use store.Get; see Cache
-	coarse    bool // hits may judge expiry by the coarse clock: Clock is the default
-	checkKeys bool // K may hold keys that cannot live in a map
-	inOrder   bool // a batch reaches the cache layers below in order; see keepsOrder
-	negErr    error
+	store      Store[K, V]
+	estore     ExpiringStore[K, V] // nil when store keeps no expiry
+	bstore     BatchStore[K, V]    // nil when store cannot batch
+	next       EntryFetcher[K, V]
+	batch      BatchFetcher[K, V]
+	inner      Fetcher[K, V] // next as given: for Invalidate, Clear, Close, Describe
+	opts       CacheOptions[K]
+	plainHits  bool // hits use store.Get; see Cache
+	coarse     bool // hits may judge expiry by the coarse clock: Clock is the default
+	checkKeys  bool // K may hold keys that cannot live in a map
+	inOrder    bool // a batch reaches the cache layers below in order; see keepsOrder
+	directOver bool // next is a cache layer: it drops this layer's keys with its own; see deps.addDirect
+	negErr     error
 
 	neg     *timedSet[K] // keys not found below, while NegativeTTL > 0
 	backoff *timedSet[K] // keys whose last refresh failed

@@ -168,6 +168,7 @@ type deps[K comparable] struct {
 	m       map[K][]record
 	seq     uint64               // of the last record made
 	layers  map[deriver]struct{} // every layer that recorded here: for Clear
+	direct  []func(K) dependent  // layers built right over this one; see addDirect
 	bytes   int
 	max     int
 	keySize func(K) int
@@ -179,17 +180,35 @@ func (d *deps[K]) init(max int, report func(error)) {
 	d.keySize = sizer[K]()
 }
 
+// addDirect registers a cache layer built right over this one: its key k
+// can only come from this layer's k, so it needs no record per key (the
+// fast path of the batch-of-misses target): every drop of k here drops k
+// there, and every Clear here clears it.
+func (d *deps[K]) addDirect(l deriver, derive func(K) dependent) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.direct = append(d.direct, derive)
+	d.layers[l] = struct{}{}
+}
+
+// unrecorded reports whether the marker is that of a layer built right over
+// this one (see addDirect).
+func unrecorded(m marker) bool {
+	x, ok := m.(interface{ directOver() bool })
+	return ok && x.directOver()
+}
+
 // track records the key of a single fetch against the marker in ctx, if
 // there is one.
 func (d *deps[K]) track(ctx context.Context, key K) {
-	if m, ok := ctx.Value(markerKey{}).(marker); ok {
+	if m, ok := ctx.Value(markerKey{}).(marker); ok && !unrecorded(m) {
 		d.record(func(yield func(K, dependent) bool) { yield(key, m.dependent(0, 1)) })
 	}
 }
 
 // trackBatch records each key of a batch against the marker in ctx.
 func (d *deps[K]) trackBatch(ctx context.Context, keys []K) {
-	if m, ok := ctx.Value(markerKey{}).(marker); ok {
+	if m, ok := ctx.Value(markerKey{}).(marker); ok && !unrecorded(m) {
 		d.record(func(yield func(K, dependent) bool) {
 			for i, k := range keys {
 				if !yield(k, m.dependent(i, len(keys))) {
@@ -278,9 +297,12 @@ func (d *deps[K]) removeLocked(key K, gone []dependent, seq uint64) {
 // dropped, with every failure.
 func (d *deps[K]) drop(ctx context.Context, key K) error {
 	d.mu.Lock()
-	list := make([]dependent, len(d.m[key]))
-	for i, r := range d.m[key] {
-		list[i] = r.dep
+	list := make([]dependent, 0, len(d.m[key])+len(d.direct))
+	for _, r := range d.m[key] {
+		list = append(list, r.dep)
+	}
+	for _, derive := range d.direct {
+		list = append(list, derive(key))
 	}
 	seq := d.seq
 	d.mu.Unlock()

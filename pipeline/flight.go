@@ -261,6 +261,10 @@ func (x *fillCtx[K, V]) Value(key any) any {
 	return x.parent.Value(key)
 }
 
+// directOver reports whether the cache layer of the fill is built right over
+// the one its fetch reaches (see deps.addDirect).
+func (x *fillCtx[K, V]) directOver() bool { return x.c.directOver }
+
 // dependent is the fill marker (see marker): what a layer below records for
 // position i of the n keys it was asked.
 func (x *fillCtx[K, V]) dependent(i, n int) dependent {
