@@ -136,7 +136,7 @@ func (c *cache[K, V]) refreshAhead(ctx context.Context, key K, old Entry[V]) {
 		return
 	}
 	f := c.newCall(ctx, 1)
-	f.add(key, work[V]{old: old})
+	f.add(key, work[V]{})
 	f.refresh, f.bound = true, bound
 	c.flights.m[key] = slot[K, V]{f, 0}
 	c.flights.mu.Unlock()

@@ -98,9 +98,9 @@ func (c *cache[K, V]) recheck(f *call[K, V]) (found int) {
 			found++
 			continue
 		case expired:
-			w.old = r.Entry
+			w.old = &stale[V]{e: r.Entry}
 		default:
-			w.old = Entry[V]{}
+			w.old = nil
 		}
 		f.res[i] = Result[V]{}
 	}
@@ -129,8 +129,10 @@ func (c *cache[K, V]) finish(f *call[K, V], elapsed time.Duration) {
 		switch w := &f.work[i]; {
 		case w.kept:
 			c.emitSlow(f.ctx, Fill, k, nil, elapsed)
+		case w.ev == StaleServed:
+			c.emitSlow(f.ctx, w.ev, k, w.old.err, elapsed)
 		case w.ev != 0:
-			c.emitSlow(f.ctx, w.ev, k, w.err, elapsed)
+			c.emitSlow(f.ctx, w.ev, k, f.res[i].Err, elapsed)
 		}
 	}
 }
@@ -210,15 +212,15 @@ func (c *cache[K, V]) failed(f *call[K, V], i int, err error) Result[V] {
 				c.emit(f.ctx, Error, key, fmt.Errorf("pipeline: %s: store delete: %w", c.name, derr), 0)
 			}
 		}
-		w.ev, w.err = NotFound, err
+		w.ev = NotFound
 		return Result[V]{Err: err}
 	}
-	if w.st == expired && c.opts.StaleIfError > 0 && c.opts.Clock().Before(w.old.Expires.Add(c.opts.StaleIfError)) {
-		w.ev, w.err = StaleServed, err
-		return Result[V]{Entry: w.old}
+	if w.old != nil && c.opts.StaleIfError > 0 && c.opts.Clock().Before(w.old.e.Expires.Add(c.opts.StaleIfError)) {
+		w.ev, w.old.err = StaleServed, err
+		return Result[V]{Entry: w.old.e}
 	}
 	err = fmt.Errorf("pipeline: %s: %w", c.name, err)
-	w.ev, w.err = Error, err
+	w.ev = Error
 	return Result[V]{Err: err}
 }
 

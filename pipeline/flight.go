@@ -41,12 +41,26 @@ type flights[K comparable, V any] struct {
 
 // work is what a call knows of one of its keys besides the key.
 type work[V any] struct {
-	old  Entry[V]  // the expired entry the store held, for stale-if-error
+	old  *stale[V] // the expired entry the store held, for stale-if-error; nil if none
 	st   state     // what the store read found
 	void bool      // a drop of the key began after the call did: keep nothing (under fillGuard.mu)
 	kept bool      // the fill stored it
-	ev   EventKind // the outcome to report if not kept: NotFound, StaleServed, Error
-	err  error     // its error
+	ev   EventKind // the outcome to report if not kept: NotFound, StaleServed, Error (its error in res, or in old)
+}
+
+// stale is an expired entry kept for stale-if-error, and the failure that
+// served it.
+type stale[V any] struct {
+	e   Entry[V]
+	err error
+}
+
+// newWork returns the work of a key whose store read found e in state st.
+func newWork[V any](e Entry[V], st state) work[V] {
+	if st == expired {
+		return work[V]{old: &stale[V]{e: e}, st: st}
+	}
+	return work[V]{st: st}
 }
 
 // A call is one fetch below, of one key or of a batch of keys.

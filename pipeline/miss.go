@@ -19,7 +19,7 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 	c.emit(ctx, Miss, key, nil, 0)
 	if c.opts.NoCoalesce {
 		f := c.newCall(ctx, 1)
-		f.add(key, work[V]{old: old, st: st})
+		f.add(key, newWork(old, st))
 		f.alone = true
 		f.run()
 		r := f.res[0]
@@ -34,7 +34,7 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 		return s.f.result(ctx, s.i)
 	}
 	f := c.newCall(ctx, 1)
-	f.add(key, work[V]{old: old, st: st})
+	f.add(key, newWork(old, st))
 	f.recheck = c.flights.landed.Load() != landed
 	if detach {
 		f.done = make(chan struct{})
@@ -186,10 +186,7 @@ func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call
 // missedWork returns the work of a missed position: its state, and the
 // expired entry the store held there, for stale-if-error.
 func missedWork[V any](out []Result[V], m missed) work[V] {
-	if m.st == expired {
-		return work[V]{old: out[m.i].Entry, st: m.st}
-	}
-	return work[V]{st: m.st}
+	return newWork(out[m.i].Entry, m.st)
 }
 
 // invalidKeys gives every key of the batch that cannot live in a map its
