@@ -439,6 +439,10 @@ func (c *cache[K, V]) storeEvent(e StoreEvent[K]) {
 // observer counts events.
 func (c *cache[K, V]) Describe() Description {
 	d := Description{Name: c.name, Kind: "cache", Next: []any{c.inner}, Stats: statsOf(c.observer)}
+	if m, ok := c.store.(Meter); ok {
+		u := m.Usage()
+		d.Usage = &u
+	}
 	if k, ok := c.store.(interface{ LayerKind() string }); ok {
 		d.Kind = k.LayerKind()
 	}

@@ -15,6 +15,7 @@ type Description struct {
 	Kind   string // what the layer does, such as "cache", "map key" or "parse"
 	Detail string // a short note on its configuration, such as "ttl 1m0s"
 	Stats  *Stats // live counts, or nil if nothing counts them (see StatsSource)
+	Usage  *Usage // how full the layer's store is, or nil if it does not say (see Meter)
 	Next   []any  // the Fetchers directly below, usually one, to walk inward
 }
 

@@ -19,6 +19,7 @@ type Node struct {
 	Kind   string `json:"kind"`
 	Detail string `json:"detail,omitempty"`
 	Stats  *Stats `json:"stats,omitempty"`
+	Usage  *Usage `json:"usage,omitempty"`
 	// Dependents are the layers directly above this one, in the order they
 	// were found; a shared layer has several.
 	Dependents []*Node `json:"dependents,omitempty"`
@@ -85,7 +86,7 @@ func (w *walker) visit(f any, depth int) *Node {
 		return n
 	}
 	desc := d.Describe()
-	n.Name, n.Kind, n.Detail, n.Stats = desc.Name, desc.Kind, desc.Detail, desc.Stats
+	n.Name, n.Kind, n.Detail, n.Stats, n.Usage = desc.Name, desc.Kind, desc.Detail, desc.Stats, desc.Usage
 	w.walking[n] = true
 	isRoot := true
 	for _, next := range desc.Next {
@@ -206,6 +207,15 @@ func (n *Node) String() string {
 		fmt.Fprintf(&b, "%s (%s)", n.Name, n.Kind)
 	default:
 		fmt.Fprintf(&b, "%s (%s, %s)", n.Name, n.Kind, n.Detail)
+	}
+	if u := n.Usage; u != nil {
+		fmt.Fprintf(&b, " entries=%d", u.Entries)
+		if u.Capacity > 0 {
+			fmt.Fprintf(&b, "/%d", u.Capacity)
+		}
+		if u.MaxBytes > 0 {
+			fmt.Fprintf(&b, " bytes=%d/%d", u.Bytes, u.MaxBytes)
+		}
 	}
 	s := n.Stats
 	if s == nil {

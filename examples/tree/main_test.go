@@ -29,10 +29,10 @@ after the file changed and raw "a" was invalidated: both branches fetch again
 
 the tree:
 bucket (source)
-└── raw (cache) hits=2 misses=2 fills=2 invalidated=1 hit_ratio=50.0%
+└── raw (cache) entries=1/1024 hits=2 misses=2 fills=2 invalidated=1 hit_ratio=50.0%
     ├── parse ([]uint8 → map[string]interface {})
-    │   └── json (cache) hits=1 misses=2 fills=2 invalidated=1 hit_ratio=33.3%
+    │   └── json (cache) entries=1/512 hits=1 misses=2 fills=2 invalidated=1 hit_ratio=33.3%
     └── parse ([]uint8 → string)
-        └── yaml (cache) hits=1 misses=2 fills=2 invalidated=1 hit_ratio=33.3%
+        └── yaml (cache) entries=1/512 hits=1 misses=2 fills=2 invalidated=1 hit_ratio=33.3%
 `, out.String())
 }
