@@ -150,6 +150,22 @@ type LayerMetrics struct {
 	bounds  []time.Duration
 	buckets []atomic.Uint64 // per bound, and one for the rest; not cumulative
 	sum     atomic.Int64    // nanoseconds
+
+	meter atomic.Pointer[pipeline.Meter] // the layer's store, if it says how full it is
+}
+
+// ObserveMeter keeps the layer's store, so that Usage can ask it how full
+// it is (see pipeline.MeterObserver).
+func (o metricsObserver[K]) ObserveMeter(m pipeline.Meter) { o.meter.Store(&m) }
+
+// Usage returns how full the layer's store is, and false if the store does
+// not say (it is no pipeline.Meter, or no cache layer observed by this
+// LayerMetrics was built over it).
+func (l *LayerMetrics) Usage() (pipeline.Usage, bool) {
+	if m := l.meter.Load(); m != nil {
+		return (*m).Usage(), true
+	}
+	return pipeline.Usage{}, false
 }
 
 // kinds bounds the event kinds that are counted.

@@ -211,6 +211,9 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 		if n, ok := store.(Notifier[K]); ok {
 			n.Notify(c.storeEvent)
 		}
+		if m, ok := store.(Meter); ok {
+			observeMeter(o.Observer, m)
+		}
 		if inner, ok := next.(*cache[K, V]); ok {
 			inner.deps.addDirect(c, func(k K) dependent { return derived[K, V]{c, k} })
 			c.directOver = true

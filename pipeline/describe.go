@@ -60,6 +60,20 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 	}{counts(s), s.HitRatio()})
 }
 
+// observeMeter hands m to o, or to each of several observers, that is a
+// MeterObserver.
+func observeMeter[K any](o Observer[K], m Meter) {
+	if list, ok := o.(multiObserver[K]); ok {
+		for _, x := range list {
+			observeMeter(x, m)
+		}
+		return
+	}
+	if mo, ok := o.(MeterObserver); ok {
+		mo.ObserveMeter(m)
+	}
+}
+
 // Stats returns the counts of the first observer in m that counts, so that
 // a layer with several observers still reports its counts.
 func (m multiObserver[K]) Stats() Stats {

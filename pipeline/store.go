@@ -102,6 +102,15 @@ type Usage struct {
 	MaxBytes int64 `json:"max_bytes,omitempty"` // weight budget; 0 if none
 }
 
+// A MeterObserver is an Observer that also reports how full its layer's
+// store is, as middleware.Metrics does: a cache layer whose store is a
+// Meter hands it to its observer (to each of several, see Observers) once,
+// when the layer is built. Observers see only events; this is how one
+// reaches the store.
+type MeterObserver interface {
+	ObserveMeter(m Meter)
+}
+
 // A Meter is a bounded store that says how full it is. It is optional; Usage
 // is safe for concurrent use and cheap enough for a metrics scrape.
 type Meter interface {

@@ -25,6 +25,8 @@ type Collector struct {
 	metrics  *middleware.Metrics
 	counters []counter
 	latency  *prometheus.Desc
+	entries  *prometheus.Desc // gauges, for the layers whose store says how full it is
+	capacity *prometheus.Desc
 }
 
 // counter is one counter metric and how to read it from the stats.
@@ -50,7 +52,9 @@ func NewCollector(m *middleware.Metrics, opts *Options) *Collector {
 		return prometheus.NewDesc(prometheus.BuildFQName(o.Namespace, "", name), help, []string{"layer"}, o.ConstLabels)
 	}
 	c := &Collector{
-		metrics: m,
+		metrics:  m,
+		entries:  desc("entries", "Entries held by the layer's store, where the store says (a bounded stock store does)."),
+		capacity: desc("capacity", "Most entries the layer's store holds, where the store says; 0 if a weight budget bounds it."),
 		latency: desc("fetch_duration_seconds",
 			"Time spent below the layer after a miss, whatever the outcome: fill, not found, error or stale value served."),
 	}
@@ -90,6 +94,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- k.desc
 	}
 	ch <- c.latency
+	ch <- c.entries
+	ch <- c.capacity
 }
 
 // Collect sends the current value of every metric of every layer.
@@ -105,5 +111,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			buckets[b.Seconds()] = h.Counts[i]
 		}
 		ch <- prometheus.MustNewConstHistogram(c.latency, h.Count, h.Sum.Seconds(), buckets, l.Name())
+		if u, ok := l.Usage(); ok {
+			ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(u.Entries), l.Name())
+			ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(u.Capacity), l.Name())
+		}
 	}
 }
