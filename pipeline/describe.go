@@ -39,11 +39,14 @@ type Stats struct {
 	Evicted      uint64 `json:"evicted"`
 }
 
-// HitRatio returns the share of lookups answered by the layer itself (hits
-// and negative hits) among all lookups, or 0 when there were none.
+// HitRatio returns the share of lookups that spared the layer below a
+// fetch, among all lookups (hits, negative hits and misses), or 0 when there
+// were none: a hit, a negative hit, and a miss that waited for a fetch of
+// the same key already under way (a shared wait: 100 concurrent requests
+// for one missing key make one fetch, and a ratio of 0.99).
 func (s Stats) HitRatio() float64 {
-	answered := s.Hits + s.NegativeHits
-	total := answered + s.Misses
+	answered := s.Hits + s.NegativeHits + min(s.SharedWaits, s.Misses) // every shared wait follows a miss
+	total := s.Hits + s.NegativeHits + s.Misses
 	if total == 0 {
 		return 0
 	}

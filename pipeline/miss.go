@@ -130,10 +130,13 @@ func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], mi
 	if len(own.keys) > 0 {
 		own.start(detach)
 	}
+	leads := 0 // own's keys were added in the order of their first positions
 	for j, m := range pending { // after own started: an observer may panic
-		if slots[j].f != own {
-			c.emit(ctx, SharedWait, ks[m.i], nil, 0)
+		if s := slots[j]; s.f == own && s.i == leads {
+			leads++
+			continue
 		}
+		c.emit(ctx, SharedWait, ks[m.i], nil, 0) // joined another fetch, or repeats a key of this one
 	}
 	for j, m := range pending {
 		s := slots[j]

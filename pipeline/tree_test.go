@@ -204,7 +204,7 @@ func TestNodeString(t *testing.T) {
 				SharedWaits: 4, StaleServed: 5, Invalidated: 7, Evicted: 8,
 			}},
 			want: "raw (cache) hits=6 misses=3 fills=1 not_found=2 negative_hits=1 errors=3 " +
-				"shared_waits=4 stale_served=5 invalidated=7 evicted=8 hit_ratio=70.0%",
+				"shared_waits=4 stale_served=5 invalidated=7 evicted=8 hit_ratio=100.0%",
 		},
 	}
 	for _, tt := range tests {

@@ -74,7 +74,7 @@ func NewCollector(m *middleware.Metrics, opts *Options) *Collector {
 			func(s *pipeline.Stats) uint64 { return s.NegativeHits }},
 		{"errors_total", "Failures: errors from the layer below, and store errors that did not fail the lookup.",
 			func(s *pipeline.Stats) uint64 { return s.Errors }},
-		{"shared_waits_total", "Lookups that waited for a fetch of the same key already under way.",
+		{"shared_waits_total", "Lookups that waited for a fetch of the same key already under way: they missed (and count in misses_total), but spared the layer below a fetch, so the hit ratio counts them as answered.",
 			func(s *pipeline.Stats) uint64 { return s.SharedWaits }},
 		{"stale_served_total", "Expired values served because the layer below failed.",
 			func(s *pipeline.Stats) uint64 { return s.StaleServed }},

@@ -40,7 +40,7 @@ func counters(ns, layer string, values map[string]int) string {
 		{"misses_total", "Lookups the layer did not answer itself and passed to the layer below."},
 		{"negative_hits_total", "Lookups answered with not found from the layer's memory of missing keys."},
 		{"not_found_total", "Lookups that the layer below answered with not found."},
-		{"shared_waits_total", "Lookups that waited for a fetch of the same key already under way."},
+		{"shared_waits_total", "Lookups that waited for a fetch of the same key already under way: they missed (and count in misses_total), but spared the layer below a fetch, so the hit ratio counts them as answered."},
 		{"stale_served_total", "Expired values served because the layer below failed."},
 	} {
 		fmt.Fprintf(&b, "# HELP %s_%s %s\n# TYPE %s_%s counter\n%s_%s{layer=%q} %d\n",
