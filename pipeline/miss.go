@@ -130,7 +130,7 @@ func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], mi
 	if len(own.keys) > 0 {
 		own.start(detach)
 	}
-	leads := 0 // own's keys were added in the order of their first positions
+	leads := 0                  // own's keys were added in the order of their first positions
 	for j, m := range pending { // after own started: an observer may panic
 		if s := slots[j]; s.f == own && s.i == leads {
 			leads++
