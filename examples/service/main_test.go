@@ -112,13 +112,14 @@ const scriptTree = `bucket (source)
 
 // scriptCounts are the rows of the debug page's table of counts: layer,
 // kind, hits, misses, fills, not found, negative hits, errors, shared
-// waits, stale served, invalidated, evicted and hit ratio.
+// waits, stale served, invalidated, evicted, entries (of capacity) and hit
+// ratio.
 var scriptCounts = [][]string{
 	{"layer", "kind", "hits", "misses", "fills", "not found", "negative hits", "errors", "shared waits",
-		"stale served", "invalidated", "evicted", "hit ratio"},
-	{"raw_files", "cache", "3", "4", "3", "1", "0", "0", "0", "0", "0", "0", "42.9%"},
-	{"parsed_files", "cache", "1", "4", "2", "1", "0", "1", "0", "0", "0", "0", "20.0%"},
-	{"sizes", "cache", "1", "1", "1", "0", "0", "0", "0", "0", "0", "0", "50.0%"},
+		"stale served", "invalidated", "evicted", "entries", "hit ratio"},
+	{"raw_files", "cache", "3", "4", "3", "1", "0", "0", "0", "0", "0", "0", "3/1024", "42.9%"},
+	{"parsed_files", "cache", "1", "4", "2", "1", "0", "1", "0", "0", "0", "0", "2/1024", "20.0%"},
+	{"sizes", "cache", "1", "1", "1", "0", "0", "0", "0", "0", "0", "0", "1/1024", "50.0%"},
 }
 
 func runScript(t *testing.T, s *service) {

@@ -18,7 +18,8 @@
 //
 //   - html (the default): a page, needing no script, with the tree as text
 //     (as pipeline.Tree.String draws it) and a table of the counts of every
-//     layer that has some, with its hit ratio;
+//     layer that has some, with its store's entries and capacity where it
+//     says them, and its hit ratio;
 //   - json (Accept: application/json): {"tree": [...]}, the pipeline.Tree as
 //     JSON, stats with their hit_ratio;
 //   - text (Accept: text/plain): the tree as text.

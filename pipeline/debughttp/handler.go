@@ -163,9 +163,9 @@ th { font-weight: 600; background: #fafafa; }
 <h2>Counts</h2>
 {{if .Counts -}}
 <table id="counts">
-<thead><tr><th class="l">layer</th><th class="l">kind</th><th>hits</th><th>misses</th><th>fills</th><th>not found</th><th>negative hits</th><th>errors</th><th>shared waits</th><th>stale served</th><th>invalidated</th><th>evicted</th><th>hit ratio</th></tr></thead>
+<thead><tr><th class="l">layer</th><th class="l">kind</th><th>hits</th><th>misses</th><th>fills</th><th>not found</th><th>negative hits</th><th>errors</th><th>shared waits</th><th>stale served</th><th>invalidated</th><th>evicted</th><th>entries</th><th>hit ratio</th></tr></thead>
 <tbody>
-{{range .Counts}}{{with .Node}}<tr><td class="l">{{.Name}}</td><td class="l">{{.Kind}}</td>{{with .Stats}}<td>{{.Hits}}</td><td>{{.Misses}}</td><td>{{.Fills}}</td><td>{{.NotFound}}</td><td>{{.NegativeHits}}</td><td>{{.Errors}}</td><td>{{.SharedWaits}}</td><td>{{.StaleServed}}</td><td>{{.Invalidated}}</td><td>{{.Evicted}}</td>{{end}}{{end}}<td>{{.Ratio}}</td></tr>
+{{range .Counts}}{{with .Node}}<tr><td class="l">{{.Name}}</td><td class="l">{{.Kind}}</td>{{with .Stats}}<td>{{.Hits}}</td><td>{{.Misses}}</td><td>{{.Fills}}</td><td>{{.NotFound}}</td><td>{{.NegativeHits}}</td><td>{{.Errors}}</td><td>{{.SharedWaits}}</td><td>{{.StaleServed}}</td><td>{{.Invalidated}}</td><td>{{.Evicted}}</td>{{end}}<td>{{with .Usage}}{{.Entries}}{{if .Capacity}}/{{.Capacity}}{{end}}{{else}}–{{end}}</td>{{end}}<td>{{.Ratio}}</td></tr>
 {{end -}}
 </tbody>
 </table>

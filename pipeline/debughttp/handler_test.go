@@ -112,9 +112,9 @@ func TestHandlerHTML(t *testing.T) {
 	_, body := get(t, debughttp.Handler(testTree()...), http.MethodGet, "/", "")
 	require.Contains(t, body, `<pre id="tree">`+testText+`</pre>`)
 	for _, row := range []string{
-		`<tr><td class="l">raw</td><td class="l">cache</td><td>3</td><td>1</td><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>75.0%</td></tr>`,
-		`<tr><td class="l">parsed</td><td class="l">cache</td><td>1</td><td>2</td><td>1</td><td>1</td><td>0</td><td>4</td><td>0</td><td>0</td><td>0</td><td>0</td><td>33.3%</td></tr>`,
-		`<tr><td class="l">views</td><td class="l">cache</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>–</td></tr>`,
+		`<tr><td class="l">raw</td><td class="l">cache</td><td>3</td><td>1</td><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>–</td><td>75.0%</td></tr>`,
+		`<tr><td class="l">parsed</td><td class="l">cache</td><td>1</td><td>2</td><td>1</td><td>1</td><td>0</td><td>4</td><td>0</td><td>0</td><td>0</td><td>0</td><td>–</td><td>33.3%</td></tr>`,
+		`<tr><td class="l">views</td><td class="l">cache</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>–</td><td>–</td></tr>`,
 	} {
 		require.Contains(t, body, row)
 	}
