@@ -49,8 +49,19 @@
 // [Invalidate], [Clear] and [Close], called on the outermost Fetcher, act on
 // every layer of its stack: stateful layers implement [Invalidator] and
 // [Clearer], layers working in the background [Closer], and every stock
-// layer passes the calls inward. In a tree, what was derived from a shared
-// layer is dropped with it (see [Cache]).
+// layer passes the calls inward; write a layer of your own with [Forward] so
+// that it does too. In a tree, what was derived from a shared layer is
+// dropped with it, found through the context of the fetches below (see
+// [Cache]): any layer that passes its ctx along keeps that working. Once
+// Invalidate returns, no layer it reached serves the old value, overlapping
+// invalidations included. A shared layer closes with the last layer built
+// over it. [Origin] drops what the layers above derived, and nothing else.
+//
+// # Clock resolution
+//
+// With the default clock, a hit judges expiry by a coarse process clock,
+// refreshed every millisecond while hits read it: an entry may be served
+// up to about a millisecond after it expired (see CacheOptions.Clock).
 //
 // # Events
 //
