@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/multilayer-cache/multilayer/internal/plumbing"
+	"github.com/multilayer-cache/multilayer/internal/served"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -201,40 +201,9 @@ func (l *logged[K, V]) Describe() pipeline.Description {
 	return pipeline.Description{Name: l.name, Kind: "log", Next: []any{l.next}}
 }
 
-// answer finds, in the trace of one fetch, the layer that answered it: the
-// first to emit a hit, a negative hit, a stale value or a shared wait.
-type answer struct {
-	mu     sync.Mutex
-	layer  string
-	kind   pipeline.EventKind // zero until a layer answered
-	filled bool
-	done   bool
-}
-
-// Observe notes e, unless the fetch was logged already.
-func (a *answer) Observe(ctx context.Context, e pipeline.Event[any]) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.done {
-		return
-	}
-	switch e.Kind {
-	case pipeline.Hit, pipeline.NegativeHit, pipeline.StaleServed, pipeline.SharedWait:
-		if a.kind == 0 {
-			a.layer, a.kind = e.Layer, e.Kind
-		}
-	case pipeline.Fill:
-		a.filled = true
-	}
-}
-
-// result ends the observation and returns what it saw.
-func (a *answer) result() (layer string, kind pipeline.EventKind, filled bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.done = true
-	return a.layer, a.kind, a.filled
-}
+// answer is the layer that answered a fetch, as its trace shows (nil when
+// the fetch was not traced).
+type answer struct{ served.Answer }
 
 // found returns the outcome and server of a fetch that found a value; a may
 // be nil (not traced).
@@ -242,7 +211,7 @@ func (a *answer) found() (outcome, servedBy string) {
 	if a == nil {
 		return "found", ""
 	}
-	layer, kind, filled := a.result()
+	layer, kind, filled := a.Result()
 	switch kind {
 	case pipeline.Hit:
 		return "hit", layer
@@ -265,7 +234,7 @@ func (a *answer) notFound() (servedBy string) {
 	if a == nil {
 		return ""
 	}
-	if layer, kind, _ := a.result(); kind != 0 {
+	if layer, kind, _ := a.Result(); kind != 0 {
 		return layer
 	}
 	return "source"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"reflect"
-	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
@@ -13,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/multilayer-cache/multilayer/internal/plumbing"
+	"github.com/multilayer-cache/multilayer/internal/served"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -251,63 +251,35 @@ func (t *tracedBatch[K, V]) FetchBatch(ctx context.Context, keys []K, out []pipe
 	}
 }
 
-// answer finds, in the trace of one fetch, the layer that answered it: the
-// first to emit a hit, a negative hit, a stale value or a shared wait. A
-// shared fetch may go on emitting after the fetch returned: once read, the
-// answer keeps nothing more.
-type answer struct {
-	mu     sync.Mutex
-	layer  string
-	kind   pipeline.EventKind // zero until a layer answered
-	filled bool
-	done   bool
-}
-
-// Observe notes e, unless the answer was read already.
-func (a *answer) Observe(_ context.Context, e pipeline.Event[any]) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.done {
-		return
-	}
-	switch e.Kind {
-	case pipeline.Hit, pipeline.NegativeHit, pipeline.StaleServed, pipeline.SharedWait:
-		if a.kind == 0 {
-			a.layer, a.kind = e.Layer, e.Kind
-		}
-	case pipeline.Fill:
-		a.filled = true
-	}
-}
+// answer is the layer that answered a fetch, as its trace shows.
+type answer struct{ served.Answer }
 
 // outcome ends the observation and returns the outcome of a fetch that
 // returned err, and the layer that served it (empty for errors).
 func (a *answer) outcome(err error) (outcome, servedBy string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.done = true
+	layer, kind, filled := a.Result()
 	switch {
 	case err == nil:
 	case errors.Is(err, pipeline.ErrNotFound):
-		if a.kind != 0 {
-			return "not found", a.layer
+		if kind != 0 {
+			return "not found", layer
 		}
 		return "not found", "source"
 	default:
 		return "error", ""
 	}
-	switch a.kind {
+	switch kind {
 	case pipeline.Hit:
-		return "hit", a.layer
+		return "hit", layer
 	case pipeline.StaleServed:
-		return "stale", a.layer
+		return "stale", layer
 	case pipeline.SharedWait:
-		return "shared", a.layer
+		return "shared", layer
 	case 0:
-		if a.filled {
+		if filled {
 			return "fill", "source"
 		}
 		return "found", "source"
 	}
-	return "found", a.layer
+	return "found", layer
 }

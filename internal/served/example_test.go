@@ -1,0 +1,19 @@
+package served_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/multilayer-cache/multilayer/internal/served"
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+func ExampleAnswer() {
+	var a served.Answer
+	ctx := context.Background()
+	a.Observe(ctx, pipeline.Event[any]{Layer: "local", Kind: pipeline.Miss})
+	a.Observe(ctx, pipeline.Event[any]{Layer: "redis", Kind: pipeline.Hit})
+	a.Observe(ctx, pipeline.Event[any]{Layer: "local", Kind: pipeline.Fill})
+	fmt.Println(a.Result())
+	// Output: redis hit true
+}
