@@ -2,11 +2,9 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
-	"github.com/multilayer-cache/multilayer/internal/keys"
 	"github.com/multilayer-cache/multilayer/internal/plumbing"
 )
 
@@ -86,30 +84,6 @@ func (c *cache[K, V]) Release() error {
 	}
 	return nil
 }
-
-// Invalidate passes key inward, then drops it from this layer and from
-// every value derived from it above; see Cache. The layers below skip this
-// layer's own key among their dependents (it is the origin): it is dropped
-// here, once. The drop here happens even if the inward pass panics (an
-// observer's panic), before the panic goes on.
-func (c *cache[K, V]) Invalidate(ctx context.Context, key K) (err error) {
-	if c.checkKeys && !keys.Valid(key) {
-		return c.invalidKey(ctx, key)
-	}
-	defer func() { err = errors.Join(err, c.drop(ctx, key)) }()
-	return Invalidate(context.WithValue(ctx, originKey{}, dependent(derived[K, V]{c, key})), c.inner, key)
-}
-
-// Clear clears the layers below, then this one (its store must have a
-// Clear(ctx) error method) and every layer derived from it above, even if
-// the inward pass panics.
-func (c *cache[K, V]) Clear(ctx context.Context) (err error) {
-	defer func() { err = errors.Join(err, c.clearHere(ctx)) }()
-	return Clear(ctx, c.inner)
-}
-
-// hold tells next that the layer being built over it will release it.
-func hold(next any) { plumbing.Hold(next) }
 
 // refreshAhead starts a background refresh of key, whose value is fresh but
 // due, unless a fetch of key is under way, RefreshConcurrency refreshes

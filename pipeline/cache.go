@@ -218,7 +218,7 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 			inner.deps.addDirect(c, func(k K) dependent { return derived[K, V]{c, k} })
 			c.directOver = true
 		}
-		hold(next)
+		plumbing.Hold(next)
 		return c
 	}
 }

@@ -279,7 +279,7 @@ func (d *deps[K]) forgetLocked() (forgotten []dependent) {
 func (d *deps[K]) removeLocked(key K, gone []dependent, seq uint64) {
 	list := d.m[key]
 	kept := slices.DeleteFunc(list, func(r record) bool {
-		if r.seq <= seq && indexDep2(gone, r.dep) >= 0 {
+		if r.seq <= seq && slices.Contains(gone, r.dep) {
 			d.bytes -= r.dep.size()
 			return true
 		}
@@ -385,11 +385,6 @@ func (d *deps[K]) clear(ctx context.Context) error {
 // indexDep returns the index of dep in list, or -1.
 func indexDep(list []record, dep dependent) int {
 	return slices.IndexFunc(list, func(r record) bool { return r.dep == dep })
-}
-
-// indexDep2 returns the index of dep in list, or -1.
-func indexDep2(list []dependent, dep dependent) int {
-	return slices.IndexFunc(list, func(d dependent) bool { return d == dep })
 }
 
 // sizer returns a function that estimates the bytes a key of type K keeps

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/multilayer-cache/multilayer/internal/keys"
 )
 
 // The fill: what a call's fetch below leaves in the store.
@@ -258,6 +260,27 @@ func (c *cache[K, V]) void(key K, all bool) {
 		s.f.work[s.i].void = true
 		delete(c.flights.m, key)
 	}
+}
+
+// Invalidate passes key inward, then drops it from this layer and from
+// every value derived from it above; see Cache. The layers below skip this
+// layer's own key among their dependents (it is the origin): it is dropped
+// here, once. The drop here happens even if the inward pass panics (an
+// observer's panic), before the panic goes on.
+func (c *cache[K, V]) Invalidate(ctx context.Context, key K) (err error) {
+	if c.checkKeys && !keys.Valid(key) {
+		return c.invalidKey(ctx, key)
+	}
+	defer func() { err = errors.Join(err, c.drop(ctx, key)) }()
+	return Invalidate(context.WithValue(ctx, originKey{}, dependent(derived[K, V]{c, key})), c.inner, key)
+}
+
+// Clear clears the layers below, then this one (its store must have a
+// Clear(ctx) error method) and every layer derived from it above, even if
+// the inward pass panics.
+func (c *cache[K, V]) Clear(ctx context.Context) (err error) {
+	defer func() { err = errors.Join(err, c.clearHere(ctx)) }()
+	return Clear(ctx, c.inner)
 }
 
 // drop drops key from this layer and every value derived from it above, and

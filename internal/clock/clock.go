@@ -100,6 +100,3 @@ func Nanos() int64 {
 	}
 	return time.Now().UnixNano()
 }
-
-// Now returns Nanos as a time.Time.
-func Now() time.Time { return time.Unix(0, Nanos()) }
