@@ -9,7 +9,7 @@ import (
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
-// Bucket is the seed's blob bucket as a source: a
+// Bucket is an object-store bucket as a source: a
 // pipeline.Fetcher[string, string] of files by id that counts its calls.
 // An id it does not hold is pipeline.ErrNotFound, wrapped as
 // "bucket: <id>: ...". It is safe for concurrent use.
@@ -22,7 +22,7 @@ type Bucket struct {
 	err   error
 }
 
-// NewBucket returns a Bucket that holds the seed's two files:
+// NewBucket returns a Bucket that holds two JSON files:
 // a → {"key": "a", "value": "a"} and b → {"key": "b", "value": "b"}.
 func NewBucket() *Bucket {
 	return &Bucket{files: map[string]string{
