@@ -96,6 +96,11 @@ type CacheOptions[K any] struct {
 	BatchConcurrency int
 	// Observer receives the layer's events. Default nil: none.
 	Observer Observer[K]
+	// Metrics records the layer's events under the layer's name (see
+	// Recorder), besides Observer: give every layer the same
+	// *middleware.Metrics and each counts under its own name. Default nil:
+	// none.
+	Metrics Recorder
 	// Clock returns the current time for expiry decisions. Default
 	// time.Now, with one shortcut: a hit on an entry that expires later than
 	// a coarse clock shared by the process (refreshed every millisecond
@@ -250,6 +255,7 @@ func cacheOptions[K, V any](name string, store Store[K, V], opts *CacheOptions[K
 	o.RefreshConcurrency = or(o.RefreshConcurrency, 4)
 	o.RefreshBackoff = or(o.RefreshBackoff, time.Second)
 	o.DependentsBytes = or(o.DependentsBytes, DefaultDependentsBytes)
+	o.Observer = Observers(o.Observer, recorderObserver[K](o.Metrics, name))
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
