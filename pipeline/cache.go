@@ -61,7 +61,9 @@ type CacheOptions[K any] struct {
 	// reports not found) and the layer holds a value that expired less than
 	// StaleIfError ago, the layer returns that value with a nil error and
 	// reports the failure as a StaleServed event. Needs an ExpiringStore that
-	// keeps expired entries at least this long. Default 0: off.
+	// keeps expired entries at least this long: a StaleKeeper (stores.TTL,
+	// stores/otter) is told to when the layer is built, and an LRU keeps
+	// them until it evicts them. Default 0: off.
 	StaleIfError time.Duration
 	// FetchTimeout bounds a fetch shared by coalesced callers, which runs
 	// detached from the cancellation of the caller that started it, to
@@ -184,9 +186,11 @@ type CacheOptions[K any] struct {
 //
 // Cache panics if name is empty, store is nil, next is nil, or an option is
 // out of range (a negative duration or size, Jitter outside [0, 1), TTL,
-// StaleIfError or RefreshAhead with a store that is not an ExpiringStore).
+// StaleIfError or RefreshAhead with a store that is not an ExpiringStore,
+// StaleIfError longer than a StaleKeeper store can keep expired entries).
 func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptions[K]) Middleware[K, V] {
 	o := cacheOptions(name, store, opts)
+	keepStale(name, store, o.StaleIfError)
 	return func(next Fetcher[K, V]) Fetcher[K, V] {
 		plumbing.MustNext("pipeline: Cache "+name, next)
 		c := &cache[K, V]{
@@ -260,6 +264,18 @@ func cacheOptions[K, V any](name string, store Store[K, V], opts *CacheOptions[K
 		o.Clock = time.Now
 	}
 	return o
+}
+
+// keepStale tells a StaleKeeper store to keep expired entries for d, the
+// layer's StaleIfError; it panics if the store cannot.
+func keepStale[K, V any](name string, store Store[K, V], d time.Duration) {
+	k, ok := store.(StaleKeeper)
+	if d <= 0 || !ok {
+		return
+	}
+	if err := k.KeepStale(d); err != nil {
+		panic(fmt.Sprintf("pipeline: Cache %s: StaleIfError %v: %v", name, d, err))
+	}
 }
 
 // or returns v, or def if v is zero.
