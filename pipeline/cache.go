@@ -43,7 +43,10 @@ type CacheOptions[K any] struct {
 	// shorter remaining lifetime keeps that lifetime; one with an unknown
 	// lifetime gets TTL. Zero means the layer adds no limit of its own (it
 	// still keeps lifetimes that come from below). A TTL needs an
-	// ExpiringStore.
+	// ExpiringStore. A store with a lifetime of its own (a TTLStore, such
+	// as stores.TTL) caps every entry at it too: when both are set, the
+	// shorter wins, as each is a maximum, and the layer reports that
+	// lifetime to the layers above. stores.TTLCache writes it once.
 	TTL time.Duration
 	// Jitter shortens each lifetime the layer sets (TTL and NegativeTTL) by a
 	// random fraction of it in [0, Jitter), so that keys filled together do
@@ -253,6 +256,9 @@ func cacheOptions[K, V any](name string, store Store[K, V], opts *CacheOptions[K
 		panic("pipeline: Cache " + name + ": Jitter must be in [0, 1)")
 	case (o.TTL > 0 || o.StaleIfError > 0 || o.RefreshAhead > 0) && !expiring:
 		panic("pipeline: Cache " + name + ": TTL, StaleIfError and RefreshAhead need an ExpiringStore")
+	}
+	if s, ok := store.(TTLStore); ok && s.TTL() > 0 && (o.TTL == 0 || s.TTL() < o.TTL) {
+		o.TTL = s.TTL() // the shorter wins; see TTLStore
 	}
 	o.FetchTimeout = or(o.FetchTimeout, DefaultFetchTimeout)
 	o.NegativeSize = or(o.NegativeSize, 10000)

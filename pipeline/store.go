@@ -33,6 +33,15 @@ type ExpiringStore[K, V any] interface {
 	SetEntry(ctx context.Context, key K, e Entry[V]) error
 }
 
+// A TTLStore is an ExpiringStore that caps the lifetime of every entry it
+// stores at TTL() from when it stores it, as stores.TTL does. A cache layer
+// over one takes the shorter of TTL() and its own CacheOptions.TTL as its
+// TTL, so that the lifetime it reports to the layers above is the one the
+// store keeps: one lifetime, written once, in the store or in the layer.
+type TTLStore interface {
+	TTL() time.Duration
+}
+
 // A StaleKeeper is an ExpiringStore that drops an entry a grace period
 // after it expired, as stores.TTL does: until then GetEntry still returns
 // it, for stale-if-error. A cache layer with CacheOptions.StaleIfError

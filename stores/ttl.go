@@ -76,10 +76,17 @@ var (
 	_ pipeline.Notifier[string]        = (*TTL[string, int])(nil)
 	_ pipeline.Meter                   = (*TTL[string, int])(nil)
 	_ pipeline.StaleKeeper             = (*TTL[string, int])(nil)
+	_ pipeline.TTLStore                = (*TTL[string, int])(nil)
 )
 
 // NewTTL returns an empty TTL that holds at most size entries, each for at
 // most ttl. opts may be nil for defaults; NewTTL does not keep or modify it.
+// Under a cache layer with a TTL of its own (pipeline.CacheOptions.TTL),
+// the shorter of the two wins, as each is a maximum (see
+// pipeline.TTLStore); TTLCache writes the lifetime once. Give Jitter to
+// the layer rather than to the store: the layer does not see the store's
+// jitter, and reports to the layers above a lifetime up to Jitter longer
+// than the store keeps.
 //
 // It returns an error wrapping ErrInvalidSize if size is not positive,
 // ErrInvalidTTL if ttl is not positive, and ErrInvalidOption if Jitter is
@@ -168,6 +175,11 @@ func (t *TTL[K, V]) cutoff() int64 {
 	}
 	return clampNanos(now)
 }
+
+// TTL returns the longest lifetime the TTL gives an entry, as set by
+// NewTTL: a cache layer over it takes it as its own TTL, or keeps its own
+// if that is shorter (see pipeline.TTLStore).
+func (t *TTL[K, V]) TTL() time.Duration { return t.ttl }
 
 // KeepStale lengthens Grace to d if it is shorter, so that GetEntry returns
 // an expired entry until at least d after its Expires: a cache layer with

@@ -55,7 +55,7 @@ type Options struct {
 type Store[K comparable, V any] struct {
 	c         *ot.Cache[K, item[V]]
 	now       func() int64      // Unix nanoseconds, the clock otter uses
-	grace     atomic.Int64      // Unix nanoseconds; see KeepStale
+	grace     atomic.Int64      // a time.Duration; see KeepStale
 	size      int               // New: the capacity; 0 if weighted
 	maxWeight uint64            // NewWeighted: the budget; 0 if not
 	weigher   func(K, V) uint32 // NewWeighted: the weigher; nil if not
