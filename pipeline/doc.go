@@ -33,7 +33,11 @@
 //
 // Expiry travels with the value: an [Entry] carries it, an [EntryFetcher]
 // reports it and an [ExpiringStore] keeps it, so that an outer layer never
-// keeps a value longer than the layer it came from.
+// keeps a value longer than the layer it came from. A store with a lifetime
+// of its own ([TTLStore]) and the layer's CacheOptions.TTL are both
+// maxima: the shorter wins. A store that drops expired entries after a
+// grace period ([StaleKeeper]) keeps them as long as the layer's
+// StaleIfError needs, without a setting of its own.
 //
 // # Batches
 //
