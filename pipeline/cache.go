@@ -103,8 +103,9 @@ type CacheOptions[K any] struct {
 	Observer Observer[K]
 	// Metrics records the layer's events under the layer's name (see
 	// Recorder), besides Observer: give every layer the same
-	// *middleware.Metrics and each counts under its own name. Default nil:
-	// none.
+	// *middleware.Metrics and each counts under its own name. An Observer
+	// that counts in the same Metrics under the same name (one from
+	// middleware.Observe) would count every event twice. Default nil: none.
 	Metrics Recorder
 	// Clock returns the current time for expiry decisions. Default
 	// time.Now, with one shortcut: a hit on an entry that expires later than
