@@ -2,6 +2,7 @@ package stores_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -115,4 +116,34 @@ func ExampleTTLCache() {
 	// 12:00:00: 1.09
 	// 12:00:59: 1.09
 	// 12:01:00: 1.10
+}
+
+// Stale-if-error over a TTL cache layer needs no grace period of the
+// store's: the layer makes the store keep expired entries as long as
+// StaleIfError (see pipeline.StaleKeeper).
+func ExampleTTLCache_staleIfError() {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	down := false
+	rates := pipeline.FetcherFunc[string, float64](func(context.Context, string) (float64, error) {
+		if down {
+			return 0, errors.New("rates: service unavailable")
+		}
+		return 1.09, nil
+	})
+	f := stores.TTLCache[float64]("rates", 1000, time.Minute, &pipeline.CacheOptions[string]{
+		StaleIfError: time.Hour,
+		Clock:        func() time.Time { return now },
+	})(rates)
+
+	ctx := context.Background()
+	_, _ = f.Fetch(ctx, "EURUSD")
+	down = true
+	for _, step := range []time.Duration{30 * time.Minute, time.Hour} {
+		now = now.Add(step)
+		v, err := f.Fetch(ctx, "EURUSD")
+		fmt.Printf("%s: %.2f %v\n", now.Format(time.TimeOnly), v, err)
+	}
+	// Output:
+	// 12:30:00: 1.09 <nil>
+	// 13:30:00: 0.00 pipeline: rates: rates: service unavailable
 }
