@@ -32,8 +32,13 @@ func TestLightLayersHitAllocatesNothing(t *testing.T) {
 		"Transform":     middleware.Transform[string](func(s string) string { return s })(cached),
 		"Log disabled":  middleware.Log[string, string](slog.New(slog.DiscardHandler), "l", nil)(cached),
 	}
-	_, err := cached.Fetch(ctx, "a")
-	require.NoError(t, err)
+	recorded := pipeline.Cache("r", testkit.NewMap[string, string](),
+		&pipeline.CacheOptions[string]{Metrics: m})(source)
+	stacks["cache+Metrics option"] = recorded
+	for _, f := range []pipeline.Fetcher[string, string]{cached, recorded} {
+		_, err := f.Fetch(ctx, "a")
+		require.NoError(t, err)
+	}
 	for name, f := range stacks {
 		allocs := testing.AllocsPerRun(200, func() {
 			if _, err := f.Fetch(ctx, "a"); err != nil {
@@ -50,6 +55,7 @@ func TestLightLayersHitAllocatesNothing(t *testing.T) {
 		require.Zero(t, allocs, name+" FetchEntry")
 	}
 	require.NotZero(t, m.Layer("c").Stats().Hits)
+	require.NotZero(t, m.Layer("r").Stats().Hits)
 }
 
 // TestBatchHitAllocatesOnlyItsResults: FetchMany promises that its result slice is the

@@ -17,6 +17,9 @@ type CoalesceOptions[K any] struct {
 	// Observer receives the layer's events: a Miss for every fetch, a
 	// SharedWait for every fetch that joined another one. Default nil.
 	Observer pipeline.Observer[K]
+	// Metrics records the layer's events under the layer's name, as
+	// pipeline.CacheOptions.Metrics does. Default nil.
+	Metrics pipeline.Recorder
 }
 
 // Coalesce returns a layer called name that makes concurrent fetches of one
@@ -44,6 +47,7 @@ func Coalesce[K comparable, V any](name string, opts *CoalesceOptions[K]) pipeli
 	return pipeline.Cache(name, nothing[K, V]{}, &pipeline.CacheOptions[K]{
 		FetchTimeout: o.FetchTimeout,
 		Observer:     o.Observer,
+		Metrics:      o.Metrics,
 	})
 }
 

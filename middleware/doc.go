@@ -29,7 +29,9 @@
 // with the layer that served the value. Both trace the fetch with
 // [pipeline.WithTrace], which allocates: they are for diagnostics. Log
 // checks its logger first and does nothing more when no record could be
-// written; [Metrics] and [Observe] are for counting.
+// written; [Metrics] is for counting (give it to each cache layer as
+// pipeline.CacheOptions.Metrics, and each counts under its own name), and
+// [Observe] makes its observer for other layers.
 //
 // # Deadlines and shared fetches
 //

@@ -14,8 +14,10 @@ import (
 // Metrics counts the events of layers, per layer: hits, misses, fills, not
 // found, negative hits, errors, shared waits, stale values served,
 // invalidations and evictions, and a histogram of the time spent below each
-// layer. One Metrics serves any number of layers of any key types: [Observe]
-// hands out an observer per layer, and an exporter, such as the Prometheus
+// layer. One Metrics serves any number of layers of any key types: a cache
+// layer given it as pipeline.CacheOptions.Metrics counts under its own name
+// (Metrics is a pipeline.Recorder), and [Observe] hands out an observer per
+// layer for other layers, and an exporter, such as the Prometheus
 // collector of package middleware/prom, reads them all. Each observer is
 // also a pipeline.StatsSource, so that its layer shows its counts in a
 // pipeline's tree (pipeline.TreeOf).
@@ -64,9 +66,22 @@ func NewMetrics(opts *MetricsOptions) *Metrics {
 	return &Metrics{bounds: bounds, byName: make(map[string]*LayerMetrics)}
 }
 
+// LayerObserver returns the observer that counts the events of the layer
+// called name, for the layer to call when it is built: m is a
+// pipeline.Recorder, so that a cache layer given it as
+// pipeline.CacheOptions.Metrics counts under its own name, written once.
+// The observer is the one Observe returns. LayerObserver panics if name is
+// empty.
+func (m *Metrics) LayerObserver(name string) pipeline.Observer[any] {
+	return Observe[any](m, name)
+}
+
+var _ pipeline.Recorder = (*Metrics)(nil)
+
 // Observe returns an observer that counts the events of the layer called
-// layer in m, to be given to the layer (as pipeline.CacheOptions.Observer,
-// for example). Its Observe is a few atomic additions and allocates nothing.
+// layer in m, to be given to a layer that takes an Observer but no
+// pipeline.Recorder (a cache layer takes m itself, as
+// pipeline.CacheOptions.Metrics, and names it after the layer). Its Observe is a few atomic additions and allocates nothing.
 // It is also a pipeline.StatsSource, so the layer shows its counts in a
 // pipeline's tree (see pipeline.TreeOf); combine it with other observers
 // through pipeline.Observers.

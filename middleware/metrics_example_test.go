@@ -51,16 +51,17 @@ func ExampleMetrics() {
 		return "contents of " + blob, nil
 	})
 
+	// Each cache layer counts under its own name: the name is written once.
 	metrics := middleware.NewMetrics(nil)
 	raw := pipeline.Cache("raw_files", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{
-		Observer: middleware.Observe[string](metrics, "raw_files"),
+		Metrics: metrics,
 	})(bucket)
 	upper := pipeline.FetcherFunc[viewKey, string](func(ctx context.Context, k viewKey) (string, error) {
 		s, err := raw.Fetch(ctx, k.blob)
 		return strings.ToUpper(s), err
 	})
 	views := pipeline.Cache("views", stores.NewMap[viewKey, string](), &pipeline.CacheOptions[viewKey]{
-		Observer: middleware.Observe[viewKey](metrics, "views"),
+		Metrics: metrics,
 	})(upper)
 
 	ctx := context.Background()
@@ -100,10 +101,10 @@ func ExampleObserve_tree() {
 
 	metrics := middleware.NewMetrics(nil)
 	files := pipeline.Cache("cached_files", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{
-		Observer: middleware.Observe[string](metrics, "cached_files"),
+		Metrics: metrics,
 	})(bucket)
 	parsed := pipeline.Cache("parsed_cached_files", stores.NewMap[parsedKey, parsedFile](), &pipeline.CacheOptions[parsedKey]{
-		Observer: middleware.Observe[parsedKey](metrics, "parsed_cached_files"),
+		Metrics: metrics,
 	})(middleware.MapKey[parsedFile](func(k parsedKey) string { return k.Blob })(
 		middleware.Parse[string](parse)(files)))
 

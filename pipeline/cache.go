@@ -43,7 +43,10 @@ type CacheOptions[K any] struct {
 	// shorter remaining lifetime keeps that lifetime; one with an unknown
 	// lifetime gets TTL. Zero means the layer adds no limit of its own (it
 	// still keeps lifetimes that come from below). A TTL needs an
-	// ExpiringStore.
+	// ExpiringStore. A store with a lifetime of its own (a TTLStore, such
+	// as stores.TTL) caps every entry at it too: when both are set, the
+	// shorter wins, as each is a maximum, and the layer reports that
+	// lifetime to the layers above. stores.TTLCache writes it once.
 	TTL time.Duration
 	// Jitter shortens each lifetime the layer sets (TTL and NegativeTTL) by a
 	// random fraction of it in [0, Jitter), so that keys filled together do
@@ -61,7 +64,9 @@ type CacheOptions[K any] struct {
 	// reports not found) and the layer holds a value that expired less than
 	// StaleIfError ago, the layer returns that value with a nil error and
 	// reports the failure as a StaleServed event. Needs an ExpiringStore that
-	// keeps expired entries at least this long. Default 0: off.
+	// keeps expired entries at least this long: a StaleKeeper (stores.TTL,
+	// stores/otter) is told to when the layer is built, and an LRU keeps
+	// them until it evicts them. Default 0: off.
 	StaleIfError time.Duration
 	// FetchTimeout bounds a fetch shared by coalesced callers, which runs
 	// detached from the cancellation of the caller that started it, to
@@ -96,6 +101,12 @@ type CacheOptions[K any] struct {
 	BatchConcurrency int
 	// Observer receives the layer's events. Default nil: none.
 	Observer Observer[K]
+	// Metrics records the layer's events under the layer's name (see
+	// Recorder), besides Observer: give every layer the same
+	// *middleware.Metrics and each counts under its own name. An Observer
+	// that counts in the same Metrics under the same name (one from
+	// middleware.Observe) would count every event twice. Default nil: none.
+	Metrics Recorder
 	// Clock returns the current time for expiry decisions. Default
 	// time.Now, with one shortcut: a hit on an entry that expires later than
 	// a coarse clock shared by the process (refreshed every millisecond
@@ -179,9 +190,11 @@ type CacheOptions[K any] struct {
 //
 // Cache panics if name is empty, store is nil, next is nil, or an option is
 // out of range (a negative duration or size, Jitter outside [0, 1), TTL,
-// StaleIfError or RefreshAhead with a store that is not an ExpiringStore).
+// StaleIfError or RefreshAhead with a store that is not an ExpiringStore,
+// StaleIfError longer than a StaleKeeper store can keep expired entries).
 func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptions[K]) Middleware[K, V] {
 	o := cacheOptions(name, store, opts)
+	keepStale(name, store, o.StaleIfError)
 	return func(next Fetcher[K, V]) Fetcher[K, V] {
 		plumbing.MustNext("pipeline: Cache "+name, next)
 		c := &cache[K, V]{
@@ -245,15 +258,31 @@ func cacheOptions[K, V any](name string, store Store[K, V], opts *CacheOptions[K
 	case (o.TTL > 0 || o.StaleIfError > 0 || o.RefreshAhead > 0) && !expiring:
 		panic("pipeline: Cache " + name + ": TTL, StaleIfError and RefreshAhead need an ExpiringStore")
 	}
+	if s, ok := store.(TTLStore); ok && s.TTL() > 0 && (o.TTL == 0 || s.TTL() < o.TTL) {
+		o.TTL = s.TTL() // the shorter wins; see TTLStore
+	}
 	o.FetchTimeout = or(o.FetchTimeout, DefaultFetchTimeout)
 	o.NegativeSize = or(o.NegativeSize, 10000)
 	o.RefreshConcurrency = or(o.RefreshConcurrency, 4)
 	o.RefreshBackoff = or(o.RefreshBackoff, time.Second)
 	o.DependentsBytes = or(o.DependentsBytes, DefaultDependentsBytes)
+	o.Observer = Observers(o.Observer, recorderObserver[K](o.Metrics, name))
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
 	return o
+}
+
+// keepStale tells a StaleKeeper store to keep expired entries for d, the
+// layer's StaleIfError; it panics if the store cannot.
+func keepStale[K, V any](name string, store Store[K, V], d time.Duration) {
+	k, ok := store.(StaleKeeper)
+	if d <= 0 || !ok {
+		return
+	}
+	if err := k.KeepStale(d); err != nil {
+		panic(fmt.Sprintf("pipeline: Cache %s: StaleIfError %v: %v", name, d, err))
+	}
 }
 
 // or returns v, or def if v is zero.

@@ -66,6 +66,10 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 // observeMeter hands m to o, or to each of several observers, that is a
 // MeterObserver.
 func observeMeter[K any](o Observer[K], m Meter) {
+	if r, ok := o.(recorded[K]); ok {
+		observeMeter(r.o, m)
+		return
+	}
 	if list, ok := o.(multiObserver[K]); ok {
 		for _, x := range list {
 			observeMeter(x, m)
@@ -89,6 +93,9 @@ func (m multiObserver[K]) Stats() Stats {
 // statsOf returns the counts of o, or of the first of several observers that
 // counts; nil if none does.
 func statsOf[K any](o Observer[K]) *Stats {
+	if r, ok := o.(recorded[K]); ok {
+		return statsOf(r.o)
+	}
 	if m, ok := o.(multiObserver[K]); ok {
 		for _, x := range m {
 			if st := statsOf(x); st != nil {

@@ -33,7 +33,11 @@
 //
 // Expiry travels with the value: an [Entry] carries it, an [EntryFetcher]
 // reports it and an [ExpiringStore] keeps it, so that an outer layer never
-// keeps a value longer than the layer it came from.
+// keeps a value longer than the layer it came from. A store with a lifetime
+// of its own ([TTLStore]) and the layer's CacheOptions.TTL are both
+// maxima: the shorter wins. A store that drops expired entries after a
+// grace period ([StaleKeeper]) keeps them as long as the layer's
+// StaleIfError needs, without a setting of its own.
 //
 // # Batches
 //
@@ -68,7 +72,10 @@
 // Layers report what they do as [Event] values to an optional [Observer],
 // and [WithTrace] collects the events of every layer for one request, in
 // order. With no observer a hit pays a nil check and two atomic loads; the
-// counting observers of middleware.Observe count a hit without calling Observe.
+// counting observers of middleware.Metrics count a hit without calling
+// Observe. A [Recorder] such as middleware.Metrics, given to every layer as
+// CacheOptions.Metrics, records each layer's events under the layer's own
+// name.
 //
 // # Seeing a pipeline
 //

@@ -1,6 +1,9 @@
 package pipeline
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // A Store is where a cache layer keeps its values: any map, SQL table, file
 // or server the user brings. Get reports a missing key as ok == false with a
@@ -28,6 +31,29 @@ type ExpiringStore[K, V any] interface {
 	Store[K, V]
 	GetEntry(ctx context.Context, key K) (e Entry[V], ok bool, err error)
 	SetEntry(ctx context.Context, key K, e Entry[V]) error
+}
+
+// A TTLStore is an ExpiringStore that caps the lifetime of every entry it
+// stores at TTL() from when it stores it, as stores.TTL does. A cache layer
+// over one takes the shorter of TTL() and its own CacheOptions.TTL as its
+// TTL, so that the lifetime it reports to the layers above is the one the
+// store keeps: one lifetime, written once, in the store or in the layer.
+type TTLStore interface {
+	TTL() time.Duration
+}
+
+// A StaleKeeper is an ExpiringStore that drops an entry a grace period
+// after it expired, as stores.TTL does: until then GetEntry still returns
+// it, for stale-if-error. A cache layer with CacheOptions.StaleIfError
+// calls KeepStale(StaleIfError) once, when it is built, so that the store
+// keeps expired entries at least that long: StaleIfError needs no setting
+// of the store's to keep in step with it. KeepStale lengthens the grace
+// period to d if it is shorter, and never shortens it. It returns an error
+// if the store cannot keep expired entries that long; the layer then
+// panics. A store that keeps an expired entry until it is replaced, deleted
+// or evicted (as stores.LRU does) need not implement it.
+type StaleKeeper interface {
+	KeepStale(d time.Duration) error
 }
 
 // A BatchStore is an ExpiringStore that reads and writes many keys in one

@@ -93,29 +93,30 @@ func TestUnderCache(t *testing.T) {
 }
 
 // TestTTLUnderCache checks that a TTL store's own lifetime limits a cache
-// layer with no TTL, and that its Grace lets the layer serve stale values
-// when the source fails.
+// layer with no TTL, and that the layer's StaleIfError alone lets it serve
+// stale values when the source fails: the layer makes the store, set with
+// no Grace, keep expired entries that long.
 func TestTTLUnderCache(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name      string
-		grace     time.Duration
-		after     time.Duration
-		wantValue string
-		wantErr   error
+		name         string
+		staleIfError time.Duration
+		after        time.Duration
+		wantValue    string
+		wantErr      error
 	}{
-		{name: "fresh", grace: time.Minute, after: 59 * time.Second, wantValue: "a#1"},
-		{name: "stale within grace", grace: time.Minute, after: 90 * time.Second, wantValue: "a#1"},
-		{name: "past grace", grace: time.Minute, after: 2 * time.Minute, wantErr: errSource},
-		{name: "no grace", grace: 0, after: time.Minute, wantErr: errSource},
+		{name: "fresh", staleIfError: time.Minute, after: 59 * time.Second, wantValue: "a#1"},
+		{name: "stale within StaleIfError", staleIfError: time.Minute, after: 90 * time.Second, wantValue: "a#1"},
+		{name: "past StaleIfError", staleIfError: time.Minute, after: 2 * time.Minute, wantErr: errSource},
+		{name: "no StaleIfError", staleIfError: 0, after: time.Minute, wantErr: errSource},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			clock := testkit.NewClock()
 			src := &source{}
-			store := mustTTL[string, string](t, 10, time.Minute, &stores.TTLOptions{Clock: clock.Now, Grace: tc.grace})
-			f := cacheOver(t, store, &pipeline.CacheOptions[string]{StaleIfError: time.Hour, Clock: clock.Now}, src)
+			store := mustTTL[string, string](t, 10, time.Minute, &stores.TTLOptions{Clock: clock.Now})
+			f := cacheOver(t, store, &pipeline.CacheOptions[string]{StaleIfError: tc.staleIfError, Clock: clock.Now}, src)
 
 			v, err := f.Fetch(ctx, "a")
 			require.NoError(t, err)

@@ -18,6 +18,13 @@
 //   - [Encoded] wraps any store and keeps its values encoded by a [Codec],
 //     such as [JSON].
 //
+// # Cache layers in one call
+//
+// [LRUCache] and [TTLCache] return a cache layer over a new LRU or TTL
+// store (pipeline.Cache over it), for the common case: no store to build,
+// no error to check for constant sizes (a bad size panics at build time),
+// and for TTLCache one lifetime for the store and the layer.
+//
 // Every store here is safe for concurrent use and has a Clear method, which a
 // cache layer's Clear calls; all but Encoded also have Len. Package
 // stores/otter holds a store on otter (W-TinyLFU, reads without a lock),

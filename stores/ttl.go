@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -20,9 +21,11 @@ type TTLOptions struct {
 	// together. It must be in [0, 1). Default 0: no jitter.
 	Jitter float64
 	// Grace is how long an expired entry is kept after its Expires, so that
-	// a cache layer can still serve it stale-if-error through GetEntry. Set
-	// it to at least the layer's StaleIfError. Default 0: an expired entry is
-	// dropped as soon as it is seen.
+	// a cache layer can still serve it stale-if-error through GetEntry. A
+	// cache layer with StaleIfError lengthens it to its StaleIfError when
+	// it is built (see KeepStale): leave it zero unless another reader
+	// needs it. Default 0: an expired entry is dropped as soon as it is
+	// seen.
 	Grace time.Duration
 }
 
@@ -40,6 +43,9 @@ type TTLOptions struct {
 // it missing. Len counts expired entries that have not been dropped yet.
 // Expires comes back as from an LRU: the same instant, not necessarily the
 // same location or monotonic clock reading.
+//
+// TTL implements pipeline.StaleKeeper: a cache layer with StaleIfError
+// lengthens Grace to it.
 //
 // TTL also implements pipeline.BatchStore: GetBatch and SetBatch take its
 // lock once for the whole batch, and follow the rules of GetEntry and
@@ -62,17 +68,25 @@ type TTL[K comparable, V any] struct {
 	clock  func() time.Time
 	coarse bool // clock is the default: Get judges expiry as expiredNow does
 	jitter float64
-	grace  time.Duration
+	grace  atomic.Int64 // a time.Duration; see KeepStale
 }
 
 var (
 	_ pipeline.BatchStore[string, int] = (*TTL[string, int])(nil)
 	_ pipeline.Notifier[string]        = (*TTL[string, int])(nil)
 	_ pipeline.Meter                   = (*TTL[string, int])(nil)
+	_ pipeline.StaleKeeper             = (*TTL[string, int])(nil)
+	_ pipeline.TTLStore                = (*TTL[string, int])(nil)
 )
 
 // NewTTL returns an empty TTL that holds at most size entries, each for at
 // most ttl. opts may be nil for defaults; NewTTL does not keep or modify it.
+// Under a cache layer with a TTL of its own (pipeline.CacheOptions.TTL),
+// the shorter of the two wins, as each is a maximum (see
+// pipeline.TTLStore); TTLCache writes the lifetime once. Give Jitter to
+// the layer rather than to the store: the layer does not see the store's
+// jitter, and reports to the layers above a lifetime up to Jitter longer
+// than the store keeps.
 //
 // It returns an error wrapping ErrInvalidSize if size is not positive,
 // ErrInvalidTTL if ttl is not positive, and ErrInvalidOption if Jitter is
@@ -96,7 +110,8 @@ func NewTTL[K comparable, V any](size int, ttl time.Duration, opts *TTLOptions) 
 	if coarse {
 		o.Clock = time.Now
 	}
-	t := &TTL[K, V]{ttl: ttl, clock: o.Clock, coarse: coarse, jitter: o.Jitter, grace: o.Grace}
+	t := &TTL[K, V]{ttl: ttl, clock: o.Clock, coarse: coarse, jitter: o.Jitter}
+	t.grace.Store(int64(o.Grace))
 	if err := t.c.init(size); err != nil {
 		return nil, fmt.Errorf("stores: NewTTL: %w", err)
 	}
@@ -155,10 +170,28 @@ func (t *TTL[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[
 // expired more than Grace ago.
 func (t *TTL[K, V]) cutoff() int64 {
 	now := t.clock()
-	if t.grace > 0 {
-		now = now.Add(-t.grace)
+	if g := time.Duration(t.grace.Load()); g > 0 {
+		now = now.Add(-g)
 	}
 	return clampNanos(now)
+}
+
+// TTL returns the longest lifetime the TTL gives an entry, as set by
+// NewTTL: a cache layer over it takes it as its own TTL, or keeps its own
+// if that is shorter (see pipeline.TTLStore).
+func (t *TTL[K, V]) TTL() time.Duration { return t.ttl }
+
+// KeepStale lengthens Grace to d if it is shorter, so that GetEntry returns
+// an expired entry until at least d after its Expires: a cache layer with
+// StaleIfError calls it when it is built (see pipeline.StaleKeeper). It
+// never fails.
+func (t *TTL[K, V]) KeepStale(d time.Duration) error {
+	for {
+		g := t.grace.Load()
+		if int64(d) <= g || t.grace.CompareAndSwap(g, int64(d)) {
+			return nil
+		}
+	}
 }
 
 // Set stores value under key until now + ttl (shortened by Jitter).

@@ -115,11 +115,7 @@ func newLogger(w io.Writer) *slog.Logger {
 // serve serves on ln until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, w io.Writer, ln net.Listener, c config) error {
 	logger := newLogger(w)
-	p, err := newPipeline(logger, c.bucketLatency)
-	if err != nil {
-		ln.Close()
-		return err
-	}
+	p := newPipeline(logger, c.bucketLatency)
 	defer p.close()
 
 	reg := prometheus.NewRegistry()
@@ -150,7 +146,7 @@ func serve(ctx context.Context, w io.Writer, ln net.Listener, c config) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	err = srv.Shutdown(shutdown)
+	err := srv.Shutdown(shutdown)
 	<-served // http.ErrServerClosed
 	logger.Info("stopped")
 	return err
@@ -229,40 +225,23 @@ type layers struct {
 	sizes   pipeline.Fetcher[string, int]
 }
 
-func newPipeline(logger *slog.Logger, latency time.Duration) (*layers, error) {
-	rawStore, err := stores.NewLRU[string, []byte](1024)
-	if err != nil {
-		return nil, err
-	}
-	docStore, err := stores.NewLRU[DocKey, Doc](1024)
-	if err != nil {
-		return nil, err
-	}
-	sizeStore, err := stores.NewLRU[string, int](1024)
-	if err != nil {
-		return nil, err
-	}
+func newPipeline(logger *slog.Logger, latency time.Duration) *layers {
 	m := middleware.NewMetrics(nil)
-	raw := pipeline.Cache("raw_files", rawStore, &pipeline.CacheOptions[string]{
-		Observer: middleware.Observe[string](m, "raw_files"),
-	})(bucket(latency))
-	docs := pipeline.Cache("parsed_files", docStore, &pipeline.CacheOptions[DocKey]{
-		Observer: middleware.Observe[DocKey](m, "parsed_files"),
-	})(middleware.MapKey[Doc](func(k DocKey) string { return k.Blob })(
-		middleware.Parse[string](parseDoc)(raw)))
-	sizes := pipeline.Cache("sizes", sizeStore, &pipeline.CacheOptions[string]{
-		Observer: middleware.Observe[string](m, "sizes"),
-	})(middleware.Transform[string](func(b []byte) int { return len(b) })(raw))
-	return &layers{logger: logger, metrics: m, raw: raw, docs: docs, sizes: sizes}, nil
+	opts := &pipeline.CacheOptions[string]{Metrics: m} // each layer counts under its own name
+	raw := stores.LRUCache[[]byte]("raw_files", 1024, opts)(bucket(latency))
+	docs := stores.LRUCache[Doc]("parsed_files", 1024, &pipeline.CacheOptions[DocKey]{Metrics: m})(
+		middleware.MapKey[Doc](func(k DocKey) string { return k.Blob })(
+			middleware.Parse[string](parseDoc)(raw)))
+	sizes := stores.LRUCache[int]("sizes", 1024, opts)(
+		middleware.Transform[string](func(b []byte) int { return len(b) })(raw))
+	return &layers{logger: logger, metrics: m, raw: raw, docs: docs, sizes: sizes}
 }
 
-// close stops the layers' background work.
+// close stops the layers' background work: closing the two outer layers
+// closes raw_files, which they share, with the last of them.
 func (l *layers) close() {
-	for _, f := range []any{l.docs, l.sizes, l.raw} {
-		if c, ok := f.(pipeline.Closer); ok {
-			_ = c.Close()
-		}
-	}
+	_ = pipeline.Close(l.docs)
+	_ = pipeline.Close(l.sizes)
 }
 
 func (l *layers) file(w http.ResponseWriter, r *http.Request) {

@@ -76,34 +76,20 @@ func toYAML(raw []byte) (string, error) {
 func run(ctx context.Context, w io.Writer) error {
 	bucket := &Bucket{files: map[string]string{"a": `{"key": "a", "value": "apple"}`}}
 
-	rawLRU, err := stores.NewLRU[string, []byte](1024)
-	if err != nil {
-		return err
-	}
-	jsonLRU, err := stores.NewLRU[string, map[string]any](512)
-	if err != nil {
-		return err
-	}
-	yamlLRU, err := stores.NewLRU[string, string](512)
-	if err != nil {
-		return err
-	}
-
-	// Every layer counts its events, so the tree below shows live counts.
+	// Every layer counts its events under its own name, so the tree below
+	// shows live counts.
 	metrics := middleware.NewMetrics(nil)
-	count := func(layer string) *pipeline.CacheOptions[string] {
-		return &pipeline.CacheOptions[string]{Observer: middleware.Observe[string](metrics, layer)}
-	}
+	opts := &pipeline.CacheOptions[string]{Metrics: metrics}
 
 	// The shared inner layer...
-	raw := pipeline.Cache("raw", rawLRU, count("raw"))(pipeline.Source[string, []byte]("bucket", bucket))
+	raw := stores.LRUCache[[]byte]("raw", 1024, opts)(pipeline.Source[string, []byte]("bucket", bucket))
 	// ...and two branches over it.
-	parsed := pipeline.Cache("json", jsonLRU, count("json"))(
+	parsed := stores.LRUCache[map[string]any]("json", 512, opts)(
 		middleware.Parse[string](func(b []byte) (map[string]any, error) {
 			var m map[string]any
 			return m, json.Unmarshal(b, &m)
 		})(raw))
-	yaml := pipeline.Cache("yaml", yamlLRU, count("yaml"))(middleware.Parse[string](toYAML)(raw))
+	yaml := stores.LRUCache[string]("yaml", 512, opts)(middleware.Parse[string](toYAML)(raw))
 
 	show := func(step string) error {
 		j, err := parsed.Fetch(ctx, "a")

@@ -4,14 +4,12 @@
 //
 // # Usage
 //
-// Count the layers with one middleware.Metrics, give each layer its
-// observer, and register a [Collector] over the Metrics with the registry
-// that serves /metrics:
+// Count the layers with one middleware.Metrics, given to each layer (each
+// counts under its own name), and register a [Collector] over the Metrics
+// with the registry that serves /metrics:
 //
 //	metrics := middleware.NewMetrics(nil)
-//	files := pipeline.Cache("files", store, &pipeline.CacheOptions[string]{
-//		Observer: middleware.Observe[string](metrics, "files"),
-//	})(bucket)
+//	files := pipeline.Cache("files", store, &pipeline.CacheOptions[string]{Metrics: metrics})(bucket)
 //	reg := prometheus.NewRegistry()
 //	reg.MustRegister(prom.NewCollector(metrics, nil))
 //	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

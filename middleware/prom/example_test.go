@@ -25,7 +25,7 @@ func ExampleNewCollector() {
 	})
 	metrics := middleware.NewMetrics(nil)
 	files := pipeline.Cache("files", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{
-		Observer: middleware.Observe[string](metrics, "files"),
+		Metrics: metrics, // counted under the layer's name, "files"
 	})(bucket)
 
 	// Register the collector with a registry of your own, and serve it.

@@ -19,15 +19,18 @@ var (
 	_ pipeline.BatchStore[string, int] = (*Store[string, int])(nil)
 	_ pipeline.Notifier[string]        = (*Store[string, int])(nil)
 	_ pipeline.Meter                   = (*Store[string, int])(nil)
+	_ pipeline.StaleKeeper             = (*Store[string, int])(nil)
 )
 
 // Options configure a Store. The zero value, and a nil pointer, mean
 // defaults.
 type Options struct {
 	// Grace is how long otter keeps an entry after its Expires, so that a
-	// cache layer can still serve it stale-if-error through GetEntry. Set it
-	// to at least the layer's StaleIfError. It must not be negative.
-	// Default 0: an entry leaves when it expires.
+	// cache layer can still serve it stale-if-error through GetEntry. A
+	// cache layer with StaleIfError lengthens it to its StaleIfError when it
+	// is built (see Store.KeepStale): leave it zero unless another reader
+	// needs it. It must not be negative. Default 0: an entry leaves when it
+	// expires.
 	Grace time.Duration
 	// Clock returns the current time, for tests. Default: the process's
 	// coarse clock, which may be a millisecond behind time.Now.
@@ -51,8 +54,8 @@ type Options struct {
 // one): the error wraps pipeline.ErrInvalidKey.
 type Store[K comparable, V any] struct {
 	c         *ot.Cache[K, item[V]]
-	now       func() int64 // Unix nanoseconds, the clock otter uses
-	grace     int64
+	now       func() int64      // Unix nanoseconds, the clock otter uses
+	grace     atomic.Int64      // a time.Duration; see KeepStale
 	size      int               // New: the capacity; 0 if weighted
 	maxWeight uint64            // NewWeighted: the budget; 0 if not
 	weigher   func(K, V) uint32 // NewWeighted: the weigher; nil if not
@@ -129,7 +132,8 @@ func newStore[K comparable, V any](constructor string, opts *Options) (*Store[K,
 		return nil, nil, fmt.Errorf("stores/otter: %s: %w: InitialCapacity %d: must not be negative",
 			constructor, stores.ErrInvalidOption, o.InitialCapacity)
 	}
-	s := &Store[K, V]{now: clock.Nanos, grace: int64(o.Grace), checkKeys: keys.MayBeInvalid[K]()}
+	s := &Store[K, V]{now: clock.Nanos, checkKeys: keys.MayBeInvalid[K]()}
+	s.grace.Store(int64(o.Grace))
 	var c ot.Clock = coarse{} // otter reads it on every hit: one call less than tickless
 	if o.Clock != nil {
 		s.now = func() int64 { return o.Clock().UnixNano() }
@@ -173,15 +177,28 @@ func (coarse) NowNano() int64 { return clock.Nanos() }
 // Tick returns nil: no ticks.
 func (coarse) Tick(time.Duration) <-chan time.Time { return nil }
 
+// KeepStale lengthens Grace to d if it is shorter, so that otter keeps an
+// entry written from then on, and GetEntry returns it, until at least d
+// after its Expires: a cache layer with StaleIfError calls it when it is
+// built, before it writes (see pipeline.StaleKeeper). It never fails.
+func (s *Store[K, V]) KeepStale(d time.Duration) error {
+	for {
+		g := s.grace.Load()
+		if int64(d) <= g || s.grace.CompareAndSwap(g, int64(d)) {
+			return nil
+		}
+	}
+}
+
 // expiresAfter is otter's expiry calculator, for a write: an entry leaves
 // Grace after its Expires. otter takes a non-positive duration to mean
 // "keep the old deadline", so an entry written already expired gets 1ns.
 func (s *Store[K, V]) expiresAfter(e ot.Entry[K, item[V]]) time.Duration {
-	exp, now := e.Value.expires, e.SnapshotAtNano
-	if exp == 0 || exp > math.MaxInt64-s.grace {
+	exp, now, grace := e.Value.expires, e.SnapshotAtNano, s.grace.Load()
+	if exp == 0 || exp > math.MaxInt64-grace {
 		return math.MaxInt64 // never: otter saturates the deadline
 	}
-	switch end := exp + s.grace; {
+	switch end := exp + grace; {
 	case end <= now:
 		return 1
 	case now < 0 && end > math.MaxInt64+now: // end - now would overflow
@@ -223,7 +240,7 @@ func (s *Store[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 	}
 	it, ok := s.c.GetIfPresent(key)
 	// Without Grace, otter hides an entry once it expired.
-	if !ok || s.grace > 0 && it.expires != 0 && s.now() >= it.expires {
+	if !ok || s.grace.Load() > 0 && it.expires != 0 && s.now() >= it.expires {
 		var zero V
 		return zero, false, nil
 	}
@@ -294,7 +311,7 @@ func (s *Store[K, V]) set(key K, it item[V]) {
 		s.report(key)
 		return
 	}
-	if it.expires != 0 && it.expires <= math.MaxInt64-s.grace && it.expires+s.grace <= s.now() {
+	if grace := s.grace.Load(); it.expires != 0 && it.expires <= math.MaxInt64-grace && it.expires+grace <= s.now() {
 		s.c.Invalidate(key) // otter would keep it until the clock moved (see expiresAfter)
 		return
 	}
