@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -25,10 +26,12 @@ import (
 // cache layer treats as a miss: with Redis down, each instance loads on
 // its own.
 //
-// A Get of the Store that holds the lease waits like any other: the Store
-// does not know which of its callers' loads are under way (with a
-// coalescing cache layer over it, they join the holder's flight once their
-// Get returns).
+// A Get that finds a lease this Store took, and has not written over since
+// (held), returns the miss at once, as the taking Get did: the holder's own
+// flight may read the store again before it loads (a cache layer does when
+// another of its flights landed meanwhile), and must not wait for itself;
+// over a coalescing cache layer, the other callers of the process join the
+// holder's flight.
 
 // The polling of a wait: the first poll after pollFirst, each next one
 // twice as late, up to pollMax apart.
@@ -37,18 +40,87 @@ const (
 	pollMax   = 50 * time.Millisecond
 )
 
+// maxHeld bounds the leases a Store remembers taking; past it, those whose
+// life ended are forgotten, and if none has, a Get that finds one of the
+// others waits for it as for another Store's.
+const maxHeld = 4096
+
+// held is the leases a Store took and has not written over yet, with the
+// end of their life, under mu.
+type held struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// hold notes that the Store took the lease of k, now.
+func (h *held) hold(k string, life time.Duration) {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = make(map[string]time.Time)
+	}
+	if len(h.m) >= maxHeld {
+		for k, end := range h.m {
+			if !now.Before(end) {
+				delete(h.m, k)
+			}
+		}
+		if len(h.m) >= maxHeld {
+			return
+		}
+	}
+	h.m[k] = now.Add(life)
+}
+
+// holds reports whether the Store holds the lease of k.
+func (h *held) holds(k string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	end, ok := h.m[k]
+	return ok && time.Now().Before(end)
+}
+
+// release forgets the leases of keys: the Store wrote over them.
+func (h *held) release(keys ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.m) == 0 {
+		return
+	}
+	for _, k := range keys {
+		delete(h.m, k)
+	}
+}
+
+// waits are the waits for a lease under way in a Store: one poller per
+// key, whose callers wait for its result, so that many callers waiting in
+// one process poll Redis as one.
+//
+// Invariant: m[k] is the wait that polls k, made and removed under mu;
+// its done is closed, once, after its result is final.
+type waits struct {
+	mu sync.Mutex
+	m  map[string]*wait
+}
+
+// A wait is one poll of a key for the value of a lease.
+type wait struct {
+	done  chan struct{}
+	e     pipeline.Entry[[]byte]
+	ok    bool
+	err   error
+	again bool // the result is the poller's own (it took the lease, or its ctx ended): wait on
+}
+
 // await finishes a GetEntry that found no value in k with the lease on: kd
 // says what it found (missingKind or leaseKind). It takes the lease if the
-// key holds nothing, or waits for the value of another's.
+// key holds nothing, or waits for the value of another's: it joins the
+// wait of k under way in this Store, or polls itself, until it has the
+// value, a tombstone, the lease (the key was left empty) or an error, or
+// until Options.LeaseWait has passed since it began.
 func (s *Store) await(ctx context.Context, k string, kd kind) (pipeline.Entry[[]byte], bool, error) {
-	start := time.Now()
-	delay := pollFirst
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	deadline := time.Now().Add(s.wait)
 	for {
 		if kd == missingKind {
 			took, err := s.take(ctx, k)
@@ -56,34 +128,76 @@ func (s *Store) await(ctx context.Context, k string, kd kind) (pipeline.Entry[[]
 				return pipeline.Entry[[]byte]{}, false, err
 			}
 		}
-		left := s.wait - time.Since(start)
+		if s.held.holds(k) {
+			return pipeline.Entry[[]byte]{}, false, nil // see "A Get that finds a lease this Store took"
+		}
+		s.waits.mu.Lock()
+		if w, ok := s.waits.m[k]; ok {
+			s.waits.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return pipeline.Entry[[]byte]{}, false, fmt.Errorf("stores/redis: wait for a lease: %w", ctx.Err())
+			case <-w.done:
+			}
+			if !w.again {
+				return w.e, w.ok, w.err
+			}
+			kd = leaseKind // read again, in a wait of its own or another's
+			if !time.Now().Before(deadline) {
+				return pipeline.Entry[[]byte]{}, false, nil
+			}
+			continue
+		}
+		if s.waits.m == nil {
+			s.waits.m = make(map[string]*wait)
+		}
+		w := &wait{done: make(chan struct{})}
+		s.waits.m[k] = w
+		s.waits.mu.Unlock()
+		w.e, w.ok, w.err, kd = s.poll(ctx, k, deadline)
+		w.again = kd == missingKind || ctx.Err() != nil
+		s.waits.mu.Lock()
+		delete(s.waits.m, k)
+		s.waits.mu.Unlock()
+		close(w.done)
+		if kd != missingKind {
+			return w.e, w.ok, w.err
+		}
+	}
+}
+
+// poll reads k until it holds a value or a tombstone, or nothing (then it
+// returns missingKind, for the caller to take the lease), or until
+// deadline, ctx's end, or an error. The reads come pollFirst, then twice as
+// late each, up to pollMax apart.
+func (s *Store) poll(ctx context.Context, k string, deadline time.Time) (pipeline.Entry[[]byte], bool, error, kind) {
+	delay := pollFirst
+	timer := time.NewTimer(pollMax) // reset before each use (Go 1.23 timers: no stale tick)
+	defer timer.Stop()
+	for {
+		left := time.Until(deadline)
 		if left <= 0 {
-			return pipeline.Entry[[]byte]{}, false, nil // load on its own
+			return pipeline.Entry[[]byte]{}, false, nil, leaseKind // load on its own
 		}
-		d := min(delay, left)
+		timer.Reset(min(delay, left))
 		delay = min(2*delay, pollMax)
-		if timer == nil {
-			timer = time.NewTimer(d)
-		} else {
-			timer.Reset(d)
-		}
 		select {
 		case <-ctx.Done():
-			return pipeline.Entry[[]byte]{}, false, fmt.Errorf("stores/redis: wait for a lease: %w", ctx.Err())
+			return pipeline.Entry[[]byte]{}, false, fmt.Errorf("stores/redis: wait for a lease: %w", ctx.Err()), leaseKind
 		case <-timer.C:
 		}
 		if !s.breaker.allow() {
-			return pipeline.Entry[[]byte]{}, false, errOpen("wait for a lease")
+			return pipeline.Entry[[]byte]{}, false, errOpen("wait for a lease"), leaseKind
 		}
-		var e pipeline.Entry[[]byte]
-		var err error
-		switch e, kd, err = s.read(ctx, k); {
+		switch e, kd, err := s.read(ctx, k); {
 		case err != nil:
-			return pipeline.Entry[[]byte]{}, false, err
+			return pipeline.Entry[[]byte]{}, false, err, leaseKind
 		case kd == valueKind:
-			return e, true, nil
-		case kd == tombstoneKind:
-			return pipeline.Entry[[]byte]{}, false, nil
+			return e, true, nil, kd
+		case kd != leaseKind: // a tombstone: a miss; nothing: take the lease
+			return pipeline.Entry[[]byte]{}, false, nil, kd
+		case s.held.holds(k): // the key emptied, and another caller here took it
+			return pipeline.Entry[[]byte]{}, false, nil, kd
 		}
 	}
 }
@@ -103,6 +217,9 @@ func (s *Store) take(ctx context.Context, k string) (bool, error) {
 		if r.owned { // not read along: leave the refresh to the next call
 			s.genLoading.Store(false)
 		}
+	}
+	if took {
+		s.held.hold(k, s.lease)
 	}
 	s.record(ctx, err)
 	if err != nil {

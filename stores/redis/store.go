@@ -104,6 +104,8 @@ type Store struct {
 	gen        atomic.Pointer[generation] // nil until first read; see generation.go
 	genLoading atomic.Bool                // a call refreshes the generation
 	notify     atomic.Pointer[func(pipeline.StoreEvent[string])]
+	waits      waits // for leases; see lease.go
+	held       held  // leases taken; see lease.go
 }
 
 var (
@@ -393,6 +395,9 @@ func (s *Store) SetEntry(ctx context.Context, k string, e pipeline.Entry[[]byte]
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if s.lease > 0 {
+		s.held.release(k)
+	}
 	r, err := s.startGen(cctx, false)
 	if err == nil {
 		err = s.one(cctx, &r, k, &e)
@@ -442,6 +447,9 @@ func (s *Store) Delete(ctx context.Context, k string) error {
 	s.breaker.allow() // counts as the probe if one is due
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if s.lease > 0 {
+		s.held.release(k)
+	}
 	r, err := s.startGen(cctx, true)
 	if err == nil {
 		err = s.one(cctx, &r, k, nil)
@@ -573,6 +581,9 @@ func (s *Store) SetBatch(ctx context.Context, keys []string, entries []pipeline.
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if s.lease > 0 {
+		s.held.release(keys...)
+	}
 	r, err := s.startGen(cctx, false)
 	if err == nil {
 		err = s.setAll(cctx, &r, r.g.prefix, keys, entries)
