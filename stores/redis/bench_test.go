@@ -318,3 +318,30 @@ func batchLayer(tb testing.TB, s *redis.Store) pipeline.BatchFetcher[string, []b
 	tb.Cleanup(func() { pipeline.Close(layer) })
 	return layer.(pipeline.BatchFetcher[string, []byte])
 }
+
+// BenchmarkSetPaired times the writes of BenchmarkSet in alternating slices
+// of 64 (internal/paired) and reports the Store's time over the raw SET's
+// as the metric x-store: the cost of the write guard, steadier than the
+// unpaired figures on a shared machine. Its ns/op means nothing.
+func BenchmarkSetPaired(b *testing.B) {
+	s, client, value := hitFixture(b)
+	ctx := context.Background()
+	e := pipeline.Entry[[]byte]{Value: value, Expires: time.Now().Add(time.Hour)}
+	env := redis.AppendEnvelope(nil, e)
+	paired.Run(b, 64,
+		paired.Impl{Name: "raw", Run: func(n int) {
+			for range n {
+				if err := client.Set(ctx, hitRawKey, env, time.Hour).Err(); err != nil {
+					b.Error(err)
+				}
+			}
+		}},
+		paired.Impl{Name: "store", Run: func(n int) {
+			for range n {
+				if err := s.SetEntry(ctx, hitKey, e); err != nil {
+					b.Error(err)
+				}
+			}
+		}},
+	)
+}
