@@ -109,9 +109,13 @@
 // time, up to 50ms apart; the callers of one Store waiting for one key poll
 // as one), and returns the value, or a miss once Options.LeaseWait (by
 // default Lease) has passed, or the tombstone's miss, and then its caller
-// loads on its own. A lease whose holder never writes (its load failed, or
-// it died) ends after Options.Lease, and the next Get takes a new one. The
-// wait ends with ctx, with ctx's error.
+// loads on its own. A lease whose holder never writes ends after
+// Options.Lease, and the next Get takes a new one; until then, or until
+// LeaseWait, the others wait. A holder writes nothing if its load failed,
+// if it died, or if a cache layer over it joined its miss to a fill whose
+// own Redis read had failed (a failed read writes nothing back): under a
+// stampede on a cold client, give the client a pool that does not make
+// reads wait for dials. The wait ends with ctx, with ctx's error.
 //
 // A lease never weakens the guard: it is taken only in an empty key, never
 // over a tombstone, and a Delete replaces it with one, so the holder's

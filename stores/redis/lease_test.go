@@ -40,11 +40,21 @@ func (s *countingSource) Fetch(_ context.Context, _ string) ([]byte, error) {
 
 // fleet returns n instances over srv, each with a client, a Store and a
 // cache layer of its own, over src; the layers are closed when t ends.
+// Each client's pool is filled first, so that a stampede's reads do not
+// wait for dials, whose deadline (500ms) a loaded machine can miss: a read
+// that fails is a miss whose fill writes nothing, and a lease holder that
+// joins such a fill leaves the others waiting for LeaseWait.
 func fleet(t *testing.T, srv *redistest.Server, n int, opts *redis.Options, src *countingSource) []pipeline.Fetcher[string, []byte] {
 	t.Helper()
 	layers := make([]pipeline.Fetcher[string, []byte], n)
 	for i := range layers {
-		s := newStore(t, newClient(t, srv.Addr), "lease", opts)
+		client := newClient(t, srv.Addr)
+		var wg sync.WaitGroup
+		for range client.Options().PoolSize {
+			wg.Go(func() { client.Ping(t.Context()) })
+		}
+		wg.Wait()
+		s := newStore(t, client, "lease", opts)
 		var mu sync.Mutex
 		var errs []error
 		obs := pipeline.ObserverFunc[string](func(_ context.Context, e pipeline.Event[string]) {
