@@ -80,11 +80,13 @@
 //     Delete is not stopped: it writes its value, which is older than the
 //     invalidation, and Redis keeps it until its Redis TTL, the next
 //     invalidation of the key or a Clear. The default covers fills of up to
-//     5s, far beyond a usual source call; set Tombstone at least to the
-//     cache layer's FetchTimeout (pipeline.DefaultFetchTimeout, 30s), which
-//     ends a coalesced fill's write, to cover every such fill. The local
-//     layers above an invalidation bus keep such a value no longer than
-//     their maximum staleness: that is the final bound.
+//     5s, far beyond a usual source call. A cache layer's shared fill (a
+//     caller whose ctx can be cancelled, coalescing on) writes within 17/16
+//     of its FetchTimeout (pipeline.DefaultFetchTimeout, 30s) of its start
+//     or not at all: a Tombstone that long covers every such fill, at the
+//     cost below. The local layers above an invalidation bus keep such a
+//     value no longer than their maximum staleness: that is the final
+//     bound.
 //   - A fill that began after the Delete is refused too: a write carries no
 //     trace of the read before it, so the Store cannot tell it from one that
 //     began before. After each invalidation, the key stays out of Redis for
