@@ -84,9 +84,10 @@
 //     caller whose ctx can be cancelled, coalescing on) writes within 17/16
 //     of its FetchTimeout (pipeline.DefaultFetchTimeout, 30s) of its start
 //     or not at all: a Tombstone that long covers every such fill, at the
-//     cost below. The local layers above an invalidation bus keep such a
-//     value no longer than their maximum staleness: that is the final
-//     bound.
+//     cost below. What bounds such a value in Redis is its Redis TTL
+//     (its expiry, or Options.TTL); the local layers above an invalidation
+//     bus cap each entry at their maximum staleness, but may refill it
+//     from Redis until then.
 //   - A fill that began after the Delete is refused too: a write carries no
 //     trace of the read before it, so the Store cannot tell it from one that
 //     began before. After each invalidation, the key stays out of Redis for
