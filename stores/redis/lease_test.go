@@ -168,16 +168,21 @@ func TestWaitersLoadThemselvesAfterLeaseWaitWhenTheHolderDied(t *testing.T) {
 func TestAWaitForALeaseEndsWithItsContext(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
-	client := newClient(t, srv.Addr)
-	s := newStore(t, client, "lease", &redis.Options{Lease: time.Hour})
+	trips := &roundTrips{}
+	client := newClient(t, srv.Addr, trips)
+	s := newStore(t, client, "lease", &redis.Options{Lease: time.Hour, GenerationRefresh: time.Hour})
+	warm(t, s)
 	require.NoError(t, client.Set(t.Context(), "lease:0:k", leaseBytes, time.Hour).Err())
 
+	trips.reset()
 	ctx, cancel := context.WithCancel(t.Context())
 	got := make(chan error, 1)
 	go func() {
 		_, _, err := s.Get(ctx, "k")
 		got <- err
 	}()
+	require.Eventually(t, func() bool { return trips.commands.Load() >= 3 }, waitFor, time.Millisecond,
+		"the Get reads the key, finds the lease, and polls")
 	cancel()
 	require.ErrorIs(t, <-got, context.Canceled, "LeaseWait is an hour: only ctx ends the wait")
 	require.Equal(t, redis.Closed, s.Breaker(), "the caller's cancellation says nothing of the server")
@@ -270,4 +275,54 @@ func TestGetBatchTakesNoLeaseAndWaitsForNone(t *testing.T) {
 	s.GetBatch(ctx, []string{"held", "missing"}, out)
 	require.NoError(t, out[0].Err, "a batch's write replaces a lease")
 	require.NoError(t, out[1].Err)
+}
+
+func TestAGetThatFindsALeaseOfItsOwnStoreMissesAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	trips := &roundTrips{}
+	s := newStore(t, newClient(t, srv.Addr, trips), "lease", &redis.Options{Lease: time.Hour, GenerationRefresh: time.Hour})
+	ctx := t.Context()
+	warm(t, s)
+	_, ok, err := s.Get(ctx, "k")
+	require.NoError(t, err)
+	require.False(t, ok, "takes the lease")
+
+	trips.reset()
+	_, ok, err = s.Get(ctx, "k")
+	require.NoError(t, err)
+	require.False(t, ok, "the holder's own fill reads the store again: it must not wait for itself")
+	require.EqualValues(t, 1, trips.total(), "one GET, no poll")
+}
+
+func TestWaitersGetTheValueTheHolderWrites(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	opts := &redis.Options{Lease: time.Hour}
+	holder := newStore(t, newClient(t, srv.Addr), "lease", opts)
+	waiter := newStore(t, newClient(t, srv.Addr), "lease", opts)
+	ctx := t.Context()
+	_, ok, err := holder.Get(ctx, "k")
+	require.NoError(t, err)
+	require.False(t, ok, "takes the lease")
+
+	const n = 20
+	got := make(chan pipeline.Result[[]byte], n)
+	for range n {
+		go func() {
+			var r pipeline.Result[[]byte]
+			var ok bool
+			r.Value, ok, r.Err = waiter.Get(ctx, "k")
+			if r.Err == nil && !ok {
+				r.Err = pipeline.ErrNotFound
+			}
+			got <- r
+		}()
+	}
+	require.NoError(t, holder.Set(ctx, "k", []byte("v")))
+	for range n {
+		r := <-got
+		require.NoError(t, r.Err)
+		require.Equal(t, []byte("v"), r.Value)
+	}
 }
