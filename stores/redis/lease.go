@@ -154,16 +154,27 @@ func (s *Store) await(ctx context.Context, k string, kd kind) (pipeline.Entry[[]
 		w := &wait{done: make(chan struct{})}
 		s.waits.m[k] = w
 		s.waits.mu.Unlock()
-		w.e, w.ok, w.err, kd = s.poll(ctx, k, deadline)
-		w.again = kd == missingKind || ctx.Err() != nil
+		if kd = s.lead(ctx, k, w, deadline); kd != missingKind {
+			return w.e, w.ok, w.err
+		}
+	}
+}
+
+// lead polls k for the callers of w, which is m[k], and sets w's result;
+// it removes w and closes its done however it returns. It returns what the
+// poll found: missingKind if the caller must try to take the lease.
+func (s *Store) lead(ctx context.Context, k string, w *wait, deadline time.Time) (kd kind) {
+	polled := false
+	defer func() {
+		w.again = !polled || kd == missingKind || ctx.Err() != nil // !polled: a panic
 		s.waits.mu.Lock()
 		delete(s.waits.m, k)
 		s.waits.mu.Unlock()
 		close(w.done)
-		if kd != missingKind {
-			return w.e, w.ok, w.err
-		}
-	}
+	}()
+	w.e, w.ok, w.err, kd = s.poll(ctx, k, deadline)
+	polled = true
+	return kd
 }
 
 // poll reads k until it holds a value or a tombstone, or nothing (then it
