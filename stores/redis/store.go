@@ -20,7 +20,11 @@ const (
 	DefaultFailureThreshold  = 5
 	DefaultOpenFor           = time.Second
 	DefaultGenerationRefresh = time.Second
-	DefaultTombstone         = 5 * time.Second
+	// DefaultTombstone covers a fill whose write comes up to 5s after an
+	// invalidation, a hundred times a usual source call, while a key stays
+	// out of Redis only that long after each invalidation (see the package
+	// documentation, "The write guard").
+	DefaultTombstone = 5 * time.Second
 )
 
 // Options configures a Store. The zero value, or a nil *Options, means the
