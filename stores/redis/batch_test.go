@@ -1,10 +1,13 @@
 package redis_test
 
 import (
+	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -123,4 +126,78 @@ func TestSetBatchDeletesTheKeysOfEntriesThatHaveExpiredAlready(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, pttl, time.Duration(0))
 	require.LessOrEqual(t, pttl, time.Minute)
+}
+
+// pipelines is a go-redis hook that records the names of the commands of
+// each pipeline sent, and counts the commands sent alone.
+type pipelines struct {
+	mu    sync.Mutex
+	sent  [][]string
+	alone int
+}
+
+func (p *pipelines) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (p *pipelines) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		p.mu.Lock()
+		p.alone++
+		p.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (p *pipelines) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		names := make([]string, len(cmds))
+		for i, c := range cmds {
+			names[i] = c.Name()
+		}
+		p.mu.Lock()
+		p.sent = append(p.sent, names)
+		p.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// reset forgets what was sent.
+func (p *pipelines) reset() {
+	p.mu.Lock()
+	p.sent, p.alone = nil, 0
+	p.mu.Unlock()
+}
+
+func TestACacheLayerBatchOfAHundredMissesIsOneRoundTripForTheReadsAndOneForTheWrites(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	sent := &pipelines{}
+	s := newStore(t, newClient(t, srv.Addr, sent), "lbatch", &redis.Options{GenerationRefresh: time.Hour, Lease: time.Minute})
+	warm(t, s)
+	require.NoError(t, s.Set(t.Context(), "warm", []byte("v"))) // the write script is loaded: EVALSHA from now on
+	layer := batchLayer(t, s)
+
+	const n = 100
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = "k" + strconv.Itoa(i)
+	}
+	out := make([]pipeline.Result[[]byte], n)
+	sent.reset()
+	layer.FetchBatch(t.Context(), keys, out)
+	for i, r := range out {
+		require.NoError(t, r.Err, "key %d", i)
+	}
+	require.Zero(t, sent.alone, "no command sent alone: no lease taken for a batch")
+	require.Len(t, sent.sent, 2, "one pipeline for the reads, one for the writes")
+	for i, want := range []string{"get", "evalsha"} {
+		require.Len(t, sent.sent[i], n)
+		for _, name := range sent.sent[i] {
+			require.Equal(t, want, name)
+		}
+	}
+
+	sent.reset()
+	layer.FetchBatch(t.Context(), keys, out)
+	require.Len(t, sent.sent, 1, "the second time, all hits: one pipeline of reads")
+	require.Zero(t, sent.alone)
 }

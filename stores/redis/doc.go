@@ -44,7 +44,7 @@
 // reaches this one within that time: until then this Store still reads the
 // old generation's entries, and what it writes meanwhile goes to the old
 // generation, where nobody reads it after the refresh and it expires on its
-// own. A Delete always reads the generation along with its DEL, so that an
+// own. A Delete always reads the generation along with its write, so that an
 // invalidation is never lost to a stale generation. [Store.Reload] reads
 // the generation at once, for a caller that learns of a Clear elsewhere.
 //
@@ -58,6 +58,84 @@
 // envelope that does not decode is a miss: the Store deletes it (unless it
 // changed meanwhile) and reports it through Notify as a pipeline.Error event
 // with the key and an error wrapping [ErrCorrupt].
+//
+// # The write guard
+//
+// A value read from the source before an invalidation is not written to
+// Redis after it. [Store.Delete] leaves a tombstone in the key (a marker
+// envelope with no value, with a Redis TTL of Options.Tombstone, 5s by
+// default), and every write ([Store.Set], [Store.SetEntry],
+// [Store.SetBatch]) is one single-key Lua script (EVALSHA, EVAL when the
+// server lacks it; still one command per write and one pipeline per batch)
+// that leaves a tombstone in place and drops the write. A read that finds a
+// tombstone is a miss. So a fill that raced a Delete (it read the source,
+// then another instance updated the source and deleted the key, then the
+// fill wrote) finds the tombstone and is not kept, as long as its write
+// comes within Options.Tombstone of the Delete; a refused write returns
+// nil, as a cache layer's fill voided by its own invalidation does.
+//
+// What it does not do:
+//
+//   - A fill whose write comes later than Options.Tombstone after the
+//     Delete is not stopped: it writes its value, which is older than the
+//     invalidation, and Redis keeps it until its Redis TTL, the next
+//     invalidation of the key or a Clear. The default covers fills of up to
+//     5s, far beyond a usual source call. A cache layer's shared fill (a
+//     caller whose ctx can be cancelled, coalescing on) writes within 17/16
+//     of its FetchTimeout (pipeline.DefaultFetchTimeout, 30s) of its start
+//     or not at all: a Tombstone that long covers every such fill, at the
+//     cost below. What bounds such a value in Redis is its Redis TTL
+//     (its expiry, or Options.TTL); the local layers above an invalidation
+//     bus cap each entry at their maximum staleness, but may refill it
+//     from Redis until then.
+//   - A fill that began after the Delete is refused too: a write carries no
+//     trace of the read before it, so the Store cannot tell it from one that
+//     began before. After each invalidation, the key stays out of Redis for
+//     Options.Tombstone, and the reads of every instance in that time go to
+//     the source (the local layers above Redis still cache what they load).
+//     That is the cost of the guard; a shorter Tombstone lowers it.
+//   - Clear is not a tombstone: a fill that raced a Clear writes to the old
+//     generation, where nobody reads it (see above).
+//   - A Store of an earlier version of this package reads a tombstone or a
+//     lease as a corrupt envelope and deletes it: run one version per
+//     namespace.
+//
+// # The lease
+//
+// With Options.Lease set (it is off by default), instances that miss the
+// same key at once load it from the source once for the fleet. A Get that
+// finds the key empty takes a lease in it (SET NX PX, a marker envelope in
+// the entry's own key, so nothing crosses hash slots; one more command than
+// a plain miss) and returns the miss: its caller loads the value and writes
+// it, which replaces the lease. A Get that finds another's lease waits for
+// the value in Redis instead, polling (after 2ms, then twice as late each
+// time, up to 50ms apart; the callers of one Store waiting for one key poll
+// as one), and returns the value, or a miss once Options.LeaseWait (by
+// default Lease) has passed, or the tombstone's miss, and then its caller
+// loads on its own. A lease whose holder never writes ends after
+// Options.Lease, and the next Get takes a new one; until then, or until
+// LeaseWait, the others wait. A holder writes nothing if its load failed,
+// if it died, or if a cache layer over it joined its miss to a fill whose
+// own Redis read had failed (a failed read writes nothing back): under a
+// stampede on a cold client, give the client a pool that does not make
+// reads wait for dials. The wait ends with ctx, with ctx's error.
+//
+// A lease never weakens the guard: it is taken only in an empty key, never
+// over a tombstone, and a Delete replaces it with one, so the holder's
+// write after an invalidation is refused like any other. Any write replaces
+// a lease (the holder's, or that of a waiter that gave up, which read the
+// source after the lease was taken, with no invalidation since).
+//
+// A Get that finds a lease its own Store took (and has not written over)
+// returns the miss at once: the holder's own fill may read the store again
+// before it loads, and must not wait for itself. Over a coalescing cache
+// layer the other callers of that process join the holder's fill.
+//
+// When Redis is down or the breaker is open, a Get fails as without the
+// lease, and each instance loads on its own. Batches take no lease and wait
+// for none: [Store.GetBatch] reports a key under a lease as not found, so
+// that a batch stays one round trip and none of its keys waits for another
+// instance.
 //
 // # Failures
 //
@@ -82,5 +160,7 @@
 //
 // [Store.GetBatch] reads a batch with one pipeline of GETs: one round trip
 // on a single server, one per server on a Cluster, a refresh of the
-// generation included. [Store.SetBatch] writes one the same way.
+// generation included. [Store.SetBatch] writes one the same way, with one
+// run of the write script per key (and one more pipeline, for the keys of
+// a server that lacked the script).
 package redis

@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -46,15 +47,25 @@ func TestEnvelopeClampsExpiryBeyondTheYearsOfUnixNanoseconds(t *testing.T) {
 
 func TestParseEnvelopeRejectsWhatIsNotAnEnvelope(t *testing.T) {
 	t.Parallel()
-	for _, b := range []string{"", "\xb7", "\xb7\x01", "plain", "\xb7\x02\x00", "\xb7\x01\x02", "\xb7\x01\x01\x00"} {
+	for _, b := range []string{"", "\xb7", "\xb7\x01", "plain", "\xb7\x02\x00", "\xb7\x01\x08", "\xb7\x01\x03", "\xb7\x01\x01\x00", "\xb7\x01\x02v", "\xb7\x01\x04v"} {
 		_, err := redis.ParseEnvelope([]byte(b))
 		require.ErrorIs(t, err, redis.ErrCorrupt, "%q", b)
 	}
 }
 
-// FuzzParseEnvelope checks that any bytes either parse or are an error
-// wrapping ErrCorrupt, never a panic, and that what parses is exactly what
-// AppendEnvelope writes for the entry parsed.
+func TestParseEnvelopeSaysATombstoneOrALeaseHoldsNoValue(t *testing.T) {
+	t.Parallel()
+	for _, b := range []string{"\xb7\x01\x02", "\xb7\x01\x04"} {
+		_, err := redis.ParseEnvelope([]byte(b))
+		require.ErrorIs(t, err, redis.ErrNoValue, "%q", b)
+		require.NotErrorIs(t, err, redis.ErrCorrupt, "%q", b)
+	}
+}
+
+// FuzzParseEnvelope checks that any bytes either parse, or are one of the
+// two markers (ErrNoValue), or are an error wrapping ErrCorrupt, never a
+// panic, and that what parses is exactly what AppendEnvelope writes for the
+// entry parsed.
 func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("plain text"))
@@ -62,6 +73,10 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Add(redis.AppendEnvelope(nil, pipeline.Entry[[]byte]{Value: []byte("v"), Expires: time.Unix(1, 2)}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := redis.ParseEnvelope(b)
+		if errors.Is(err, redis.ErrNoValue) {
+			require.Contains(t, []string{"\xb7\x01\x02", "\xb7\x01\x04"}, string(b))
+			return
+		}
 		if err != nil {
 			require.ErrorIs(t, err, redis.ErrCorrupt)
 			return

@@ -8,6 +8,11 @@ import "errors"
 // for it with errors.Is.
 var ErrCorrupt = errors.New("stores/redis: corrupt envelope")
 
+// ErrNoValue is the cause of the error ParseEnvelope returns for a
+// tombstone or a lease: markers a Store writes in place of a value, which
+// hold none. Test for it with errors.Is.
+var ErrNoValue = errors.New("stores/redis: a marker, not a value")
+
 // ErrBadKey is the cause of the error DecodeKey returns for a string that is
 // not the encoding of any key. Test for it with errors.Is.
 var ErrBadKey = errors.New("stores/redis: not an encoded key")

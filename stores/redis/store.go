@@ -20,6 +20,11 @@ const (
 	DefaultFailureThreshold  = 5
 	DefaultOpenFor           = time.Second
 	DefaultGenerationRefresh = time.Second
+	// DefaultTombstone covers a fill whose write comes up to 5s after an
+	// invalidation, a hundred times a usual source call, while a key stays
+	// out of Redis only that long after each invalidation (see the package
+	// documentation, "The write guard").
+	DefaultTombstone = 5 * time.Second
 )
 
 // Options configures a Store. The zero value, or a nil *Options, means the
@@ -55,6 +60,25 @@ type Options struct {
 	// Reload. Delete does not wait: it always reads the generation along.
 	// Default: DefaultGenerationRefresh (1s).
 	GenerationRefresh time.Duration
+	// Tombstone is how long the tombstone a Delete leaves in the key lasts
+	// in Redis: while it does, the key reads as missing and no write but
+	// another Delete replaces it, so that a fill that read the source
+	// before the Delete cannot write its value after it (see the package
+	// documentation, "The write guard"). A fill whose write comes later
+	// than this after the Delete is not stopped; the cost of a longer one
+	// is that the key stays out of Redis that long after each
+	// invalidation. Default: DefaultTombstone (5s).
+	Tombstone time.Duration
+	// Lease turns on the lease, and is its lifetime in Redis: a Get that
+	// finds the key missing takes a lease in it (SET NX PX) and returns the
+	// miss, and a Get that finds another's lease waits for the value
+	// instead of loading it too (see the package documentation, "The
+	// lease"). Set it above the source's usual load time. Default 0: off.
+	Lease time.Duration
+	// LeaseWait bounds how long a Get waits for the value of another's
+	// lease before it returns a miss (and its caller loads on its own).
+	// Default: Lease.
+	LeaseWait time.Duration
 	// Clock returns the current time, for the breaker, the generation
 	// refresh, the Redis TTL of an entry and the freshness check of Get. It
 	// must be safe for concurrent use. Default: time.Now.
@@ -74,12 +98,18 @@ type Store struct {
 	ttl     time.Duration
 	grace   time.Duration
 	refresh time.Duration
+	tomb    time.Duration // Options.Tombstone
+	lease   time.Duration // Options.Lease; 0: off
+	wait    time.Duration // Options.LeaseWait
 	now     func() time.Time
 	breaker breaker
+	loaded  atomic.Bool // the write script is in the server's cache, as far as the Store knows; see guard.go
 
 	gen        atomic.Pointer[generation] // nil until first read; see generation.go
 	genLoading atomic.Bool                // a call refreshes the generation
 	notify     atomic.Pointer[func(pipeline.StoreEvent[string])]
+	waits      waits // for leases; see lease.go
+	held       held  // leases taken; see lease.go
 }
 
 var (
@@ -113,7 +143,8 @@ func New(client goredis.UniversalClient, namespace string, opts *Options) (*Stor
 	if opts != nil {
 		o = *opts
 	}
-	if o.Timeout < 0 || o.TTL < 0 || o.Grace < 0 || o.FailureThreshold < 0 || o.OpenFor < 0 || o.GenerationRefresh < 0 {
+	if o.Timeout < 0 || o.TTL < 0 || o.Grace < 0 || o.FailureThreshold < 0 || o.OpenFor < 0 || o.GenerationRefresh < 0 ||
+		o.Tombstone < 0 || o.Lease < 0 || o.LeaseWait < 0 {
 		return nil, fmt.Errorf("%w: negative setting in %+v", ErrInvalidOption, o)
 	}
 	s := &Store{
@@ -124,6 +155,9 @@ func New(client goredis.UniversalClient, namespace string, opts *Options) (*Stor
 		ttl:     or(o.TTL, DefaultTTL),
 		grace:   o.Grace,
 		refresh: or(o.GenerationRefresh, DefaultGenerationRefresh),
+		tomb:    or(o.Tombstone, DefaultTombstone),
+		lease:   o.Lease,
+		wait:    or(o.LeaseWait, o.Lease),
 		now:     o.Clock,
 	}
 	if s.now == nil {
@@ -231,31 +265,58 @@ func (s *Store) Get(ctx context.Context, k string) ([]byte, bool, error) {
 
 // GetEntry returns the entry of key as it was set, expired or not, with one
 // GET (in the round trip of which, once per Options.GenerationRefresh, the
-// generation is read too). A missing key is ok == false with a nil error.
-// An envelope that does not decode is reported as missing, deleted and
-// reported through Notify. Any other trouble (an error, a timeout after
-// Options.Timeout, an open breaker) is returned as an error, which a cache
-// layer treats as a miss.
+// generation is read too). A missing key is ok == false with a nil error,
+// and so is a key that holds a tombstone (see Delete). An envelope that
+// does not decode is reported as missing, deleted and reported through
+// Notify. Any other trouble (an error, a timeout after Options.Timeout, an
+// open breaker) is returned as an error, which a cache layer treats as a
+// miss.
+//
+// With Options.Lease set, a GetEntry that finds the key missing takes a
+// lease in it (one more command) and returns the miss, for its caller to
+// load the value and set it; one that finds a lease waits for the value,
+// for at most Options.LeaseWait, and returns it, or the miss once the wait
+// is over (see the package documentation). Its ctx ends the wait, with
+// ctx's error.
 func (s *Store) GetEntry(ctx context.Context, k string) (pipeline.Entry[[]byte], bool, error) {
 	if !s.breaker.allow() {
 		return pipeline.Entry[[]byte]{}, false, errOpen("get")
 	}
+	e, kd, err := s.read(ctx, k)
+	switch {
+	case err != nil:
+		return pipeline.Entry[[]byte]{}, false, err
+	case kd == valueKind:
+		return e, true, nil
+	case s.lease == 0 || kd == tombstoneKind:
+		return pipeline.Entry[[]byte]{}, false, nil
+	}
+	return s.await(ctx, k, kd)
+}
+
+// read reads the envelope of k under a deadline of its own, and returns
+// what it holds: a value, a marker, or nothing (missingKind; a corrupt
+// envelope, deleted and reported, is nothing).
+func (s *Store) read(ctx context.Context, k string) (pipeline.Entry[[]byte], kind, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rk, raw, err := s.get(cctx, k)
 	s.record(ctx, err)
 	switch {
 	case errors.Is(err, goredis.Nil):
-		return pipeline.Entry[[]byte]{}, false, nil
+		return pipeline.Entry[[]byte]{}, missingKind, nil
 	case err != nil:
-		return pipeline.Entry[[]byte]{}, false, fmt.Errorf("stores/redis: get: %w", err)
+		return pipeline.Entry[[]byte]{}, 0, fmt.Errorf("stores/redis: get: %w", err)
 	}
-	exp, n, err := parseHeader(raw)
-	if err != nil {
+	exp, n, kd, err := parseHeader(raw)
+	switch {
+	case err != nil:
 		s.dropCorrupt(ctx, []corrupt{{key: k, rkey: rk, raw: raw, err: err}})
-		return pipeline.Entry[[]byte]{}, false, nil
+		return pipeline.Entry[[]byte]{}, missingKind, nil
+	case kd != valueKind:
+		return pipeline.Entry[[]byte]{}, kd, nil
 	}
-	return pipeline.Entry[[]byte]{Value: []byte(raw[n:]), Expires: exp}, true, nil
+	return pipeline.Entry[[]byte]{Value: []byte(raw[n:]), Expires: exp}, valueKind, nil
 }
 
 // get reads the envelope of k in the current generation and returns it
@@ -323,17 +384,24 @@ func (s *Store) Set(ctx context.Context, k string, value []byte) error {
 	return s.SetEntry(ctx, k, pipeline.Entry[[]byte]{Value: value})
 }
 
-// SetEntry stores e under key in its envelope, with one SET whose Redis TTL
-// (from Options.Clock) ends Options.Grace after e.Expires, or after
+// SetEntry stores e under key in its envelope, with a Redis TTL (from
+// Options.Clock) that ends Options.Grace after e.Expires, or after
 // Options.TTL if e.Expires is zero. An entry whose Expires plus Grace has
 // passed already is not stored: the key is deleted instead, so that no older
-// value outlives the write. An open breaker fails it without calling Redis.
+// value outlives the write. Either is one command, the Store's write script
+// (EVALSHA), which leaves a tombstone in place: while the tombstone of a
+// Delete lasts, a write of the key is dropped, and SetEntry returns nil (the
+// guard did its work; see the package documentation). It replaces a lease.
+// An open breaker fails it without calling Redis.
 func (s *Store) SetEntry(ctx context.Context, k string, e pipeline.Entry[[]byte]) error {
 	if !s.breaker.allow() {
 		return errOpen("set")
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if s.lease > 0 {
+		s.held.release(k)
+	}
 	r, err := s.startGen(cctx, false)
 	if err == nil {
 		err = s.one(cctx, &r, k, &e)
@@ -345,69 +413,47 @@ func (s *Store) SetEntry(ctx context.Context, k string, e pipeline.Entry[[]byte]
 	return nil
 }
 
-// one runs the command that stores e under k, or deletes k if e is nil, in
-// the generation r uses; if r reads the generation along and it moved, it
-// runs the command again in the new generation.
+// one runs the command that stores e under k, or leaves a tombstone in k
+// if e is nil, in the generation r uses; if r reads the generation along
+// and it moved, it runs the command again in the new generation.
 func (s *Store) one(ctx context.Context, r *genRead, k string, e *pipeline.Entry[[]byte]) error {
 	if !r.check {
-		return s.command(ctx, s.client, r.g.prefix, k, e).Err()
+		return s.exec(ctx, r.g.prefix, k, e)
 	}
 	pipe := s.client.Pipeline()
 	s.add(ctx, r, pipe)
-	cmd := s.command(ctx, pipe, r.g.prefix, k, e)
+	sha := s.loaded.Load()
+	cmd := s.command(ctx, pipe, r.g.prefix, k, e, sha)
 	_, _ = pipe.Exec(ctx) // each command has its own error
 	moved, err := s.finishGen(r)
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
-	}
-	if moved != nil {
-		return s.command(ctx, s.client, moved.prefix, k, e).Err()
+	case moved != nil:
+		return s.exec(ctx, moved.prefix, k, e)
+	case s.ran(cmd, sha):
+		return s.exec(ctx, r.g.prefix, k, e)
 	}
 	return cmd.Err()
 }
 
-// command adds to c the command that stores e under k in the generation of
-// prefix: a SET with the entry's Redis TTL, or a DEL if e is nil or has
-// expired already.
-func (s *Store) command(ctx context.Context, c goredis.Cmdable, prefix, k string, e *pipeline.Entry[[]byte]) goredis.Cmder {
-	rk := key(prefix, k)
-	if e == nil {
-		return c.Del(ctx, rk)
-	}
-	if ttl, ok := s.redisTTL(e.Expires); ok {
-		return c.Set(ctx, rk, envelope(*e), ttl)
-	}
-	return c.Del(ctx, rk)
-}
-
-// envelope returns e in a new envelope.
-func envelope(e pipeline.Entry[[]byte]) []byte {
-	return AppendEnvelope(make([]byte, 0, headerLen+expiresLen+len(e.Value)), e)
-}
-
-// redisTTL returns the Redis TTL of an entry that expires at exp, rounded
-// up to a millisecond, or ok == false if it should not be stored.
-func (s *Store) redisTTL(exp time.Time) (ttl time.Duration, ok bool) {
-	if exp.IsZero() {
-		return s.ttl, true
-	}
-	d := exp.Add(s.grace).Sub(s.now())
-	if d <= 0 {
-		return 0, false
-	}
-	return (d + time.Millisecond - 1).Truncate(time.Millisecond), true
-}
-
-// Delete deletes key with one DEL, in the round trip of which it reads the
+// Delete replaces whatever key holds with a tombstone that lasts
+// Options.Tombstone (one SET PX), in the round trip of which it reads the
 // generation, so that a Clear made elsewhere does not make it miss the
-// key's current Redis key (if the generation moved, it deletes that key
-// too, in one more round trip). It calls Redis even while the breaker is
-// open, for an invalidation that does not reach Redis leaves a stale value
-// there: its error is returned.
+// key's current Redis key (if the generation moved, it leaves the tombstone
+// in that key too, in one more round trip). While the tombstone lasts, the
+// key reads as missing and no write replaces it, so that a fill that read
+// the source before the Delete does not write its value after it (see the
+// package documentation). It calls Redis even while the breaker is open,
+// for an invalidation that does not reach Redis leaves a stale value there:
+// its error is returned.
 func (s *Store) Delete(ctx context.Context, k string) error {
 	s.breaker.allow() // counts as the probe if one is due
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if s.lease > 0 {
+		s.held.release(k)
+	}
 	r, err := s.startGen(cctx, true)
 	if err == nil {
 		err = s.one(cctx, &r, k, nil)
@@ -442,9 +488,13 @@ func (s *Store) Clear(ctx context.Context) error {
 // trip on a single server, one per server holding some of the keys on a
 // Cluster (the generation, when due for a refresh, is read in the same
 // pipeline). It writes each result as GetEntry would return it: a missing
-// key, or one whose envelope does not decode (deleted and reported, in one
-// more round trip), as pipeline.ErrNotFound, and Redis trouble as an error,
-// for every key if the breaker is open or the generation could not be read.
+// key, a tombstone, or an envelope that does not decode (deleted and
+// reported, in one more round trip), as pipeline.ErrNotFound, and Redis
+// trouble as an error, for every key if the breaker is open or the
+// generation could not be read. It takes no lease and waits for none, even
+// with Options.Lease set: a key under another's lease is
+// pipeline.ErrNotFound, so that a batch stays one round trip and none of
+// its keys waits on another instance.
 func (s *Store) GetBatch(ctx context.Context, keys []string, out []pipeline.Result[[]byte]) {
 	checkBatch("GetBatch", len(keys), len(out))
 	if len(keys) == 0 {
@@ -506,9 +556,11 @@ func (s *Store) collect(keys, rkeys []string, cmds []*goredis.StringCmd, out []p
 			out[i] = pipeline.Result[[]byte]{Err: fmt.Errorf("stores/redis: get batch: %w", err)}
 			continue
 		}
-		exp, n, err := parseHeader(raw)
+		exp, n, kd, err := parseHeader(raw)
 		if err != nil {
 			bad = append(bad, corrupt{key: keys[i], rkey: rkeys[i], raw: raw, err: err})
+		}
+		if err != nil || kd != valueKind { // a tombstone or a lease holds no value
 			out[i] = pipeline.Result[[]byte]{Err: pipeline.ErrNotFound}
 			continue
 		}
@@ -533,6 +585,9 @@ func (s *Store) SetBatch(ctx context.Context, keys []string, entries []pipeline.
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if s.lease > 0 {
+		s.held.release(keys...)
+	}
 	r, err := s.startGen(cctx, false)
 	if err == nil {
 		err = s.setAll(cctx, &r, r.g.prefix, keys, entries)
@@ -552,16 +607,36 @@ func (s *Store) SetBatch(ctx context.Context, keys []string, entries []pipeline.
 }
 
 // setAll stores entries under keys and prefix with one pipeline, and reads
-// the generation along if r says so. It returns the first error of a write.
+// the generation along if r says so. The writes the server did not know
+// the script for run again whole, in one more pipeline. It returns the
+// first error of a write.
 func (s *Store) setAll(ctx context.Context, r *genRead, prefix string, keys []string, entries []pipeline.Entry[[]byte]) error {
 	pipe := s.client.Pipeline()
 	s.add(ctx, r, pipe)
+	sha := s.loaded.Load()
+	cmds := make([]goredis.Cmder, len(keys))
 	for i, k := range keys {
-		s.command(ctx, pipe, prefix, k, &entries[i])
+		cmds[i] = s.command(ctx, pipe, prefix, k, &entries[i], sha)
 	}
-	cmds, _ := pipe.Exec(ctx)
+	_, _ = pipe.Exec(ctx) // each command has its own error
+	var again []int
+	for i, c := range cmds {
+		if s.ran(c, sha) {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		pipe := s.client.Pipeline()
+		for _, i := range again {
+			cmds[i] = s.command(ctx, pipe, prefix, keys[i], &entries[i], false)
+		}
+		_, _ = pipe.Exec(ctx)
+		for _, i := range again {
+			s.ran(cmds[i], false)
+		}
+	}
 	for _, c := range cmds {
-		if err := c.Err(); err != nil && !errors.Is(err, goredis.Nil) { // Nil: a generation never set
+		if err := c.Err(); err != nil {
 			return err
 		}
 	}

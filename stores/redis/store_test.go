@@ -103,7 +103,7 @@ func TestMissingKeyIsAMissWithoutAnError(t *testing.T) {
 	require.False(t, ok)
 }
 
-func TestDeleteRemovesTheKey(t *testing.T) {
+func TestDeleteMakesTheKeyMissing(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
 	s := newStore(t, newClient(t, srv.Addr), "del", nil)
@@ -304,6 +304,9 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		{name: "negative threshold", client: good, ns: "ns", opts: &redis.Options{FailureThreshold: -1}},
 		{name: "negative open time", client: good, ns: "ns", opts: &redis.Options{OpenFor: -1}},
 		{name: "negative refresh", client: good, ns: "ns", opts: &redis.Options{GenerationRefresh: -1}},
+		{name: "negative tombstone", client: good, ns: "ns", opts: &redis.Options{Tombstone: -1}},
+		{name: "negative lease", client: good, ns: "ns", opts: &redis.Options{Lease: -1}},
+		{name: "negative lease wait", client: good, ns: "ns", opts: &redis.Options{LeaseWait: -1}},
 		{name: "client that ignores deadlines", client: deaf, ns: "ns"},
 		{name: "cluster client that ignores deadlines", client: deafCluster, ns: "ns"},
 	}
