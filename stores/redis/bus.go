@@ -150,7 +150,7 @@ type Clears struct {
 // busCounters are the atomic counts behind BusStats.
 type busCounters struct {
 	received, applied, published, publishErrors, decodeErrors, dropErrors, heartbeats atomic.Uint64
-	remote, subscribed, heartbeatLost, heartbeatBack, badMessage, dropFailed         atomic.Uint64
+	remote, subscribed, heartbeatLost, heartbeatBack, badMessage, dropFailed          atomic.Uint64
 }
 
 // NewBus returns a Bus on the Redis pub/sub channel named channel, reached
@@ -322,8 +322,8 @@ func (b *Bus[K]) handle(payload string) {
 	}
 	switch m.kind {
 	case kindClear:
-		b.stats.applied.Add(1)
 		b.clear(&b.stats.remote)
+		b.stats.applied.Add(1)
 	case kindInvalidate:
 		key, err := b.keys.Decode(m.key)
 		if err != nil {
@@ -336,9 +336,9 @@ func (b *Bus[K]) handle(payload string) {
 
 // bad counts and reports a message that did not decode, and clears.
 func (b *Bus[K]) bad(err error) {
-	b.stats.decodeErrors.Add(1)
 	b.emit(pipeline.Error, *new(K), fmt.Errorf("stores/redis: bus %s: %w", b.channel, err))
 	b.clear(&b.stats.badMessage)
+	b.stats.decodeErrors.Add(1)
 }
 
 // drop drops what the local layers derived from key; if that fails, it
@@ -358,10 +358,10 @@ func (b *Bus[K]) drop(key K) {
 	b.emit(pipeline.Invalidated, key, nil)
 }
 
-// clear counts a clear under reason, reloads the stores of
-// BusOptions.Reload, then clears the local layers above the bus.
+// clear reloads the stores of BusOptions.Reload, then clears the local
+// layers above the bus, then counts a clear under reason.
 func (b *Bus[K]) clear(reason *atomic.Uint64) {
-	reason.Add(1)
+	defer reason.Add(1)
 	for _, r := range b.reload {
 		ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
 		err := r.Reload(ctx)
