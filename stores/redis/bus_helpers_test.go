@@ -25,6 +25,7 @@ type versions struct {
 	mu    sync.Mutex
 	v     map[string]int64
 	calls atomic.Int64
+	delay time.Duration // how long a fetch takes, after it read the version
 }
 
 func newVersions() *versions { return &versions{v: map[string]int64{}} }
@@ -33,8 +34,12 @@ func newVersions() *versions { return &versions{v: map[string]int64{}} }
 func (s *versions) Fetch(_ context.Context, key string) (string, error) {
 	s.calls.Add(1)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fmt.Sprintf("%s@%d", key, s.v[key]), nil
+	v := fmt.Sprintf("%s@%d", key, s.v[key])
+	s.mu.Unlock()
+	if s.delay > 0 {
+		time.Sleep(s.delay) // a source's latency, after it read the value
+	}
+	return v, nil
 }
 
 // bump makes a new version of key and returns it.
@@ -113,7 +118,8 @@ func waitHealthy(t testing.TB, ins ...*instance) {
 
 // fastBeat is a heartbeat for tests: quick to notice a stall, and slow
 // enough for a loaded machine running the race detector.
-var fastBeat = redis.BusOptions[string]{Heartbeat: 50 * time.Millisecond, MissedHeartbeats: 4}
+// Its publishes may take a second.
+var fastBeat = redis.BusOptions[string]{Heartbeat: 50 * time.Millisecond, MissedHeartbeats: 4, Timeout: time.Second}
 
 // percentiles returns the p50, p99 and maximum of ds, which it sorts.
 func percentiles(ds []time.Duration) (p50, p99, maxd time.Duration) {
