@@ -76,6 +76,7 @@ type instanceOptions struct {
 	channel      string                   // default "bus"
 	storeTimeout time.Duration            // default testTimeout
 	bus          redis.BusOptions[string] // Reload is set to the instance's store
+	hooks        []goredis.Hook           // on the instance's client
 }
 
 // newInstance builds an instance over the server at addr and source; it
@@ -85,7 +86,7 @@ func newInstance(t testing.TB, addr string, source pipeline.Fetcher[string, stri
 	if o.channel == "" {
 		o.channel = "bus"
 	}
-	in := &instance{client: newClient(t, addr)}
+	in := &instance{client: newClient(t, addr, o.hooks...)}
 	in.store = newStore(t, in.client, o.channel, &redis.Options{Timeout: o.storeTimeout, OpenFor: 50 * time.Millisecond})
 	shared := pipeline.Cache("redis", stores.Encoded(in.store, stores.JSON[string]()), nil)(source)
 	bo := o.bus
