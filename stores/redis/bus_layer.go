@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/multilayer-cache/multilayer/internal/plumbing"
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -105,15 +106,16 @@ func (c *coherent[K, V]) Release() error {
 }
 
 // Describe says that the layer is an invalidation bus, on which channel,
-// in what health, with its counts: applied invalidations as Invalidated,
-// failures as Errors.
+// in what health, with the count of the invalidations and Clears of other
+// instances it applied and of its clears for gaps.
 func (c *coherent[K, V]) Describe() pipeline.Description {
 	st := c.bus.Stats()
+	cl := st.Clears
+	gaps := cl.Subscribed + cl.HeartbeatLost + cl.HeartbeatBack + cl.BadMessage + cl.DropFailed
 	return pipeline.Description{
 		Name:   c.bus.channel,
 		Kind:   "invalidation bus",
-		Detail: st.Health.String() + ", max stale " + c.bus.maxStale.String(),
-		Stats:  &pipeline.Stats{Invalidated: st.Applied, Errors: st.PublishErrors + st.DecodeErrors + st.DropErrors},
+		Detail: fmt.Sprintf("%v, applied %d, gap clears %d, max stale %v", st.Health, st.Applied, gaps, c.bus.maxStale),
 		Next:   []any{c.next},
 	}
 }
