@@ -25,7 +25,10 @@ import (
 // message that does not decode, a drop that failed. Two goroutines run
 // until Close: receive, the only reader of the subscription, which applies
 // messages in the order the server sent them; and beat, which publishes
-// the heartbeat and judges the bus's health.
+// the heartbeat, judges the bus's health, and renews the subscription on a
+// new connection after every MissedHeartbeats heartbeats missed in a row
+// (go-redis reconnects only when a read or a write fails, which a
+// connection to a peer gone from the network may never do).
 
 // Defaults of BusOptions.
 const (
@@ -94,8 +97,9 @@ type Bus[K any] struct {
 	now      func() time.Time
 
 	origin atomic.Pointer[pipeline.Origin[K]] // set once, by Coherent
-	ps     *goredis.PubSub
-	ctx    context.Context // ends with Close
+	mu     sync.Mutex                         // guards ps
+	ps     *goredis.PubSub                    // replaced by renew; closed by Close
+	ctx    context.Context                    // ends with Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
@@ -252,7 +256,10 @@ func (b *Bus[K]) Stats() BusStats {
 func (b *Bus[K]) Close() error {
 	b.once.Do(func() {
 		b.cancel()
-		_ = b.ps.Close() // ends a read under way
+		b.mu.Lock()
+		ps := b.ps
+		b.mu.Unlock()
+		_ = ps.Close() // ends a read under way
 		b.wg.Wait()
 	})
 	return nil
@@ -261,12 +268,16 @@ func (b *Bus[K]) Close() error {
 // receive reads the subscription until Close, and applies what it reads.
 func (b *Bus[K]) receive() {
 	defer b.wg.Done()
-	sctx, cancel := context.WithTimeout(b.ctx, b.timeout)
-	_ = b.ps.Subscribe(sctx, b.channel) // on failure, the next read connects and subscribes
-	cancel()
+	var ps *goredis.PubSub
 	failed := 0
 	for {
-		msg, err := b.ps.Receive(b.ctx)
+		if cur := b.current(); cur != ps { // the first, or one renew made
+			ps = cur
+			sctx, cancel := context.WithTimeout(b.ctx, b.timeout)
+			_ = ps.Subscribe(sctx, b.channel) // on failure, the next read connects and subscribes
+			cancel()
+		}
+		msg, err := ps.Receive(b.ctx)
 		if b.ctx.Err() != nil {
 			return
 		}
@@ -290,6 +301,30 @@ func (b *Bus[K]) receive() {
 			b.handle(m.Payload)
 		}
 	}
+}
+
+// current returns the subscription in use.
+func (b *Bus[K]) current() *goredis.PubSub {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ps
+}
+
+// renew replaces the subscription with a new one, on a new connection,
+// and closes the old one, which ends a read under way: the receiving
+// goroutine then subscribes on the new one. A connection that died without
+// the system telling (a peer gone from the network) is left behind this
+// way. After Close, it does nothing.
+func (b *Bus[K]) renew() {
+	b.mu.Lock()
+	if b.ctx.Err() != nil {
+		b.mu.Unlock()
+		return
+	}
+	old := b.ps
+	b.ps = b.client.Subscribe(b.ctx) // no Redis call
+	b.mu.Unlock()
+	_ = old.Close()
 }
 
 // subscribed clears the local layers after the server confirmed a
@@ -401,6 +436,9 @@ func (b *Bus[K]) beat() {
 		if missed >= b.missed && Health(b.health.Swap(int32(Unhealthy))) != Unhealthy {
 			b.emit(pipeline.Error, *new(K), fmt.Errorf("stores/redis: bus %s: %w: %d heartbeats missed", b.channel, ErrBusGap, missed))
 			b.clear(&b.stats.heartbeatLost)
+		}
+		if missed > 0 && missed%b.missed == 0 {
+			b.renew() // MissedHeartbeats more missed: try a new connection
 		}
 		_ = b.publish(b.ctx, message{kind: kindHeartbeat})
 	}

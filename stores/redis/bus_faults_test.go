@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -201,4 +202,134 @@ func TestBusResubscribesAndTheLayersRefillAfterRedisRestarts(t *testing.T) {
 	}
 	require.Zero(t, failed.Load())
 	t.Logf("%d reads, all succeeded, across SHUTDOWN NOSAVE and a restart", reads.Load())
+}
+
+// TestBusSubscribesAgainOnANewConnectionAfterASilentPartition cuts the
+// connections between an instance and Redis without closing them, as a
+// network partition does: the bus goes unhealthy and clears; once the
+// network heals, it subscribes again on a new connection (the old one
+// never fails) and applies messages again.
+func TestBusSubscribesAgainOnANewConnectionAfterASilentPartition(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	proxy := newPartitionProxy(t, srv.Addr)
+	src := newVersions()
+	o := instanceOptions{channel: "partition", storeTimeout: 50 * time.Millisecond, bus: fastBeat}
+	o.bus.Timeout = 50 * time.Millisecond
+	cut := newInstance(t, proxy.addr(), src, o)
+	other := newInstance(t, srv.Addr, src, o)
+	waitHealthy(t, cut, other)
+	require.Equal(t, "k@0", cut.read(t, "k"))
+
+	proxy.partition()
+	require.Eventually(t, func() bool { return cut.bus.Stats().Clears.HeartbeatLost > 0 }, waitFor, time.Millisecond)
+	require.Equal(t, "k@0", cut.read(t, "k"), "reads go on, from the source")
+	subscribed := cut.bus.Stats().Clears.Subscribed
+	proxy.heal() // the old connections stay dead
+	require.Eventually(t, func() bool {
+		st := cut.bus.Stats()
+		return st.Health.String() == "healthy" && st.Clears.Subscribed > subscribed
+	}, waitFor, time.Millisecond, "the bus subscribes again on a new connection")
+
+	src.bump("k")
+	require.NoError(t, pipeline.Invalidate(t.Context(), other.stack, "k"))
+	require.Eventually(t, func() bool { return cut.read(t, "k") == "k@1" }, waitFor, time.Millisecond, "messages reach it again")
+}
+
+// partitionProxy forwards TCP connections to a server until it is
+// partitioned: from then on, the connections it has and those it accepts
+// until it heals neither forward nor close.
+type partitionProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []*proxied
+	wg     sync.WaitGroup
+}
+
+// proxied is one connection through the proxy.
+type proxied struct {
+	client, server net.Conn
+	dead           atomic.Bool
+}
+
+func newPartitionProxy(t *testing.T, target string) *partitionProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &partitionProxy{ln: ln, target: target}
+	p.wg.Go(p.accept)
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *partitionProxy) addr() string { return p.ln.Addr().String() }
+
+// accept forwards each connection until the listener closes.
+func (p *partitionProxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		pc := &proxied{client: c, server: s}
+		p.mu.Lock()
+		pc.dead.Store(p.cut)
+		p.conns = append(p.conns, pc)
+		p.mu.Unlock()
+		p.wg.Go(func() { pc.pipe(c, s) })
+		p.wg.Go(func() { pc.pipe(s, c) })
+	}
+}
+
+// pipe copies from src to dst while the connection lives; once it is
+// dead, it reads and drops.
+func (pc *proxied) pipe(src, dst net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if !pc.dead.Load() {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// partition kills every connection, silently, and the new ones until heal.
+func (p *partitionProxy) partition() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for _, c := range p.conns {
+		c.dead.Store(true)
+	}
+}
+
+// heal lets new connections through again.
+func (p *partitionProxy) heal() {
+	p.mu.Lock()
+	p.cut = false
+	p.mu.Unlock()
+}
+
+// close closes everything and waits for the proxy's goroutines.
+func (p *partitionProxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.client.Close()
+		c.server.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
 }

@@ -129,7 +129,9 @@
 //     the bus publishes one and expects to receive it back; after
 //     BusOptions.MissedHeartbeats intervals without it the bus is unhealthy
 //     ([Bus.Healthy] is false) and clears, and it clears again when a
-//     heartbeat comes back;
+//     heartbeat comes back; meanwhile, after every MissedHeartbeats missed
+//     heartbeats, it subscribes again on a new connection, in case the old
+//     one died without the system telling;
 //   - on a message that does not decode (counted in [BusStats]).
 //
 // Besides, the layer caps the expiry of every entry it passes outward at
