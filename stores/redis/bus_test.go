@@ -2,7 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -348,18 +347,3 @@ func (o *observed) strings(kind pipeline.EventKind) []string {
 	}
 	return s
 }
-
-// errs returns the errors of the Error events.
-func (o *observed) errs() []error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var errs []error
-	for _, e := range o.got {
-		if e.Kind == pipeline.Error {
-			errs = append(errs, e.Err)
-		}
-	}
-	return errs
-}
-
-var _ = errors.Is
