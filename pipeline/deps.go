@@ -439,9 +439,18 @@ func keepsOrder(next any) bool {
 }
 
 // DropDerived drops every value the layers above derived from key, without
-// touching this layer or the layers below; see Origin.
-func (c *cache[K, V]) DropDerived(ctx context.Context, key K) error { return c.deps.drop(ctx, key) }
+// touching this layer's store or the layers below; see Origin. A fill of
+// key under way here is not kept, and later fetches do not join it: it may
+// carry the value the drop is about.
+func (c *cache[K, V]) DropDerived(ctx context.Context, key K) error {
+	c.void(key, false)
+	return c.deps.drop(ctx, key)
+}
 
 // ClearDerived clears every layer above that derives values from this one,
-// without touching this layer or the layers below; see Origin.
-func (c *cache[K, V]) ClearDerived(ctx context.Context) error { return c.deps.clear(ctx) }
+// without touching this layer's store or the layers below; see Origin. No
+// fill under way here is kept, and later fetches do not join them.
+func (c *cache[K, V]) ClearDerived(ctx context.Context) error {
+	c.void(*new(K), true)
+	return c.deps.clear(ctx)
+}

@@ -42,10 +42,12 @@ type Closer interface {
 // An Origin is a layer that knows which values the layers above it derived
 // from its keys, as every cache layer does. DropDerived drops the values
 // derived from key (outward, through any number of levels) and ClearDerived
-// clears the layers that derive from it, both without touching this layer
-// or the layers below it. An invalidation bus uses it to apply another
-// instance's invalidation to the local layers above a shared remote layer,
-// which must not be touched.
+// clears the layers that derive from it, both without touching this
+// layer's store or the layers below it; the fills of this layer under way
+// for the key (for ClearDerived, all of them) are not kept, and later
+// fetches do not join them, for they may carry the old value. An
+// invalidation bus uses it to apply another instance's invalidation to the
+// local layers above a shared remote layer, which must not be touched.
 type Origin[K any] interface {
 	DropDerived(ctx context.Context, key K) error
 	ClearDerived(ctx context.Context) error

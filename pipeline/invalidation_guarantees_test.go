@@ -361,3 +361,54 @@ func TestDependencyIndexStaysWithinItsByteBound(t *testing.T) {
 	require.Positive(t, n)
 	require.LessOrEqual(t, n, bound, "2000 outer keys of 4 KiB recorded, within the bound")
 }
+
+func TestDropDerivedKeepsNoFillOfTheOriginThatWasUnderWay(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		drop func(ctx context.Context, o pipeline.Origin[string]) error
+	}{
+		{name: "DropDerived", drop: func(ctx context.Context, o pipeline.Origin[string]) error { return o.DropDerived(ctx, "k") }},
+		{name: "ClearDerived", drop: func(ctx context.Context, o pipeline.Origin[string]) error { return o.ClearDerived(ctx) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			var version atomic.Int64
+			entered, release := make(chan int64, 2), make(chan struct{})
+			free := sync.OnceFunc(func() { close(release) })
+			t.Cleanup(free)
+			src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+				v := version.Load()
+				entered <- v
+				if v == 0 {
+					<-release // the old value, held until the drop is done
+				}
+				return fmt.Sprintf("%s@%d", k, v), nil
+			})
+			store := stores.NewMap[string, string]()
+			origin := pipeline.Cache("origin", store, nil)(src)
+
+			old := make(chan string, 1)
+			go func() {
+				v, _ := origin.Fetch(context.Background(), "k")
+				old <- v
+			}()
+			require.Equal(t, int64(0), <-entered)
+			version.Store(1)
+			require.NoError(t, tt.drop(ctx, origin.(pipeline.Origin[string])))
+
+			wait, cancel := context.WithTimeout(ctx, 10*time.Second) // a fetch that joined the old fill would wait for it
+			defer cancel()
+			v, err := origin.Fetch(wait, "k")
+			require.NoError(t, err, "a fetch after the drop does not join the fill that read the old value")
+			require.Equal(t, "k@1", v)
+			require.Equal(t, int64(1), <-entered)
+			free()
+			require.Equal(t, "k@0", <-old, "the callers of the old fill get its value")
+			got, _, _ := store.Get(ctx, "k")
+			require.Equal(t, "k@1", got, "and the old fill is not kept")
+		})
+	}
+}

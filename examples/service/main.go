@@ -12,11 +12,19 @@
 //
 // Run it with
 //
-//	go run ./examples/service [-addr 127.0.0.1:8080] [-bucket-latency 10ms]
+//	go run ./examples/service [-addr 127.0.0.1:8080] [-bucket-latency 10ms] [-redis 127.0.0.1:6379]
 //
 // The listen address comes from -addr, else from the environment variable
 // ADDR, else 127.0.0.1:8080. Port 0 picks a free port; the address is
 // logged at start. Logs go to standard output, through slog and tint.
+//
+// With -redis (or the environment variable REDIS_ADDR), raw_files sits on
+// the distributed tier: an invalidation bus over a Redis layer, on the
+// server at that address, so that several instances of the service share
+// the bucket's files and keep their own layers coherent. Without it, the
+// service needs no server. A server that does not answer at start is
+// logged; the service runs all the same, from the bucket, and uses Redis
+// once it answers.
 package main
 
 import (
@@ -37,12 +45,14 @@ import (
 	"github.com/lmittmann/tint"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/middleware/prom"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/pipeline/debughttp"
 	"github.com/multilayer-cache/multilayer/stores"
+	"github.com/multilayer-cache/multilayer/stores/redis"
 )
 
 func main() {
@@ -58,6 +68,7 @@ func main() {
 type config struct {
 	addr          string
 	bucketLatency time.Duration
+	redis         string // the Redis server's address; empty: no Redis
 }
 
 // parseConfig reads the flags in args, with defaults from the environment
@@ -72,6 +83,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	fs.StringVar(&c.addr, "addr", addr, "listen `address`; port 0 picks a free one, logged at start (default from $ADDR)")
 	fs.DurationVar(&c.bucketLatency, "bucket-latency", 10*time.Millisecond, "simulated latency of the bucket")
+	fs.StringVar(&c.redis, "redis", getenv("REDIS_ADDR"), "put a Redis layer and an invalidation bus, on the Redis server at `address`, under raw_files (default from $REDIS_ADDR; none if empty)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -115,7 +127,11 @@ func newLogger(w io.Writer) *slog.Logger {
 // serve serves on ln until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, w io.Writer, ln net.Listener, c config) error {
 	logger := newLogger(w)
-	p := newPipeline(logger, c.bucketLatency)
+	p, err := newPipeline(ctx, logger, c)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	defer p.close()
 
 	reg := prometheus.NewRegistry()
@@ -146,7 +162,7 @@ func serve(ctx context.Context, w io.Writer, ln net.Listener, c config) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	err := srv.Shutdown(shutdown)
+	err = srv.Shutdown(shutdown)
 	<-served // http.ErrServerClosed
 	logger.Info("stopped")
 	return err
@@ -223,25 +239,61 @@ type layers struct {
 	raw     pipeline.Fetcher[string, []byte]
 	docs    pipeline.Fetcher[DocKey, Doc]
 	sizes   pipeline.Fetcher[string, int]
+	client  *goredis.Client // nil without Redis
 }
 
-func newPipeline(logger *slog.Logger, latency time.Duration) *layers {
+func newPipeline(ctx context.Context, logger *slog.Logger, c config) (*layers, error) {
+	below, client, err := distributed(ctx, logger, c.redis, bucket(c.bucketLatency))
+	if err != nil {
+		return nil, err
+	}
 	m := middleware.NewMetrics(nil)
 	opts := &pipeline.CacheOptions[string]{Metrics: m} // each layer counts under its own name
-	raw := stores.LRUCache[[]byte]("raw_files", 1024, opts)(bucket(latency))
+	raw := stores.LRUCache[[]byte]("raw_files", 1024, opts)(below)
 	docs := stores.LRUCache[Doc]("parsed_files", 1024, &pipeline.CacheOptions[DocKey]{Metrics: m})(
 		middleware.MapKey[Doc](func(k DocKey) string { return k.Blob })(
 			middleware.Parse[string](parseDoc)(raw)))
 	sizes := stores.LRUCache[int]("sizes", 1024, opts)(
 		middleware.Transform[string](func(b []byte) int { return len(b) })(raw))
-	return &layers{logger: logger, metrics: m, raw: raw, docs: docs, sizes: sizes}
+	return &layers{logger: logger, metrics: m, raw: raw, docs: docs, sizes: sizes, client: client}, nil
+}
+
+// distributed returns the layers under raw_files: source itself without a
+// Redis address; otherwise an invalidation bus over a Redis layer over
+// source, on the server at addr, with the client they use.
+func distributed(ctx context.Context, logger *slog.Logger, addr string, source pipeline.Fetcher[string, []byte]) (pipeline.Fetcher[string, []byte], *goredis.Client, error) {
+	if addr == "" {
+		return source, nil, nil
+	}
+	client := goredis.NewClient(redis.ClientOptions(addr))
+	store, err := redis.New(client, "service-raw", nil)
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	bus, err := redis.NewBus(client, "service-raw", redis.StringKeys[string](), &redis.BusOptions[string]{
+		Reload: []redis.Reloader{store},
+	})
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	if err := client.Ping(ctx).Err(); err != nil {
+		logger.Warn("redis does not answer; serving from the bucket until it does", "addr", addr, "error", err)
+	}
+	shared := pipeline.Cache("redis", store, &pipeline.CacheOptions[string]{TTL: time.Hour})(source)
+	return redis.Coherent[[]byte](bus)(shared), client, nil
 }
 
 // close stops the layers' background work: closing the two outer layers
-// closes raw_files, which they share, with the last of them.
+// closes raw_files, which they share, with the last of them, and the bus
+// and the Redis layer under it; then it closes the Redis client, if any.
 func (l *layers) close() {
 	_ = pipeline.Close(l.docs)
 	_ = pipeline.Close(l.sizes)
+	if l.client != nil {
+		l.client.Close()
+	}
 }
 
 func (l *layers) file(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/redistest"
 	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
@@ -52,12 +53,19 @@ type service struct {
 // start serves on a free port of 127.0.0.1, with no bucket latency.
 func start(t *testing.T) *service {
 	t.Helper()
+	return startWith(t, config{})
+}
+
+// startWith serves on a free port of 127.0.0.1, with c (whose addr it
+// ignores).
+func startWith(t *testing.T, c config) *service {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, logs, ln, config{}) }()
+	go func() { done <- serve(ctx, logs, ln, c) }()
 	var once sync.Once
 	var err2 error
 	s := &service{url: "http://" + ln.Addr().String(), logs: logs, stop: func() error {
@@ -266,6 +274,17 @@ func TestParseConfig(t *testing.T) {
 			want: config{addr: ":9090"},
 		},
 		{
+			name: "Redis from the environment",
+			env:  map[string]string{"REDIS_ADDR": "127.0.0.1:6380"},
+			want: config{addr: "127.0.0.1:8080", bucketLatency: 10 * time.Millisecond, redis: "127.0.0.1:6380"},
+		},
+		{
+			name: "Redis from the flag",
+			args: []string{"-redis", "127.0.0.1:6381"},
+			env:  map[string]string{"REDIS_ADDR": "127.0.0.1:6380"},
+			want: config{addr: "127.0.0.1:8080", bucketLatency: 10 * time.Millisecond, redis: "127.0.0.1:6381"},
+		},
+		{
 			name:    "an unknown flag",
 			args:    []string{"-port", "80"},
 			wantErr: "flag provided but not defined: -port",
@@ -297,4 +316,41 @@ func TestParseConfig(t *testing.T) {
 		require.True(t, errors.Is(err, flag.ErrHelp))
 		require.Contains(t, usage.String(), "-addr address")
 	})
+}
+
+// TestServicesShareTheirFilesThroughRedisAndStayCoherent runs two
+// instances of the service over one Redis (-redis): a file one of them
+// loaded is served to the other from Redis.
+func TestServicesShareTheirFilesThroughRedisAndStayCoherent(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, nil)
+	one := startWith(t, config{redis: srv.Addr})
+	two := startWith(t, config{redis: srv.Addr})
+
+	status, body := one.get(t, "/files/a")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, files["a"], body)
+	status, body = two.get(t, "/files/a")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, files["a"], body)
+
+	_, tree := two.get(t, "/debug/multilayer?format=text")
+	require.Regexp(t, `(?m)^└── redis \(cache, ttl 1h0m0s\)\n    └── service-raw \(invalidation bus, (starting|healthy), applied 0, gap clears [01], max stale 1m0s\)\n        └── raw_files \(cache\)`, tree)
+	n, err := srv.Do("DBSIZE")
+	require.NoError(t, err)
+	require.NotEqual(t, "0", n, "the files are in Redis")
+	require.NoError(t, one.stop())
+	require.NoError(t, two.stop())
+}
+
+// TestServiceRunsWhenRedisDoesNotAnswer starts the service with -redis
+// pointing where nothing listens: it warns, and serves from the bucket.
+func TestServiceRunsWhenRedisDoesNotAnswer(t *testing.T) {
+	t.Parallel()
+	s := startWith(t, config{redis: "127.0.0.1:1"})
+	status, body := s.get(t, "/files/a")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, files["a"], body)
+	require.NoError(t, s.stop())
+	require.Contains(t, s.logs.String(), "WRN redis does not answer; serving from the bucket until it does addr=127.0.0.1:1")
 }

@@ -163,4 +163,77 @@
 // generation included. [Store.SetBatch] writes one the same way, with one
 // run of the write script per key (and one more pipeline, for the keys of
 // a server that lacked the script).
+//
+// # The invalidation bus
+//
+// A [Bus] keeps the local layers of many instances of a service coherent
+// over one Redis pub/sub channel. It is a layer, built with [Coherent],
+// that sits between an instance's local layers and its Redis cache layer:
+//
+//	shared := pipeline.Cache("redis", stores.Encoded(store, codec), nil)(source)
+//	bus, err := redis.NewBus(client, "profiles", redis.StringKeys[string](),
+//		&redis.BusOptions[string]{Reload: []redis.Reloader{store}})
+//	...
+//	profiles := pipeline.Cache("local", lru, opts)(redis.Coherent[Profile](bus)(shared))
+//	defer pipeline.Close(profiles) // closes the bus too
+//
+// An Invalidate or a Clear that passes through the layer on its way inward
+// is passed on to the Redis layer first (which deletes the key, or moves
+// the namespace's generation), then published on the channel: the key
+// only, encoded by the bus's key codec ([StringKeys], [IntKeys], or any
+// stores.Codec that gives each key one encoding and decodes it back),
+// tagged with the id of the bus, which is random. Values are never
+// published, and fills publish nothing. Publishing after the Redis layer
+// matters: an instance that drops its copy and reads again must not find
+// the old value in Redis.
+//
+// A message from another instance is applied to the local layers above
+// the layer only, through the Redis cache layer's pipeline.Origin: an
+// invalidation drops the values they derived from the key (through key
+// mappers and trees, as a local Invalidate would), a Clear clears them, and
+// neither touches Redis. A Clear also makes the Stores named in
+// BusOptions.Reload read the namespace's generation at once, so that the
+// instance does not read the old generation's entries until its next
+// refresh. The layer's next must be an Origin (a cache layer): Coherent
+// panics otherwise.
+//
+// # What the bus guarantees, and what it does not
+//
+// Redis pub/sub delivers a message at most once: a subscriber that is
+// disconnected misses what was published meanwhile. So the bus clears the
+// local layers above it (and reloads the Stores of BusOptions.Reload)
+// whenever a gap may have opened:
+//
+//   - on every subscription the server confirms, the first one and each
+//     one go-redis makes again after it reconnected;
+//   - when its own heartbeat goes unanswered: every BusOptions.Heartbeat
+//     the bus publishes one and expects to receive it back; after
+//     BusOptions.MissedHeartbeats intervals without it the bus is unhealthy
+//     ([Bus.Healthy] is false) and clears, and it clears again when a
+//     heartbeat comes back; meanwhile, after every MissedHeartbeats missed
+//     heartbeats, it subscribes again on a new connection, in case the old
+//     one died without the system telling;
+//   - on a message that does not decode (counted in [BusStats]).
+//
+// Besides, the layer caps the expiry of every entry it passes outward at
+// BusOptions.MaxStale from now, so that no local layer above it keeps a
+// value longer, whatever was lost: a local layer whose store keeps no
+// expiry (a plain pipeline.Store) keeps nothing from below the bus.
+//
+// So an instance serves a value that changed elsewhere until the message
+// reaches it (a few milliseconds on a healthy server), or until it notices
+// a gap (at most MissedHeartbeats heartbeats), or at worst for MaxStale (a
+// publish that failed: the sender's Invalidate returns its error). Once it
+// has applied the invalidation, or cleared, it does not serve the old value
+// from its local layers. A fill of the Redis layer that read the source
+// before an update and writes after the update's delete is refused by the
+// Redis layer's write guard (see The write guard above), not by the bus.
+//
+// # When the bus fails
+//
+// Redis trouble never fails a read through the bus: a read does not touch
+// the channel. Publishing runs under BusOptions.Timeout; a failed publish
+// is returned by the Invalidate or Clear that made it, after the Redis
+// layer was reached. The bus's goroutines (one receives, one beats) stop
+// in Close, which the layer's Close calls; no goroutine outlives it.
 package redis

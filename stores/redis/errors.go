@@ -26,3 +26,15 @@ var ErrBreakerOpen = errors.New("stores/redis: circuit breaker open")
 // bytes, a negative duration or count, or a client that ignores context
 // deadlines. Test for it with errors.Is.
 var ErrInvalidOption = errors.New("stores/redis: invalid option")
+
+// ErrBadMessage is the cause of the error a Bus reports for a message on
+// its channel that does not decode: not a bus message, a version it does
+// not know, or a key its key codec rejects. The bus clears the local
+// layers above it when it receives one. Test for it with errors.Is.
+var ErrBadMessage = errors.New("stores/redis: bad bus message")
+
+// ErrBusGap is the cause of the error a Bus reports when messages may have
+// been lost: its subscription was renewed after a disconnection, or its
+// heartbeat went unanswered. The bus clears the local layers above it when
+// it reports one. Test for it with errors.Is.
+var ErrBusGap = errors.New("stores/redis: bus messages may have been lost")

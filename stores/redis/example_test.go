@@ -106,3 +106,100 @@ func ExampleAppendEnvelope() {
 	// hi true <nil>
 	// stores/redis: corrupt envelope: 2 bytes, shorter than a header
 }
+
+// Two instances of a service, each with a local layer over the bus over a
+// Redis layer: an update on one reaches the local layer of the other. It
+// needs a server, so its output is not checked.
+func ExampleCoherent() {
+	source := pipeline.FetcherFunc[string, Doc](func(_ context.Context, id string) (Doc, error) {
+		return Doc{Title: strings.ToUpper(id)}, nil
+	})
+	newInstance := func(client goredis.UniversalClient) (pipeline.Fetcher[string, Doc], *redis.Bus[string]) {
+		shared, err := redis.New(client, "docs", nil)
+		if err != nil {
+			panic(err)
+		}
+		bus, err := redis.NewBus(client, "docs", redis.StringKeys[string](), &redis.BusOptions[string]{
+			MaxStale: time.Minute,              // no local entry lives longer
+			Reload:   []redis.Reloader{shared}, // a Clear elsewhere is seen at once
+		})
+		if err != nil {
+			panic(err)
+		}
+		local, err := stores.NewTTL[string, Doc](10_000, time.Hour, nil)
+		if err != nil {
+			panic(err)
+		}
+		return pipeline.Chain(
+			pipeline.Cache("local", local, nil),
+			redis.Coherent[Doc](bus),
+			pipeline.Cache("redis", stores.Encoded(shared, stores.JSON[Doc]()), &pipeline.CacheOptions[string]{TTL: time.Hour}),
+		)(source), bus
+	}
+	clientA := goredis.NewClient(redis.ClientOptions(os.Getenv("REDIS_ADDR")))
+	defer clientA.Close()
+	clientB := goredis.NewClient(redis.ClientOptions(os.Getenv("REDIS_ADDR")))
+	defer clientB.Close()
+	a, _ := newInstance(clientA)
+	defer pipeline.Close(a) // closes the bus, before the client is closed
+	b, busB := newInstance(clientB)
+	defer pipeline.Close(b)
+
+	ctx := context.Background()
+	_, _ = b.Fetch(ctx, "readme")             // b keeps the document in its local layer
+	_ = pipeline.Invalidate(ctx, a, "readme") // a's source changed: deleted in Redis, then published
+	for busB.Stats().Applied == 0 {           // a few milliseconds
+		time.Sleep(time.Millisecond)
+	}
+	doc, err := b.Fetch(ctx, "readme") // b dropped its copy: it reads Redis, then the source
+	fmt.Println(doc.Title, err)
+}
+
+// A bus whose server cannot be reached is made all the same, and reads
+// through its layer still succeed; it is not healthy, and an Invalidate
+// returns the error of its publish once this instance's layers dropped
+// the key.
+func ExampleBus_Healthy() {
+	client := goredis.NewClient(redis.ClientOptions("127.0.0.1:1")) // nothing listens there
+	defer client.Close()
+	bus, err := redis.NewBus(client, "docs", redis.StringKeys[string](), nil)
+	if err != nil {
+		panic(err)
+	}
+	source := pipeline.FetcherFunc[string, string](func(_ context.Context, id string) (string, error) {
+		return "doc " + id, nil
+	})
+	docs := pipeline.Chain(
+		pipeline.Cache("local", stores.NewMap[string, string](), nil),
+		redis.Coherent[string](bus),
+		pipeline.Cache("shared", stores.NewMap[string, string](), nil),
+	)(source)
+	defer pipeline.Close(docs)
+
+	ctx := context.Background()
+	v, err := docs.Fetch(ctx, "a")
+	fmt.Println(v, err)
+	fmt.Println("healthy:", bus.Healthy())
+	err = pipeline.Invalidate(ctx, docs, "a")
+	fmt.Println("invalidate failed:", err != nil)
+	fmt.Println("publish errors:", bus.Stats().PublishErrors > 0)
+	// Output:
+	// doc a <nil>
+	// healthy: false
+	// invalidate failed: true
+	// publish errors: true
+}
+
+// The key codecs of the bus turn keys into the bytes of its messages and
+// back.
+func ExampleIntKeys() {
+	keys := redis.IntKeys[int64]()
+	b, _ := keys.Encode(-42)
+	k, err := keys.Decode(b)
+	fmt.Printf("%s %d %v\n", b, k, err)
+	_, err = redis.IntKeys[uint8]().Decode([]byte("300"))
+	fmt.Println(errors.Is(err, redis.ErrBadMessage))
+	// Output:
+	// -42 -42 <nil>
+	// true
+}
