@@ -29,10 +29,10 @@ func TestDemoShowsAnUpdateOnOneInstanceReachingTheOthers(t *testing.T) {
 alice changes; instance A invalidates her, which deletes her from Redis and tells the others:
   B applied 1 invalidation from another instance
   C applied 1 invalidation from another instance
-every instance reads alice again; one load from the database for the three:
+every instance reads alice again; Redis keeps her key empty for a few seconds, so each loads her once:
   A: Alice Liddell (version 2); database reads so far: 2
-  B: Alice Liddell (version 2); database reads so far: 2
-  C: Alice Liddell (version 2); database reads so far: 2
+  B: Alice Liddell (version 2); database reads so far: 3
+  C: Alice Liddell (version 2); database reads so far: 4
 `, out.String())
 }
 
