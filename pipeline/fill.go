@@ -68,6 +68,10 @@ func (c *cache[K, V]) below(f *call[K, V], keys []K, res []Result[V]) {
 		res[0].Entry, res[0].Err = c.next.FetchEntry(f.ctx, keys[0])
 		return
 	}
+	if d, ok := c.batch.(distinctBatcher[K, V]); ok {
+		d.fetchDistinct(f.ctx, keys, res) // a call's keys do not repeat
+		return
+	}
 	c.batch.FetchBatch(f.ctx, keys, res)
 }
 
@@ -253,12 +257,15 @@ func (c *cache[K, V]) void(key K, all bool) {
 	if all {
 		c.fill.cleared.Add(1)
 		clear(c.flights.m)
+		c.flights.batches = nil
 		return
 	}
 	c.fill.dropped.Add(1)
-	if s, ok := c.flights.m[key]; ok {
+	for s, ok := c.flights.find(key); ok; s, ok = c.flights.find(key) {
 		s.f.work[s.i].void = true
-		delete(c.flights.m, key)
+		if !s.f.batched {
+			delete(c.flights.m, key)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,14 +12,18 @@ import (
 // x/sync/singleflight.
 //
 // Invariants, all under flights.mu:
-//   - m[k] names the call that fetches k below and that a caller may still
-//     join; a call enters m when it is made, before it fetches, and leaves
-//     when it lands or when a drop of k voids it (see fill.go);
+//   - a call that fetches k below and that a caller may still join is
+//     found by find(k): a single key's call in m, a batch's in batches
+//     (so that a batch pays nothing per key here, the fast path of the
+//     batch-of-misses target; its keys are indexed the first time someone
+//     looks for one, and a key a drop voided is not found). A call enters
+//     when it is made, before it fetches, and leaves when it lands or when
+//     a drop of k voids it (see fill.go);
 //   - a call's done channel, once made, is closed exactly once, by land,
 //     after its results are final; whoever joins a call makes the channel
 //     if the call has none, so that an unjoined call run by its own caller
 //     needs none;
-//   - landed moves before any call leaves m (by landing or by a drop): a
+//   - landed moves before any call leaves (by landing or by a drop): a
 //     caller that read landed before its store read, and finds it moved
 //     when it makes a call, reads the store again inside the call, so that
 //     a caller arriving just after a flight ended never fetches again.
@@ -34,9 +39,10 @@ type slot[K comparable, V any] struct {
 }
 
 type flights[K comparable, V any] struct {
-	mu     sync.Mutex
-	m      map[K]slot[K, V]
-	landed atomic.Uint64
+	mu      sync.Mutex
+	m       map[K]slot[K, V] // single keys' calls
+	batches []*call[K, V]    // batches' calls
+	landed  atomic.Uint64
 }
 
 // work is what a call knows of one of its keys besides the key.
@@ -76,12 +82,14 @@ type call[K comparable, V any] struct {
 	done    chan struct{}
 	cleared uint64 // fillGuard.cleared when the call was made
 	dropped uint64 // fillGuard.dropped when the call was made (for calls not in m)
-	alone   bool   // not in m (NoCoalesce): voided by any drop
+	alone   bool   // not in the flights (NoCoalesce): voided by any drop
+	batched bool   // in flights.batches, not in m
 	recheck bool   // read the store again before fetching
 	refresh bool   // a refresh-ahead: counted in cache.refresh
 
 	batchOnce sync.Once
 	batch     *derivedBatch[K, V] // the record of a batch below that may be out of order; see dependent
+	index     map[K]int           // a batch's keys' positions, made when first needed (under flights.mu)
 
 	// A single key's call keeps its slices here, so that it is one
 	// allocation.
@@ -125,14 +133,41 @@ func (f *call[K, V]) add(key K, w work[V]) int {
 	return len(f.keys) - 1
 }
 
-// join returns the call of key that a caller may join, making its done
-// channel. It must be called with mu held.
+// find returns the call of key that a caller may join. It must be called
+// with mu held.
+func (fl *flights[K, V]) find(key K) (slot[K, V], bool) {
+	if s, ok := fl.m[key]; ok {
+		return s, true
+	}
+	for _, f := range fl.batches {
+		if i, ok := f.indexOf(key); ok && !f.work[i].void {
+			return slot[K, V]{f, i}, true
+		}
+	}
+	return slot[K, V]{}, false
+}
+
+// joinLocked returns the call of key that a caller may join, making its
+// done channel. It must be called with mu held.
 func (fl *flights[K, V]) joinLocked(key K) (slot[K, V], bool) {
-	s, ok := fl.m[key]
+	s, ok := fl.find(key)
 	if ok && s.f.done == nil {
 		s.f.done = make(chan struct{})
 	}
 	return s, ok
+}
+
+// indexOf returns the position of key in a batch's call, indexing its keys
+// the first time. It must be called with flights.mu held.
+func (f *call[K, V]) indexOf(key K) (int, bool) {
+	if f.index == nil {
+		f.index = make(map[K]int, len(f.keys))
+		for i, k := range f.keys {
+			f.index[k] = i
+		}
+	}
+	i, ok := f.index[key]
+	return i, ok
 }
 
 // result returns the result of position i, waiting for the call to land or
@@ -216,10 +251,10 @@ func (f *call[K, V]) land() {
 	}
 	c.flights.landed.Add(1)
 	c.flights.mu.Lock()
-	for i, k := range f.keys {
-		if s, ok := c.flights.m[k]; ok && s.f == f && s.i == i {
-			delete(c.flights.m, k)
-		}
+	if f.batched {
+		c.flights.batches = slices.DeleteFunc(c.flights.batches, func(b *call[K, V]) bool { return b == f })
+	} else if s, ok := c.flights.m[f.keys[0]]; ok && s.f == f {
+		delete(c.flights.m, f.keys[0])
 	}
 	done := f.done
 	c.flights.mu.Unlock()

@@ -64,6 +64,16 @@ type missed struct {
 // no fetch under way covers go below in one call. Every position of a
 // repeated key counts the same way: a hit, or a miss.
 func (c *cache[K, V]) FetchBatch(ctx context.Context, ks []K, out []Result[V]) {
+	c.fetchBatch(ctx, ks, out, false)
+}
+
+// fetchDistinct is FetchBatch of keys that do not repeat, as a cache layer
+// above passes them (see distinctBatcher).
+func (c *cache[K, V]) fetchDistinct(ctx context.Context, ks []K, out []Result[V]) {
+	c.fetchBatch(ctx, ks, out, true)
+}
+
+func (c *cache[K, V]) fetchBatch(ctx context.Context, ks []K, out []Result[V], distinct bool) {
 	defer c.recoverBatch(ctx, ks, out)
 	if c.checkKeys && c.invalidKeys(ctx, ks, out) {
 		return
@@ -98,17 +108,20 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, ks []K, out []Result[V]) {
 				c.refreshAhead(ctx, ks[i], r.Entry)
 			}
 		default:
+			if misses == nil { // room for every miss to come
+				misses = make([]missed, 0, len(out)-i)
+			}
 			misses = append(misses, missed{i, st})
 		}
 	}
 	if len(misses) > 0 {
-		c.missBatch(ctx, ks, out, misses, landed)
+		c.missBatch(ctx, ks, out, misses, landed, distinct)
 	}
 }
 
 // missBatch fetches the missed positions: a key under way in another call
 // joins it; the distinct others go below in one call of this batch's own.
-func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], misses []missed, landed uint64) {
+func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], misses []missed, landed uint64, distinct bool) {
 	pending := misses[:0]
 	for _, m := range misses {
 		if c.opts.NegativeTTL > 0 {
@@ -126,7 +139,7 @@ func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], mi
 	if detach {
 		own.done = make(chan struct{}) // before anyone can join it
 	}
-	slots := c.place(ks, out, pending, own, landed)
+	slots := c.place(ks, out, pending, own, landed, distinct)
 	if len(own.keys) > 0 {
 		own.start(detach)
 	}
@@ -151,38 +164,42 @@ func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], mi
 }
 
 // place finds the call that serves each pending position: another caller's
-// call of its key, or own, to which it adds the key (once). own enters the
-// flights, unless the layer does not coalesce.
-func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call[K, V], landed uint64) []slot[K, V] {
+// call of its key, or own, to which it adds the key (once; when the keys
+// are known to be distinct, own's index is left for find to make). own
+// enters the flights, unless the layer does not coalesce.
+func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call[K, V], landed uint64, distinct bool) []slot[K, V] {
 	slots := make([]slot[K, V], len(pending))
-	if c.opts.NoCoalesce {
-		own.alone = true
-		seen := make(map[K]int, len(pending))
-		for j, m := range pending {
-			i, ok := seen[ks[m.i]]
-			if !ok {
-				i = own.add(ks[m.i], missedWork(out, m))
-				seen[ks[m.i]] = i
-			}
-			slots[j] = slot[K, V]{own, i}
-		}
-		return slots
+	if !distinct {
+		own.index = make(map[K]int, len(pending))
 	}
-	c.flights.mu.Lock()
-	own.recheck = c.flights.landed.Load() != landed
+	own.alone = c.opts.NoCoalesce
+	if !own.alone {
+		c.flights.mu.Lock()
+		defer c.flights.mu.Unlock()
+		own.recheck = c.flights.landed.Load() != landed
+	}
+	busy := !own.alone && (len(c.flights.m) > 0 || len(c.flights.batches) > 0)
 	for j, m := range pending {
 		k := ks[m.i]
-		if s, ok := c.flights.m[k]; ok {
-			if s.f != own {
-				s, _ = c.flights.joinLocked(k)
-			}
-			slots[j] = s
+		if i, ok := own.index[k]; ok {
+			slots[j] = slot[K, V]{own, i}
 			continue
 		}
+		if busy {
+			if s, ok := c.flights.joinLocked(k); ok {
+				slots[j] = s
+				continue
+			}
+		}
 		slots[j] = slot[K, V]{own, own.add(k, missedWork(out, m))}
-		c.flights.m[k] = slots[j]
+		if own.index != nil {
+			own.index[k] = slots[j].i
+		}
 	}
-	c.flights.mu.Unlock()
+	if !own.alone && len(own.keys) > 0 {
+		own.batched = true
+		c.flights.batches = append(c.flights.batches, own)
+	}
 	return slots
 }
 
