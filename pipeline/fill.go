@@ -159,23 +159,32 @@ func (c *cache[K, V]) keep(f *call[K, V]) {
 	if c.fill.cleared.Load() != f.cleared || f.alone && c.fill.dropped.Load() != f.dropped {
 		return
 	}
-	var keys []K
+	batch := c.bstore != nil && len(f.keys) > 1
+	var keys []K // for a batch, nil while every key so far is to be written
 	var entries []Entry[V]
-	if c.bstore != nil && len(f.keys) > 1 {
-		keys, entries = make([]K, 0, len(f.keys)), make([]Entry[V], 0, len(f.keys))
-	}
 	for i := range f.res {
-		if !c.storable(f, i) {
-			continue
-		}
-		if c.bstore == nil || len(f.keys) == 1 {
+		switch {
+		case !c.storable(f, i):
+			if batch && keys == nil {
+				keys = append(make([]K, 0, len(f.keys)), f.keys[:i]...)
+			}
+		case !batch:
 			f.work[i].kept = c.write(f.ctx, f.keys[i], f.res[i].Entry)
-			continue
+		default:
+			if entries == nil {
+				entries = make([]Entry[V], 0, len(f.keys)-i)
+			}
+			entries = append(entries, f.res[i].Entry)
+			if keys != nil {
+				keys = append(keys, f.keys[i])
+			}
 		}
-		keys, entries = append(keys, f.keys[i]), append(entries, f.res[i].Entry)
 	}
-	if len(keys) == 0 {
+	if len(entries) == 0 {
 		return
+	}
+	if keys == nil {
+		keys = f.keys
 	}
 	if err := c.bstore.SetBatch(f.ctx, keys, entries); err != nil {
 		c.emit(f.ctx, Error, keys[0], fmt.Errorf("pipeline: %s: store set batch: %w", c.name, err), 0)
