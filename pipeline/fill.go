@@ -65,14 +65,14 @@ func (c *cache[K, V]) below(f *call[K, V], keys []K, res []Result[V]) {
 	tracking.Add(1)
 	defer tracking.Add(-1)
 	if len(keys) == 1 {
-		res[0].Entry, res[0].Err = c.next.FetchEntry(f.ctx, keys[0])
+		res[0].Entry, res[0].Err = c.next.FetchEntry(f, keys[0])
 		return
 	}
 	if d, ok := c.batch.(distinctBatcher[K, V]); ok {
-		d.fetchDistinct(f.ctx, keys, res) // a call's keys do not repeat
+		d.fetchDistinct(f, keys, res) // a call's keys do not repeat
 		return
 	}
-	c.batch.FetchBatch(f.ctx, keys, res)
+	c.batch.FetchBatch(f, keys, res)
 }
 
 // recheck reads the call's keys from the store again: a flight landed
@@ -81,11 +81,11 @@ func (c *cache[K, V]) below(f *call[K, V], keys []K, res []Result[V]) {
 // It returns how many it found fresh.
 func (c *cache[K, V]) recheck(f *call[K, V]) (found int) {
 	if c.bstore != nil && len(f.keys) > 1 {
-		c.bstore.GetBatch(f.ctx, f.keys, f.res)
+		c.bstore.GetBatch(f, f.keys, f.res)
 	} else {
 		for i, k := range f.keys {
 			var ok bool
-			f.res[i].Entry, ok, f.res[i].Err = c.read(f.ctx, k)
+			f.res[i].Entry, ok, f.res[i].Err = c.read(f, k)
 			if f.res[i].Err == nil && !ok {
 				f.res[i].Err = ErrNotFound
 			}
@@ -97,7 +97,7 @@ func (c *cache[K, V]) recheck(f *call[K, V]) (found int) {
 		if notFound {
 			r.Err = nil
 		}
-		switch w.st = c.judge(f.ctx, f.keys[i], r.Entry, !notFound, r.Err); w.st {
+		switch w.st = c.judge(f, f.keys[i], r.Entry, !notFound, r.Err); w.st {
 		case fresh, due:
 			w.st = fresh
 			f.res[i] = Result[V]{Entry: r.Entry}
@@ -134,11 +134,11 @@ func (c *cache[K, V]) finish(f *call[K, V], elapsed time.Duration) {
 	for i, k := range f.keys {
 		switch w := &f.work[i]; {
 		case w.kept:
-			c.emitSlow(f.ctx, Fill, k, nil, elapsed)
+			c.emitSlow(f, Fill, k, nil, elapsed)
 		case w.ev == StaleServed:
-			c.emitSlow(f.ctx, w.ev, k, w.old.err, elapsed)
+			c.emitSlow(f, w.ev, k, w.old.err, elapsed)
 		case w.ev != 0:
-			c.emitSlow(f.ctx, w.ev, k, f.res[i].Err, elapsed)
+			c.emitSlow(f, w.ev, k, f.res[i].Err, elapsed)
 		}
 	}
 }
@@ -169,7 +169,7 @@ func (c *cache[K, V]) keep(f *call[K, V]) {
 				keys = append(make([]K, 0, len(f.keys)), f.keys[:i]...)
 			}
 		case !batch:
-			f.work[i].kept = c.write(f.ctx, f.keys[i], f.res[i].Entry)
+			f.work[i].kept = c.write(f, f.keys[i], f.res[i].Entry)
 		default:
 			if entries == nil {
 				entries = make([]Entry[V], 0, len(f.keys)-i)
@@ -186,8 +186,8 @@ func (c *cache[K, V]) keep(f *call[K, V]) {
 	if keys == nil {
 		keys = f.keys
 	}
-	if err := c.bstore.SetBatch(f.ctx, keys, entries); err != nil {
-		c.emit(f.ctx, Error, keys[0], fmt.Errorf("pipeline: %s: store set batch: %w", c.name, err), 0)
+	if err := c.bstore.SetBatch(f, keys, entries); err != nil {
+		c.emit(f, Error, keys[0], fmt.Errorf("pipeline: %s: store set batch: %w", c.name, err), 0)
 		return
 	}
 	for i := range f.res {
@@ -223,8 +223,8 @@ func (c *cache[K, V]) failed(f *call[K, V], i int, err error) Result[V] {
 			c.fill.mu.RUnlock()
 		}
 		if w.st == expired { // gone below: drop what was kept for stale-if-error
-			if derr := c.store.Delete(f.ctx, key); derr != nil {
-				c.emit(f.ctx, Error, key, fmt.Errorf("pipeline: %s: store delete: %w", c.name, derr), 0)
+			if derr := c.store.Delete(f, key); derr != nil {
+				c.emit(f, Error, key, fmt.Errorf("pipeline: %s: store delete: %w", c.name, derr), 0)
 			}
 		}
 		w.ev = NotFound

@@ -28,9 +28,8 @@ import (
 //     when it makes a call, reads the store again inside the call, so that
 //     a caller arriving just after a flight ended never fetches again.
 //
-// A call that its own caller ran, and that nobody joined, is reused (see
-// cache.recycle): nothing refers to it once it has landed, since its fetch
-// below ran under a fillCtx of its own.
+// A call is also the context its fetch below runs under (see Value), so a
+// call is never reused: a context below may live on after it landed.
 
 // slot is the place of a key in a call.
 type slot[K comparable, V any] struct {
@@ -78,7 +77,6 @@ type call[K comparable, V any] struct {
 	below   []K             // the keys passed below, for the fill marker
 	parent  context.Context // the caller's
 	bound   context.Context // detached: deadline and cancellation; nil when attached
-	ctx     context.Context // the fetch's: a *fillCtx made by run
 	done    chan struct{}
 	cleared uint64 // fillGuard.cleared when the call was made
 	dropped uint64 // fillGuard.dropped when the call was made (for calls not in m)
@@ -101,30 +99,14 @@ type call[K comparable, V any] struct {
 // newCall returns a call, for n keys, made by a caller with ctx. The
 // caller appends the keys, their work and a zero result for each.
 func (c *cache[K, V]) newCall(ctx context.Context, n int) *call[K, V] {
-	f, _ := c.calls.Get().(*call[K, V])
-	if f == nil || n != 1 {
-		f = new(call[K, V])
-	}
-	f.c, f.parent = c, ctx
-	if n == 1 {
+	f := &call[K, V]{c: c, parent: ctx}
+	if n == 1 { // the single miss: one allocation
 		f.keys, f.res, f.work = f.key1[:0], f.res1[:0], f.work1[:0]
 	} else {
 		f.keys, f.res, f.work = make([]K, 0, n), make([]Result[V], 0, n), make([]work[V], 0, n)
 	}
 	f.cleared, f.dropped = c.fill.cleared.Load(), c.fill.dropped.Load()
 	return f
-}
-
-// recycle keeps f, a single key's call that its caller ran and that nobody
-// joined, for another miss: the fast path of the miss target, which a
-// call's allocation would otherwise double. Once landed, such a call is out
-// of the flights and nobody else holds it (its fetch below ran under a
-// fillCtx of its own).
-func (c *cache[K, V]) recycle(f *call[K, V]) {
-	if f.done == nil && f.bound == nil && len(f.keys) == 1 {
-		*f = call[K, V]{}
-		c.calls.Put(f)
-	}
 }
 
 // add appends a key to the call.
@@ -222,13 +204,6 @@ func (f *call[K, V]) runDetached() {
 // becomes every key's error, a *PanicError.
 func (f *call[K, V]) run() {
 	defer f.land()
-	x := &fillCtx[K, V]{parent: f.parent, bound: f.bound, c: f.c}
-	if len(f.keys) == 1 {
-		x.key = f.keys[0]
-	} else {
-		x.f = f
-	}
-	f.ctx = x
 	f.c.fetchBelow(f)
 }
 
@@ -238,7 +213,7 @@ func (f *call[K, V]) run() {
 func (f *call[K, V]) land() {
 	c := f.c
 	if r := recover(); r != nil {
-		err := c.panicked(f.ctx, f.keys[0], r)
+		err := c.panicked(f, f.keys[0], r)
 		for i := range f.res {
 			f.res[i] = Result[V]{Err: err}
 		}
@@ -263,64 +238,52 @@ func (f *call[K, V]) land() {
 	}
 }
 
-// A fillCtx is the context a call's fetch below runs under: the values of
-// the context of the caller that started the call, the fill marker that the
-// cache layers below record (see deps.go), and, when the call runs detached
-// from a cancellable caller, the deadline and cancellation of a shared bound
-// (see background.go) rather than that caller's. It is apart from the call,
-// which may be reused once it has landed, while a context below may live on.
-type fillCtx[K comparable, V any] struct {
-	parent context.Context
-	bound  context.Context // detached: deadline and cancellation; nil when attached
-	c      *cache[K, V]
-	key    K           // a single key's call
-	f      *call[K, V] // a batch's call, never reused; nil for a single key
-}
+// A call is the context its fetch below runs under: the values of the
+// context of the caller that started it, the fill marker that the cache
+// layers below record (see deps.go), and, when the call runs detached from
+// a cancellable caller, the deadline and cancellation of a shared bound
+// (see background.go) rather than that caller's.
 
 // base is the context that cancels the fetch.
-func (x *fillCtx[K, V]) base() context.Context {
-	if x.bound != nil {
-		return x.bound
+func (f *call[K, V]) base() context.Context {
+	if f.bound != nil {
+		return f.bound
 	}
-	return x.parent
+	return f.parent
 }
 
 // Deadline is the bound's, or the caller's when attached.
-func (x *fillCtx[K, V]) Deadline() (time.Time, bool) { return x.base().Deadline() }
+func (f *call[K, V]) Deadline() (time.Time, bool) { return f.base().Deadline() }
 
 // Done is the bound's, or the caller's when attached.
-func (x *fillCtx[K, V]) Done() <-chan struct{} { return x.base().Done() }
+func (f *call[K, V]) Done() <-chan struct{} { return f.base().Done() }
 
 // Err is the bound's, or the caller's when attached.
-func (x *fillCtx[K, V]) Err() error { return x.base().Err() }
+func (f *call[K, V]) Err() error { return f.base().Err() }
 
 // Value returns the fill marker, and otherwise the caller's values. A bound
 // holds no values of its own, but answers the context package's lookup of
 // its cancellation, so that a context derived from this one is cancelled
 // with the bound without a goroutine.
-func (x *fillCtx[K, V]) Value(key any) any {
+func (f *call[K, V]) Value(key any) any {
 	if key == (markerKey{}) {
-		return marker(x)
+		return marker(f)
 	}
-	if x.bound != nil {
-		if v := x.bound.Value(key); v != nil {
+	if f.bound != nil {
+		if v := f.bound.Value(key); v != nil {
 			return v
 		}
 	}
-	return x.parent.Value(key)
+	return f.parent.Value(key)
 }
 
-// directOver reports whether the cache layer of the fill is built right over
-// the one its fetch reaches (see deps.addDirect).
-func (x *fillCtx[K, V]) directOver() bool { return x.c.directOver }
+// directOver reports whether the cache layer of the call is built right
+// over the one its fetch reaches (see deps.addDirect).
+func (f *call[K, V]) directOver() bool { return f.c.directOver }
 
 // dependent is the fill marker (see marker): what a layer below records for
 // position i of the n keys it was asked.
-func (x *fillCtx[K, V]) dependent(i, n int) dependent {
-	if x.f == nil {
-		return derived[K, V]{x.c, x.key}
-	}
-	f := x.f
+func (f *call[K, V]) dependent(i, n int) dependent {
 	switch {
 	case len(f.below) == 1:
 		return derived[K, V]{f.c, f.below[0]}

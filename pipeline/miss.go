@@ -22,9 +22,7 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 		f.add(key, newWork(old, st))
 		f.alone = true
 		f.run()
-		r := f.res[0]
-		c.recycle(f)
-		return r.Entry, r.Err
+		return f.res[0].Entry, f.res[0].Err
 	}
 	detach := ctx.Done() != nil
 	c.flights.mu.Lock()
@@ -43,9 +41,7 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 	c.flights.mu.Unlock()
 	f.start(detach)
 	if !detach {
-		r := f.res[0]
-		c.recycle(f) // done is final: f has landed
-		return r.Entry, r.Err
+		return f.res[0].Entry, f.res[0].Err // done is final: f has landed
 	}
 	return f.result(ctx, 0)
 }
