@@ -82,6 +82,7 @@ type call[K comparable, V any] struct {
 	dropped uint64 // fillGuard.dropped when the call was made (for calls not in m)
 	alone   bool   // not in the flights (NoCoalesce): voided by any drop
 	batched bool   // in flights.batches, not in m
+	aliased bool   // res is the out of the batch that made the call
 	recheck bool   // read the store again before fetching
 	refresh bool   // a refresh-ahead: counted in cache.refresh
 
@@ -97,13 +98,13 @@ type call[K comparable, V any] struct {
 }
 
 // newCall returns a call, for n keys, made by a caller with ctx. The
-// caller appends the keys, their work and a zero result for each.
+// caller adds the keys.
 func (c *cache[K, V]) newCall(ctx context.Context, n int) *call[K, V] {
 	f := &call[K, V]{c: c, parent: ctx}
 	if n == 1 { // the single miss: one allocation
-		f.keys, f.res, f.work = f.key1[:0], f.res1[:0], f.work1[:0]
-	} else {
-		f.keys, f.res, f.work = make([]K, 0, n), make([]Result[V], 0, n), make([]work[V], 0, n)
+		f.keys, f.res, f.work = f.key1[:0], f.res1[:], f.work1[:0]
+	} else { // a batch's results are placed once its keys are known (see missBatch)
+		f.keys, f.work = make([]K, 0, n), make([]work[V], 0, n)
 	}
 	f.cleared, f.dropped = c.fill.cleared.Load(), c.fill.dropped.Load()
 	return f
@@ -111,7 +112,7 @@ func (c *cache[K, V]) newCall(ctx context.Context, n int) *call[K, V] {
 
 // add appends a key to the call.
 func (f *call[K, V]) add(key K, w work[V]) int {
-	f.keys, f.work, f.res = append(f.keys, key), append(f.work, w), append(f.res, Result[V]{})
+	f.keys, f.work = append(f.keys, key), append(f.work, w)
 	return len(f.keys) - 1
 }
 
@@ -233,6 +234,9 @@ func (f *call[K, V]) land() {
 	}
 	done := f.done
 	c.flights.mu.Unlock()
+	if done != nil && f.aliased { // joined: keep the results once the batch has moved on
+		f.res = slices.Clone(f.res)
+	}
 	if done != nil {
 		close(done)
 	}

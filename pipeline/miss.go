@@ -136,35 +136,43 @@ func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], mi
 		own.done = make(chan struct{}) // before anyone can join it
 	}
 	slots := c.place(ks, out, pending, own, landed, distinct)
+	if own.aliased = !detach && slots == nil && len(own.keys) == len(out); own.aliased {
+		own.res = out // the batch-of-misses target: no copy of each result (see land)
+		clear(out)
+	} else if len(own.res) != len(own.keys) {
+		own.res = make([]Result[V], len(own.keys))
+	}
 	if len(own.keys) > 0 {
 		own.start(detach)
 	}
 	leads := 0                  // own's keys were added in the order of their first positions
 	for j, m := range pending { // after own started: an observer may panic
-		if s := slots[j]; s.f == own && s.i == leads {
+		if s := slotAt(slots, own, j); s.f == own && s.i == leads {
 			leads++
 			continue
 		}
 		c.emit(ctx, SharedWait, ks[m.i], nil, 0) // joined another fetch, or repeats a key of this one
 	}
 	for j, m := range pending {
-		s := slots[j]
+		s := slotAt(slots, own, j)
 		if s.f != own || detach {
 			if err := s.f.wait(ctx); err != nil {
 				out[m.i] = Result[V]{Err: err}
 				continue
 			}
 		}
-		out[m.i] = s.f.res[s.i]
+		if !own.aliased {
+			out[m.i] = s.f.res[s.i]
+		}
 	}
 }
 
 // place finds the call that serves each pending position: another caller's
 // call of its key, or own, to which it adds the key (once; when the keys
 // are known to be distinct, own's index is left for find to make). own
-// enters the flights, unless the layer does not coalesce.
-func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call[K, V], landed uint64, distinct bool) []slot[K, V] {
-	slots := make([]slot[K, V], len(pending))
+// enters the flights, unless the layer does not coalesce. The slots it
+// returns are nil while each position j is own's key j (see slotAt).
+func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call[K, V], landed uint64, distinct bool) (slots []slot[K, V]) {
 	if !distinct {
 		own.index = make(map[K]int, len(pending))
 	}
@@ -177,19 +185,26 @@ func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call
 	busy := !own.alone && (len(c.flights.m) > 0 || len(c.flights.batches) > 0)
 	for j, m := range pending {
 		k := ks[m.i]
-		if i, ok := own.index[k]; ok {
-			slots[j] = slot[K, V]{own, i}
-			continue
+		s, ok := slot[K, V]{}, false
+		if s.i, ok = own.index[k]; ok {
+			s.f = own
+		} else if busy {
+			s, ok = c.flights.joinLocked(k)
 		}
-		if busy {
-			if s, ok := c.flights.joinLocked(k); ok {
-				slots[j] = s
-				continue
+		if !ok {
+			s = slot[K, V]{own, own.add(k, missedWork(out, m))}
+			if own.index != nil {
+				own.index[k] = s.i
 			}
 		}
-		slots[j] = slot[K, V]{own, own.add(k, missedWork(out, m))}
-		if own.index != nil {
-			own.index[k] = slots[j].i
+		if slots == nil && s != (slot[K, V]{own, j}) {
+			slots = make([]slot[K, V], len(pending))
+			for i := range j {
+				slots[i] = slot[K, V]{own, i}
+			}
+		}
+		if slots != nil {
+			slots[j] = s
 		}
 	}
 	if !own.alone && len(own.keys) > 0 {
@@ -197,6 +212,14 @@ func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call
 		c.flights.batches = append(c.flights.batches, own)
 	}
 	return slots
+}
+
+// slotAt returns the slot of pending position j (see place).
+func slotAt[K comparable, V any](slots []slot[K, V], own *call[K, V], j int) slot[K, V] {
+	if slots == nil {
+		return slot[K, V]{own, j}
+	}
+	return slots[j]
 }
 
 // missedWork returns the work of a missed position: its state, and the
