@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"hash/maphash"
+	"math/bits"
 
 	"github.com/multilayer-cache/multilayer/internal/keys"
 )
@@ -173,7 +175,7 @@ func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], mi
 // enters the flights, unless the layer does not coalesce. The slots it
 // returns are nil while each position j is own's key j (see slotAt).
 func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call[K, V], landed uint64, distinct bool) (slots []slot[K, V]) {
-	if !distinct {
+	if !distinct && !distinctKeys(ks, pending) {
 		own.index = make(map[K]int, len(pending))
 	}
 	own.alone = c.opts.NoCoalesce
@@ -212,6 +214,27 @@ func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call
 		c.flights.batches = append(c.flights.batches, own)
 	}
 	return slots
+}
+
+// distinctKeys reports whether the keys of the pending positions are
+// certainly distinct, as their hashes are: the fast path of the
+// batch-of-misses target, where a map of the keys would cost more than the
+// rest of the layer's work. A repeated hash leaves the check to own's index.
+func distinctKeys[K comparable](ks []K, pending []missed) bool {
+	seen := make([]uint64, 2<<bits.Len(uint(len(pending)))) // open addressing; 0 is empty
+	mask := uint64(len(seen) - 1)
+	for _, m := range pending {
+		h := maphash.Comparable(keySeed, ks[m.i]) | 1
+		j := h & mask
+		for seen[j] != 0 && seen[j] != h {
+			j = (j + 1) & mask
+		}
+		if seen[j] == h {
+			return false
+		}
+		seen[j] = h
+	}
+	return true
 }
 
 // slotAt returns the slot of pending position j (see place).
