@@ -86,9 +86,8 @@ type call[K comparable, V any] struct {
 	recheck bool   // read the store again before fetching
 	refresh bool   // a refresh-ahead: counted in cache.refresh
 
-	batchOnce sync.Once
-	batch     *derivedBatch[K, V] // the record of a batch below that may be out of order; see dependent
-	index     map[K]int           // a batch's keys' positions, made when first needed (under flights.mu)
+	batch atomic.Pointer[derivedBatch[K, V]] // the record of a batch below that may be out of order; see dependent
+	index map[K]int                          // a batch's keys' positions, made when first needed (under flights.mu)
 
 	// A single key's call keeps its slices here, so that it is one
 	// allocation.
@@ -294,6 +293,9 @@ func (f *call[K, V]) dependent(i, n int) dependent {
 	case n == len(f.below) && f.c.inOrder:
 		return derived[K, V]{f.c, f.below[i]}
 	}
-	f.batchOnce.Do(func() { f.batch = newDerivedBatch(f.c, f.below) })
-	return f.batch
+	if b := f.batch.Load(); b != nil {
+		return b
+	}
+	f.batch.CompareAndSwap(nil, newDerivedBatch(f.c, f.below)) // one record, whoever makes it
+	return f.batch.Load()
 }
