@@ -103,7 +103,7 @@ func (c *cache[K, V]) refreshAhead(ctx context.Context, key K, old Entry[V]) {
 		return
 	}
 	c.flights.mu.Lock()
-	if _, busy := c.flights.m[key]; busy {
+	if _, busy := c.flights.find(key); busy {
 		c.flights.mu.Unlock()
 		c.refresh.Add(-1)
 		c.bg.wg.Done()

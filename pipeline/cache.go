@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -314,7 +313,6 @@ type cache[K comparable, V any] struct {
 	neg     *timedSet[K] // keys not found below, while NegativeTTL > 0
 	backoff *timedSet[K] // keys whose last refresh failed
 	flights flights[K, V]
-	calls   sync.Pool // of *call[K, V]; see recycle
 	fill    fillGuard
 	deps    deps[K]
 	bg      background

@@ -65,10 +65,14 @@ func (c *cache[K, V]) below(f *call[K, V], keys []K, res []Result[V]) {
 	tracking.Add(1)
 	defer tracking.Add(-1)
 	if len(keys) == 1 {
-		res[0].Entry, res[0].Err = c.next.FetchEntry(f.ctx, keys[0])
+		res[0].Entry, res[0].Err = c.next.FetchEntry(f, keys[0])
 		return
 	}
-	c.batch.FetchBatch(f.ctx, keys, res)
+	if d, ok := c.batch.(distinctBatcher[K, V]); ok {
+		d.fetchDistinct(f, keys, res) // a call's keys do not repeat
+		return
+	}
+	c.batch.FetchBatch(f, keys, res)
 }
 
 // recheck reads the call's keys from the store again: a flight landed
@@ -77,11 +81,11 @@ func (c *cache[K, V]) below(f *call[K, V], keys []K, res []Result[V]) {
 // It returns how many it found fresh.
 func (c *cache[K, V]) recheck(f *call[K, V]) (found int) {
 	if c.bstore != nil && len(f.keys) > 1 {
-		c.bstore.GetBatch(f.ctx, f.keys, f.res)
+		c.bstore.GetBatch(f, f.keys, f.res)
 	} else {
 		for i, k := range f.keys {
 			var ok bool
-			f.res[i].Entry, ok, f.res[i].Err = c.read(f.ctx, k)
+			f.res[i].Entry, ok, f.res[i].Err = c.read(f, k)
 			if f.res[i].Err == nil && !ok {
 				f.res[i].Err = ErrNotFound
 			}
@@ -93,7 +97,7 @@ func (c *cache[K, V]) recheck(f *call[K, V]) (found int) {
 		if notFound {
 			r.Err = nil
 		}
-		switch w.st = c.judge(f.ctx, f.keys[i], r.Entry, !notFound, r.Err); w.st {
+		switch w.st = c.judge(f, f.keys[i], r.Entry, !notFound, r.Err); w.st {
 		case fresh, due:
 			w.st = fresh
 			f.res[i] = Result[V]{Entry: r.Entry}
@@ -130,11 +134,11 @@ func (c *cache[K, V]) finish(f *call[K, V], elapsed time.Duration) {
 	for i, k := range f.keys {
 		switch w := &f.work[i]; {
 		case w.kept:
-			c.emitSlow(f.ctx, Fill, k, nil, elapsed)
+			c.emitSlow(f, Fill, k, nil, elapsed)
 		case w.ev == StaleServed:
-			c.emitSlow(f.ctx, w.ev, k, w.old.err, elapsed)
+			c.emitSlow(f, w.ev, k, w.old.err, elapsed)
 		case w.ev != 0:
-			c.emitSlow(f.ctx, w.ev, k, f.res[i].Err, elapsed)
+			c.emitSlow(f, w.ev, k, f.res[i].Err, elapsed)
 		}
 	}
 }
@@ -155,26 +159,35 @@ func (c *cache[K, V]) keep(f *call[K, V]) {
 	if c.fill.cleared.Load() != f.cleared || f.alone && c.fill.dropped.Load() != f.dropped {
 		return
 	}
-	var keys []K
+	batch := c.bstore != nil && len(f.keys) > 1
+	var keys []K // for a batch, nil while every key so far is to be written
 	var entries []Entry[V]
-	if c.bstore != nil && len(f.keys) > 1 {
-		keys, entries = make([]K, 0, len(f.keys)), make([]Entry[V], 0, len(f.keys))
-	}
 	for i := range f.res {
-		if !c.storable(f, i) {
-			continue
+		switch {
+		case !c.storable(f, i):
+			if batch && keys == nil {
+				keys = append(make([]K, 0, len(f.keys)), f.keys[:i]...)
+			}
+		case !batch:
+			f.work[i].kept = c.write(f, f.keys[i], f.res[i].Entry)
+		default:
+			if entries == nil {
+				entries = make([]Entry[V], 0, len(f.keys)-i)
+			}
+			entries = append(entries, f.res[i].Entry)
+			if keys != nil {
+				keys = append(keys, f.keys[i])
+			}
 		}
-		if c.bstore == nil || len(f.keys) == 1 {
-			f.work[i].kept = c.write(f.ctx, f.keys[i], f.res[i].Entry)
-			continue
-		}
-		keys, entries = append(keys, f.keys[i]), append(entries, f.res[i].Entry)
 	}
-	if len(keys) == 0 {
+	if len(entries) == 0 {
 		return
 	}
-	if err := c.bstore.SetBatch(f.ctx, keys, entries); err != nil {
-		c.emit(f.ctx, Error, keys[0], fmt.Errorf("pipeline: %s: store set batch: %w", c.name, err), 0)
+	if keys == nil {
+		keys = f.keys
+	}
+	if err := c.bstore.SetBatch(f, keys, entries); err != nil {
+		c.emit(f, Error, keys[0], fmt.Errorf("pipeline: %s: store set batch: %w", c.name, err), 0)
 		return
 	}
 	for i := range f.res {
@@ -210,8 +223,8 @@ func (c *cache[K, V]) failed(f *call[K, V], i int, err error) Result[V] {
 			c.fill.mu.RUnlock()
 		}
 		if w.st == expired { // gone below: drop what was kept for stale-if-error
-			if derr := c.store.Delete(f.ctx, key); derr != nil {
-				c.emit(f.ctx, Error, key, fmt.Errorf("pipeline: %s: store delete: %w", c.name, derr), 0)
+			if derr := c.store.Delete(f, key); derr != nil {
+				c.emit(f, Error, key, fmt.Errorf("pipeline: %s: store delete: %w", c.name, derr), 0)
 			}
 		}
 		w.ev = NotFound
@@ -253,12 +266,15 @@ func (c *cache[K, V]) void(key K, all bool) {
 	if all {
 		c.fill.cleared.Add(1)
 		clear(c.flights.m)
+		c.flights.batches = nil
 		return
 	}
 	c.fill.dropped.Add(1)
-	if s, ok := c.flights.m[key]; ok {
+	for s, ok := c.flights.find(key); ok; s, ok = c.flights.find(key) {
 		s.f.work[s.i].void = true
-		delete(c.flights.m, key)
+		if !s.f.batched {
+			delete(c.flights.m, key)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,21 +12,24 @@ import (
 // x/sync/singleflight.
 //
 // Invariants, all under flights.mu:
-//   - m[k] names the call that fetches k below and that a caller may still
-//     join; a call enters m when it is made, before it fetches, and leaves
-//     when it lands or when a drop of k voids it (see fill.go);
+//   - a call that fetches k below and that a caller may still join is
+//     found by find(k): a single key's call in m, a batch's in batches
+//     (so that a batch pays nothing per key here, the fast path of the
+//     batch-of-misses target; its keys are indexed the first time someone
+//     looks for one, and a key a drop voided is not found). A call enters
+//     when it is made, before it fetches, and leaves when it lands or when
+//     a drop of k voids it (see fill.go);
 //   - a call's done channel, once made, is closed exactly once, by land,
 //     after its results are final; whoever joins a call makes the channel
 //     if the call has none, so that an unjoined call run by its own caller
 //     needs none;
-//   - landed moves before any call leaves m (by landing or by a drop): a
+//   - landed moves before any call leaves (by landing or by a drop): a
 //     caller that read landed before its store read, and finds it moved
 //     when it makes a call, reads the store again inside the call, so that
 //     a caller arriving just after a flight ended never fetches again.
 //
-// A call that its own caller ran, and that nobody joined, is reused (see
-// cache.recycle): nothing refers to it once it has landed, since its fetch
-// below ran under a fillCtx of its own.
+// A call is also the context its fetch below runs under (see Value), so a
+// call is never reused: a context below may live on after it landed.
 
 // slot is the place of a key in a call.
 type slot[K comparable, V any] struct {
@@ -34,9 +38,10 @@ type slot[K comparable, V any] struct {
 }
 
 type flights[K comparable, V any] struct {
-	mu     sync.Mutex
-	m      map[K]slot[K, V]
-	landed atomic.Uint64
+	mu      sync.Mutex
+	m       map[K]slot[K, V] // single keys' calls
+	batches []*call[K, V]    // batches' calls
+	landed  atomic.Uint64
 }
 
 // work is what a call knows of one of its keys besides the key.
@@ -72,16 +77,17 @@ type call[K comparable, V any] struct {
 	below   []K             // the keys passed below, for the fill marker
 	parent  context.Context // the caller's
 	bound   context.Context // detached: deadline and cancellation; nil when attached
-	ctx     context.Context // the fetch's: a *fillCtx made by run
 	done    chan struct{}
 	cleared uint64 // fillGuard.cleared when the call was made
 	dropped uint64 // fillGuard.dropped when the call was made (for calls not in m)
-	alone   bool   // not in m (NoCoalesce): voided by any drop
+	alone   bool   // not in the flights (NoCoalesce): voided by any drop
+	batched bool   // in flights.batches, not in m
+	aliased bool   // res is the out of the batch that made the call
 	recheck bool   // read the store again before fetching
 	refresh bool   // a refresh-ahead: counted in cache.refresh
 
-	batchOnce sync.Once
-	batch     *derivedBatch[K, V] // the record of a batch below that may be out of order; see dependent
+	batch atomic.Pointer[derivedBatch[K, V]] // the record of a batch below that may be out of order; see dependent
+	index map[K]int                          // a batch's keys' positions, made when first needed (under flights.mu)
 
 	// A single key's call keeps its slices here, so that it is one
 	// allocation.
@@ -91,48 +97,59 @@ type call[K comparable, V any] struct {
 }
 
 // newCall returns a call, for n keys, made by a caller with ctx. The
-// caller appends the keys, their work and a zero result for each.
+// caller adds the keys.
 func (c *cache[K, V]) newCall(ctx context.Context, n int) *call[K, V] {
-	f, _ := c.calls.Get().(*call[K, V])
-	if f == nil || n != 1 {
-		f = new(call[K, V])
-	}
-	f.c, f.parent = c, ctx
-	if n == 1 {
-		f.keys, f.res, f.work = f.key1[:0], f.res1[:0], f.work1[:0]
-	} else {
-		f.keys, f.res, f.work = make([]K, 0, n), make([]Result[V], 0, n), make([]work[V], 0, n)
+	f := &call[K, V]{c: c, parent: ctx}
+	if n == 1 { // the single miss: one allocation
+		f.keys, f.res, f.work = f.key1[:0], f.res1[:], f.work1[:0]
+	} else { // a batch's results are placed once its keys are known (see missBatch)
+		f.keys, f.work = make([]K, 0, n), make([]work[V], 0, n)
 	}
 	f.cleared, f.dropped = c.fill.cleared.Load(), c.fill.dropped.Load()
 	return f
 }
 
-// recycle keeps f, a single key's call that its caller ran and that nobody
-// joined, for another miss: the fast path of the miss target, which a
-// call's allocation would otherwise double. Once landed, such a call is out
-// of the flights and nobody else holds it (its fetch below ran under a
-// fillCtx of its own).
-func (c *cache[K, V]) recycle(f *call[K, V]) {
-	if f.done == nil && f.bound == nil && len(f.keys) == 1 {
-		*f = call[K, V]{}
-		c.calls.Put(f)
-	}
-}
-
 // add appends a key to the call.
 func (f *call[K, V]) add(key K, w work[V]) int {
-	f.keys, f.work, f.res = append(f.keys, key), append(f.work, w), append(f.res, Result[V]{})
+	f.keys, f.work = append(f.keys, key), append(f.work, w)
 	return len(f.keys) - 1
 }
 
-// join returns the call of key that a caller may join, making its done
-// channel. It must be called with mu held.
+// find returns the call of key that a caller may join. It must be called
+// with mu held.
+func (fl *flights[K, V]) find(key K) (slot[K, V], bool) {
+	if s, ok := fl.m[key]; ok {
+		return s, true
+	}
+	for _, f := range fl.batches {
+		if i, ok := f.indexOf(key); ok && !f.work[i].void {
+			return slot[K, V]{f, i}, true
+		}
+	}
+	return slot[K, V]{}, false
+}
+
+// joinLocked returns the call of key that a caller may join, making its
+// done channel. It must be called with mu held.
 func (fl *flights[K, V]) joinLocked(key K) (slot[K, V], bool) {
-	s, ok := fl.m[key]
+	s, ok := fl.find(key)
 	if ok && s.f.done == nil {
 		s.f.done = make(chan struct{})
 	}
 	return s, ok
+}
+
+// indexOf returns the position of key in a batch's call, indexing its keys
+// the first time. It must be called with flights.mu held.
+func (f *call[K, V]) indexOf(key K) (int, bool) {
+	if f.index == nil {
+		f.index = make(map[K]int, len(f.keys))
+		for i, k := range f.keys {
+			f.index[k] = i
+		}
+	}
+	i, ok := f.index[key]
+	return i, ok
 }
 
 // result returns the result of position i, waiting for the call to land or
@@ -187,13 +204,6 @@ func (f *call[K, V]) runDetached() {
 // becomes every key's error, a *PanicError.
 func (f *call[K, V]) run() {
 	defer f.land()
-	x := &fillCtx[K, V]{parent: f.parent, bound: f.bound, c: f.c}
-	if len(f.keys) == 1 {
-		x.key = f.keys[0]
-	} else {
-		x.f = f
-	}
-	f.ctx = x
 	f.c.fetchBelow(f)
 }
 
@@ -203,7 +213,7 @@ func (f *call[K, V]) run() {
 func (f *call[K, V]) land() {
 	c := f.c
 	if r := recover(); r != nil {
-		err := c.panicked(f.ctx, f.keys[0], r)
+		err := c.panicked(f, f.keys[0], r)
 		for i := range f.res {
 			f.res[i] = Result[V]{Err: err}
 		}
@@ -216,82 +226,76 @@ func (f *call[K, V]) land() {
 	}
 	c.flights.landed.Add(1)
 	c.flights.mu.Lock()
-	for i, k := range f.keys {
-		if s, ok := c.flights.m[k]; ok && s.f == f && s.i == i {
-			delete(c.flights.m, k)
-		}
+	if f.batched {
+		c.flights.batches = slices.DeleteFunc(c.flights.batches, func(b *call[K, V]) bool { return b == f })
+	} else if s, ok := c.flights.m[f.keys[0]]; ok && s.f == f {
+		delete(c.flights.m, f.keys[0])
 	}
 	done := f.done
 	c.flights.mu.Unlock()
+	if done != nil && f.aliased { // joined: keep the results once the batch has moved on
+		f.res = slices.Clone(f.res)
+	}
 	if done != nil {
 		close(done)
 	}
 }
 
-// A fillCtx is the context a call's fetch below runs under: the values of
-// the context of the caller that started the call, the fill marker that the
-// cache layers below record (see deps.go), and, when the call runs detached
-// from a cancellable caller, the deadline and cancellation of a shared bound
-// (see background.go) rather than that caller's. It is apart from the call,
-// which may be reused once it has landed, while a context below may live on.
-type fillCtx[K comparable, V any] struct {
-	parent context.Context
-	bound  context.Context // detached: deadline and cancellation; nil when attached
-	c      *cache[K, V]
-	key    K           // a single key's call
-	f      *call[K, V] // a batch's call, never reused; nil for a single key
-}
+// A call is the context its fetch below runs under: the values of the
+// context of the caller that started it, the fill marker that the cache
+// layers below record (see deps.go), and, when the call runs detached from
+// a cancellable caller, the deadline and cancellation of a shared bound
+// (see background.go) rather than that caller's.
 
 // base is the context that cancels the fetch.
-func (x *fillCtx[K, V]) base() context.Context {
-	if x.bound != nil {
-		return x.bound
+func (f *call[K, V]) base() context.Context {
+	if f.bound != nil {
+		return f.bound
 	}
-	return x.parent
+	return f.parent
 }
 
 // Deadline is the bound's, or the caller's when attached.
-func (x *fillCtx[K, V]) Deadline() (time.Time, bool) { return x.base().Deadline() }
+func (f *call[K, V]) Deadline() (time.Time, bool) { return f.base().Deadline() }
 
 // Done is the bound's, or the caller's when attached.
-func (x *fillCtx[K, V]) Done() <-chan struct{} { return x.base().Done() }
+func (f *call[K, V]) Done() <-chan struct{} { return f.base().Done() }
 
 // Err is the bound's, or the caller's when attached.
-func (x *fillCtx[K, V]) Err() error { return x.base().Err() }
+func (f *call[K, V]) Err() error { return f.base().Err() }
 
 // Value returns the fill marker, and otherwise the caller's values. A bound
 // holds no values of its own, but answers the context package's lookup of
 // its cancellation, so that a context derived from this one is cancelled
 // with the bound without a goroutine.
-func (x *fillCtx[K, V]) Value(key any) any {
+func (f *call[K, V]) Value(key any) any {
 	if key == (markerKey{}) {
-		return marker(x)
+		return marker(f)
 	}
-	if x.bound != nil {
-		if v := x.bound.Value(key); v != nil {
+	if f.bound != nil {
+		if v := f.bound.Value(key); v != nil {
 			return v
 		}
 	}
-	return x.parent.Value(key)
+	return f.parent.Value(key)
 }
 
-// directOver reports whether the cache layer of the fill is built right over
-// the one its fetch reaches (see deps.addDirect).
-func (x *fillCtx[K, V]) directOver() bool { return x.c.directOver }
+// directOver reports whether the cache layer of the call is built right
+// over the one its fetch reaches (see deps.addDirect).
+func (f *call[K, V]) directOver() bool { return f.c.directOver }
 
 // dependent is the fill marker (see marker): what a layer below records for
 // position i of the n keys it was asked.
-func (x *fillCtx[K, V]) dependent(i, n int) dependent {
-	if x.f == nil {
-		return derived[K, V]{x.c, x.key}
-	}
-	f := x.f
+func (f *call[K, V]) dependent(i, n int) dependent {
 	switch {
 	case len(f.below) == 1:
 		return derived[K, V]{f.c, f.below[0]}
 	case n == len(f.below) && f.c.inOrder:
 		return derived[K, V]{f.c, f.below[i]}
 	}
-	f.batchOnce.Do(func() { f.batch = newDerivedBatch(f.c, f.below) })
-	return f.batch
+	if b := f.batch.Load(); b != nil {
+		return b
+	}
+	f.batch.CompareAndSwap(nil, newDerivedBatch(f.c, f.below)) // one record, whoever makes it
+	return f.batch.Load()
 }

@@ -42,5 +42,11 @@ func TestHitRatioCountsSharedWaitsAsSparedFetches(t *testing.T) {
 		s = metrics.Layer("l").Stats()
 		require.EqualValues(t, 104, s.Misses)
 		require.EqualValues(t, 102, s.SharedWaits)
+
+		// A repeat before another missing key: only the repeat is shared.
+		pipeline.FetchMany(context.Background(), f, []string{"y", "y", "z"})
+		s = metrics.Layer("l").Stats()
+		require.EqualValues(t, 107, s.Misses)
+		require.EqualValues(t, 103, s.SharedWaits)
 	})
 }

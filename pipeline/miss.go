@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"hash/maphash"
+	"math/bits"
 
 	"github.com/multilayer-cache/multilayer/internal/keys"
 )
@@ -22,9 +24,7 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 		f.add(key, newWork(old, st))
 		f.alone = true
 		f.run()
-		r := f.res[0]
-		c.recycle(f)
-		return r.Entry, r.Err
+		return f.res[0].Entry, f.res[0].Err
 	}
 	detach := ctx.Done() != nil
 	c.flights.mu.Lock()
@@ -43,9 +43,7 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 	c.flights.mu.Unlock()
 	f.start(detach)
 	if !detach {
-		r := f.res[0]
-		c.recycle(f) // done is final: f has landed
-		return r.Entry, r.Err
+		return f.res[0].Entry, f.res[0].Err // done is final: f has landed
 	}
 	return f.result(ctx, 0)
 }
@@ -64,6 +62,16 @@ type missed struct {
 // no fetch under way covers go below in one call. Every position of a
 // repeated key counts the same way: a hit, or a miss.
 func (c *cache[K, V]) FetchBatch(ctx context.Context, ks []K, out []Result[V]) {
+	c.fetchBatch(ctx, ks, out, false)
+}
+
+// fetchDistinct is FetchBatch of keys that do not repeat, as a cache layer
+// above passes them (see distinctBatcher).
+func (c *cache[K, V]) fetchDistinct(ctx context.Context, ks []K, out []Result[V]) {
+	c.fetchBatch(ctx, ks, out, true)
+}
+
+func (c *cache[K, V]) fetchBatch(ctx context.Context, ks []K, out []Result[V], distinct bool) {
 	defer c.recoverBatch(ctx, ks, out)
 	if c.checkKeys && c.invalidKeys(ctx, ks, out) {
 		return
@@ -86,29 +94,31 @@ func (c *cache[K, V]) FetchBatch(ctx context.Context, ks []K, out []Result[V]) {
 	var misses []missed
 	for i := range out {
 		r := &out[i] // a fresh entry stays in out as the store wrote it
-		err := r.Err
-		found := err == nil
-		if isNotFound(err) {
-			err = nil
+		st := absent
+		if !isNotFound(r.Err) {
+			st = c.judge(ctx, ks[i], r.Entry, r.Err == nil, r.Err)
 		}
-		switch st := c.judge(ctx, ks[i], r.Entry, found, err); st {
+		switch st {
 		case fresh, due:
 			c.hit(ctx, ks[i])
 			if st == due {
 				c.refreshAhead(ctx, ks[i], r.Entry)
 			}
 		default:
+			if misses == nil { // room for every miss to come
+				misses = make([]missed, 0, len(out)-i)
+			}
 			misses = append(misses, missed{i, st})
 		}
 	}
 	if len(misses) > 0 {
-		c.missBatch(ctx, ks, out, misses, landed)
+		c.missBatch(ctx, ks, out, misses, landed, distinct)
 	}
 }
 
 // missBatch fetches the missed positions: a key under way in another call
 // joins it; the distinct others go below in one call of this batch's own.
-func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], misses []missed, landed uint64) {
+func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], misses []missed, landed uint64, distinct bool) {
 	pending := misses[:0]
 	for _, m := range misses {
 		if c.opts.NegativeTTL > 0 {
@@ -126,64 +136,112 @@ func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], mi
 	if detach {
 		own.done = make(chan struct{}) // before anyone can join it
 	}
-	slots := c.place(ks, out, pending, own, landed)
+	slots := c.place(ks, out, pending, own, landed, distinct)
+	if own.aliased = !detach && slots == nil && len(own.keys) == len(out); own.aliased {
+		own.res = out // the batch-of-misses target: no copy of each result (see land)
+		clear(out)
+	} else if len(own.res) != len(own.keys) {
+		own.res = make([]Result[V], len(own.keys))
+	}
 	if len(own.keys) > 0 {
 		own.start(detach)
 	}
 	leads := 0                  // own's keys were added in the order of their first positions
 	for j, m := range pending { // after own started: an observer may panic
-		if s := slots[j]; s.f == own && s.i == leads {
+		if s := slotAt(slots, own, j); s.f == own && s.i == leads {
 			leads++
 			continue
 		}
 		c.emit(ctx, SharedWait, ks[m.i], nil, 0) // joined another fetch, or repeats a key of this one
 	}
 	for j, m := range pending {
-		s := slots[j]
+		s := slotAt(slots, own, j)
 		if s.f != own || detach {
 			if err := s.f.wait(ctx); err != nil {
 				out[m.i] = Result[V]{Err: err}
 				continue
 			}
 		}
-		out[m.i] = s.f.res[s.i]
+		if !own.aliased {
+			out[m.i] = s.f.res[s.i]
+		}
 	}
 }
 
 // place finds the call that serves each pending position: another caller's
-// call of its key, or own, to which it adds the key (once). own enters the
-// flights, unless the layer does not coalesce.
-func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call[K, V], landed uint64) []slot[K, V] {
-	slots := make([]slot[K, V], len(pending))
-	if c.opts.NoCoalesce {
-		own.alone = true
-		seen := make(map[K]int, len(pending))
-		for j, m := range pending {
-			i, ok := seen[ks[m.i]]
-			if !ok {
-				i = own.add(ks[m.i], missedWork(out, m))
-				seen[ks[m.i]] = i
-			}
-			slots[j] = slot[K, V]{own, i}
-		}
-		return slots
+// call of its key, or own, to which it adds the key (once; when the keys
+// are known to be distinct, own's index is left for find to make). own
+// enters the flights, unless the layer does not coalesce. The slots it
+// returns are nil while each position j is own's key j (see slotAt).
+func (c *cache[K, V]) place(ks []K, out []Result[V], pending []missed, own *call[K, V], landed uint64, distinct bool) (slots []slot[K, V]) {
+	if !distinct && !distinctKeys(ks, pending) {
+		own.index = make(map[K]int, len(pending))
 	}
-	c.flights.mu.Lock()
-	own.recheck = c.flights.landed.Load() != landed
+	own.alone = c.opts.NoCoalesce
+	if !own.alone {
+		c.flights.mu.Lock()
+		defer c.flights.mu.Unlock()
+		own.recheck = c.flights.landed.Load() != landed
+	}
+	busy := !own.alone && (len(c.flights.m) > 0 || len(c.flights.batches) > 0)
 	for j, m := range pending {
 		k := ks[m.i]
-		if s, ok := c.flights.m[k]; ok {
-			if s.f != own {
-				s, _ = c.flights.joinLocked(k)
-			}
-			slots[j] = s
-			continue
+		s, ok := slot[K, V]{}, false
+		if s.i, ok = own.index[k]; ok {
+			s.f = own
+		} else if busy {
+			s, ok = c.flights.joinLocked(k)
 		}
-		slots[j] = slot[K, V]{own, own.add(k, missedWork(out, m))}
-		c.flights.m[k] = slots[j]
+		if !ok {
+			s = slot[K, V]{own, own.add(k, missedWork(out, m))}
+			if own.index != nil {
+				own.index[k] = s.i
+			}
+		}
+		if slots == nil && s != (slot[K, V]{own, j}) {
+			slots = make([]slot[K, V], len(pending))
+			for i := range j {
+				slots[i] = slot[K, V]{own, i}
+			}
+		}
+		if slots != nil {
+			slots[j] = s
+		}
 	}
-	c.flights.mu.Unlock()
+	if !own.alone && len(own.keys) > 0 {
+		own.batched = true
+		c.flights.batches = append(c.flights.batches, own)
+	}
 	return slots
+}
+
+// distinctKeys reports whether the keys of the pending positions are
+// certainly distinct, as their hashes are: the fast path of the
+// batch-of-misses target, where a map of the keys would cost more than the
+// rest of the layer's work. A repeated hash leaves the check to own's index.
+func distinctKeys[K comparable](ks []K, pending []missed) bool {
+	seen := make([]uint64, 2<<bits.Len(uint(len(pending)))) // open addressing; 0 is empty
+	mask := uint64(len(seen) - 1)
+	for _, m := range pending {
+		h := maphash.Comparable(keySeed, ks[m.i]) | 1
+		j := h & mask
+		for seen[j] != 0 && seen[j] != h {
+			j = (j + 1) & mask
+		}
+		if seen[j] == h {
+			return false
+		}
+		seen[j] = h
+	}
+	return true
+}
+
+// slotAt returns the slot of pending position j (see place).
+func slotAt[K comparable, V any](slots []slot[K, V], own *call[K, V], j int) slot[K, V] {
+	if slots == nil {
+		return slot[K, V]{own, j}
+	}
+	return slots[j]
 }
 
 // missedWork returns the work of a missed position: its state, and the
