@@ -88,9 +88,9 @@ func get(b *testing.B, s *disk.Store) func(n int) {
 	}
 }
 
-// writeRename is the baseline of a Set.
-func writeRename(b *testing.B, dir string) func(n int) {
-	value := make([]byte, benchValue)
+// writeRename is the baseline of a Set: it writes size bytes.
+func writeRename(b *testing.B, dir string, size int) func(n int) {
+	value := make([]byte, size)
 	return func(n int) {
 		for i := range n {
 			f, err := os.CreateTemp(dir, "tmp-")
@@ -145,7 +145,7 @@ func BenchmarkGet(b *testing.B) {
 }
 
 func BenchmarkSet(b *testing.B) {
-	b.Run("impl=write-rename", func(b *testing.B) { loop(b, writeRename(b, plainDir(b))) })
+	b.Run("impl=write-rename", func(b *testing.B) { loop(b, writeRename(b, plainDir(b), benchValue)) })
 	b.Run("impl=disk", func(b *testing.B) { loop(b, set(b, fullStore(b, 2*benchKeys), false)) })
 	b.Run("impl=disk-full", func(b *testing.B) { loop(b, set(b, fullStore(b, benchKeys), true)) })
 }
@@ -160,8 +160,9 @@ func BenchmarkPaired(b *testing.B) {
 	})
 	b.Run("Set", func(b *testing.B) {
 		paired.Run(b, 64,
-			paired.Impl{Name: "write-rename", Run: writeRename(b, plainDir(b))},
+			paired.Impl{Name: "write-rename", Run: writeRename(b, plainDir(b), benchValue)},
 			paired.Impl{Name: "disk", Run: set(b, fullStore(b, 2*benchKeys), false)},
+			paired.Impl{Name: "write-rename-file-size", Run: writeRename(b, plainDir(b), int(fileSize(benchNames[0], benchValue)))},
 			paired.Impl{Name: "disk-full", Run: set(b, fullStore(b, benchKeys), true)})
 	})
 }
