@@ -103,10 +103,10 @@ var script = []struct {
 
 const scriptTree = `bucket (source)
 └── raw_files (cache) entries=3/1024 hits=3 misses=4 fills=3 not_found=1 hit_ratio=42.9%
-    ├── parse ([]uint8 → main.Doc)
+    ├── parse ([]byte → main.Doc)
     │   └── map key (main.DocKey → string)
     │       └── parsed_files (cache) entries=2/1024 hits=1 misses=4 fills=2 not_found=1 errors=1 hit_ratio=20.0%
-    └── transform ([]uint8 → int)
+    └── transform ([]byte → int)
         └── sizes (cache) entries=1/1024 hits=1 misses=1 fills=1 hit_ratio=50.0%
 `
 
