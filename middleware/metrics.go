@@ -127,8 +127,8 @@ func (o metricsObserver[K]) Observe(_ context.Context, e pipeline.Event[K]) {
 	if e.Elapsed > 0 {
 		o.observe(e.Elapsed)
 	}
-	if e.Err != nil {
-		o.noteError(e.Err)
+	if e.Err != nil && (e.Kind == pipeline.Error || e.Kind == pipeline.StaleServed) {
+		o.noteError(e.Err) // not a NotFound's ErrNotFound: that is an answer
 	}
 }
 

@@ -33,6 +33,7 @@ func TestMetricsKeepTheLastErrorWithItsTime(t *testing.T) {
 		obs.Observe(ctx, pipeline.Event[string]{Kind: pipeline.Error, Err: errors.New("first")})
 		time.Sleep(time.Minute)
 		obs.Observe(ctx, pipeline.Event[string]{Kind: pipeline.Hit})
+		obs.Observe(ctx, pipeline.Event[string]{Kind: pipeline.NotFound, Err: pipeline.ErrNotFound})
 		obs.Observe(ctx, pipeline.Event[string]{Kind: pipeline.StaleServed, Err: errors.New("second")})
 		got, ok := m.Layer("l").LastError()
 		require.True(t, ok)
