@@ -16,8 +16,8 @@ import (
 
 // Geometry of a chart, in pixels.
 const (
-	chartW    = 260 // plot area
-	chartH    = 56
+	chartW    = 300 // plot area
+	chartH    = 60
 	chartLeft = 44 // margin for the value labels
 	chartBot  = 14 // margin for the time labels
 )

@@ -65,7 +65,7 @@ th { font-weight: 600; background: #fafafa; }
 <p class="meta">As of {{.Now}}. Auto-refresh: {{$r := .Refresh}}{{range $s := (refreshes)}}{{if eq $s $r}}<b>{{if $s}}{{$s}}s{{else}}off{{end}}</b>{{else}}<a href="?{{if $s}}refresh={{$s}}{{end}}">{{if $s}}{{$s}}s{{else}}off{{end}}</a>{{end}}{{end}}.
 Also as <a href="?format=json">JSON</a> and <a href="?format=text">text</a>.</p>
 {{if .Cards}}<section class="cards">
-{{range .Cards}}<article class="card{{if .Recent}} failing{{else if not .Counted}} quiet{{end}}">
+{{range .Cards}}<article class="card{{if .Recent}} failing{{else if not .Counted}} quiet{{end}}"{{if .Recent}} title="an error less than 15 minutes ago"{{end}}>
 <h3>{{.Name}} <span class="kind">{{.Kind}}{{with .Detail}}, {{.}}{{end}}</span></h3>
 <div class="body">
 <div class="state">
@@ -83,7 +83,7 @@ Also as <a href="?format=json">JSON</a> and <a href="?format=text">text</a>.</p>
 {{end}}</div>
 {{if .RatioChart}}<div class="charts">
 <figure><figcaption>hit ratio, per {{$.Every}}{{with .RatioNow}}: last <b>{{.}}</b>{{end}}</figcaption>{{.RatioChart}}</figure>
-<figure><figcaption>p99 time below, per {{$.Every}}{{with .P99Now}}: last <b>{{.}}</b>{{end}}</figcaption>{{.P99Chart}}</figure>
+<figure><figcaption>p99 time below, per {{$.Every}}{{if .RatioNow}}: last <b>{{or .P99Now "no fetch below"}}</b>{{end}}</figcaption>{{.P99Chart}}</figure>
 </div>
 {{else if and .Counted (not $.HasHistory)}}<p class="line1 note">No charts: serve the page from a debughttp.Sampler to chart the last minutes.</p>
 {{end}}</div>
