@@ -15,9 +15,7 @@ type pair[A, B any] struct {
 	b B
 }
 
-type tagged struct {
-	Raw []uint8 `json:"a,b/c uint8"`
-}
+type tagged struct{ Raw []uint8 }
 
 func TestStringWritesTypesAsUsersDo(t *testing.T) {
 	t.Parallel()
