@@ -40,6 +40,7 @@ th { font-weight: 600; background: #fafafa; }
 .figures span { color: #666; font-size: .8em; }
 .figures .bad b { color: #c33; }
 .line1 { margin: .2em 0; font-size: .9em; font-variant-numeric: tabular-nums; }
+.counts span { white-space: nowrap; }
 .bar { display: inline-block; width: 8em; height: .7em; background: #e6e6e6; vertical-align: middle; margin: 0 .4em; }
 .bar i { display: block; height: 100%; background: #58a; }
 .charts { display: flex; gap: .5em; margin: .3em 0; }
@@ -77,7 +78,7 @@ Also as <a href="?format=json">JSON</a> and <a href="?format=text">text</a>.</p>
 </div>
 {{else}}<p class="line1">No counts: give the layer an observer that counts, such as middleware.Observe's.</p>
 {{end}}{{with .Entries}}<p class="line1">entries {{.}}{{end}}{{if ge .FillPct 0}}<span class="bar" title="{{.FillPct}}% full"><i style="width: {{.FillPct}}%"></i></span>{{.FillPct}}% full{{end}}{{if .Entries}}{{with .Evicted}} · {{.}} evicted{{end}}</p>
-{{end}}{{if .Counted}}<p class="line1">hits {{.Hits}} · misses {{.Misses}}{{range .Others}} · {{.Name}} {{.N}}{{end}}{{if .Timed}} · {{.Timed}} fetches below timed{{end}}</p>
+{{end}}{{if .Counted}}<p class="line1 counts"><span>hits {{.Hits}}</span> · <span>misses {{.Misses}}</span>{{range .Others}} · <span>{{.Name}} {{.N}}</span>{{end}}{{if .Timed}} · <span>{{.Timed}} fetches below timed</span>{{end}}</p>
 {{end}}{{if .LastError}}<p class="err">last error <time>{{.ErrorAt}}</time> ({{.ErrorAgo}}):<br><code>{{.LastError.Message}}</code></p>
 {{else if .Counted}}<p class="err ok">no error</p>
 {{end}}</div>

@@ -42,7 +42,7 @@ func TestPageShowsEachLayersState(t *testing.T) {
 		`<div class="bad"><b>1</b><span>errors</span>`,
 		`entries 300 of 1000<span class="bar" title="30% full">`,
 		`30% full · 7 evicted`,
-		`100 fetches below timed`,
+		`<span>100 fetches below timed</span>`,
 		`last error <time>2026-12-06 20:01:02 UTC</time>`,
 		`<code>postgres: connection refused</code>`,
 		`<span>key <b>int</b></span> <span>value <b>[]byte</b></span> <span>TTL <b>1m0s</b></span>`,
