@@ -19,7 +19,9 @@ import (
 // hands out an observer per layer, and an exporter, such as the Prometheus
 // collector of package middleware/prom, reads them all. Each observer is
 // also a pipeline.StatsSource, so that its layer shows its counts in a
-// pipeline's tree (pipeline.TreeOf).
+// pipeline's tree (pipeline.TreeOf), and a pipeline.LatencySource and a
+// pipeline.ErrorSource, so that it shows its percentiles and its last error
+// (see LayerMetrics.LastError) there and on the debug page.
 //
 // Metrics is safe for concurrent use. It holds no goroutine and needs no
 // Close.
