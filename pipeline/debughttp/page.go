@@ -29,7 +29,7 @@ th { font-weight: 600; background: #fafafa; }
 .body { display: flex; flex-wrap: wrap; gap: .5em 2em; justify-content: space-between; }
 .state { flex: 1 1 24em; min-width: 0; }
 .note { color: #666; }
-.card { border: 1px solid #ccc; border-left: 6px solid #3a7; border-radius: 4px; padding: .6em .9em; }
+.card { min-width: 0; border: 1px solid #ccc; border-left: 6px solid #3a7; border-radius: 4px; padding: .6em .9em; }
 .card.failing { border-left-color: #c33; }
 .card.quiet { border-left-color: #bbb; }
 .card h3 { margin: 0 0 .4em; font-size: 1.15em; }
@@ -43,7 +43,7 @@ th { font-weight: 600; background: #fafafa; }
 .counts span { white-space: nowrap; }
 .bar { display: inline-block; width: 8em; height: .7em; background: #e6e6e6; vertical-align: middle; margin: 0 .4em; }
 .bar i { display: block; height: 100%; background: #58a; }
-.charts { display: flex; gap: .5em; margin: .3em 0; }
+.charts { display: flex; flex-wrap: wrap; gap: .5em; margin: .3em 0; }
 .charts figure { margin: 0; }
 .charts figcaption { font-size: .8em; color: #555; }
 .chart .plot { fill: #fafafa; stroke: #ddd; }
