@@ -75,13 +75,13 @@ func ratioChart(h history, every time.Duration) template.HTML {
 }
 
 // p99Chart draws a layer's 99th percentile of the time below it, from 0 to
-// a round value above the highest.
+// a round value at least a tenth above the highest.
 func p99Chart(h history, every time.Duration) template.HTML {
 	var highest time.Duration
 	for _, p := range h.points {
 		highest = max(highest, p.p99)
 	}
-	top := roundUp(highest)
+	top := roundUp(highest + highest/10) // headroom: a line along the top edge is hard to read
 	return chart(h, every, "p99 time below", float64(top), duration(top), func(p point) (float64, bool) {
 		return float64(p.p99), p.p99 >= 0
 	})
