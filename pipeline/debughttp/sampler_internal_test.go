@@ -83,3 +83,25 @@ func TestChartSizeIsBounded(t *testing.T) {
 		require.Equal(t, maxSamples/2, strings.Count(svg, "<circle"), name)
 	}
 }
+
+func TestChartLabelsAreShortAndRound(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		got  string
+		want string
+	}{
+		{name: "three digits", got: duration(1234567 * time.Nanosecond), want: "1.23ms"},
+		{name: "microseconds", got: duration(523456 * time.Nanosecond), want: "523µs"},
+		{name: "nanoseconds", got: duration(999), want: "999ns"},
+		{name: "zero", got: duration(0), want: "0"},
+		{name: "round up to 1", got: duration(roundUp(0)), want: "1µs"},
+		{name: "round up to 2", got: duration(roundUp(1100 * time.Microsecond)), want: "2ms"},
+		{name: "round up to 5", got: duration(roundUp(2001 * time.Microsecond)), want: "5ms"},
+		{name: "round up to 10", got: duration(roundUp(9 * time.Second)), want: "10s"},
+		{name: "a span in minutes", got: shortSpan(15 * time.Minute), want: "15m"},
+		{name: "a span in seconds", got: shortSpan(90 * time.Second), want: "90s"},
+	} {
+		require.Equal(t, tt.want, tt.got, tt.name)
+	}
+}
