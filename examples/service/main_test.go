@@ -237,7 +237,7 @@ func requireCards(t *testing.T, dom string) {
 		`<h3>raw_files <span class="kind">cache</span></h3>`,
 		`<b>42.9%</b><span>hit ratio</span>`,
 		`<h3>parsed_files <span class="kind">cache</span></h3>`,
-		`<p class="line1">entries 2 of 1024`,
+		`<span>entries 2 of 1024</span>`,
 		`<code>pipeline: parsed_files: middleware: parse: parse doc: unexpected end of JSON input</code>`,
 		`<span>key <b>main.DocKey</b></span> <span>value <b>main.Doc</b></span>`,
 		`<span>key <b>string</b></span> <span>value <b>[]byte</b></span>`,

@@ -27,7 +27,7 @@ th.l, td.l { text-align: left; }
 th { font-weight: 600; background: #fafafa; }
 .cards { display: grid; gap: 1em; }
 .body { display: flex; flex-wrap: wrap; gap: .5em 2em; justify-content: space-between; }
-.state { flex: 1 1 24em; min-width: 0; }
+.state { flex: 1 1 28em; min-width: 0; }
 .note { color: #666; }
 .card { min-width: 0; border: 1px solid #ccc; border-left: 6px solid #3a7; border-radius: 4px; padding: .6em .9em; }
 .card.failing { border-left-color: #c33; }
@@ -64,7 +64,8 @@ th { font-weight: 600; background: #fafafa; }
 <body>
 <h1>multilayer pipelines</h1>
 <p class="meta">As of {{.Now}}. Auto-refresh: {{$r := .Refresh}}{{range $s := (refreshes)}}{{if eq $s $r}}<b>{{if $s}}{{$s}}s{{else}}off{{end}}</b>{{else}}<a href="?{{if $s}}refresh={{$s}}{{end}}">{{if $s}}{{$s}}s{{else}}off{{end}}</a>{{end}}{{end}}.
-Also as <a href="?format=json">JSON</a> and <a href="?format=text">text</a>.</p>
+Also as <a href="?format=json">JSON</a> and <a href="?format=text">text</a>.{{if .HasHistory}}
+Charts: a point per {{.Every}} over the last {{.Window}}; a gap is an interval with no lookup, or no fetch below.{{end}}</p>
 {{if .Cards}}<section class="cards">
 {{range .Cards}}<article class="card{{if .Recent}} failing{{else if not .Counted}} quiet{{end}}"{{if .Recent}} title="an error less than 15 minutes ago"{{end}}>
 <h3>{{.Name}} <span class="kind">{{.Kind}}{{with .Detail}}, {{.}}{{end}}</span></h3>
@@ -77,7 +78,7 @@ Also as <a href="?format=json">JSON</a> and <a href="?format=text">text</a>.</p>
 <div{{if .Errors}} class="bad"{{end}}><b>{{.Errors}}</b><span>errors</span></div>
 </div>
 {{else}}<p class="line1">No counts: give the layer an observer that counts, such as middleware.Observe's.</p>
-{{end}}{{with .Entries}}<p class="line1">entries {{.}}{{end}}{{if ge .FillPct 0}}<span class="bar" title="{{.FillPct}}% full"><i style="width: {{.FillPct}}%"></i></span>{{.FillPct}}% full{{end}}{{if .Entries}}{{with .Evicted}} · {{.}} evicted{{end}}</p>
+{{end}}{{with .Entries}}<p class="line1 counts"><span>entries {{.}}</span>{{end}}{{if ge .FillPct 0}}<span class="bar" title="{{.FillPct}}% full"><i style="width: {{.FillPct}}%"></i></span><span>{{.FillPct}}% full</span>{{end}}{{if .Entries}}{{with .Evicted}} · <span>{{.}} evicted</span>{{end}}</p>
 {{end}}{{if .Counted}}<p class="line1 counts"><span>hits {{.Hits}}</span> · <span>misses {{.Misses}}</span>{{range .Others}} · <span>{{.Name}} {{.N}}</span>{{end}}{{if .Timed}} · <span>{{.Timed}} fetches below timed</span>{{end}}</p>
 {{end}}{{if .LastError}}<p class="err">last error <time>{{.ErrorAt}}</time> ({{.ErrorAgo}}):<br><code>{{.LastError.Message}}</code></p>
 {{else if .Counted}}<p class="err ok">no error</p>

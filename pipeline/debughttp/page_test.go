@@ -40,8 +40,8 @@ func TestPageShowsEachLayersState(t *testing.T) {
 		`<b>6ms</b><span>p50 below</span>`,  // 1ms + 50/90 of (1ms, 10ms]
 		`<b>91ms</b><span>p99 below</span>`, // in (10ms, 100ms]
 		`<div class="bad"><b>1</b><span>errors</span>`,
-		`entries 300 of 1000<span class="bar" title="30% full">`,
-		`30% full · 7 evicted`,
+		`<span>entries 300 of 1000</span><span class="bar" title="30% full">`,
+		`<span>30% full</span> · <span>7 evicted</span>`,
 		`<span>100 fetches below timed</span>`,
 		`last error <time>2026-12-06 20:01:02 UTC</time>`,
 		`<code>postgres: connection refused</code>`,
@@ -60,7 +60,7 @@ func TestPageSaysWhatALayerDoesNotReport(t *testing.T) {
 	_, body := get(t, debughttp.Handler(l), http.MethodGet, "/", "")
 	require.Contains(t, body, `<b>–</b><span>p50 below</span>`)
 	require.Contains(t, body, `<p class="err ok">no error</p>`)
-	require.Contains(t, body, "entries 3</p>", "no capacity, no bar, no evictions")
+	require.Contains(t, body, "<span>entries 3</span></p>", "no capacity, no bar, no evictions")
 	require.NotContains(t, body, "evicted</p>")
 }
 

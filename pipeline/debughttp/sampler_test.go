@@ -81,6 +81,7 @@ func TestSamplerChartsEachLayersLastInterval(t *testing.T) {
 		require.Equal(t, 2, strings.Count(body, `<svg class="chart"`))
 		require.Contains(t, body, `<polyline points="`, "two samples make a line")
 		require.Contains(t, body, `class="xl">−15m</text>`)
+		require.Contains(t, body, "Charts: a point per 10s over the last 15m;")
 	})
 }
 

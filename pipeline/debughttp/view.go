@@ -20,6 +20,7 @@ type view struct {
 	Counts     []row
 	HasHistory bool
 	Every      string // between samples
+	Window     string // of the charts
 }
 
 // row is a layer that has counts, in the page's table.
@@ -61,7 +62,7 @@ func newView(t pipeline.Tree, s *Sampler, refresh int, now time.Time) view {
 		v.RefreshQ = "&refresh=" + strconv.Itoa(refresh)
 	}
 	if s != nil {
-		v.Every = s.every.String()
+		v.Every, v.Window = s.every.String(), shortSpan(time.Duration(s.size)*s.every)
 	}
 	seen := make(map[string]int)
 	for _, n := range t.Nodes() {
