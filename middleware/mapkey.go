@@ -2,9 +2,9 @@ package middleware
 
 import (
 	"context"
-	"reflect"
 
 	"github.com/multilayer-cache/multilayer/internal/plumbing"
+	"github.com/multilayer-cache/multilayer/internal/typename"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -98,7 +98,6 @@ func (m *mapKeyBatch[K2, K, V]) FetchBatch(ctx context.Context, keys []K2, out [
 	m.batch.FetchBatch(ctx, inner, out)
 }
 
-// typeName returns the name of T for descriptions, such as "string".
-func typeName[T any]() string {
-	return reflect.TypeFor[T]().String()
-}
+// typeName returns the name of T for descriptions, as users write it, such
+// as "[]byte" (see internal/typename).
+func typeName[T any]() string { return typename.Of[T]() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,9 @@ import (
 // layer for other layers, and an exporter, such as the Prometheus
 // collector of package middleware/prom, reads them all. Each observer is
 // also a pipeline.StatsSource, so that its layer shows its counts in a
-// pipeline's tree (pipeline.TreeOf).
+// pipeline's tree (pipeline.TreeOf), and a pipeline.LatencySource and a
+// pipeline.ErrorSource, so that it shows its percentiles and its last error
+// (see LayerMetrics.LastError) there and on the debug page.
 //
 // Metrics is safe for concurrent use. It holds no goroutine and needs no
 // Close.
@@ -141,6 +144,9 @@ func (o metricsObserver[K]) Observe(_ context.Context, e pipeline.Event[K]) {
 	if e.Elapsed > 0 {
 		o.observe(e.Elapsed)
 	}
+	if e.Err != nil && (e.Kind == pipeline.Error || e.Kind == pipeline.StaleServed) {
+		o.noteError(e.Err) // not a NotFound's ErrNotFound: that is an answer
+	}
 }
 
 // Counter returns the counter of kind, so that the layer counts events
@@ -167,6 +173,8 @@ type LayerMetrics struct {
 	sum     atomic.Int64    // nanoseconds
 
 	meter atomic.Pointer[pipeline.Meter] // the layer's store, if it says how full it is
+
+	lastErr atomic.Pointer[pipeline.LastError] // see noteError
 }
 
 // ObserveMeter keeps the layer's store, so that Usage can ask it how full
@@ -242,16 +250,29 @@ func (l *LayerMetrics) Latency() Histogram {
 }
 
 // A Histogram is a snapshot of a distribution of durations, in the shape
-// Prometheus uses: cumulative counts per upper bound.
-type Histogram struct {
-	// Bounds are the upper bounds of the buckets, in increasing order.
-	Bounds []time.Duration
-	// Counts[i] is the number of durations at most Bounds[i].
-	Counts []uint64
-	// Count is the number of durations, including those above the last
-	// bound.
-	Count uint64
-	// Sum is the total of the durations. Under load it may include a few
-	// durations that Count does not, or the other way round.
-	Sum time.Duration
+// Prometheus uses: cumulative counts per upper bound. It is
+// pipeline.Histogram, whose Quantile estimates percentiles.
+type Histogram = pipeline.Histogram
+
+// maxErrorText bounds the text of a layer's last error that is kept.
+const maxErrorText = 512
+
+// noteError keeps err as the layer's last error, with the time; only
+// events that carry an error read the clock.
+func (l *LayerMetrics) noteError(err error) {
+	msg := err.Error()
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "…"
+	}
+	l.lastErr.Store(&pipeline.LastError{Message: msg, At: time.Now()})
+}
+
+// LastError returns the last error of the layer (from an Error or
+// StaleServed event), its text cut to 512 bytes, and when it happened; false
+// if there was none (see pipeline.ErrorSource).
+func (l *LayerMetrics) LastError() (pipeline.LastError, bool) {
+	if e := l.lastErr.Load(); e != nil {
+		return *e, true
+	}
+	return pipeline.LastError{}, false
 }

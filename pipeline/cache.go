@@ -465,13 +465,15 @@ func (c *cache[K, V]) storeEvent(e StoreEvent[K]) {
 	c.emit(context.Background(), e.Kind, e.Key, e.Err, 0)
 }
 
-// Describe says what the cache layer is, with its live counts if its
-// observer counts events.
+// Describe says what the cache layer is, with its settings, and with its
+// live counts, latency and last error if its observer keeps them.
 func (c *cache[K, V]) Describe() Description {
-	d := Description{Name: c.name, Kind: "cache", Next: []any{c.inner}, Stats: statsOf(c.observer)}
+	d := Description{Name: c.name, Kind: "cache", Next: []any{c.inner}, Stats: statsOf(c.observer), Settings: c.settings()}
+	report(&d, c.observer)
 	if m, ok := c.store.(Meter); ok {
 		u := m.Usage()
 		d.Usage = &u
+		_, d.ReportsEvictions = c.store.(Notifier[K]) // a bounded store that tells its layer what happens
 	}
 	if k, ok := c.store.(interface{ LayerKind() string }); ok {
 		d.Kind = k.LayerKind()

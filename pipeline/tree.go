@@ -20,6 +20,12 @@ type Node struct {
 	Detail string `json:"detail,omitempty"`
 	Stats  *Stats `json:"stats,omitempty"`
 	Usage  *Usage `json:"usage,omitempty"`
+	// Latency, LastError, Settings and ReportsEvictions are as in the
+	// layer's Description.
+	Latency          *Histogram `json:"latency,omitempty"`
+	LastError        *LastError `json:"last_error,omitempty"`
+	Settings         []Setting  `json:"settings,omitempty"`
+	ReportsEvictions bool       `json:"reports_evictions,omitempty"`
 	// Dependents are the layers directly above this one, in the order they
 	// were found; a shared layer has several.
 	Dependents []*Node `json:"dependents,omitempty"`
@@ -87,6 +93,7 @@ func (w *walker) visit(f any, depth int) *Node {
 	}
 	desc := d.Describe()
 	n.Name, n.Kind, n.Detail, n.Stats, n.Usage = desc.Name, desc.Kind, desc.Detail, desc.Stats, desc.Usage
+	n.Latency, n.LastError, n.Settings, n.ReportsEvictions = desc.Latency, desc.LastError, desc.Settings, desc.ReportsEvictions
 	w.walking[n] = true
 	isRoot := true
 	for _, next := range desc.Next {

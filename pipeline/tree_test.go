@@ -247,6 +247,13 @@ func TestTreeJSON(t *testing.T) {
 		"name": "bucket", "kind": "source",
 		"dependents": [{
 			"name": "raw", "kind": "cache", "detail": "ttl 1m0s",
+			"settings": [
+				{"name": "key", "value": "string"}, {"name": "value", "value": "string"},
+				{"name": "store", "value": "*pipeline_test.memStore[string, string]"},
+				{"name": "TTL", "value": "1m0s"}, {"name": "NegativeTTL", "value": "off"},
+				{"name": "StaleIfError", "value": "off"}, {"name": "RefreshAhead", "value": "off"},
+				{"name": "coalescing", "value": "on"}, {"name": "FetchTimeout", "value": "30s"}
+			],
 			"stats": {"hits": 1, "misses": 1, "fills": 1, "not_found": 0, "negative_hits": 0,
 				"errors": 0, "shared_waits": 0, "stale_served": 0, "invalidated": 0, "evicted": 0,
 				"hit_ratio": 0.5},

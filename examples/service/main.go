@@ -8,7 +8,7 @@
 //	GET /docs/{id}?parser=v1        the parsed document, as JSON
 //	GET /sizes/{id}                 the size of the file, in bytes
 //	GET /metrics                    the layers' metrics, for Prometheus
-//	GET /debug/multilayer           the pipeline's tree with live counts
+//	GET /debug/multilayer           the state of every layer, with charts, and the tree
 //
 // Run it with
 //
@@ -143,7 +143,13 @@ func serve(ctx context.Context, w io.Writer, ln net.Listener, c config) error {
 	mux.HandleFunc("GET /docs/{id}", p.doc)
 	mux.HandleFunc("GET /sizes/{id}", p.size)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("GET /debug/multilayer", debughttp.Handler(p.docs, p.sizes))
+	sampler, err := debughttp.NewSampler(nil, p.docs, p.sizes) // charts of the last 15 minutes
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer sampler.Close()
+	mux.Handle("GET /debug/multilayer", sampler.Handler())
 
 	srv := &http.Server{
 		Handler:           logRequests(logger, mux),
@@ -176,7 +182,7 @@ GET /files/{id}            the raw file
 GET /docs/{id}?parser=v1   the parsed document, as JSON
 GET /sizes/{id}            the size of the file, in bytes
 GET /metrics               the layers' metrics, for Prometheus
-GET /debug/multilayer      the pipeline's tree with live counts
+GET /debug/multilayer      the state of every layer, with charts, and the tree
 
 Files: a, b, c, and broken (which does not parse).
 `)

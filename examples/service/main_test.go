@@ -111,10 +111,10 @@ var script = []struct {
 
 const scriptTree = `bucket (source)
 └── raw_files (cache) entries=3/1024 hits=3 misses=4 fills=3 not_found=1 hit_ratio=42.9%
-    ├── parse ([]uint8 → main.Doc)
+    ├── parse ([]byte → main.Doc)
     │   └── map key (main.DocKey → string)
     │       └── parsed_files (cache) entries=2/1024 hits=1 misses=4 fills=2 not_found=1 errors=1 hit_ratio=20.0%
-    └── transform ([]uint8 → int)
+    └── transform ([]byte → int)
         └── sizes (cache) entries=1/1024 hits=1 misses=1 fills=1 hit_ratio=50.0%
 `
 
@@ -209,7 +209,7 @@ func TestDebugPageInBrowser(t *testing.T) {
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-extensions", "--disable-crash-reporter",
 		"--user-data-dir="+t.TempDir(),
-		"--dump-dom", s.url+"/debug/multilayer")
+		"--dump-dom", s.url+"/debug/multilayer?refresh=30")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
@@ -230,6 +230,35 @@ func TestDebugPageInBrowser(t *testing.T) {
 		rows = append(rows, row)
 	}
 	require.Equal(t, scriptCounts, rows)
+	requireCards(t, dom)
+}
+
+// requireCards checks the cards of the page as the browser renders them:
+// one per layer that counts, each with its figures, two charts, its last
+// error and its settings, types as Go code writes them; and the refresh.
+func requireCards(t *testing.T, dom string) {
+	t.Helper()
+	require.Contains(t, dom, `<meta http-equiv="refresh" content="30">`)
+	require.Equal(t, 3, strings.Count(dom, `<article class="card`))
+	require.Equal(t, 6, strings.Count(dom, `<svg class="chart"`))
+	for _, want := range []string{
+		`<h3>raw_files <span class="kind">cache</span></h3>`,
+		`<b>42.9%</b><span>hit ratio</span>`,
+		`<h3>parsed_files <span class="kind">cache</span></h3>`,
+		`<span>entries 2 of 1024</span>`,
+		`<code>pipeline: parsed_files: middleware: parse: parse doc: unexpected end of JSON input</code>`,
+		`<span>key <b>main.DocKey</b></span> <span>value <b>main.Doc</b></span>`,
+		`<span>key <b>string</b></span> <span>value <b>[]byte</b></span>`,
+		`<span>TTL <b>none</b></span>`,
+	} {
+		require.Contains(t, dom, want)
+	}
+	// Every layer fetched below, so each has its percentiles.
+	p50 := regexp.MustCompile(`<b>([^<]*)</b><span>p50 below</span>`).FindAllStringSubmatch(dom, -1)
+	require.Len(t, p50, 3)
+	for _, m := range p50 {
+		require.NotEqual(t, "–", m[1])
+	}
 }
 
 // findChromium returns the path of Chromium. Without one, the test is

@@ -30,9 +30,9 @@ after the file changed and raw "a" was invalidated: both branches fetch again
 the tree:
 bucket (source)
 └── raw (cache) entries=1/1024 hits=2 misses=2 fills=2 invalidated=1 hit_ratio=50.0%
-    ├── parse ([]uint8 → map[string]interface {})
+    ├── parse ([]byte → map[string]any)
     │   └── json (cache) entries=1/512 hits=1 misses=2 fills=2 invalidated=1 hit_ratio=33.3%
-    └── parse ([]uint8 → string)
+    └── parse ([]byte → string)
         └── yaml (cache) entries=1/512 hits=1 misses=2 fills=2 invalidated=1 hit_ratio=33.3%
 `, out.String())
 }

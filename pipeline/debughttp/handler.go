@@ -4,26 +4,30 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"mime"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
 // Handler returns an http.Handler that serves the tree of the pipelines
 // whose outermost Fetchers are given (see pipeline.TreeOf), with the live
-// counts of their layers, as an HTML page, JSON or text (see the package
+// state of their layers, as an HTML page, JSON or text (see the package
 // documentation). It answers methods other than GET and HEAD with 405, and
-// an unknown format with 400. It is safe for concurrent use.
+// a bad query parameter with a short 400. It is safe for concurrent use.
+// For charts of the last minutes, use a Sampler's Handler.
 func Handler(outer ...any) http.Handler {
 	return &handler{outer: outer}
 }
 
-type handler struct{ outer []any }
+type handler struct {
+	outer   []any
+	history *Sampler // nil: no charts
+}
 
 // contentTypes maps each format the handler serves to its content type.
 var contentTypes = map[string]string{
@@ -32,30 +36,66 @@ var contentTypes = map[string]string{
 	"text": "text/plain; charset=utf-8",
 }
 
+// Bounds of the refresh parameter, in seconds.
+const (
+	minRefresh = 1
+	maxRefresh = 3600
+)
+
+// Errors of the query, answered with 400. They never repeat what the
+// request sent.
+var (
+	errFormat  = "debughttp: bad format: want html, json or text"
+	errRefresh = fmt.Sprintf("debughttp: bad refresh: want whole seconds from %d to %d", minRefresh, maxRefresh)
+)
+
+// params are what the query asks for.
+type params struct {
+	format  string
+	refresh int // seconds; 0: no refresh
+}
+
+// parseQuery reads the format and refresh parameters of r, or returns the
+// error to answer. Other parameters are ignored.
+func parseQuery(r *http.Request) (params, string) {
+	q := r.URL.Query()
+	p := params{format: q.Get("format")}
+	if p.format == "" {
+		p.format = negotiate(r.Header.Get("Accept"))
+	}
+	if _, ok := contentTypes[p.format]; !ok {
+		return p, errFormat
+	}
+	if v := q.Get("refresh"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < minRefresh || n > maxRefresh {
+			return p, errRefresh
+		}
+		p.refresh = n
+	}
+	return p, ""
+}
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "debughttp: method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	format := r.URL.Query().Get("format")
-	if format == "" {
-		format = negotiate(r.Header.Get("Accept"))
+	if r.URL.Query().Get("format") == "" {
 		w.Header().Set("Vary", "Accept")
 	}
-	contentType, ok := contentTypes[format]
-	if !ok {
-		msg := fmt.Sprintf("debughttp: unknown format %q: want html, json or text", format)
-		http.Error(w, msg, http.StatusBadRequest)
+	p, bad := parseQuery(r)
+	if bad != "" {
+		http.Error(w, bad, http.StatusBadRequest)
 		return
 	}
-
 	tree := pipeline.TreeOf(h.outer...)
 	var body bytes.Buffer
 	var err error
-	switch format {
+	switch p.format {
 	case "html":
-		err = page.Execute(&body, newView(tree))
+		err = page.Execute(&body, newView(tree, h.history, p.refresh, time.Now()))
 	case "json":
 		enc := json.NewEncoder(&body)
 		enc.SetIndent("", "  ")
@@ -69,7 +109,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "debughttp: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Type", contentTypes[p.format])
 	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -112,66 +152,3 @@ func quality(accept, mediaType string) float64 {
 	}
 	return q
 }
-
-// view is what the page shows.
-type view struct {
-	Text   string
-	Counts []row
-}
-
-// row is a layer that has counts, in the page's table.
-type row struct {
-	Node  *pipeline.Node
-	Ratio string
-}
-
-func newView(t pipeline.Tree) view {
-	v := view{Text: t.String()}
-	for _, n := range t.Nodes() {
-		if n.Stats == nil {
-			continue
-		}
-		r := row{Node: n, Ratio: "–"}
-		if s := n.Stats; s.Hits+s.NegativeHits+s.Misses > 0 {
-			r.Ratio = fmt.Sprintf("%.1f%%", 100*s.HitRatio())
-		}
-		v.Counts = append(v.Counts, r)
-	}
-	return v
-}
-
-var page = template.Must(template.New("page").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>multilayer pipelines</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-pre { background: #f5f5f5; padding: 1em; overflow-x: auto; line-height: 1.3; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th, td { padding: .3em .55em; border-bottom: 1px solid #ddd; text-align: right; }
-th.l, td.l { text-align: left; }
-th { font-weight: 600; background: #fafafa; }
-</style>
-</head>
-<body>
-<h1>multilayer pipelines</h1>
-<p>Each tree starts at a source; below each layer stand the layers that fetch from it, and a layer shared by several stands once, with all of them below it. Counts are live: reload to update. Also as <a href="?format=json">JSON</a> and <a href="?format=text">text</a>.</p>
-<h2>Tree</h2>
-<pre id="tree">{{.Text}}</pre>
-<h2>Counts</h2>
-{{if .Counts -}}
-<table id="counts">
-<thead><tr><th class="l">layer</th><th class="l">kind</th><th>hits</th><th>misses</th><th>fills</th><th>not found</th><th>negative hits</th><th>errors</th><th>shared waits</th><th>stale served</th><th>invalidated</th><th>evicted</th><th>entries</th><th>hit ratio</th></tr></thead>
-<tbody>
-{{range .Counts}}{{with .Node}}<tr><td class="l">{{.Name}}</td><td class="l">{{.Kind}}</td>{{with .Stats}}<td>{{.Hits}}</td><td>{{.Misses}}</td><td>{{.Fills}}</td><td>{{.NotFound}}</td><td>{{.NegativeHits}}</td><td>{{.Errors}}</td><td>{{.SharedWaits}}</td><td>{{.StaleServed}}</td><td>{{.Invalidated}}</td><td>{{.Evicted}}</td>{{end}}<td>{{with .Usage}}{{.Entries}}{{if .Capacity}}/{{.Capacity}}{{end}}{{else}}–{{end}}</td>{{end}}<td>{{.Ratio}}</td></tr>
-{{end -}}
-</tbody>
-</table>
-{{- else -}}
-<p>No layer counts its events. Give the cache layers an observer that counts, such as middleware.Observe's.</p>
-{{- end}}
-</body>
-</html>
-`))

@@ -191,7 +191,7 @@ func TestHandlerRequests(t *testing.T) {
 		{name: "POST is not allowed", method: http.MethodPost, target: "/", wantStatus: http.StatusMethodNotAllowed,
 			wantBody: "debughttp: method not allowed\n", wantAllow: "GET, HEAD"},
 		{name: "an unknown format", method: http.MethodGet, target: "/?format=xml", wantStatus: http.StatusBadRequest,
-			wantBody: "debughttp: unknown format \"xml\": want html, json or text\n"},
+			wantBody: "debughttp: bad format: want html, json or text\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
