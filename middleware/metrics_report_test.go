@@ -48,21 +48,37 @@ func TestMetricsKeepTheLastErrorWithItsTime(t *testing.T) {
 
 func TestCacheWithMetricsDescribesLatencyAndLastError(t *testing.T) {
 	t.Parallel()
-	m := middleware.NewMetrics(nil)
-	fail := errors.New("source down")
-	c := pipeline.Cache("l", newMetricsStore(), &pipeline.CacheOptions[string]{Observer: middleware.Observe[string](m, "l")})(
-		pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
-			if k == "bad" {
-				return "", fail
+	for _, c := range []struct {
+		name string
+		opts func(m *middleware.Metrics) *pipeline.CacheOptions[string]
+	}{
+		{"Observe", func(m *middleware.Metrics) *pipeline.CacheOptions[string] {
+			return &pipeline.CacheOptions[string]{Observer: middleware.Observe[string](m, "l")}
+		}},
+		{"Metrics option", func(m *middleware.Metrics) *pipeline.CacheOptions[string] {
+			return &pipeline.CacheOptions[string]{Metrics: m}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := middleware.NewMetrics(nil)
+			fail := errors.New("source down")
+			f := pipeline.Cache("l", newMetricsStore(), c.opts(m))(
+				pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+					if k == "bad" {
+						return "", fail
+					}
+					return "v", nil
+				}))
+			for _, k := range []string{"a", "b", "bad"} {
+				_, _ = f.Fetch(t.Context(), k)
 			}
-			return "v", nil
-		}))
-	for _, k := range []string{"a", "b", "bad"} {
-		_, _ = c.Fetch(t.Context(), k)
+			n := pipeline.TreeOf(f)[0].Dependents[0]
+			require.Equal(t, "l", n.Name)
+			require.NotNil(t, n.Latency, "the layer hands over its histogram")
+			require.EqualValues(t, 3, n.Latency.Count, "two fills and an error, each timed")
+			require.NotNil(t, n.LastError, "the layer hands over its last error")
+			require.Equal(t, "pipeline: l: source down", n.LastError.Message)
+			require.False(t, n.LastError.At.IsZero())
+		})
 	}
-	n := pipeline.TreeOf(c)[0].Dependents[0]
-	require.Equal(t, "l", n.Name)
-	require.EqualValues(t, 3, n.Latency.Count, "two fills and an error, each timed")
-	require.Equal(t, "pipeline: l: source down", n.LastError.Message)
-	require.False(t, n.LastError.At.IsZero())
 }

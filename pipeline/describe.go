@@ -100,18 +100,7 @@ func (m multiObserver[K]) Stats() Stats {
 // statsOf returns the counts of o, or of the first of several observers that
 // counts; nil if none does.
 func statsOf[K any](o Observer[K]) *Stats {
-	if r, ok := o.(recorded[K]); ok {
-		return statsOf(r.o)
-	}
-	if m, ok := o.(multiObserver[K]); ok {
-		for _, x := range m {
-			if st := statsOf(x); st != nil {
-				return st
-			}
-		}
-		return nil
-	}
-	if s, ok := o.(StatsSource); ok {
+	if s, ok := find[StatsSource](o); ok {
 		st := s.Stats()
 		return &st
 	}

@@ -118,8 +118,12 @@ func (h Histogram) MarshalJSON() ([]byte, error) {
 	}{plain(h), h.Quantile(0.5), h.Quantile(0.99)})
 }
 
-// find returns o as a T, or the first of several observers that is one.
+// find returns o as a T, or the first of several observers that is one,
+// looking through the observer a Recorder made for the layer.
 func find[T any, K any](o Observer[K]) (T, bool) {
+	if r, ok := o.(recorded[K]); ok {
+		return find[T](r.o)
+	}
 	if m, ok := o.(multiObserver[K]); ok {
 		for _, x := range m {
 			if t, ok := find[T](x); ok {
