@@ -1,4 +1,4 @@
-package multilayer_test
+package pipeline_test
 
 import (
 	"context"
@@ -33,16 +33,13 @@ func Example() {
 		return []byte(`{"key": "a", "value": "apple"}`), nil
 	})
 
-	// Two stock LRU stores: raw bytes, and parsed documents.
-	raw, _ := stores.NewLRU[string, []byte](1024)
-	docs, _ := stores.NewLRU[DocKey, Doc](512)
-
-	// The stack, outermost first: a parsed-doc cache, a key mapper
-	// (DocKey → blob id), a parser ([]byte → Doc), a raw cache, the bucket.
-	parsed := pipeline.Cache("docs", docs, nil)(
+	// The stack, outermost first: an LRU cache of parsed documents, a key
+	// mapper (DocKey → blob id), a parser ([]byte → Doc), an LRU cache of
+	// raw bytes, the bucket.
+	parsed := stores.LRUCache[Doc, DocKey]("docs", 512, nil)(
 		middleware.MapKey[Doc](func(k DocKey) string { return k.Blob })(
 			middleware.Parse[string](parseDoc)(
-				pipeline.Cache("raw", raw, nil)(bucket))))
+				stores.LRUCache[[]byte, string]("raw", 1024, nil)(bucket))))
 
 	// Inspect reports which layers each lookup touched, in order.
 	lookup := middleware.Inspect[Doc](func(_ context.Context, k DocKey, events []pipeline.Event[any], err error) {
