@@ -157,6 +157,9 @@ func TestBusResubscribesAndTheLayersRefillAfterRedisRestarts(t *testing.T) {
 
 	var reads, failed atomic.Int64
 	var firstErr atomic.Pointer[error]
+	var down atomic.Bool // the server is down: its reads' times are kept
+	var mu sync.Mutex
+	var whileDown []time.Duration
 	stop := make(chan struct{})
 	var readers sync.WaitGroup
 	for i, in := range ins {
@@ -171,7 +174,13 @@ func TestBusResubscribesAndTheLayersRefillAfterRedisRestarts(t *testing.T) {
 				if n%10 == 0 {
 					key = fmt.Sprintf("new%d-%d", i, n) // a miss everywhere
 				}
+				wasDown, start := down.Load(), time.Now()
 				_, err := in.stack.Fetch(context.Background(), key)
+				if took := time.Since(start); wasDown && down.Load() {
+					mu.Lock()
+					whileDown = append(whileDown, took)
+					mu.Unlock()
+				}
 				reads.Add(1)
 				if err != nil {
 					failed.Add(1)
@@ -183,9 +192,11 @@ func TestBusResubscribesAndTheLayersRefillAfterRedisRestarts(t *testing.T) {
 	}
 
 	srv.Shutdown(t)
+	down.Store(true)
 	for _, in := range ins {
 		require.Eventually(t, func() bool { return in.bus.Stats().Health.String() == "unhealthy" }, waitFor, time.Millisecond)
 	}
+	down.Store(false)
 	srv.Restart(t)
 	for i, in := range ins {
 		require.Eventually(t, func() bool { return in.bus.Healthy() && in.bus.Stats().Clears.Subscribed >= 2 }, waitFor, time.Millisecond,
@@ -202,6 +213,12 @@ func TestBusResubscribesAndTheLayersRefillAfterRedisRestarts(t *testing.T) {
 	}
 	require.Zero(t, failed.Load())
 	t.Logf("%d reads, all succeeded, across SHUTDOWN NOSAVE and a restart", reads.Load())
+	mu.Lock()
+	defer mu.Unlock()
+	if len(whileDown) > 0 {
+		p50, p99, maxd := percentiles(whileDown)
+		t.Logf("%d reads while the server was down, all served: p50 %v, p99 %v, max %v", len(whileDown), p50, p99, maxd)
+	}
 }
 
 // TestBusSubscribesAgainOnANewConnectionAfterASilentPartition cuts the
