@@ -265,21 +265,19 @@ func (d *deps[K]) forgetLocked() (forgotten []dependent) {
 		if d.bytes <= d.max-d.max/8 {
 			break
 		}
-		start := len(forgotten)
 		for _, r := range list {
 			forgotten = append(forgotten, r.dep)
 		}
-		d.removeLocked(key, forgotten[start:], d.seq)
+		d.removeLocked(key, func(record) bool { return true })
 	}
 	return forgotten
 }
 
-// removeLocked removes from key's list the records in gone not made again
-// after seq.
-func (d *deps[K]) removeLocked(key K, gone []dependent, seq uint64) {
-	list := d.m[key]
-	kept := slices.DeleteFunc(list, func(r record) bool {
-		if r.seq <= seq && slices.Contains(gone, r.dep) {
+// removeLocked removes from key's list the records gone reports, and the
+// key once it has none.
+func (d *deps[K]) removeLocked(key K, gone func(record) bool) {
+	kept := slices.DeleteFunc(d.m[key], func(r record) bool {
+		if gone(r) {
 			d.bytes -= r.dep.size()
 			return true
 		}
@@ -331,7 +329,9 @@ func (d *deps[K]) drop(ctx context.Context, key K) error {
 		}()
 	}
 	d.mu.Lock()
-	d.removeLocked(key, dropped, seq)
+	d.removeLocked(key, func(r record) bool { // not made again since the snapshot
+		return r.seq <= seq && slices.Contains(dropped, r.dep)
+	})
 	d.mu.Unlock()
 	if panicked != nil {
 		panic(panicked)
@@ -364,20 +364,9 @@ func (d *deps[K]) clear(ctx context.Context) error {
 		d.bytes = 0
 		return nil
 	}
-	for key, list := range d.m {
-		kept := slices.DeleteFunc(list, func(r record) bool {
-			if r.seq <= seq {
-				d.bytes -= r.dep.size()
-				return true
-			}
-			return false
-		})
-		if len(kept) == 0 {
-			delete(d.m, key)
-			d.bytes -= d.keySize(key)
-		} else {
-			d.m[key] = kept
-		}
+	older := func(r record) bool { return r.seq <= seq } // made before the Clear began
+	for key := range d.m {
+		d.removeLocked(key, older)
 	}
 	return nil
 }
