@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -268,7 +269,7 @@ func TestCacheNoCoalesce(t *testing.T) {
 func TestCacheBuildPanics(t *testing.T) {
 	t.Parallel()
 	store := newMemStore[string, string]()
-	plain := plainStore[string, string]{store}
+	plain := testkit.NewMap[string, string]()
 	tests := []struct {
 		name  string
 		build func()

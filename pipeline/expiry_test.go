@@ -130,10 +130,10 @@ func TestCachePlainStoreKeepsNoLifetime(t *testing.T) {
 	src := pipeline.EntryFetcherFunc[string, string](func(_ context.Context, k string) (pipeline.Entry[string], error) {
 		return pipeline.Entry[string]{Value: k, Expires: clk.Now().Add(time.Second)}, nil
 	})
-	store := newMemStore[string, string]()
-	f := pipeline.Cache("l", plainStore[string, string]{store}, nil)(src)
+	store := testkit.NewMap[string, string]()
+	f := pipeline.Cache("l", store, nil)(src)
 	v, err := f.Fetch(t.Context(), "a")
 	require.NoError(t, err)
 	require.Equal(t, "a", v)
-	require.False(t, store.has("a"), "a plain store cannot keep the lifetime, so the value is not kept")
+	require.False(t, store.Has("a"), "a plain store cannot keep the lifetime, so the value is not kept")
 }

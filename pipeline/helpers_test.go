@@ -148,13 +148,6 @@ func (k keyStore[K, V]) SetEntry(ctx context.Context, key K, e pipeline.Entry[V]
 	return k.s.SetEntry(ctx, key, e)
 }
 
-// plainStore hides the ExpiringStore methods of a memStore.
-type plainStore[K comparable, V any] struct{ s *memStore[K, V] }
-
-func (p plainStore[K, V]) Get(ctx context.Context, k K) (V, bool, error) { return p.s.Get(ctx, k) }
-func (p plainStore[K, V]) Set(ctx context.Context, k K, v V) error       { return p.s.Set(ctx, k, v) }
-func (p plainStore[K, V]) Delete(ctx context.Context, k K) error         { return p.s.Delete(ctx, k) }
-
 // source is a counting source over a map; missing keys are not found.
 type source struct {
 	calls atomic.Int64
