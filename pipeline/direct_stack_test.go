@@ -3,8 +3,6 @@ package pipeline_test
 import (
 	"context"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -86,26 +84,8 @@ func TestDirectStackInnerFillRacingInvalidate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			var mu sync.Mutex
-			val := "a1"
 			var raw pipeline.Fetcher[string, string]
-			var fired atomic.Bool
-			src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
-				mu.Lock()
-				v := val
-				mu.Unlock()
-				if fired.CompareAndSwap(false, true) {
-					// The value changes and is invalidated while a1 is on
-					// its way up.
-					mu.Lock()
-					val = "a2"
-					mu.Unlock()
-					if err := raw.(pipeline.Invalidator[string]).Invalidate(ctx, k); err != nil {
-						return "", err
-					}
-				}
-				return v, nil
-			})
+			src := racingSource(&raw) // the value changes and is invalidated while a1 is on its way up
 			rawStore, topStore := newMemStore[string, string](), newMemStore[string, string]()
 			raw = pipeline.Cache("raw", rawStore, nil)(src)
 			top := pipeline.Cache("top", topStore, nil)(raw)

@@ -322,3 +322,47 @@ func (s deleteHookStore) Delete(ctx context.Context, k string) error {
 	}
 	return s.memStore.Delete(ctx, k)
 }
+
+// gatedSource returns a source that answers every key with one value, "a1"
+// until set changes it, and whose first call waits for gate to close.
+func gatedSource(gate <-chan struct{}) (src pipeline.Fetcher[string, string], set func(string)) {
+	var calls atomic.Int64
+	var mu sync.Mutex
+	val := "a1"
+	src = pipeline.FetcherFunc[string, string](func(context.Context, string) (string, error) {
+		if calls.Add(1) == 1 {
+			<-gate
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return val, nil
+	})
+	return src, func(v string) {
+		mu.Lock()
+		val = v
+		mu.Unlock()
+	}
+}
+
+// racingSource returns a source that answers every key with one value,
+// "a1" at first. Its first call changes the value to "a2" and invalidates
+// the key in *raw (the layer built over it) while a1 is on its way up.
+func racingSource(raw *pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+	var mu sync.Mutex
+	val := "a1"
+	var fired atomic.Bool
+	return pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
+		mu.Lock()
+		v := val
+		mu.Unlock()
+		if fired.CompareAndSwap(false, true) {
+			mu.Lock()
+			val = "a2"
+			mu.Unlock()
+			if err := (*raw).(pipeline.Invalidator[string]).Invalidate(ctx, k); err != nil {
+				return "", err
+			}
+		}
+		return v, nil
+	})
+}

@@ -127,17 +127,7 @@ func TestFlightOpenedBeforeDeleteIsNotJoinedAfterInvalidate(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ctx := context.Background()
 				gate := make(chan struct{})
-				var calls atomic.Int64
-				var mu sync.Mutex
-				val := "a1"
-				src := pipeline.FetcherFunc[string, string](func(context.Context, string) (string, error) {
-					if calls.Add(1) == 1 {
-						<-gate
-					}
-					mu.Lock()
-					defer mu.Unlock()
-					return val, nil
-				})
+				src, set := gatedSource(gate)
 				ms := newMemStore[string, string]()
 				st := &deleteHookStore{memStore: ms}
 				l := pipeline.Cache("l", st, nil)(src)
@@ -169,9 +159,7 @@ func TestFlightOpenedBeforeDeleteIsNotJoinedAfterInvalidate(t *testing.T) {
 				close(gate)
 				require.Equal(t, "a1", <-w) // W stored a1 and landed
 
-				mu.Lock()
-				val = "a2"
-				mu.Unlock()
+				set("a2")
 				st.beforeDelete = func() { // after bump and flights.drop
 					st.beforeDelete = nil
 					close(xRelease)

@@ -47,25 +47,8 @@ func (m *hookMapper) Invalidate(ctx context.Context, k string) error {
 func TestTreeInnerFillRacingInvalidateIsNotKeptAbove(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var mu sync.Mutex
-	val := "a1"
 	var raw pipeline.Fetcher[string, string]
-	var fired atomic.Bool
-	src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
-		mu.Lock()
-		v := val
-		mu.Unlock()
-		if fired.CompareAndSwap(false, true) {
-			// The value changes and is invalidated while a1 is on its way up.
-			mu.Lock()
-			val = "a2"
-			mu.Unlock()
-			if err := raw.(pipeline.Invalidator[string]).Invalidate(ctx, "a"); err != nil {
-				return "", err
-			}
-		}
-		return v, nil
-	})
+	src := racingSource(&raw) // the value changes and is invalidated while a1 is on its way up
 	rawStore := newMemStore[string, string]()
 	raw = pipeline.Cache("raw", rawStore, nil)(src)
 	topStore := newMemStore[string, string]()
@@ -177,17 +160,7 @@ func TestTreeDropsValueOfFlightOpenedBeforeDelete(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		gate := make(chan struct{})
-		var calls atomic.Int64
-		var mu sync.Mutex
-		val := "a1"
-		src := pipeline.FetcherFunc[string, string](func(context.Context, string) (string, error) {
-			if calls.Add(1) == 1 {
-				<-gate
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			return val, nil
-		})
+		src, set := gatedSource(gate)
 		ms := newMemStore[string, string]()
 		st := &deleteHookStore{memStore: ms}
 		raw := pipeline.Cache("raw", st, nil)(src)
@@ -213,9 +186,7 @@ func TestTreeDropsValueOfFlightOpenedBeforeDelete(t *testing.T) {
 		close(gate)
 		require.Equal(t, "a1", <-w)
 
-		mu.Lock()
-		val = "a2"
-		mu.Unlock()
+		set("a2")
 		st.beforeDelete = func() {
 			st.beforeDelete = nil
 			close(xRelease)
