@@ -26,7 +26,7 @@ type background struct {
 	timeout time.Duration // negative: no bound but Close
 	bound   context.Context
 	stop    context.CancelFunc // bound's, kept only to keep vet's lostcancel quiet: the bound ends on its own
-	until   int64              // clock.Nanos after which bound is not handed out any more
+	until   int64              // Unix nanoseconds after which bound is not handed out any more
 }
 
 func (b *background) init(timeout time.Duration) {
