@@ -12,11 +12,8 @@ import (
 // or a call below, joined or made. old is what the store held, for
 // stale-if-error; landed was read before the store (see flights).
 func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, landed uint64) (Entry[V], error) {
-	if c.opts.NegativeTTL > 0 {
-		if _, ok := c.neg.get(key, c.opts.Clock()); ok {
-			c.emit(ctx, NegativeHit, key, nil, 0)
-			return Entry[V]{}, c.negErr
-		}
+	if c.remembered(ctx, key) {
+		return Entry[V]{}, c.negErr
 	}
 	c.emit(ctx, Miss, key, nil, 0)
 	if c.opts.NoCoalesce {
@@ -46,6 +43,19 @@ func (c *cache[K, V]) miss(ctx context.Context, key K, old Entry[V], st state, l
 		return f.res[0].Entry, f.res[0].Err // done is final: f has landed
 	}
 	return f.result(ctx, 0)
+}
+
+// remembered reports whether key is remembered as not found below (see
+// NegativeTTL), and reports the NegativeHit.
+func (c *cache[K, V]) remembered(ctx context.Context, key K) bool {
+	if c.opts.NegativeTTL <= 0 {
+		return false
+	}
+	if _, ok := c.neg.get(key, c.opts.Clock()); !ok {
+		return false
+	}
+	c.emit(ctx, NegativeHit, key, nil, 0)
+	return true
 }
 
 // missed is a position of a batch that the store did not hold fresh, and
@@ -121,12 +131,9 @@ func (c *cache[K, V]) fetchBatch(ctx context.Context, ks []K, out []Result[V], d
 func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], misses []missed, landed uint64, distinct bool) {
 	pending := misses[:0]
 	for _, m := range misses {
-		if c.opts.NegativeTTL > 0 {
-			if _, ok := c.neg.get(ks[m.i], c.opts.Clock()); ok {
-				c.emit(ctx, NegativeHit, ks[m.i], nil, 0)
-				out[m.i] = Result[V]{Err: c.negErr}
-				continue
-			}
+		if c.remembered(ctx, ks[m.i]) {
+			out[m.i] = Result[V]{Err: c.negErr}
+			continue
 		}
 		c.emit(ctx, Miss, ks[m.i], nil, 0)
 		pending = append(pending, m)
