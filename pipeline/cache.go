@@ -382,6 +382,18 @@ func (c *cache[K, V]) read(ctx context.Context, key K) (Entry[V], bool, error) {
 	return Entry[V]{Value: v}, ok, err
 }
 
+// readEach reads keys from the store one at a time into out, as GetBatch
+// would: a key the store does not hold gets ErrNotFound.
+func (c *cache[K, V]) readEach(ctx context.Context, ks []K, out []Result[V]) {
+	for i, k := range ks {
+		var ok bool
+		out[i].Entry, ok, out[i].Err = c.read(ctx, k)
+		if out[i].Err == nil && !ok {
+			out[i].Err = ErrNotFound
+		}
+	}
+}
+
 // slow finishes a fetch whose store read was not a plain fresh hit: an
 // entry with an expiry to judge, a miss, or a store error. landed was read
 // before the store (see flights.join).

@@ -83,13 +83,7 @@ func (c *cache[K, V]) recheck(f *call[K, V]) (found int) {
 	if c.bstore != nil && len(f.keys) > 1 {
 		c.bstore.GetBatch(f, f.keys, f.res)
 	} else {
-		for i, k := range f.keys {
-			var ok bool
-			f.res[i].Entry, ok, f.res[i].Err = c.read(f, k)
-			if f.res[i].Err == nil && !ok {
-				f.res[i].Err = ErrNotFound
-			}
-		}
+		c.readEach(f, f.keys, f.res)
 	}
 	for i := range f.res {
 		r, w := f.res[i], &f.work[i]

@@ -93,13 +93,7 @@ func (c *cache[K, V]) fetchBatch(ctx context.Context, ks []K, out []Result[V], d
 	if c.bstore != nil {
 		c.bstore.GetBatch(ctx, ks, out)
 	} else {
-		for i, k := range ks {
-			var ok bool
-			out[i].Entry, ok, out[i].Err = c.read(ctx, k)
-			if out[i].Err == nil && !ok {
-				out[i].Err = ErrNotFound
-			}
-		}
+		c.readEach(ctx, ks, out)
 	}
 	var misses []missed
 	for i := range out {
