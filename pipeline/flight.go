@@ -176,7 +176,7 @@ func (f *call[K, V]) wait(ctx context.Context) error {
 	select {
 	case <-f.done:
 		return nil
-	case <-ctx.Done():
+	case <-done:
 		return ctx.Err()
 	}
 }
