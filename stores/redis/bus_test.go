@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/multilayer-cache/multilayer/internal/clock"
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
@@ -86,7 +87,7 @@ func TestCoherentPanicsAtBuildTimeOnWiringMistakes(t *testing.T) {
 
 func TestCoherentCapsEveryEntryAtMaxStale(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clk := testkit.NewClock()
 	b := offlineBus(t, &redis.BusOptions[string]{MaxStale: time.Minute, Clock: clk.Now})
 	limit := clk.Now().Add(time.Minute)
 	soon := clk.Now().Add(time.Second)
@@ -122,7 +123,7 @@ func TestCoherentCapsEveryEntryAtMaxStale(t *testing.T) {
 
 func TestCoherentLetsALocalLayerKeepNothingPastMaxStale(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clk := testkit.NewClock()
 	b := offlineBus(t, &redis.BusOptions[string]{MaxStale: time.Minute, Clock: clk.Now})
 	below := stores.NewMap[string, string]()
 	shared := pipeline.Cache("shared", below, nil)(newVersions())

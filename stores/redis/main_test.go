@@ -145,24 +145,6 @@ func (r *roundTrips) reset() {
 // total returns the round trips counted.
 func (r *roundTrips) total() int64 { return r.commands.Load() + r.pipelines.Load() }
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // startServer starts a Redis server of the test's own.
 func startServer(t testing.TB) *redistest.Server {
 	t.Helper()
