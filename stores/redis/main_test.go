@@ -145,6 +145,14 @@ func (r *roundTrips) reset() {
 // total returns the round trips counted.
 func (r *roundTrips) total() int64 { return r.commands.Load() + r.pipelines.Load() }
 
+// requireRaw requires that Redis holds want under the Redis key rk.
+func requireRaw(t testing.TB, client goredis.UniversalClient, rk, want string, msgAndArgs ...any) {
+	t.Helper()
+	raw, err := client.Get(t.Context(), rk).Result()
+	require.NoError(t, err)
+	require.Equal(t, want, raw, msgAndArgs...)
+}
+
 // startServer starts a Redis server of the test's own.
 func startServer(t testing.TB) *redistest.Server {
 	t.Helper()
