@@ -211,7 +211,9 @@
 //     heartbeat comes back; meanwhile, after every MissedHeartbeats missed
 //     heartbeats, it subscribes again on a new connection, in case the old
 //     one died without the system telling;
-//   - on a message that does not decode (counted in [BusStats]).
+//   - on a message that does not decode (counted in [BusStats]);
+//   - when the drop of a key another instance invalidated fails, for the
+//     local layers may still hold its old value.
 //
 // Besides, the layer caps the expiry of every entry it passes outward at
 // BusOptions.MaxStale from now, so that no local layer above it keeps a
