@@ -33,24 +33,7 @@ func TestBusClearsEveryInstanceWhenItsSubscriptionIsKilled(t *testing.T) {
 	ctx := t.Context()
 	writer := ins[0]
 
-	stop := make(chan struct{})
-	var streamed sync.WaitGroup
-	var streamErr atomic.Pointer[error]
-	streamed.Go(func() { // a stream of updates of other keys meanwhile
-		for n := 0; ; n++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			k := fmt.Sprintf("stream%d", n%4)
-			src.bump(k)
-			if err := pipeline.Invalidate(context.Background(), writer.stack, k); err != nil {
-				streamErr.CompareAndSwap(nil, &err)
-			}
-			time.Sleep(2 * time.Millisecond) // the stream's rate
-		}
-	})
+	stopStream := streamUpdates(writer, src) // a stream of updates of other keys meanwhile
 
 	var toClear []time.Duration
 	for round := 1; round <= rounds; round++ {
@@ -77,11 +60,7 @@ func TestBusClearsEveryInstanceWhenItsSubscriptionIsKilled(t *testing.T) {
 				"round %d: instance %d serves nothing from before the update made in the gap", round, i)
 		}
 	}
-	close(stop)
-	streamed.Wait()
-	if err := streamErr.Load(); err != nil {
-		require.NoError(t, *err)
-	}
+	require.NoError(t, stopStream())
 	p50, _, worst := percentiles(toClear)
 	t.Logf("from CLIENT KILL TYPE pubsub to the clear on resubscribe, %d instances × %d kills: p50 %v, max %v (an upper bound: polled)",
 		instances, rounds, p50, worst)
@@ -140,6 +119,38 @@ func TestBusKeepsReadsWorkingAndClearsWhileRedisStalls(t *testing.T) {
 	src.bump("k")
 	require.NoError(t, pipeline.Invalidate(t.Context(), a.stack, "k"))
 	require.Eventually(t, func() bool { return b.read(t, "k") == "k@1" }, waitFor, time.Millisecond, "messages flow again")
+}
+
+// streamUpdates updates and invalidates the keys stream0 to stream3 through
+// writer, one every 2ms, until the function it returns is called; that
+// function returns the first error of an Invalidate.
+func streamUpdates(writer *instance, src *versions) (stop func() error) {
+	done := make(chan struct{})
+	var streamed sync.WaitGroup
+	var streamErr atomic.Pointer[error]
+	streamed.Go(func() {
+		for n := 0; ; n++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			k := fmt.Sprintf("stream%d", n%4)
+			src.bump(k)
+			if err := pipeline.Invalidate(context.Background(), writer.stack, k); err != nil {
+				streamErr.CompareAndSwap(nil, &err)
+			}
+			time.Sleep(2 * time.Millisecond) // the stream's rate
+		}
+	})
+	return func() error {
+		close(done)
+		streamed.Wait()
+		if err := streamErr.Load(); err != nil {
+			return *err
+		}
+		return nil
+	}
 }
 
 // TestBusResubscribesAndTheLayersRefillAfterRedisRestarts shuts the server
