@@ -95,6 +95,7 @@ type database struct {
 	reads int
 }
 
+// Fetch reads the profile of id, and counts the read.
 func (d *database) Fetch(_ context.Context, id string) (Profile, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

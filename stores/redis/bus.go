@@ -130,7 +130,7 @@ func (h Health) String() string {
 
 // BusStats are the counts of a Bus since it was made.
 type BusStats struct {
-	Health        Health `json:"health"`
+	Health        Health `json:"health"`         // the bus's health when Stats was called
 	Received      uint64 `json:"received"`       // messages received on the channel, the bus's own included
 	Applied       uint64 `json:"applied"`        // invalidations and Clears of other instances applied here
 	Published     uint64 `json:"published"`      // invalidations and Clears published (heartbeats not counted)

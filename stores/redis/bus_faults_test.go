@@ -33,24 +33,7 @@ func TestBusClearsEveryInstanceWhenItsSubscriptionIsKilled(t *testing.T) {
 	ctx := t.Context()
 	writer := ins[0]
 
-	stop := make(chan struct{})
-	var streamed sync.WaitGroup
-	var streamErr atomic.Pointer[error]
-	streamed.Go(func() { // a stream of updates of other keys meanwhile
-		for n := 0; ; n++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			k := fmt.Sprintf("stream%d", n%4)
-			src.bump(k)
-			if err := pipeline.Invalidate(context.Background(), writer.stack, k); err != nil {
-				streamErr.CompareAndSwap(nil, &err)
-			}
-			time.Sleep(2 * time.Millisecond) // the stream's rate
-		}
-	})
+	stopStream := streamUpdates(writer, src) // a stream of updates of other keys meanwhile
 
 	var toClear []time.Duration
 	for round := 1; round <= rounds; round++ {
@@ -77,11 +60,7 @@ func TestBusClearsEveryInstanceWhenItsSubscriptionIsKilled(t *testing.T) {
 				"round %d: instance %d serves nothing from before the update made in the gap", round, i)
 		}
 	}
-	close(stop)
-	streamed.Wait()
-	if err := streamErr.Load(); err != nil {
-		require.NoError(t, *err)
-	}
+	require.NoError(t, stopStream())
 	p50, _, worst := percentiles(toClear)
 	t.Logf("from CLIENT KILL TYPE pubsub to the clear on resubscribe, %d instances × %d kills: p50 %v, max %v (an upper bound: polled)",
 		instances, rounds, p50, worst)
@@ -142,6 +121,38 @@ func TestBusKeepsReadsWorkingAndClearsWhileRedisStalls(t *testing.T) {
 	require.Eventually(t, func() bool { return b.read(t, "k") == "k@1" }, waitFor, time.Millisecond, "messages flow again")
 }
 
+// streamUpdates updates and invalidates the keys stream0 to stream3 through
+// writer, one every 2ms, until the function it returns is called; that
+// function returns the first error of an Invalidate.
+func streamUpdates(writer *instance, src *versions) (stop func() error) {
+	done := make(chan struct{})
+	var streamed sync.WaitGroup
+	var streamErr atomic.Pointer[error]
+	streamed.Go(func() {
+		for n := 0; ; n++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			k := fmt.Sprintf("stream%d", n%4)
+			src.bump(k)
+			if err := pipeline.Invalidate(context.Background(), writer.stack, k); err != nil {
+				streamErr.CompareAndSwap(nil, &err)
+			}
+			time.Sleep(2 * time.Millisecond) // the stream's rate
+		}
+	})
+	return func() error {
+		close(done)
+		streamed.Wait()
+		if err := streamErr.Load(); err != nil {
+			return *err
+		}
+		return nil
+	}
+}
+
 // TestBusResubscribesAndTheLayersRefillAfterRedisRestarts shuts the server
 // down (SHUTDOWN NOSAVE) and starts it again on the same port, while
 // readers read: every read succeeds, the bus subscribes again, and the
@@ -155,48 +166,19 @@ func TestBusResubscribesAndTheLayersRefillAfterRedisRestarts(t *testing.T) {
 	ins := []*instance{newInstance(t, srv.Addr, src, o), newInstance(t, srv.Addr, src, o)}
 	waitHealthy(t, ins...)
 
-	var reads, failed atomic.Int64
-	var firstErr atomic.Pointer[error]
-	var down atomic.Bool // the server is down: its reads' times are kept
-	var mu sync.Mutex
-	var whileDown []time.Duration
+	l := &readLoad{}
 	stop := make(chan struct{})
 	var readers sync.WaitGroup
 	for i, in := range ins {
-		readers.Go(func() {
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				key := fmt.Sprintf("k%d", n%50) // some in the local layer, some not yet
-				if n%10 == 0 {
-					key = fmt.Sprintf("new%d-%d", i, n) // a miss everywhere
-				}
-				wasDown, start := down.Load(), time.Now()
-				_, err := in.stack.Fetch(context.Background(), key)
-				if took := time.Since(start); wasDown && down.Load() {
-					mu.Lock()
-					whileDown = append(whileDown, took)
-					mu.Unlock()
-				}
-				reads.Add(1)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, &err)
-				}
-				time.Sleep(time.Millisecond) // the readers' rate
-			}
-		})
+		readers.Go(func() { l.read(i, in, stop) })
 	}
 
 	srv.Shutdown(t)
-	down.Store(true)
+	l.down.Store(true)
 	for _, in := range ins {
 		require.Eventually(t, func() bool { return in.bus.Stats().Health.String() == "unhealthy" }, waitFor, time.Millisecond)
 	}
-	down.Store(false)
+	l.down.Store(false)
 	srv.Restart(t)
 	for i, in := range ins {
 		require.Eventually(t, func() bool { return in.bus.Healthy() && in.bus.Stats().Clears.Subscribed >= 2 }, waitFor, time.Millisecond,
@@ -208,16 +190,56 @@ func TestBusResubscribesAndTheLayersRefillAfterRedisRestarts(t *testing.T) {
 	}, waitFor, 10*time.Millisecond, "the Redis layer fills again")
 	close(stop)
 	readers.Wait()
-	if err := firstErr.Load(); err != nil {
+	if err := l.firstErr.Load(); err != nil {
 		require.NoError(t, *err)
 	}
-	require.Zero(t, failed.Load())
-	t.Logf("%d reads, all succeeded, across SHUTDOWN NOSAVE and a restart", reads.Load())
-	mu.Lock()
-	defer mu.Unlock()
-	if len(whileDown) > 0 {
-		p50, p99, maxd := percentiles(whileDown)
-		t.Logf("%d reads while the server was down, all served: p50 %v, p99 %v, max %v", len(whileDown), p50, p99, maxd)
+	require.Zero(t, l.failed.Load())
+	t.Logf("%d reads, all succeeded, across SHUTDOWN NOSAVE and a restart", l.reads.Load())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.whileDown) > 0 {
+		p50, p99, maxd := percentiles(l.whileDown)
+		t.Logf("%d reads while the server was down, all served: p50 %v, p99 %v, max %v", len(l.whileDown), p50, p99, maxd)
+	}
+}
+
+// A readLoad counts the reads of the restart test's readers, and times
+// those made while the server is down.
+type readLoad struct {
+	reads, failed atomic.Int64
+	firstErr      atomic.Pointer[error]
+	down          atomic.Bool // the server is down: its reads' times are kept
+	mu            sync.Mutex
+	whileDown     []time.Duration
+}
+
+// read reads through instance i's stack, one key every millisecond, until
+// stop is closed: keys that its local layer may hold, and every tenth a
+// key that no layer holds.
+func (l *readLoad) read(i int, in *instance, stop <-chan struct{}) {
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		key := fmt.Sprintf("k%d", n%50) // some in the local layer, some not yet
+		if n%10 == 0 {
+			key = fmt.Sprintf("new%d-%d", i, n) // a miss everywhere
+		}
+		wasDown, start := l.down.Load(), time.Now()
+		_, err := in.stack.Fetch(context.Background(), key)
+		if took := time.Since(start); wasDown && l.down.Load() {
+			l.mu.Lock()
+			l.whileDown = append(l.whileDown, took)
+			l.mu.Unlock()
+		}
+		l.reads.Add(1)
+		if err != nil {
+			l.failed.Add(1)
+			l.firstErr.CompareAndSwap(nil, &err)
+		}
+		time.Sleep(time.Millisecond) // the readers' rate
 	}
 }
 

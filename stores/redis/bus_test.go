@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/multilayer-cache/multilayer/internal/clock"
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
@@ -86,7 +87,7 @@ func TestCoherentPanicsAtBuildTimeOnWiringMistakes(t *testing.T) {
 
 func TestCoherentCapsEveryEntryAtMaxStale(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clk := testkit.NewClock()
 	b := offlineBus(t, &redis.BusOptions[string]{MaxStale: time.Minute, Clock: clk.Now})
 	limit := clk.Now().Add(time.Minute)
 	soon := clk.Now().Add(time.Second)
@@ -122,7 +123,7 @@ func TestCoherentCapsEveryEntryAtMaxStale(t *testing.T) {
 
 func TestCoherentLetsALocalLayerKeepNothingPastMaxStale(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clk := testkit.NewClock()
 	b := offlineBus(t, &redis.BusOptions[string]{MaxStale: time.Minute, Clock: clk.Now})
 	below := stores.NewMap[string, string]()
 	shared := pipeline.Cache("shared", below, nil)(newVersions())
@@ -195,7 +196,7 @@ func TestBusAppliesAnotherInstancesInvalidationToEveryLocalLayer(t *testing.T) {
 	store := newStore(t, client, "bus", nil)
 	seen := &observed{}
 	bus, err := redis.NewBus(client, "bus", redis.StringKeys[string](), &redis.BusOptions[string]{
-		Heartbeat: fastBeat.Heartbeat, MissedHeartbeats: fastBeat.MissedHeartbeats, Observer: seen,
+		Heartbeat: fastBeat.Heartbeat, MissedHeartbeats: fastBeat.MissedHeartbeats, Timeout: fastBeat.Timeout, Observer: seen,
 	})
 	require.NoError(t, err)
 	shared := pipeline.Cache("redis", stores.Encoded(store, stores.JSON[string]()), nil)(src)
@@ -304,7 +305,7 @@ func TestBusWithIntegerKeysCarriesThemThroughTheChannel(t *testing.T) {
 	src := pipeline.FetcherFunc[int64, string](func(_ context.Context, k int64) (string, error) { return "v", nil })
 	build := func() (pipeline.Fetcher[int64, string], *redis.Bus[int64], *stores.Map[int64, string]) {
 		client := newClient(t, srv.Addr)
-		bus, err := redis.NewBus(client, "ints", redis.IntKeys[int64](), &redis.BusOptions[int64]{Heartbeat: 50 * time.Millisecond})
+		bus, err := redis.NewBus(client, "ints", redis.IntKeys[int64](), &redis.BusOptions[int64]{Heartbeat: 50 * time.Millisecond, Timeout: fastBeat.Timeout})
 		require.NoError(t, err)
 		shared := pipeline.Cache("shared", stores.NewMap[int64, string](), nil)(src)
 		m := stores.NewMap[int64, string]()

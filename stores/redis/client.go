@@ -28,16 +28,7 @@ const (
 // stalled server can hold a read for many seconds: New rejects such a
 // client.
 func ClientOptions(addr string) *goredis.Options {
-	return &goredis.Options{
-		Addr:                  addr,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            -1,
-		DialTimeout:           clientDialTimeout,
-		DialerRetries:         1,
-		ReadTimeout:           clientIOTimeout,
-		WriteTimeout:          clientIOTimeout,
-		PoolTimeout:           clientPoolTimeout,
-	}
+	return UniversalOptions(addr).Simple()
 }
 
 // UniversalOptions returns options for redis.NewUniversalClient with the

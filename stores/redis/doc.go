@@ -54,10 +54,9 @@
 // [ParseEnvelope]) that carries its expiry, so [Store.GetEntry] is one GET.
 // Its Redis TTL follows the expiry (a SET with a TTL in milliseconds from
 // the Store's clock, so clock skew with the server does not matter, plus
-// Options.Grace). An
-// envelope that does not decode is a miss: the Store deletes it (unless it
-// changed meanwhile) and reports it through Notify as a pipeline.Error event
-// with the key and an error wrapping [ErrCorrupt].
+// Options.Grace). An envelope that does not decode is a miss: the Store
+// deletes it (unless it changed meanwhile) and reports it through Notify as
+// a pipeline.Error event with the key and an error wrapping [ErrCorrupt].
 //
 // # The write guard
 //
@@ -141,12 +140,11 @@
 //
 // Redis trouble never fails a read for long: every call of the Store runs
 // its Redis commands under a deadline of its own (Options.Timeout, 50ms by
-// default), and an error or a
-// timeout of a read is returned as an error, which a cache layer treats as a
-// miss: it asks the layer below and, as for any failed store read, writes
-// nothing back for that fetch. The client must honour deadlines: use
-// [ClientOptions] or [UniversalOptions], or at least set
-// ContextTimeoutEnabled, which New checks.
+// default), and an error or a timeout of a read is returned as an error,
+// which a cache layer treats as a miss: it asks the layer below and, as for
+// any failed store read, writes nothing back for that fetch. The client
+// must honour deadlines: use [ClientOptions] or [UniversalOptions], or at
+// least set ContextTimeoutEnabled, which New checks.
 //
 // A circuit breaker stops calling a server that keeps failing: after
 // Options.FailureThreshold failed calls in a row it opens, and reads and
@@ -213,7 +211,9 @@
 //     heartbeat comes back; meanwhile, after every MissedHeartbeats missed
 //     heartbeats, it subscribes again on a new connection, in case the old
 //     one died without the system telling;
-//   - on a message that does not decode (counted in [BusStats]).
+//   - on a message that does not decode (counted in [BusStats]);
+//   - when the drop of a key another instance invalidated fails, for the
+//     local layers may still hold its old value.
 //
 // Besides, the layer caps the expiry of every entry it passes outward at
 // BusOptions.MaxStale from now, so that no local layer above it keeps a

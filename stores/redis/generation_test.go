@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores/redis"
 )
@@ -14,7 +15,7 @@ func TestAGenerationRefreshRidesInTheRoundTripOfTheCallThatDoesIt(t *testing.T) 
 	t.Parallel()
 	srv := startServer(t)
 	trips := &roundTrips{}
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.NewClock()
 	s := newStore(t, newClient(t, srv.Addr, trips), "ride", &redis.Options{Clock: clock.Now, GenerationRefresh: time.Second})
 	ctx := t.Context()
 	warm(t, s)
@@ -44,7 +45,7 @@ func TestCallsAfterAClearElsewhereReachTheNewGenerationOnceTheirRefreshIsDue(t *
 	t.Parallel()
 	srv := startServer(t)
 	client := newClient(t, srv.Addr)
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.NewClock()
 	opts := &redis.Options{Clock: clock.Now, GenerationRefresh: time.Second}
 	here, there := newStore(t, client, "gen", opts), newStore(t, client, "gen", opts)
 	ctx := t.Context()

@@ -23,9 +23,7 @@ func TestDeleteLeavesATombstoneForOptionsTombstone(t *testing.T) {
 	require.NoError(t, s.Set(ctx, "k", []byte("v")))
 	require.NoError(t, s.Delete(ctx, "k"))
 
-	raw, err := client.Get(ctx, "tomb:0:k").Result()
-	require.NoError(t, err)
-	require.Equal(t, tombstoneBytes, raw)
+	requireRaw(t, client, "tomb:0:k", tombstoneBytes)
 	pttl, err := client.PTTL(ctx, "tomb:0:k").Result()
 	require.NoError(t, err)
 	require.Greater(t, pttl, time.Duration(0))
@@ -52,9 +50,7 @@ func TestATombstoneReadsAsMissingEverywhere(t *testing.T) {
 	s.GetBatch(ctx, []string{"k"}, out)
 	require.ErrorIs(t, out[0].Err, pipeline.ErrNotFound, "GetBatch")
 	require.Empty(t, ev.all(), "a tombstone is no corrupt envelope")
-	raw, err := client.Get(ctx, "tmiss:0:k").Result()
-	require.NoError(t, err)
-	require.Equal(t, tombstoneBytes, raw, "and the reads left it in place")
+	requireRaw(t, client, "tmiss:0:k", tombstoneBytes, "and the reads left it in place")
 }
 
 // TestAWriteAfterADeleteIsRefusedUntilTheTombstoneEnds is the fill race
@@ -94,9 +90,7 @@ func TestAWriteAfterADeleteIsRefusedUntilTheTombstoneEnds(t *testing.T) {
 			require.NoError(t, b.Delete(ctx, "k"), "b updates the source and invalidates")
 			require.NoError(t, tt.write(ctx, a), "a refused write is no error")
 
-			raw, err := client.Get(ctx, "race:0:k").Result()
-			require.NoError(t, err)
-			require.Equal(t, tombstoneBytes, raw, "the tombstone is still there")
+			requireRaw(t, client, "race:0:k", tombstoneBytes, "the tombstone is still there")
 			_, ok, err = b.Get(ctx, "k")
 			require.NoError(t, err)
 			require.False(t, ok, "b reads no value older than its Delete")
@@ -167,9 +161,7 @@ func TestACacheLayerFillThatRacedAnInvalidationIsNotWrittenToRedis(t *testing.T)
 	close(release)
 	require.NoError(t, <-done, "a's caller gets what the source said")
 
-	raw, err := client.Get(ctx, "fill:0:k").Result()
-	require.NoError(t, err)
-	require.Equal(t, tombstoneBytes, raw, "a's fill was not written")
+	requireRaw(t, client, "fill:0:k", tombstoneBytes, "a's fill was not written")
 	fresh := pipeline.FetcherFunc[string, []byte](func(context.Context, string) ([]byte, error) {
 		return []byte(<-value), nil
 	})

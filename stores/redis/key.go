@@ -35,17 +35,12 @@ const upperHex = "0123456789ABCDEF"
 // not, has an encoding, and no two strings have the same one. See
 // DecodeKey.
 func EncodeKey(key string) string {
-	n := 0
-	for i := 0; i < len(key); i++ {
-		if !plainByte(key[i]) {
-			n++
-		}
-	}
-	if n == 0 {
+	n := encodedLen(key)
+	if n == len(key) {
 		return key
 	}
 	var b strings.Builder
-	b.Grow(len(key) + 2*n)
+	b.Grow(n)
 	appendKey(&b, key)
 	return b.String()
 }

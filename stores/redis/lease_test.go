@@ -200,22 +200,16 @@ func TestALeaseHoldersWriteIsRefusedAfterAnInvalidation(t *testing.T) {
 	_, ok, err := a.Get(ctx, "k")
 	require.NoError(t, err)
 	require.False(t, ok, "a misses and takes the lease")
-	raw, err := client.Get(ctx, "lease:0:k").Result()
-	require.NoError(t, err)
-	require.Equal(t, leaseBytes, raw)
+	requireRaw(t, client, "lease:0:k", leaseBytes)
 
 	require.NoError(t, b.Delete(ctx, "k"))
 	require.NoError(t, a.Set(ctx, "k", []byte("old")))
-	raw, err = client.Get(ctx, "lease:0:k").Result()
-	require.NoError(t, err)
-	require.Equal(t, tombstoneBytes, raw, "the holder's write came after the invalidation: refused")
+	requireRaw(t, client, "lease:0:k", tombstoneBytes, "the holder's write came after the invalidation: refused")
 
 	_, ok, err = b.Get(ctx, "k")
 	require.NoError(t, err)
 	require.False(t, ok, "a tombstone is a miss, and no lease is taken over it")
-	raw, err = client.Get(ctx, "lease:0:k").Result()
-	require.NoError(t, err)
-	require.Equal(t, tombstoneBytes, raw)
+	requireRaw(t, client, "lease:0:k", tombstoneBytes)
 }
 
 func TestALeaseHoldersWriteReplacesItsLease(t *testing.T) {

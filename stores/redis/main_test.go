@@ -145,22 +145,12 @@ func (r *roundTrips) reset() {
 // total returns the round trips counted.
 func (r *roundTrips) total() int64 { return r.commands.Load() + r.pipelines.Load() }
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+// requireRaw requires that Redis holds want under the Redis key rk.
+func requireRaw(t testing.TB, client goredis.UniversalClient, rk, want string, msgAndArgs ...any) {
+	t.Helper()
+	raw, err := client.Get(t.Context(), rk).Result()
+	require.NoError(t, err)
+	require.Equal(t, want, raw, msgAndArgs...)
 }
 
 // startServer starts a Redis server of the test's own.

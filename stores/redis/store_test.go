@@ -8,6 +8,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores/redis"
 )
@@ -61,7 +62,7 @@ func TestRedisTTLOfAnEntryEndsGraceAfterItsExpiry(t *testing.T) {
 func TestGetReportsAnExpiredEntryMissingWhileGetEntryReturnsIt(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.NewClock()
 	s := newStore(t, newClient(t, srv.Addr), "exp", &redis.Options{Clock: clock.Now, GenerationRefresh: time.Hour * 24})
 	ctx := t.Context()
 
@@ -179,7 +180,7 @@ func TestAClearByAnotherStoreIsSeenAfterGenerationRefreshOrAtOnceAfterReload(t *
 	t.Parallel()
 	srv := startServer(t)
 	client := newClient(t, srv.Addr)
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.NewClock()
 	opts := &redis.Options{Clock: clock.Now, GenerationRefresh: time.Second}
 	a := newStore(t, client, "shared", opts)
 	b := newStore(t, client, "shared", opts)
