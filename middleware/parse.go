@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/multilayer-cache/multilayer/internal/plumbing"
+	"github.com/multilayer-cache/multilayer/internal/typename"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -114,7 +115,7 @@ func (p *parse[K, V, V2]) convert(v V) (V2, error) {
 func (p *parse[K, V, V2]) Describe() pipeline.Description {
 	return pipeline.Description{
 		Kind:   p.kind,
-		Detail: typeName[V]() + " → " + typeName[V2](),
+		Detail: typename.Of[V]() + " → " + typename.Of[V2](),
 		Next:   []any{p.next},
 	}
 }
