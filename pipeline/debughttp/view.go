@@ -43,7 +43,7 @@ type card struct {
 	Others             []count // counts other than hits, misses and errors, when not zero
 	LastError          *pipeline.LastError
 	ErrorAt, ErrorAgo  string
-	Recent             bool // the last error is within the charts' window, or 15m
+	Recent             bool // the last error is less than 15 minutes old
 	Settings           []pipeline.Setting
 	RatioChart         template.HTML
 	P99Chart           template.HTML
