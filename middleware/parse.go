@@ -72,7 +72,7 @@ func valueLayer[K, V, V2 any](fn func(V) (V2, error), kind, layer string) pipeli
 type parse[K, V, V2 any] struct {
 	fn               func(V) (V2, error)
 	kind             string
-	passInward[K, V] // next, and Invalidate and Clear passed to it
+	passInward[K, V] // next, and Invalidate, Clear and Close passed to it
 	entries          pipeline.EntryFetcher[K, V]
 }
 
