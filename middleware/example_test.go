@@ -9,39 +9,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
 )
-
-// syncMap returns a Store over a map guarded by a mutex: the smallest store
-// that is safe for concurrent use.
-func syncMap[K comparable, V any]() pipeline.Store[K, V] {
-	var mu sync.Mutex
-	m := make(map[K]V)
-	return pipeline.StoreFuncs[K, V]{
-		GetFunc: func(_ context.Context, k K) (V, bool, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			v, ok := m[k]
-			return v, ok, nil
-		},
-		SetFunc: func(_ context.Context, k K, v V) error {
-			mu.Lock()
-			defer mu.Unlock()
-			m[k] = v
-			return nil
-		},
-		DeleteFunc: func(_ context.Context, k K) error {
-			mu.Lock()
-			defer mu.Unlock()
-			delete(m, k)
-			return nil
-		},
-	}
-}
 
 // files is the seed's bucket: blobs by id.
 var files = pipeline.FetcherFunc[string, []byte](func(_ context.Context, id string) ([]byte, error) {
@@ -79,7 +52,7 @@ func ExampleMapKey() {
 		fmt.Println("source", strconv.Quote(id))
 		return "user " + id, nil
 	})
-	raw := pipeline.Cache("users", syncMap[string, string](), nil)(users)
+	raw := pipeline.Cache("users", stores.NewMap[string, string](), nil)(users)
 	byID := middleware.MapKey[string](strconv.Itoa)(raw)
 
 	ctx := context.Background()
@@ -135,8 +108,8 @@ func ExampleTransform() {
 
 func ExampleInspect() {
 	// The seed's two layers: parsed files over raw files over the bucket.
-	raw := pipeline.Cache("raw_files", syncMap[string, []byte](), nil)(files)
-	parsed := pipeline.Cache("parsed_files", syncMap[DocKey, Doc](), nil)(
+	raw := pipeline.Cache("raw_files", stores.NewMap[string, []byte](), nil)(files)
+	parsed := pipeline.Cache("parsed_files", stores.NewMap[DocKey, Doc](), nil)(
 		middleware.MapKey[Doc](func(k DocKey) string { return k.Blob })(
 			middleware.Parse[string](parseDoc)(raw)))
 
@@ -184,9 +157,9 @@ func ExampleLog() {
 	}))
 
 	// A tree: two branches share the raw files.
-	raw := pipeline.Cache("raw_files", syncMap[string, []byte](), nil)(files)
+	raw := pipeline.Cache("raw_files", stores.NewMap[string, []byte](), nil)(files)
 	docs := middleware.Log[string, Doc](logger, "docs", nil)(
-		pipeline.Cache("parsed_files", syncMap[string, Doc](), nil)(
+		pipeline.Cache("parsed_files", stores.NewMap[string, Doc](), nil)(
 			middleware.Parse[string](parseDoc)(raw)))
 	sizes := middleware.Log[string, int](logger, "sizes", nil)(
 		middleware.Transform[string](func(b []byte) int { return len(b) })(raw))
@@ -237,10 +210,10 @@ func Example_chain() {
 		fmt.Println("   source", id)
 		return files.Fetch(ctx, id)
 	})
-	raw := pipeline.Cache("raw_files", syncMap[string, []byte](), &pipeline.CacheOptions[string]{Observer: rawEvents})
+	raw := pipeline.Cache("raw_files", stores.NewMap[string, []byte](), &pipeline.CacheOptions[string]{Observer: rawEvents})
 	parse := middleware.Parse[string](parseDoc)
 	mapKey := middleware.MapKey[Doc](func(k DocKey) string { return k.Blob })
-	docs := pipeline.Cache("parsed_files", syncMap[DocKey, Doc](), &pipeline.CacheOptions[DocKey]{Observer: docEvents})
+	docs := pipeline.Cache("parsed_files", stores.NewMap[DocKey, Doc](), &pipeline.CacheOptions[DocKey]{Observer: docEvents})
 
 	f := docs(mapKey(parse(raw(source))))
 

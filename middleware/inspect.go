@@ -52,7 +52,7 @@ func Inspect[V, K any](report func(ctx context.Context, key K, events []pipeline
 // inspect is the Fetcher returned by Inspect.
 type inspect[K, V any] struct {
 	report           func(ctx context.Context, key K, events []pipeline.Event[any], err error)
-	passInward[K, V] // next, and Invalidate and Clear passed to it
+	passInward[K, V] // next, and Invalidate, Clear and Close passed to it
 	entries          pipeline.EntryFetcher[K, V]
 }
 

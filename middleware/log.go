@@ -106,7 +106,7 @@ type logged[K, V any] struct {
 	logger           *slog.Logger
 	name             string
 	opts             LogOptions[K] // levels set; Key may be nil
-	passInward[K, V]               // next, and Invalidate and Clear passed to it
+	passInward[K, V]               // next, and Invalidate, Clear and Close passed to it
 	entries          pipeline.EntryFetcher[K, V]
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
 )
 
 // ExampleHashKey keeps user emails out of the logs: each record carries a
@@ -31,7 +32,7 @@ func ExampleHashKey() {
 	})
 	f := middleware.Log[string, string](logger, "profiles", &middleware.LogOptions[string]{
 		Key: middleware.HashKey[string](secret),
-	})(pipeline.Cache("profiles", syncMap[string, string](), nil)(profiles))
+	})(pipeline.Cache("profiles", stores.NewMap[string, string](), nil)(profiles))
 
 	ctx := context.Background()
 	_, _ = f.Fetch(ctx, "alice@example.com")

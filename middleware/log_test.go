@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -349,45 +348,12 @@ func TestLogKeyIsNotCalledWhenNothingIsWritten(t *testing.T) {
 	require.Equal(t, []string{"missing"}, called)
 }
 
-// debugLogger returns a debug-level text logger without times or durations, and its output.
-func debugLogger() (*slog.Logger, *syncLog) {
-	l := &syncLog{}
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{
-		Level: slog.LevelDebug,
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey || a.Key == "duration" {
-				return slog.Attr{}
-			}
-			return a
-		},
-	})), l
-}
-
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-var _ io.Writer = (*syncLog)(nil)
-
-func (l *syncLog) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Split(strings.TrimSpace(l.b.String()), "\n")
-}
-
 // TestLogReportsSharedFetch: a fetch that joined another one's flight is logged
 // as "shared", served by the layer whose flight it joined.
 func TestLogReportsSharedFetch(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		logger, buf := debugLogger()
+		logger, buf := newLogger(slog.LevelDebug)
 		release := make(chan struct{})
 		src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
 			<-release
@@ -420,7 +386,7 @@ func TestLogReportsSharedFetch(t *testing.T) {
 func TestLogReportsStaleValue(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		logger, buf := debugLogger()
+		logger, buf := newLogger(slog.LevelDebug)
 		var fail atomic.Bool
 		src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
 			if fail.Load() {

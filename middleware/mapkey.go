@@ -70,7 +70,7 @@ func (m *mapKey[K2, K, V]) Invalidate(ctx context.Context, key K2) error {
 func (m *mapKey[K2, K, V]) Describe() pipeline.Description {
 	return pipeline.Description{
 		Kind:   "map key",
-		Detail: typeName[K2]() + " → " + typeName[K](),
+		Detail: typename.Of[K2]() + " → " + typename.Of[K](),
 		Next:   []any{m.next},
 	}
 }
@@ -97,7 +97,3 @@ func (m *mapKeyBatch[K2, K, V]) FetchBatch(ctx context.Context, keys []K2, out [
 	}
 	m.batch.FetchBatch(ctx, inner, out)
 }
-
-// typeName returns the name of T for descriptions, as users write it, such
-// as "[]byte" (see internal/typename).
-func typeName[T any]() string { return typename.Of[T]() }

@@ -9,9 +9,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/stretchr/testify/require"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
@@ -205,7 +205,7 @@ func TestMetricsTwoLayers(t *testing.T) {
 	mapped := pipeline.FetcherFunc[parsedKey, string](func(ctx context.Context, k parsedKey) (string, error) {
 		return files.Fetch(ctx, k.blob)
 	})
-	parsedStore := &metricsMap[parsedKey, string]{m: map[parsedKey]string{}}
+	parsedStore := testkit.NewMap[parsedKey, string]()
 	parsed := pipeline.Cache("parsed_cached_files", parsedStore, &pipeline.CacheOptions[parsedKey]{
 		Observer: middleware.Observe[parsedKey](metrics, "parsed_cached_files"),
 	})(mapped)
@@ -224,33 +224,6 @@ func TestMetricsTwoLayers(t *testing.T) {
 	}
 	require.Equal(t, []string{"cached_files", "parsed_cached_files"}, names)
 	require.Nil(t, metrics.Layer("nope"))
-}
-
-// metricsMap is a Store over a map of any key type.
-type metricsMap[K comparable, V any] struct {
-	mu sync.Mutex
-	m  map[K]V
-}
-
-func (s *metricsMap[K, V]) Get(_ context.Context, k K) (V, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[k]
-	return v, ok, nil
-}
-
-func (s *metricsMap[K, V]) Set(_ context.Context, k K, v V) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[k] = v
-	return nil
-}
-
-func (s *metricsMap[K, V]) Delete(_ context.Context, k K) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, k)
-	return nil
 }
 
 // TestMetricsKinds feeds every kind of event to an observer.

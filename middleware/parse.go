@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/multilayer-cache/multilayer/internal/plumbing"
+	"github.com/multilayer-cache/multilayer/internal/typename"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -71,7 +72,7 @@ func valueLayer[K, V, V2 any](fn func(V) (V2, error), kind, layer string) pipeli
 type parse[K, V, V2 any] struct {
 	fn               func(V) (V2, error)
 	kind             string
-	passInward[K, V] // next, and Invalidate and Clear passed to it
+	passInward[K, V] // next, and Invalidate, Clear and Close passed to it
 	entries          pipeline.EntryFetcher[K, V]
 }
 
@@ -114,7 +115,7 @@ func (p *parse[K, V, V2]) convert(v V) (V2, error) {
 func (p *parse[K, V, V2]) Describe() pipeline.Description {
 	return pipeline.Description{
 		Kind:   p.kind,
-		Detail: typeName[V]() + " → " + typeName[V2](),
+		Detail: typename.Of[V]() + " → " + typename.Of[V2](),
 		Next:   []any{p.next},
 	}
 }

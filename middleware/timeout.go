@@ -57,7 +57,7 @@ func Timeout[K, V any](d time.Duration) pipeline.Middleware[K, V] {
 type timeout[K, V any] struct {
 	d                time.Duration
 	cause            error // the cause of this layer's deadline; also its error
-	passInward[K, V]       // next, and Invalidate and Clear passed to it
+	passInward[K, V]       // next, and Invalidate, Clear and Close passed to it
 	entries          pipeline.EntryFetcher[K, V]
 }
 

@@ -4,40 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/multilayer-cache/multilayer/middleware/tracing"
 	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
 )
-
-// syncMap returns a Store over a map guarded by a mutex.
-func syncMap[K comparable, V any]() pipeline.Store[K, V] {
-	var mu sync.Mutex
-	m := make(map[K]V)
-	return pipeline.StoreFuncs[K, V]{
-		GetFunc: func(_ context.Context, k K) (V, bool, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			v, ok := m[k]
-			return v, ok, nil
-		},
-		SetFunc: func(_ context.Context, k K, v V) error {
-			mu.Lock()
-			defer mu.Unlock()
-			m[k] = v
-			return nil
-		},
-		DeleteFunc: func(_ context.Context, k K) error {
-			mu.Lock()
-			defer mu.Unlock()
-			delete(m, k)
-			return nil
-		},
-	}
-}
 
 func ExampleSpans() {
 	// A provider that keeps the spans in memory, to print them. A service
@@ -54,9 +28,9 @@ func ExampleSpans() {
 		return "profile of " + id, nil
 	})
 	// Spans on top of a local layer over a shared one, over the database.
-	shared := pipeline.Cache("shared", syncMap[string, string](), nil)(db)
+	shared := pipeline.Cache("shared", stores.NewMap[string, string](), nil)(db)
 	profiles := tracing.Spans[string, string]("profiles", &tracing.Options{TracerProvider: tp})(
-		pipeline.Cache("local", syncMap[string, string](), nil)(shared))
+		pipeline.Cache("local", stores.NewMap[string, string](), nil)(shared))
 
 	ctx := context.Background()
 	_, _ = profiles.Fetch(ctx, "ada")    // from the database, stored in both layers

@@ -17,7 +17,7 @@ import (
 // hit ratio and the 99th percentile of the time below the layer over the
 // interval since the last sample. Each layer's samples are kept in a ring
 // of fixed size that covers SamplerOptions.Window; so a Sampler's memory
-// is bounded: at most 1024 samples of 64 bytes for each of at most 256
+// is bounded: at most 1024 samples of 48 bytes for each of at most 256
 // layers, whatever the traffic.
 //
 // NewSampler starts one goroutine, which Close stops. Samples read the
@@ -154,12 +154,10 @@ func layerKey(n *pipeline.Node, seen map[string]int) string {
 
 // A point is what a layer did over the interval before its time.
 type point struct {
-	at      time.Time
-	ratio   float64       // hit ratio over the interval; NaN without lookups
-	p99     time.Duration // 99th percentile of the time below; -1 without timings
-	above   bool          // the p99 lies above the histogram's last bound
-	lookups uint64
-	errors  uint64
+	at    time.Time
+	ratio float64       // hit ratio over the interval; NaN without lookups
+	p99   time.Duration // 99th percentile of the time below; -1 without timings
+	above bool          // the p99 lies above the histogram's last bound
 }
 
 // series is the ring of one layer's points, and its last counts.
@@ -180,9 +178,8 @@ func (s *series) add(now time.Time, n *pipeline.Node) {
 	}
 	if s.primed {
 		d := diff(*n.Stats, s.prev)
-		p := point{at: now, ratio: math.NaN(), p99: -1,
-			lookups: d.Hits + d.NegativeHits + d.Misses, errors: d.Errors}
-		if p.lookups > 0 {
+		p := point{at: now, ratio: math.NaN(), p99: -1}
+		if d.Hits+d.NegativeHits+d.Misses > 0 {
 			p.ratio = d.HitRatio()
 		}
 		if dh := h.Sub(s.prevH); dh.Count > 0 {

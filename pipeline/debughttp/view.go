@@ -43,7 +43,7 @@ type card struct {
 	Others             []count // counts other than hits, misses and errors, when not zero
 	LastError          *pipeline.LastError
 	ErrorAt, ErrorAgo  string
-	Recent             bool // the last error is within the charts' window, or 15m
+	Recent             bool // the last error is less than 15 minutes old
 	Settings           []pipeline.Setting
 	RatioChart         template.HTML
 	P99Chart           template.HTML
@@ -118,13 +118,18 @@ func newCard(n *pipeline.Node, now time.Time) card {
 	return c
 }
 
-// quantile writes the q-quantile of h, as "> 10s" when it lies above the
-// last bound.
+// quantile writes the q-quantile of h (see bounded).
 func quantile(h pipeline.Histogram, q float64) string {
-	if h.Above(q) {
-		return "> " + duration(h.Quantile(q))
+	return bounded(h.Quantile(q), h.Above(q))
+}
+
+// bounded writes a quantile d, as "> 10s" when it lies above the
+// histogram's last bound.
+func bounded(d time.Duration, above bool) string {
+	if above {
+		return "> " + duration(d)
 	}
-	return duration(h.Quantile(q))
+	return duration(d)
 }
 
 // others returns the counts of s other than hits, misses and errors that
@@ -168,10 +173,7 @@ func latest(h history) (ratio, p99 string) {
 		ratio = fmt.Sprintf("%.1f%%", 100*p.ratio)
 	}
 	if p.p99 >= 0 {
-		p99 = duration(p.p99)
-		if p.above {
-			p99 = "> " + p99
-		}
+		p99 = bounded(p.p99, p.above)
 	}
 	return ratio, p99
 }
