@@ -3,7 +3,6 @@ package stores
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/multilayer-cache/multilayer/internal/keys"
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -49,7 +48,8 @@ func (g *guarded[K, V, P]) evicted(key K) {
 func (g *guarded[K, V, P]) bad(key K) bool { return g.checkKeys && !keys.Valid(key) }
 
 // Get returns the value of key. It reports ok == false if key is absent or
-// its entry has a non-zero Expires that has passed (by time.Now).
+// its entry has a non-zero Expires that has passed (by time.Now, to within
+// about a millisecond: see the package documentation).
 func (g *guarded[K, V, P]) Get(_ context.Context, key K) (V, bool, error) {
 	if g.bad(key) {
 		var zero V
@@ -58,7 +58,7 @@ func (g *guarded[K, V, P]) Get(_ context.Context, key K) (V, bool, error) {
 	g.mu.Lock()
 	it, ok := g.p.get(key)
 	g.mu.Unlock()
-	if !ok || it.expires != 0 && time.Now().UnixNano() >= it.expires {
+	if !ok || expiredNow(it.expires) {
 		var zero V
 		return zero, false, nil
 	}
