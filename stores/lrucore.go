@@ -158,9 +158,6 @@ func (c *lruCore[K, V]) get(key K, cutoff int64) (v V, exp int64, ok bool) {
 // that cannot go wrong pays one test of a bool.
 func (c *lruCore[K, V]) bad(key K) bool { return c.checkKeys && !keys.Valid(key) }
 
-// dead reports whether an item that expires at exp is to be dropped at
-// cutoff. An item without expiry never is; with cutoff math.MinInt64, no
-// item is.
 // expiredNow reports whether an item that expires at exp (0: never) has
 // expired by time.Now. It reads time.Now only when the process's coarse
 // clock (internal/clock) does not show exp still ahead: the fast path of
@@ -176,6 +173,9 @@ func expiredNow(exp int64) bool {
 	return time.Now().UnixNano() >= exp
 }
 
+// dead reports whether an item that expires at exp is to be dropped at
+// cutoff. An item without expiry never is; with cutoff math.MinInt64, no
+// item is.
 func dead(exp, cutoff int64) bool { return exp != 0 && exp <= cutoff }
 
 // add stores value, expiring at exp, under key, evicting the least recently
