@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -559,35 +558,6 @@ func BenchmarkMemory(b *testing.B) {
 	}
 }
 
-// pairedHits returns a paired.Impl.Run that reads keys in turn with get: n
-// reads on the calling goroutine, or, if parallel, n reads shared by
-// GOMAXPROCS goroutines, each starting elsewhere in keys.
-func pairedHits(keys []string, get func(string) bool, parallel bool) func(n int) {
-	if !parallel {
-		i := 0
-		return func(n int) {
-			for range n {
-				get(keys[i%len(keys)])
-				i++
-			}
-		}
-	}
-	procs := runtime.GOMAXPROCS(0)
-	return func(n int) {
-		var wg sync.WaitGroup
-		for w := range procs {
-			wg.Go(func() {
-				i := w * len(keys) / procs
-				for range n / procs {
-					get(keys[i%len(keys)])
-					i++
-				}
-			})
-		}
-		wg.Wait()
-	}
-}
-
 // BenchmarkHitPaired measures the ratios of BenchmarkHit with
 // internal/paired, which times the impls in turn on the same machine state:
 // for each store, its Get, its Get with eviction reports on (x-notifying,
@@ -625,10 +595,10 @@ func BenchmarkHitPaired(b *testing.B) {
 		for _, mode := range []string{"serial", "parallel"} {
 			b.Run("mode="+mode+"/store="+store, func(b *testing.B) {
 				base := raw(store)
-				list := []paired.Impl{{Name: base.store + "-" + base.impl, Run: pairedHits(keys, base.get, mode == "parallel")}}
+				list := []paired.Impl{{Name: base.store + "-" + base.impl, Run: paired.Reads(keys, base.get, mode == "parallel")}}
 				for _, h := range impls {
 					if h.store == store && h.impl != "golang-lru" {
-						list = append(list, paired.Impl{Name: h.impl, Run: pairedHits(keys, h.get, mode == "parallel")})
+						list = append(list, paired.Impl{Name: h.impl, Run: paired.Reads(keys, h.get, mode == "parallel")})
 					}
 				}
 				paired.Run(b, 8192, list...)

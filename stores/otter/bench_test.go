@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -224,35 +223,6 @@ func BenchmarkMemory(b *testing.B) {
 	}
 }
 
-// pairedHits returns a paired.Impl.Run that reads keys in turn with get: n
-// reads on the calling goroutine, or, if parallel, n reads shared by
-// GOMAXPROCS goroutines, each starting elsewhere in keys.
-func pairedHits(keys []string, get func(string) bool, parallel bool) func(n int) {
-	if !parallel {
-		i := 0
-		return func(n int) {
-			for range n {
-				get(keys[i%len(keys)])
-				i++
-			}
-		}
-	}
-	procs := runtime.GOMAXPROCS(0)
-	return func(n int) {
-		var wg sync.WaitGroup
-		for w := range procs {
-			wg.Go(func() {
-				i := w * len(keys) / procs
-				for range n / procs {
-					get(keys[i%len(keys)])
-					i++
-				}
-			})
-		}
-		wg.Wait()
-	}
-}
-
 // BenchmarkHitPaired measures the ratios of BenchmarkHit with
 // internal/paired, which times the impls in turn on the same machine state,
 // serial and parallel (run it with -cpu 2). The first impl is the base:
@@ -323,7 +293,7 @@ func BenchmarkHitPaired(b *testing.B) {
 			b.Run("against="+against.name+"/mode="+mode, func(b *testing.B) {
 				var list []paired.Impl
 				for _, name := range against.impls {
-					list = append(list, paired.Impl{Name: name, Run: pairedHits(keys, get[name], mode == "parallel")})
+					list = append(list, paired.Impl{Name: name, Run: paired.Reads(keys, get[name], mode == "parallel")})
 				}
 				paired.Run(b, 8192, list...)
 			})
