@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/multilayer-cache/multilayer/internal/expiry"
 	"github.com/multilayer-cache/multilayer/internal/keys"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
@@ -106,7 +107,7 @@ func (g *guarded[K, V, P]) Set(_ context.Context, key K, value V) error {
 // SetEntry stores e under key as it is, evicting an entry if the store is
 // full.
 func (g *guarded[K, V, P]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
-	return g.set(key, item[V]{value: e.Value, expires: toNanos(e.Expires)})
+	return g.set(key, item[V]{value: e.Value, expires: expiry.ToNanos(e.Expires)})
 }
 
 func (g *guarded[K, V, P]) set(key K, it item[V]) error {
@@ -132,7 +133,7 @@ func (g *guarded[K, V, P]) SetBatch(_ context.Context, keys []K, entries []pipel
 			bad.add(k)
 			continue
 		}
-		g.p.add(k, item[V]{value: entries[i].Value, expires: toNanos(entries[i].Expires)})
+		g.p.add(k, item[V]{value: entries[i].Value, expires: expiry.ToNanos(entries[i].Expires)})
 	}
 	g.mu.Unlock()
 	return bad.err(g.name, len(keys))
