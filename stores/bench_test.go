@@ -12,6 +12,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/multilayer-cache/multilayer/internal/paired"
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/internal/trace"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
@@ -548,9 +549,9 @@ func BenchmarkMemory(b *testing.B) {
 		b.Run("store="+mc.store+"/impl="+mc.impl, func(b *testing.B) {
 			var perEntry float64
 			for b.Loop() {
-				before := heapInUse()
+				before := testkit.HeapInUse()
 				s := mc.build(b)
-				perEntry = float64(int64(heapInUse())-int64(before)) / n
+				perEntry = float64(int64(testkit.HeapInUse())-int64(before)) / n
 				runtime.KeepAlive(s)
 			}
 			b.ReportMetric(perEntry, "B/entry")

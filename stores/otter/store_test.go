@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -348,7 +347,7 @@ func TestInvalidKeyIsAnErrorForItsCaller(t *testing.T) {
 func TestNaNKeysLeakNothing(t *testing.T) {
 	ctx := t.Context()
 	s := mustNew[float64, string](t, 16, nil)
-	before := heapInUse()
+	before := testkit.HeapInUse()
 	nan := math.NaN()
 	for range 200_000 {
 		if _, _, err := s.Get(ctx, nan); !errors.Is(err, pipeline.ErrInvalidKey) {
@@ -358,16 +357,9 @@ func TestNaNKeysLeakNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	grown := int64(heapInUse()) - int64(before)
+	grown := int64(testkit.HeapInUse()) - int64(before)
 	require.Less(t, grown, int64(256<<10), "the heap grew by %d bytes", grown)
 	require.Zero(t, s.Len())
-}
-
-func heapInUse() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // TestConcurrent is a smoke test for the race detector.
