@@ -3,7 +3,6 @@ package stores_test
 import (
 	"context"
 	"runtime"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,14 +30,6 @@ type benchDoc struct{ Key, Value string }
 // keys they hold when warm.
 const benchSize = 1024
 
-func benchKeys(n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = "key-" + strconv.Itoa(i)
-	}
-	return keys
-}
-
 // BenchmarkLRU compares LRU with golang-lru's lru.Cache, its baseline, on
 // the same keys: a Get that hits, a Set that replaces a key, and a Set of a
 // new key that evicts the oldest. Compare with
@@ -46,7 +37,7 @@ func benchKeys(n int) []string {
 //	benchstat -filter .name:LRU -col /impl
 func BenchmarkLRU(b *testing.B) {
 	ctx := context.Background()
-	keys := benchKeys(2 * benchSize) // the first benchSize are held; cycling through all evicts
+	keys := testkit.Keys(2 * benchSize) // the first benchSize are held; cycling through all evicts
 	baseline := func(b *testing.B) *lru.Cache[string, string] {
 		c, err := lru.New[string, string](benchSize)
 		if err != nil {
@@ -156,7 +147,7 @@ func BenchmarkLRU(b *testing.B) {
 //	benchstat -filter .name:Stores -col /store
 func BenchmarkStores(b *testing.B) {
 	ctx := context.Background()
-	keys := benchKeys(benchSize)
+	keys := testkit.Keys(benchSize)
 	future := time.Now().Add(time.Hour)
 	for _, sc := range []struct {
 		name string
@@ -236,7 +227,7 @@ func BenchmarkStores(b *testing.B) {
 func BenchmarkBatch(b *testing.B) {
 	const n = 1000
 	ctx := context.Background()
-	keys := benchKeys(n)
+	keys := testkit.Keys(n)
 	entries := make([]pipeline.Entry[string], n)
 	for i := range entries {
 		entries[i] = pipeline.Entry[string]{Value: keys[i]}
@@ -333,21 +324,6 @@ func warm[S pipeline.Store[string, string]](b *testing.B, s S, keys []string) S 
 	return s
 }
 
-// storeHit reads from s with Get.
-func storeHit(s pipeline.Store[string, string]) func(string) bool {
-	ctx := context.Background()
-	return func(k string) bool { _, ok, _ := s.Get(ctx, k); return ok }
-}
-
-// cacheHit reads from a cache layer over s, which is warm.
-func cacheHit(b *testing.B, s pipeline.Store[string, string]) func(string) bool {
-	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
-	f := pipeline.Cache("l", s, nil)(src)
-	b.Cleanup(func() { _ = f.(pipeline.Closer).Close() })
-	ctx := context.Background()
-	return func(k string) bool { _, err := f.Fetch(ctx, k); return err == nil }
-}
-
 // hitImpls returns, for every stock store of this package, its raw
 // library (if it has one), the store, a cache layer over the store, and,
 // for a bounded store, the store with eviction reports on ("notifying"),
@@ -381,8 +357,8 @@ func hitImpls(b *testing.B, keys []string) []hitImpl {
 		{name: "Map", new: func() pipeline.Store[string, string] { return stores.NewMap[string, string]() }},
 	} {
 		impls = append(impls,
-			hitImpl{store: sc.name, impl: "stores", get: storeHit(warm(b, sc.new(), keys))},
-			hitImpl{store: sc.name, impl: "cache", get: cacheHit(b, warm(b, sc.new(), keys))},
+			hitImpl{store: sc.name, impl: "stores", get: testkit.StoreHit(warm(b, sc.new(), keys))},
+			hitImpl{store: sc.name, impl: "cache", get: testkit.CacheHit(b, warm(b, sc.new(), keys))},
 		)
 		if n, ok := sc.new().(pipeline.Notifier[string]); ok {
 			// The store with eviction reports on, as a cache layer that
@@ -390,7 +366,7 @@ func hitImpls(b *testing.B, keys []string) []hitImpl {
 			var evicted atomic.Int64
 			n.Notify(func(pipeline.StoreEvent[string]) { evicted.Add(1) })
 			s := warm(b, n.(pipeline.Store[string, string]), keys)
-			impls = append(impls, hitImpl{store: sc.name, impl: "notifying", get: storeHit(s)})
+			impls = append(impls, hitImpl{store: sc.name, impl: "notifying", get: testkit.StoreHit(s)})
 		}
 	}
 	return impls
@@ -405,7 +381,7 @@ func hitImpls(b *testing.B, keys []string) []hitImpl {
 //	go test -run '^$' -bench 'Hit$' -cpu 2 -count 6 ./stores/ | tee hit.txt
 //	benchstat -col /impl hit.txt
 func BenchmarkHit(b *testing.B) {
-	keys := benchKeys(hitKeys)
+	keys := testkit.Keys(hitKeys)
 	for _, h := range hitImpls(b, keys) {
 		name := "store=" + h.store + "/impl=" + h.impl
 		b.Run("mode=serial/"+name, func(b *testing.B) { benchSerialHits(b, keys, h.get) })
@@ -570,7 +546,7 @@ func BenchmarkMemory(b *testing.B) {
 //	go test -run '^$' -bench HitPaired -cpu 2 -count 6 ./stores/ | tee paired.txt
 //	benchstat paired.txt
 func BenchmarkHitPaired(b *testing.B) {
-	keys := benchKeys(hitKeys)
+	keys := testkit.Keys(hitKeys)
 	impls := hitImpls(b, keys)
 	for _, h := range impls {
 		if !h.get(keys[0]) || !h.get(keys[len(keys)-1]) {
