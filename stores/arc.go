@@ -28,8 +28,9 @@ var (
 // nothing, an ARC evicts from the other list.
 //
 // ARC follows the rules of LRU for expiry and uses: Get reports an entry
-// whose non-zero Expires has passed (by time.Now) as missing; GetEntry and
-// GetBatch return every entry as it was set, and the cache layer judges
+// whose non-zero Expires has passed (by time.Now, to within about a
+// millisecond) as missing; GetEntry and GetBatch return every entry as it
+// was set, and the cache layer judges
 // freshness; an expired entry stays until it is replaced, deleted or
 // evicted. Expires comes back as from an LRU.
 //

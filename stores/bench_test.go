@@ -3,8 +3,6 @@ package stores_test
 import (
 	"context"
 	"runtime"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/multilayer-cache/multilayer/internal/paired"
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/internal/trace"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
@@ -31,14 +30,6 @@ type benchDoc struct{ Key, Value string }
 // keys they hold when warm.
 const benchSize = 1024
 
-func benchKeys(n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = "key-" + strconv.Itoa(i)
-	}
-	return keys
-}
-
 // BenchmarkLRU compares LRU with golang-lru's lru.Cache, its baseline, on
 // the same keys: a Get that hits, a Set that replaces a key, and a Set of a
 // new key that evicts the oldest. Compare with
@@ -46,7 +37,7 @@ func benchKeys(n int) []string {
 //	benchstat -filter .name:LRU -col /impl
 func BenchmarkLRU(b *testing.B) {
 	ctx := context.Background()
-	keys := benchKeys(2 * benchSize) // the first benchSize are held; cycling through all evicts
+	keys := testkit.Keys(2 * benchSize) // the first benchSize are held; cycling through all evicts
 	baseline := func(b *testing.B) *lru.Cache[string, string] {
 		c, err := lru.New[string, string](benchSize)
 		if err != nil {
@@ -156,7 +147,7 @@ func BenchmarkLRU(b *testing.B) {
 //	benchstat -filter .name:Stores -col /store
 func BenchmarkStores(b *testing.B) {
 	ctx := context.Background()
-	keys := benchKeys(benchSize)
+	keys := testkit.Keys(benchSize)
 	future := time.Now().Add(time.Hour)
 	for _, sc := range []struct {
 		name string
@@ -236,7 +227,7 @@ func BenchmarkStores(b *testing.B) {
 func BenchmarkBatch(b *testing.B) {
 	const n = 1000
 	ctx := context.Background()
-	keys := benchKeys(n)
+	keys := testkit.Keys(n)
 	entries := make([]pipeline.Entry[string], n)
 	for i := range entries {
 		entries[i] = pipeline.Entry[string]{Value: keys[i]}
@@ -333,21 +324,6 @@ func warm[S pipeline.Store[string, string]](b *testing.B, s S, keys []string) S 
 	return s
 }
 
-// storeHit reads from s with Get.
-func storeHit(s pipeline.Store[string, string]) func(string) bool {
-	ctx := context.Background()
-	return func(k string) bool { _, ok, _ := s.Get(ctx, k); return ok }
-}
-
-// cacheHit reads from a cache layer over s, which is warm.
-func cacheHit(b *testing.B, s pipeline.Store[string, string]) func(string) bool {
-	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
-	f := pipeline.Cache("l", s, nil)(src)
-	b.Cleanup(func() { _ = f.(pipeline.Closer).Close() })
-	ctx := context.Background()
-	return func(k string) bool { _, err := f.Fetch(ctx, k); return err == nil }
-}
-
 // hitImpls returns, for every stock store of this package, its raw
 // library (if it has one), the store, a cache layer over the store, and,
 // for a bounded store, the store with eviction reports on ("notifying"),
@@ -381,8 +357,8 @@ func hitImpls(b *testing.B, keys []string) []hitImpl {
 		{name: "Map", new: func() pipeline.Store[string, string] { return stores.NewMap[string, string]() }},
 	} {
 		impls = append(impls,
-			hitImpl{store: sc.name, impl: "stores", get: storeHit(warm(b, sc.new(), keys))},
-			hitImpl{store: sc.name, impl: "cache", get: cacheHit(b, warm(b, sc.new(), keys))},
+			hitImpl{store: sc.name, impl: "stores", get: testkit.StoreHit(warm(b, sc.new(), keys))},
+			hitImpl{store: sc.name, impl: "cache", get: testkit.CacheHit(b, warm(b, sc.new(), keys))},
 		)
 		if n, ok := sc.new().(pipeline.Notifier[string]); ok {
 			// The store with eviction reports on, as a cache layer that
@@ -390,7 +366,7 @@ func hitImpls(b *testing.B, keys []string) []hitImpl {
 			var evicted atomic.Int64
 			n.Notify(func(pipeline.StoreEvent[string]) { evicted.Add(1) })
 			s := warm(b, n.(pipeline.Store[string, string]), keys)
-			impls = append(impls, hitImpl{store: sc.name, impl: "notifying", get: storeHit(s)})
+			impls = append(impls, hitImpl{store: sc.name, impl: "notifying", get: testkit.StoreHit(s)})
 		}
 	}
 	return impls
@@ -405,7 +381,7 @@ func hitImpls(b *testing.B, keys []string) []hitImpl {
 //	go test -run '^$' -bench 'Hit$' -cpu 2 -count 6 ./stores/ | tee hit.txt
 //	benchstat -col /impl hit.txt
 func BenchmarkHit(b *testing.B) {
-	keys := benchKeys(hitKeys)
+	keys := testkit.Keys(hitKeys)
 	for _, h := range hitImpls(b, keys) {
 		name := "store=" + h.store + "/impl=" + h.impl
 		b.Run("mode=serial/"+name, func(b *testing.B) { benchSerialHits(b, keys, h.get) })
@@ -549,42 +525,13 @@ func BenchmarkMemory(b *testing.B) {
 		b.Run("store="+mc.store+"/impl="+mc.impl, func(b *testing.B) {
 			var perEntry float64
 			for b.Loop() {
-				before := heapInUse()
+				before := testkit.HeapInUse()
 				s := mc.build(b)
-				perEntry = float64(int64(heapInUse())-int64(before)) / n
+				perEntry = float64(int64(testkit.HeapInUse())-int64(before)) / n
 				runtime.KeepAlive(s)
 			}
 			b.ReportMetric(perEntry, "B/entry")
 		})
-	}
-}
-
-// pairedHits returns a paired.Impl.Run that reads keys in turn with get: n
-// reads on the calling goroutine, or, if parallel, n reads shared by
-// GOMAXPROCS goroutines, each starting elsewhere in keys.
-func pairedHits(keys []string, get func(string) bool, parallel bool) func(n int) {
-	if !parallel {
-		i := 0
-		return func(n int) {
-			for range n {
-				get(keys[i%len(keys)])
-				i++
-			}
-		}
-	}
-	procs := runtime.GOMAXPROCS(0)
-	return func(n int) {
-		var wg sync.WaitGroup
-		for w := range procs {
-			wg.Go(func() {
-				i := w * len(keys) / procs
-				for range n / procs {
-					get(keys[i%len(keys)])
-					i++
-				}
-			})
-		}
-		wg.Wait()
 	}
 }
 
@@ -599,7 +546,7 @@ func pairedHits(keys []string, get func(string) bool, parallel bool) func(n int)
 //	go test -run '^$' -bench HitPaired -cpu 2 -count 6 ./stores/ | tee paired.txt
 //	benchstat paired.txt
 func BenchmarkHitPaired(b *testing.B) {
-	keys := benchKeys(hitKeys)
+	keys := testkit.Keys(hitKeys)
 	impls := hitImpls(b, keys)
 	for _, h := range impls {
 		if !h.get(keys[0]) || !h.get(keys[len(keys)-1]) {
@@ -625,10 +572,10 @@ func BenchmarkHitPaired(b *testing.B) {
 		for _, mode := range []string{"serial", "parallel"} {
 			b.Run("mode="+mode+"/store="+store, func(b *testing.B) {
 				base := raw(store)
-				list := []paired.Impl{{Name: base.store + "-" + base.impl, Run: pairedHits(keys, base.get, mode == "parallel")}}
+				list := []paired.Impl{{Name: base.store + "-" + base.impl, Run: paired.Reads(keys, base.get, mode == "parallel")}}
 				for _, h := range impls {
 					if h.store == store && h.impl != "golang-lru" {
-						list = append(list, paired.Impl{Name: h.impl, Run: pairedHits(keys, h.get, mode == "parallel")})
+						list = append(list, paired.Impl{Name: h.impl, Run: paired.Reads(keys, h.get, mode == "parallel")})
 					}
 				}
 				paired.Run(b, 8192, list...)

@@ -66,10 +66,13 @@
 // expired. Encoded is an ExpiringStore when the store it wraps is one.
 //
 // Plain Get, for use without a cache layer, reports an expired entry as
-// missing, judged by time.Now (TTL: by its clock). A zero Expires means an
-// unknown lifetime: Map, LRU, TwoQueue and ARC keep such an entry until it
-// is replaced, deleted or evicted, and TTL gives it its own ttl, because in
-// a TTL store an unknown lifetime never means forever.
+// missing, judged by time.Now (TTL: by its clock) to within about a
+// millisecond: so that a hit need not read time.Now, an entry that a clock
+// refreshed every millisecond shows still fresh is served without reading
+// it (TTL: only with the default clock). A zero Expires means an unknown
+// lifetime: Map, LRU, TwoQueue and ARC keep such an entry until it is
+// replaced, deleted or evicted, and TTL gives it its own ttl, because in a
+// TTL store an unknown lifetime never means forever.
 //
 // LRU, TTL, TwoQueue and ARC keep Expires in Unix nanoseconds, which is
 // smaller and quicker than a time.Time: GetEntry returns the instant that

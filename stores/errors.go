@@ -11,6 +11,7 @@ var ErrInvalidSize = errors.New("stores: invalid size")
 var ErrInvalidTTL = errors.New("stores: invalid ttl")
 
 // ErrInvalidOption is the cause of the error NewTTL returns for an option
-// out of range (Jitter outside [0, 1), a negative Grace). Test for it with
-// errors.Is.
+// out of range (Jitter outside [0, 1), a negative Grace), and of those the
+// constructors of stores/otter and stores/disk return for theirs. Test for
+// it with errors.Is.
 var ErrInvalidOption = errors.New("stores: invalid option")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -78,27 +77,6 @@ func (s docStore) SetBatch(ctx context.Context, keys []string, entries []pipelin
 	return s.LRU.SetBatch(ctx, keys, docs)
 }
 
-// evictions records the events a store reports.
-type evictions struct {
-	mu   sync.Mutex
-	keys []string
-}
-
-func (e *evictions) notify(ev pipeline.StoreEvent[string]) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if ev.Kind != pipeline.Evicted {
-		panic("unexpected event " + ev.Kind.String())
-	}
-	e.keys = append(e.keys, ev.Key)
-}
-
-func (e *evictions) got() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]string(nil), e.keys...)
-}
-
 // 151 fills into a store of 100 report exactly 51 evictions, each with the
 // key of an entry that left; the store is full, and says so.
 func TestFillsPastCapacityReportEachEviction(t *testing.T) {
@@ -110,8 +88,8 @@ func TestFillsPastCapacityReportEachEviction(t *testing.T) {
 				t.Parallel()
 				ctx := t.Context()
 				s := sc.new(t)
-				var ev evictions
-				s.Notify(ev.notify)
+				var ev testkit.Evictions
+				s.Notify(ev.Notify)
 				keys := make([]string, fills)
 				for i := range keys {
 					keys[i] = "k" + strconv.Itoa(i)
@@ -133,7 +111,7 @@ func TestFillsPastCapacityReportEachEviction(t *testing.T) {
 					require.NoError(t, s.SetBatch(ctx, keys, entries))
 				}
 
-				got := ev.got()
+				got := ev.Keys()
 				require.Len(t, got, fills-size)
 				require.Equal(t, pipeline.Usage{Entries: size, Capacity: size}, s.Usage())
 				evicted := make(map[string]bool)
@@ -159,8 +137,8 @@ func TestReplaceDeleteAndClearAreNotEvictions(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			s := sc.new(t)
-			var ev evictions
-			s.Notify(ev.notify)
+			var ev testkit.Evictions
+			s.Notify(ev.Notify)
 			for _, k := range []string{"a", "b", "c", "a", "b", "c"} {
 				require.NoError(t, s.Set(ctx, k, k))
 			}
@@ -170,13 +148,13 @@ func TestReplaceDeleteAndClearAreNotEvictions(t *testing.T) {
 			require.NoError(t, s.Set(ctx, "d", "d"), "fills the slot a left")
 			require.NoError(t, s.Clear(ctx))
 			require.Equal(t, pipeline.Usage{Capacity: 3}, s.Usage())
-			require.Empty(t, ev.got())
+			require.Empty(t, ev.Keys())
 
 			s.Notify(nil)
 			for _, k := range []string{"a", "b", "c", "d", "e"} {
 				require.NoError(t, s.Set(ctx, k, k), "a nil function stops the reports")
 			}
-			require.Empty(t, ev.got())
+			require.Empty(t, ev.Keys())
 		})
 	}
 }
@@ -187,8 +165,8 @@ func TestTTLExpiryIsNotAnEviction(t *testing.T) {
 	ctx := t.Context()
 	clock := testkit.NewClock()
 	s := mustTTL[string, string](t, 2, time.Minute, &stores.TTLOptions{Clock: clock.Now})
-	var ev evictions
-	s.Notify(ev.notify)
+	var ev testkit.Evictions
+	s.Notify(ev.Notify)
 	require.NoError(t, s.Set(ctx, "a", "a"))
 	clock.Advance(time.Hour)
 	_, ok, err := s.Get(ctx, "a")
@@ -197,7 +175,7 @@ func TestTTLExpiryIsNotAnEviction(t *testing.T) {
 	require.Zero(t, s.Len(), "dropped on read")
 	require.NoError(t, s.Set(ctx, "b", "b"))
 	require.NoError(t, s.Set(ctx, "c", "c"))
-	require.Empty(t, ev.got())
+	require.Empty(t, ev.Keys())
 }
 
 // Under a random mix of writes, reads and deletes, the keys a store holds

@@ -3,8 +3,8 @@ package stores
 import (
 	"context"
 	"sync"
-	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/expiry"
 	"github.com/multilayer-cache/multilayer/internal/keys"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
@@ -49,7 +49,8 @@ func (g *guarded[K, V, P]) evicted(key K) {
 func (g *guarded[K, V, P]) bad(key K) bool { return g.checkKeys && !keys.Valid(key) }
 
 // Get returns the value of key. It reports ok == false if key is absent or
-// its entry has a non-zero Expires that has passed (by time.Now).
+// its entry has a non-zero Expires that has passed (by time.Now, to within
+// about a millisecond: see the package documentation).
 func (g *guarded[K, V, P]) Get(_ context.Context, key K) (V, bool, error) {
 	if g.bad(key) {
 		var zero V
@@ -58,7 +59,7 @@ func (g *guarded[K, V, P]) Get(_ context.Context, key K) (V, bool, error) {
 	g.mu.Lock()
 	it, ok := g.p.get(key)
 	g.mu.Unlock()
-	if !ok || it.expires != 0 && time.Now().UnixNano() >= it.expires {
+	if !ok || expiredNow(it.expires) {
 		var zero V
 		return zero, false, nil
 	}
@@ -106,7 +107,7 @@ func (g *guarded[K, V, P]) Set(_ context.Context, key K, value V) error {
 // SetEntry stores e under key as it is, evicting an entry if the store is
 // full.
 func (g *guarded[K, V, P]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
-	return g.set(key, item[V]{value: e.Value, expires: toNanos(e.Expires)})
+	return g.set(key, item[V]{value: e.Value, expires: expiry.ToNanos(e.Expires)})
 }
 
 func (g *guarded[K, V, P]) set(key K, it item[V]) error {
@@ -132,7 +133,7 @@ func (g *guarded[K, V, P]) SetBatch(_ context.Context, keys []K, entries []pipel
 			bad.add(k)
 			continue
 		}
-		g.p.add(k, item[V]{value: entries[i].Value, expires: toNanos(entries[i].Expires)})
+		g.p.add(k, item[V]{value: entries[i].Value, expires: expiry.ToNanos(entries[i].Expires)})
 	}
 	g.mu.Unlock()
 	return bad.err(g.name, len(keys))

@@ -3,7 +3,6 @@ package stores_test
 import (
 	"errors"
 	"math"
-	"runtime"
 	"testing"
 	"time"
 
@@ -111,12 +110,4 @@ func TestInvalidKeyIsAnErrorForItsCaller(t *testing.T) {
 			require.Equal(t, "hashable", v)
 		})
 	}
-}
-
-// heapInUse returns the bytes of live heap objects after a collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }

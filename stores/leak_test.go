@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
 )
@@ -39,7 +40,7 @@ func TestNaNKeysLeakNothing(t *testing.T) {
 			for i := range 16 {
 				require.NoError(t, s.Set(ctx, float64(i), "v"))
 			}
-			before := heapInUse()
+			before := testkit.HeapInUse()
 			nan := math.NaN()
 			for range n {
 				if _, ok, err := s.Get(ctx, nan); ok || !errors.Is(err, pipeline.ErrInvalidKey) {
@@ -49,7 +50,7 @@ func TestNaNKeysLeakNothing(t *testing.T) {
 					t.Fatalf("Set(NaN) = %v", err)
 				}
 			}
-			grown := int64(heapInUse()) - int64(before)
+			grown := int64(testkit.HeapInUse()) - int64(before)
 			require.Less(t, grown, int64(256<<10), "the heap grew by %d bytes", grown)
 			if l, ok := s.(interface{ Len() int }); ok {
 				require.Equal(t, 16, l.Len())
@@ -78,12 +79,12 @@ func TestNaNFetchesThroughACacheLeakNothing(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := pipeline.Cache("l", s, nil)(src)
 			defer func() { _ = f.(pipeline.Closer).Close() }()
-			before := heapInUse()
+			before := testkit.HeapInUse()
 			nan := math.NaN()
 			for range 200_000 {
 				_, _ = f.Fetch(ctx, nan)
 			}
-			grown := int64(heapInUse()) - int64(before)
+			grown := int64(testkit.HeapInUse()) - int64(before)
 			require.Less(t, grown, int64(256<<10), "the heap grew by %d bytes", grown)
 			require.Zero(t, s.Len())
 		})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/multilayer-cache/multilayer/internal/expiry"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -126,7 +127,7 @@ func (l *LRU[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) erro
 	if l.c.bad(key) {
 		return invalidKey("LRU", key)
 	}
-	l.c.add(key, e.Value, toNanos(e.Expires))
+	l.c.add(key, e.Value, expiry.ToNanos(e.Expires))
 	return nil
 }
 

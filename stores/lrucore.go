@@ -2,7 +2,6 @@ package stores
 
 import (
 	"fmt"
-	"math"
 	"sync"
 	"time"
 	"unsafe"
@@ -10,6 +9,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/multilayer-cache/multilayer/internal/clock"
+	"github.com/multilayer-cache/multilayer/internal/expiry"
 	"github.com/multilayer-cache/multilayer/internal/keys"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
@@ -66,8 +66,8 @@ func invalidKey[K any](store string, key K) error {
 const maxFree = 16
 
 // An item is an entry as an lruCore holds it: Expires in Unix nanoseconds
-// (see toNanos), which is smaller and quicker to copy and compare than a
-// time.Time.
+// (see expiry.ToNanos), which is smaller and quicker to copy and compare
+// than a time.Time.
 type item[V any] struct {
 	value   V
 	expires int64 // 0: no expiry (a zero Expires)
@@ -158,9 +158,6 @@ func (c *lruCore[K, V]) get(key K, cutoff int64) (v V, exp int64, ok bool) {
 // that cannot go wrong pays one test of a bool.
 func (c *lruCore[K, V]) bad(key K) bool { return c.checkKeys && !keys.Valid(key) }
 
-// dead reports whether an item that expires at exp is to be dropped at
-// cutoff. An item without expiry never is; with cutoff math.MinInt64, no
-// item is.
 // expiredNow reports whether an item that expires at exp (0: never) has
 // expired by time.Now. It reads time.Now only when the process's coarse
 // clock (internal/clock) does not show exp still ahead: the fast path of
@@ -176,6 +173,9 @@ func expiredNow(exp int64) bool {
 	return time.Now().UnixNano() >= exp
 }
 
+// dead reports whether an item that expires at exp is to be dropped at
+// cutoff. An item without expiry never is; with cutoff math.MinInt64, no
+// item is.
 func dead(exp, cutoff int64) bool { return exp != 0 && exp <= cutoff }
 
 // add stores value, expiring at exp, under key, evicting the least recently
@@ -272,7 +272,7 @@ func (c *lruCore[K, V]) getBatch(store string, ks []K, out []pipeline.Result[V],
 // moved through memory with the write barrier's bulk check, which made a
 // batch of hits cost more than single fetches.
 func setResult[V any](r *pipeline.Result[V], v V, exp int64, ok bool) {
-	r.Value, r.Expires = v, fromNanos(exp)
+	r.Value, r.Expires = v, expiry.FromNanos(exp)
 	if ok {
 		r.Err = nil
 	} else {
@@ -282,7 +282,7 @@ func setResult[V any](r *pipeline.Result[V], v V, exp int64, ok bool) {
 
 // setBatch stores entries[i] under keys[i] under one lock. If limit is not
 // nil, an item expires at limit(exp) instead of exp, its Expires converted
-// by toNanos. It stores the valid keys and returns an error wrapping
+// by expiry.ToNanos. It stores the valid keys and returns an error wrapping
 // pipeline.ErrInvalidKey if some were not (see badKeys).
 func (c *lruCore[K, V]) setBatch(store string, ks []K, entries []pipeline.Entry[V], limit func(exp int64) int64) error {
 	checkBatch("SetBatch", len(ks), len(entries), "entries")
@@ -294,7 +294,7 @@ func (c *lruCore[K, V]) setBatch(store string, ks []K, entries []pipeline.Entry[
 			continue
 		}
 		e := &entries[i]
-		exp := toNanos(e.Expires)
+		exp := expiry.ToNanos(e.Expires)
 		if limit != nil {
 			exp = limit(exp)
 		}
@@ -339,61 +339,5 @@ func checkBatch(method string, keys, n int, what string) {
 // entry returns a value and its expiry, as an item holds it, as a
 // pipeline.Entry.
 func entry[V any](value V, exp int64) pipeline.Entry[V] {
-	return pipeline.Entry[V]{Value: value, Expires: fromNanos(exp)}
-}
-
-// The instants that Unix nanoseconds in an int64 can hold: the years 1678
-// to 2262. math.MinInt64 itself is left out, so that as a cutoff it means
-// "before every expiry" (see dead).
-var (
-	minNanosTime = time.Unix(0, math.MinInt64+1)
-	maxNanosTime = time.Unix(0, math.MaxInt64)
-)
-
-// Whole Unix seconds strictly between these are well inside
-// [minNanosTime, maxNanosTime].
-const (
-	minNanosSec = math.MinInt64 / int64(time.Second)
-	maxNanosSec = math.MaxInt64 / int64(time.Second)
-)
-
-// toNanos returns Expires as an item holds it: 0 for the zero time (no
-// expiry), and otherwise t in Unix nanoseconds, clamped to
-// [math.MinInt64+1, math.MaxInt64] rather than wrapped, with the instant of
-// Unix nanosecond 0 moved to 1 so that it still has an expiry.
-func toNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	if n := clampNanos(t); n != 0 {
-		return n
-	}
-	return 1
-}
-
-// clampNanos returns t in Unix nanoseconds, clamped to
-// [math.MinInt64+1, math.MaxInt64]; unlike toNanos, it gives the zero time no
-// special meaning.
-func clampNanos(t time.Time) int64 {
-	// Whole seconds strictly inside the range, the usual case, are cheaper
-	// to check than Before and After.
-	if sec := t.Unix(); sec > minNanosSec && sec < maxNanosSec {
-		return t.UnixNano()
-	}
-	switch {
-	case t.Before(minNanosTime):
-		return math.MinInt64 + 1
-	case t.After(maxNanosTime):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-// fromNanos is the inverse of toNanos: it returns the same instant, in the
-// Local location and without a monotonic clock reading.
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
+	return pipeline.Entry[V]{Value: value, Expires: expiry.FromNanos(exp)}
 }

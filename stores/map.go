@@ -72,7 +72,8 @@ func (m *Map[K, V]) check(key K) error {
 }
 
 // Get returns the value of key. It reports ok == false if key is absent or
-// its entry has a non-zero Expires that has passed (by time.Now).
+// its entry has a non-zero Expires that has passed (by time.Now, to within
+// about a millisecond: see the package documentation).
 func (m *Map[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 	if err := m.check(key); err != nil {
 		var zero V

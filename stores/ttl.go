@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/expiry"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -136,7 +137,7 @@ func (t *TTL[K, V]) Get(_ context.Context, key K) (V, bool, error) {
 		}
 		return v, true, nil
 	}
-	v, _, ok := t.c.get(key, clampNanos(t.clock()))
+	v, _, ok := t.c.get(key, expiry.ClampNanos(t.clock()))
 	if !ok {
 		var zero V
 		return zero, false, nil
@@ -173,7 +174,7 @@ func (t *TTL[K, V]) cutoff() int64 {
 	if g := time.Duration(t.grace.Load()); g > 0 {
 		now = now.Add(-g)
 	}
-	return clampNanos(now)
+	return expiry.ClampNanos(now)
 }
 
 // TTL returns the longest lifetime the TTL gives an entry, as set by
@@ -210,7 +211,7 @@ func (t *TTL[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) erro
 	if t.c.bad(key) {
 		return invalidKey("TTL", key)
 	}
-	t.c.add(key, e.Value, t.capped(t.clock(), toNanos(e.Expires)))
+	t.c.add(key, e.Value, t.capped(t.clock(), expiry.ToNanos(e.Expires)))
 	return nil
 }
 
@@ -240,7 +241,7 @@ func (t *TTL[K, V]) limit(now time.Time) int64 {
 	if t.jitter > 0 {
 		ttl -= time.Duration(rand.Float64() * t.jitter * float64(ttl))
 	}
-	return toNanos(now.Add(ttl))
+	return expiry.ToNanos(now.Add(ttl))
 }
 
 // Delete removes key, if it is present.

@@ -26,7 +26,8 @@ var (
 // own, because lru.TwoQueueCache cannot report what it evicts.
 //
 // TwoQueue follows the rules of LRU: Get reports an entry whose non-zero
-// Expires has passed (by time.Now) as missing; GetEntry and GetBatch return
+// Expires has passed (by time.Now, to within about a millisecond) as
+// missing; GetEntry and GetBatch return
 // every entry as it was set, and the cache layer judges freshness; an
 // expired entry stays until it is replaced, deleted or evicted. Get,
 // GetEntry and every key GetBatch finds count as a use of the key. Expires

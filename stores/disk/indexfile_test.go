@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores/disk"
 )
@@ -98,7 +99,7 @@ func TestDamagedIndexMeansOpenStatsEveryFile(t *testing.T) {
 
 func TestReopenAfterCloseKeepsTheExactOrderOfUse(t *testing.T) {
 	t.Parallel()
-	clock := newClock() // it never moves: every entry has the same time
+	clock := testkit.NewClock() // it never moves: every entry has the same time
 	dir := t.TempDir()
 	opts := &disk.Options{Clock: clock.Now}
 	s := mustOpen(t, dir, 1<<20, opts)

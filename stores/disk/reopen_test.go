@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores/disk"
 )
@@ -91,7 +92,7 @@ func reopenTenThousand(t *testing.T, crash bool) {
 
 func TestReopenEvictsTheFilesReadLeastRecentlyFirst(t *testing.T) {
 	t.Parallel()
-	clock := newClock()
+	clock := testkit.NewClock()
 	dir := t.TempDir()
 	opts := &disk.Options{Clock: clock.Now}
 	s := mustOpen(t, dir, 1<<20, opts)
@@ -118,7 +119,7 @@ func TestReopenEvictsTheFilesReadLeastRecentlyFirst(t *testing.T) {
 
 func TestReadUpdatesTheModificationTimeAtMostEveryTouchEvery(t *testing.T) {
 	t.Parallel()
-	clock := newClock()
+	clock := testkit.NewClock()
 	dir := t.TempDir()
 	s := mustOpen(t, dir, 1<<20, &disk.Options{Clock: clock.Now, TouchEvery: time.Minute})
 	ctx := t.Context()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
 	"github.com/multilayer-cache/multilayer/stores/disk"
@@ -16,7 +17,7 @@ import (
 
 func TestRoundTripKeepsValueAndExpiry(t *testing.T) {
 	t.Parallel()
-	clock := newClock()
+	clock := testkit.NewClock()
 	now := clock.Now()
 	for _, tc := range []struct {
 		name    string
@@ -71,7 +72,7 @@ func TestRoundTripKeepsValueAndExpiry(t *testing.T) {
 
 func TestGetJudgesExpiryByTheClock(t *testing.T) {
 	t.Parallel()
-	clock := newClock()
+	clock := testkit.NewClock()
 	s := mustOpen(t, t.TempDir(), 1<<20, &disk.Options{Clock: clock.Now})
 	ctx := t.Context()
 	require.NoError(t, s.SetEntry(ctx, "k", pipeline.Entry[[]byte]{Value: []byte("v"), Expires: clock.Now().Add(time.Minute)}))

@@ -3,8 +3,6 @@ package otter_test
 import (
 	"context"
 	"runtime"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/multilayer-cache/multilayer/internal/clock"
 	"github.com/multilayer-cache/multilayer/internal/paired"
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/internal/trace"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
@@ -28,14 +27,6 @@ const (
 	hitCapacity = 2 * hitKeys
 )
 
-func benchKeys(n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = "key-" + strconv.Itoa(i)
-	}
-	return keys
-}
-
 // BenchmarkHit measures a hit on a warm key, serial and parallel (run it
 // with -cpu 2 or more): raw otter's GetIfPresent, the store's Get, and a
 // Fetch through a cache layer over the store; and, in the same run, the
@@ -46,7 +37,7 @@ func benchKeys(n int) []string {
 //	go test -run '^$' -bench 'Hit$' -cpu 2 -count 6 ./stores/otter/ | tee otter.txt
 //	benchstat -col /impl otter.txt
 func BenchmarkHit(b *testing.B) {
-	keys := benchKeys(hitKeys)
+	keys := testkit.Keys(hitKeys)
 	raw := ot.Must(&ot.Options[string, string]{MaximumSize: hitCapacity})
 	rawLRU, _ := lru.New[string, string](hitCapacity)
 	for _, k := range keys {
@@ -73,11 +64,11 @@ func BenchmarkHit(b *testing.B) {
 		get         func(string) bool
 	}{
 		{store: "otter", impl: "raw", get: func(k string) bool { _, ok := raw.GetIfPresent(k); return ok }},
-		{store: "otter", impl: "stores", get: storeHit(warm(b, newOtter(), keys))},
-		{store: "otter", impl: "cache", get: cacheHit(b, warm(b, newOtter(), keys))},
+		{store: "otter", impl: "stores", get: testkit.StoreHit(warm(b, newOtter(), keys))},
+		{store: "otter", impl: "cache", get: testkit.CacheHit(b, warm(b, newOtter(), keys))},
 		{store: "LRU", impl: "raw", get: func(k string) bool { _, ok := rawLRU.Get(k); return ok }},
-		{store: "LRU", impl: "stores", get: storeHit(warm(b, newLRU(), keys))},
-		{store: "LRU", impl: "cache", get: cacheHit(b, warm(b, newLRU(), keys))},
+		{store: "LRU", impl: "stores", get: testkit.StoreHit(warm(b, newLRU(), keys))},
+		{store: "LRU", impl: "cache", get: testkit.CacheHit(b, warm(b, newLRU(), keys))},
 	} {
 		name := "store=" + h.store + "/impl=" + h.impl
 		b.Run("mode=serial/"+name, func(b *testing.B) {
@@ -131,19 +122,6 @@ func warm(b *testing.B, s pipeline.Store[string, string], keys []string) pipelin
 		c.CleanUp()
 	}
 	return s
-}
-
-func storeHit(s pipeline.Store[string, string]) func(string) bool {
-	ctx := context.Background()
-	return func(k string) bool { _, ok, _ := s.Get(ctx, k); return ok }
-}
-
-func cacheHit(b *testing.B, s pipeline.Store[string, string]) func(string) bool {
-	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
-	f := pipeline.Cache("l", s, nil)(src)
-	b.Cleanup(func() { _ = f.(pipeline.Closer).Close() })
-	ctx := context.Background()
-	return func(k string) bool { _, err := f.Fetch(ctx, k); return err == nil }
 }
 
 // BenchmarkHitRatio replays the standard Zipf trace (see internal/trace)
@@ -214,42 +192,13 @@ func BenchmarkMemory(b *testing.B) {
 		b.Run("store=otter/impl="+mc.impl, func(b *testing.B) {
 			var perEntry float64
 			for b.Loop() {
-				before := heapInUse()
+				before := testkit.HeapInUse()
 				s := mc.build(b)
-				perEntry = float64(int64(heapInUse())-int64(before)) / n
+				perEntry = float64(int64(testkit.HeapInUse())-int64(before)) / n
 				runtime.KeepAlive(s)
 			}
 			b.ReportMetric(perEntry, "B/entry")
 		})
-	}
-}
-
-// pairedHits returns a paired.Impl.Run that reads keys in turn with get: n
-// reads on the calling goroutine, or, if parallel, n reads shared by
-// GOMAXPROCS goroutines, each starting elsewhere in keys.
-func pairedHits(keys []string, get func(string) bool, parallel bool) func(n int) {
-	if !parallel {
-		i := 0
-		return func(n int) {
-			for range n {
-				get(keys[i%len(keys)])
-				i++
-			}
-		}
-	}
-	procs := runtime.GOMAXPROCS(0)
-	return func(n int) {
-		var wg sync.WaitGroup
-		for w := range procs {
-			wg.Go(func() {
-				i := w * len(keys) / procs
-				for range n / procs {
-					get(keys[i%len(keys)])
-					i++
-				}
-			})
-		}
-		wg.Wait()
 	}
 }
 
@@ -270,7 +219,7 @@ func pairedHits(keys []string, get func(string) bool, parallel bool) func(n int)
 //     go test -run '^$' -bench HitPaired -cpu 2 -count 6 ./stores/otter/ | tee paired.txt
 //     benchstat paired.txt
 func BenchmarkHitPaired(b *testing.B) {
-	keys := benchKeys(hitKeys)
+	keys := testkit.Keys(hitKeys)
 	raw := ot.Must(&ot.Options[string, string]{MaximumSize: hitCapacity})
 	rawLRU, _ := lru.New[string, string](hitCapacity)
 	for _, k := range keys {
@@ -303,9 +252,9 @@ func BenchmarkHitPaired(b *testing.B) {
 		"raw-otter":        func(k string) bool { _, ok := raw.GetIfPresent(k); return ok },
 		"raw-otter-expiry": func(k string) bool { _, ok := rawExpiry.GetIfPresent(k); return ok },
 		"raw-golang-lru":   func(k string) bool { _, ok := rawLRU.Get(k); return ok },
-		"stores-otter":     storeHit(s),
-		"cache-otter":      cacheHit(b, s),
-		"cache-lru":        cacheHit(b, l),
+		"stores-otter":     testkit.StoreHit(s),
+		"cache-otter":      testkit.CacheHit(b, s),
+		"cache-lru":        testkit.CacheHit(b, l),
 	}
 	for name, g := range get {
 		if !g(keys[0]) || !g(keys[len(keys)-1]) {
@@ -323,7 +272,7 @@ func BenchmarkHitPaired(b *testing.B) {
 			b.Run("against="+against.name+"/mode="+mode, func(b *testing.B) {
 				var list []paired.Impl
 				for _, name := range against.impls {
-					list = append(list, paired.Impl{Name: name, Run: pairedHits(keys, get[name], mode == "parallel")})
+					list = append(list, paired.Impl{Name: name, Run: paired.Reads(keys, get[name], mode == "parallel")})
 				}
 				paired.Run(b, 8192, list...)
 			})

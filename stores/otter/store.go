@@ -10,6 +10,7 @@ import (
 	ot "github.com/maypok86/otter/v2"
 
 	"github.com/multilayer-cache/multilayer/internal/clock"
+	"github.com/multilayer-cache/multilayer/internal/expiry"
 	"github.com/multilayer-cache/multilayer/internal/keys"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
@@ -257,7 +258,7 @@ func (s *Store[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], boo
 	if !ok {
 		return pipeline.Entry[V]{}, false, nil
 	}
-	return pipeline.Entry[V]{Value: it.value, Expires: fromNanos(it.expires)}, true, nil
+	return pipeline.Entry[V]{Value: it.value, Expires: expiry.FromNanos(it.expires)}, true, nil
 }
 
 // GetBatch writes to out[i] the entry of keys[i] as GetEntry returns it, or
@@ -275,7 +276,7 @@ func (s *Store[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Resul
 			continue
 		}
 		if it, ok := s.c.GetIfPresent(k); ok {
-			r.Value, r.Expires, r.Err = it.value, fromNanos(it.expires), nil
+			r.Value, r.Expires, r.Err = it.value, expiry.FromNanos(it.expires), nil
 		} else {
 			*r = pipeline.Result[V]{Err: pipeline.ErrNotFound}
 		}
@@ -298,7 +299,7 @@ func (s *Store[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) er
 	if s.bad(key) {
 		return invalidKey(key)
 	}
-	s.set(key, item[V]{value: e.Value, expires: toNanos(e.Expires)})
+	s.set(key, item[V]{value: e.Value, expires: expiry.ToNanos(e.Expires)})
 	return nil
 }
 
@@ -335,7 +336,7 @@ func (s *Store[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.E
 			}
 			continue
 		}
-		s.set(k, item[V]{value: entries[i].Value, expires: toNanos(entries[i].Expires)})
+		s.set(k, item[V]{value: entries[i].Value, expires: expiry.ToNanos(entries[i].Expires)})
 	}
 	if first != nil {
 		return fmt.Errorf("stores/otter: SetBatch: %d of %d keys not stored: %w", bad, len(keys), first)
@@ -390,36 +391,3 @@ func (s *Store[K, V]) Usage() pipeline.Usage {
 // store evict are gone and reported, and expired entries are gone. Tests
 // call it to wait for evictions; a busy store needs no call.
 func (s *Store[K, V]) CleanUp() { s.c.CleanUp() }
-
-// The instants that Unix nanoseconds in an int64 can hold.
-var (
-	minTime = time.Unix(0, math.MinInt64+1)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-// toNanos returns Expires as an item holds it: 0 for the zero time, and t
-// in Unix nanoseconds otherwise, clamped to the years 1678 to 2262, with
-// the instant 0 moved to 1 so that it keeps an expiry.
-func toNanos(t time.Time) int64 {
-	switch {
-	case t.IsZero():
-		return 0
-	case t.Before(minTime):
-		return math.MinInt64 + 1
-	case t.After(maxTime):
-		return math.MaxInt64
-	}
-	if n := t.UnixNano(); n != 0 {
-		return n
-	}
-	return 1
-}
-
-// fromNanos is the inverse of toNanos: the same instant, in the Local
-// location, without a monotonic clock reading.
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}

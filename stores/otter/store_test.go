@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -213,27 +212,6 @@ func TestExtremeExpires(t *testing.T) {
 	require.False(t, ok, "the instant 0 is an expiry, not an unknown lifetime")
 }
 
-// evictions records the keys a store reports evicted.
-type evictions struct {
-	mu   sync.Mutex
-	keys []string
-}
-
-func (e *evictions) notify(ev pipeline.StoreEvent[string]) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if ev.Kind != pipeline.Evicted {
-		panic("unexpected event " + ev.Kind.String())
-	}
-	e.keys = append(e.keys, ev.Key)
-}
-
-func (e *evictions) got() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]string(nil), e.keys...)
-}
-
 // Fills past capacity report exactly the entries that left, once the store
 // has settled (CleanUp): each with its key, refused ones included.
 func TestFillsPastCapacityReportEachEviction(t *testing.T) {
@@ -244,8 +222,8 @@ func TestFillsPastCapacityReportEachEviction(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			s := mustNew[string, string](t, size, nil)
-			var ev evictions
-			s.Notify(ev.notify)
+			var ev testkit.Evictions
+			s.Notify(ev.Notify)
 			keys := make([]string, fills)
 			for i := range keys {
 				keys[i] = "k" + strconv.Itoa(i)
@@ -253,7 +231,7 @@ func TestFillsPastCapacityReportEachEviction(t *testing.T) {
 			}
 			s.CleanUp()
 
-			got := ev.got()
+			got := ev.Keys()
 			held := s.Len()
 			require.LessOrEqual(t, held, size)
 			require.Len(t, got, fills-held)
@@ -278,8 +256,8 @@ func TestReplaceDeleteClearAndExpiryAreNotEvictions(t *testing.T) {
 	ctx := t.Context()
 	clock := testkit.NewClock()
 	s := mustNew[string, string](t, 10, &otter.Options{Clock: clock.Now})
-	var ev evictions
-	s.Notify(ev.notify)
+	var ev testkit.Evictions
+	s.Notify(ev.Notify)
 	for i := range 30 {
 		k := strconv.Itoa(i % 5)
 		require.NoError(t, s.SetEntry(ctx, k, pipeline.Entry[string]{Value: k, Expires: clock.Now().Add(time.Minute)}))
@@ -291,7 +269,7 @@ func TestReplaceDeleteClearAndExpiryAreNotEvictions(t *testing.T) {
 	require.NoError(t, s.Set(ctx, "a", "a"))
 	require.NoError(t, s.Clear(ctx))
 	s.CleanUp()
-	require.Empty(t, ev.got())
+	require.Empty(t, ev.Keys())
 }
 
 // A weighted store keeps its entries within its budget and reports what it
@@ -302,8 +280,8 @@ func TestWeightedStoreKeepsItsBudget(t *testing.T) {
 	ctx := t.Context()
 	s, err := otter.NewWeighted(100, func(_ string, v []byte) uint32 { return uint32(len(v)) }, nil)
 	require.NoError(t, err)
-	var ev evictions
-	s.Notify(ev.notify)
+	var ev testkit.Evictions
+	s.Notify(ev.Notify)
 
 	require.NoError(t, s.Set(ctx, "big", make([]byte, 100)), "as heavy as the budget: stored")
 	s.CleanUp()
@@ -314,9 +292,9 @@ func TestWeightedStoreKeepsItsBudget(t *testing.T) {
 	require.NoError(t, s.Set(ctx, "big", make([]byte, 101)), "heavier than the budget: refused, not an error")
 	_, ok, _ = s.Get(ctx, "big")
 	require.False(t, ok, "the old value is dropped too")
-	require.Equal(t, []string{"big"}, ev.got())
+	require.Equal(t, []string{"big"}, ev.Keys())
 	require.NoError(t, s.SetBatch(ctx, []string{"huge"}, []pipeline.Entry[[]byte]{{Value: make([]byte, 1000)}}))
-	require.Equal(t, []string{"big", "huge"}, ev.got())
+	require.Equal(t, []string{"big", "huge"}, ev.Keys())
 
 	for i := range 50 {
 		require.NoError(t, s.Set(ctx, strconv.Itoa(i), make([]byte, 10)))
@@ -325,7 +303,7 @@ func TestWeightedStoreKeepsItsBudget(t *testing.T) {
 	u := s.Usage()
 	require.LessOrEqual(t, u.Bytes, int64(100))
 	require.Equal(t, int64(10*u.Entries), u.Bytes)
-	require.Len(t, ev.got(), 2+50-u.Entries)
+	require.Len(t, ev.Keys(), 2+50-u.Entries)
 }
 
 // pair is a struct key that holds an interface.
@@ -369,7 +347,7 @@ func TestInvalidKeyIsAnErrorForItsCaller(t *testing.T) {
 func TestNaNKeysLeakNothing(t *testing.T) {
 	ctx := t.Context()
 	s := mustNew[float64, string](t, 16, nil)
-	before := heapInUse()
+	before := testkit.HeapInUse()
 	nan := math.NaN()
 	for range 200_000 {
 		if _, _, err := s.Get(ctx, nan); !errors.Is(err, pipeline.ErrInvalidKey) {
@@ -379,16 +357,9 @@ func TestNaNKeysLeakNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	grown := int64(heapInUse()) - int64(before)
+	grown := int64(testkit.HeapInUse()) - int64(before)
 	require.Less(t, grown, int64(256<<10), "the heap grew by %d bytes", grown)
 	require.Zero(t, s.Len())
-}
-
-func heapInUse() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // TestConcurrent is a smoke test for the race detector.

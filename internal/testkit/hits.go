@@ -1,0 +1,37 @@
+package testkit
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/multilayer-cache/multilayer/pipeline"
+)
+
+// Keys returns n keys, "key-0" to "key-<n-1>", for benchmarks.
+func Keys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = "key-" + strconv.Itoa(i)
+	}
+	return keys
+}
+
+// StoreHit returns a function that reads a key from s with Get and
+// reports whether s held it, for benchmarks of hits.
+func StoreHit(s pipeline.Store[string, string]) func(string) bool {
+	ctx := context.Background()
+	return func(k string) bool { _, ok, _ := s.Get(ctx, k); return ok }
+}
+
+// CacheHit returns a function that fetches a key through a cache layer
+// over s, whose source returns the key as its value, and reports whether
+// the fetch succeeded, for benchmarks of hits: warm s first. The layer is
+// closed when b ends.
+func CacheHit(b testing.TB, s pipeline.Store[string, string]) func(string) bool {
+	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
+	f := pipeline.Cache("l", s, nil)(src)
+	b.Cleanup(func() { _ = f.(pipeline.Closer).Close() })
+	ctx := context.Background()
+	return func(k string) bool { _, err := f.Fetch(ctx, k); return err == nil }
+}
