@@ -211,22 +211,7 @@ func (a *answer) found() (outcome, servedBy string) {
 	if a == nil {
 		return "found", ""
 	}
-	layer, kind, filled := a.Result()
-	switch kind {
-	case pipeline.Hit:
-		return "hit", layer
-	case pipeline.StaleServed:
-		return "stale", layer
-	case pipeline.SharedWait:
-		return "shared", layer
-	case 0:
-	default:
-		return "found", layer
-	}
-	if filled {
-		return "fill", "source"
-	}
-	return "found", "source"
+	return a.Found()
 }
 
 // notFound returns the server of a fetch that found nothing; a may be nil.

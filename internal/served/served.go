@@ -48,3 +48,25 @@ func (a *Answer) Result() (layer string, kind pipeline.EventKind, filled bool) {
 	a.done = true
 	return a.layer, a.kind, a.filled
 }
+
+// Found ends the observation and names the outcome of a fetch that found a
+// value, and what served it: "hit", "stale" or "shared" and the layer that
+// answered; or, if none did, "fill" (a layer filled) or "found", and
+// "source".
+func (a *Answer) Found() (outcome, servedBy string) {
+	layer, kind, filled := a.Result()
+	switch kind {
+	case pipeline.Hit:
+		return "hit", layer
+	case pipeline.StaleServed:
+		return "stale", layer
+	case pipeline.SharedWait:
+		return "shared", layer
+	case 0:
+		if filled {
+			return "fill", "source"
+		}
+		return "found", "source"
+	}
+	return "found", layer
+}

@@ -257,29 +257,16 @@ type answer struct{ served.Answer }
 // outcome ends the observation and returns the outcome of a fetch that
 // returned err, and the layer that served it (empty for errors).
 func (a *answer) outcome(err error) (outcome, servedBy string) {
-	layer, kind, filled := a.Result()
 	switch {
 	case err == nil:
+		return a.Found()
 	case errors.Is(err, pipeline.ErrNotFound):
-		if kind != 0 {
+		if layer, kind, _ := a.Result(); kind != 0 {
 			return "not found", layer
 		}
 		return "not found", "source"
 	default:
+		a.Result() // ends the observation
 		return "error", ""
 	}
-	switch kind {
-	case pipeline.Hit:
-		return "hit", layer
-	case pipeline.StaleServed:
-		return "stale", layer
-	case pipeline.SharedWait:
-		return "shared", layer
-	case 0:
-		if filled {
-			return "fill", "source"
-		}
-		return "found", "source"
-	}
-	return "found", layer
 }
