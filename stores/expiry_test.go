@@ -70,3 +70,27 @@ func TestGetExpiresEntryFromItsExpires(t *testing.T) {
 		require.Zero(t, s.Len())
 	})
 }
+
+// TestTTLGetEntryWithTheDefaultClockDropsAnEntryAtTheEndOfItsGrace: with
+// the default clock, GetEntry judges an entry by the coarse clock first, and
+// still returns it exactly until Grace after its Expires, then drops it.
+func TestTTLGetEntryWithTheDefaultClockDropsAnEntryAtTheEndOfItsGrace(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		s, err := stores.NewTTL[string, int](4, time.Hour, &stores.TTLOptions{Grace: time.Minute})
+		require.NoError(t, err)
+		exp := time.Now().Add(time.Minute)
+		require.NoError(t, s.SetEntry(ctx, "k", pipeline.Entry[int]{Value: 1, Expires: exp}))
+		time.Sleep(2*time.Minute - time.Nanosecond)
+		e, ok, err := s.GetEntry(ctx, "k")
+		require.NoError(t, err)
+		require.True(t, ok, "kept until Grace after Expires")
+		require.True(t, e.Expires.Equal(exp))
+		time.Sleep(time.Nanosecond)
+		_, ok, err = s.GetEntry(ctx, "k")
+		require.NoError(t, err)
+		require.False(t, ok, "gone at Grace after Expires")
+		require.Zero(t, s.Len(), "and dropped")
+	})
+}

@@ -151,11 +151,34 @@ func (t *TTL[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool,
 	if t.c.bad(key) {
 		return pipeline.Entry[V]{}, false, invalidKey("TTL", key)
 	}
-	v, exp, ok := t.c.get(key, t.cutoff())
+	if !t.coarse {
+		v, exp, ok := t.c.get(key, t.cutoff())
+		if !ok {
+			return pipeline.Entry[V]{}, false, nil
+		}
+		return entry(v, exp), true, nil
+	}
+	// With the default clock a hit reads no time.Now (the TTL hit target, for
+	// the layers that read entries: StaleIfError, RefreshAhead); an entry the
+	// coarse clock shows past its grace is read again under a cutoff from
+	// time.Now, which drops it under the lock.
+	v, exp, ok := t.c.get(key, math.MinInt64)
+	if ok && expiredNow(plusGrace(exp, t.grace.Load())) {
+		v, exp, ok = t.c.get(key, t.cutoff())
+	}
 	if !ok {
 		return pipeline.Entry[V]{}, false, nil
 	}
 	return entry(v, exp), true, nil
+}
+
+// plusGrace returns the instant, in Unix nanoseconds, grace after exp (0:
+// never, and so is an instant past the last one).
+func plusGrace(exp, grace int64) int64 {
+	if exp == 0 || exp > math.MaxInt64-grace {
+		return 0
+	}
+	return exp + grace
 }
 
 // GetBatch writes to out[i] the entry of keys[i] as GetEntry returns it, or
