@@ -38,6 +38,15 @@ import (
 // and a fill recorded during the drop keeps its record. A record whose drop
 // failed stays, and the failure is returned.
 //
+// A record is not removed when the outer store evicts the key it names,
+// although stores report evictions: the record may still be needed. A
+// value two layers up, derived through that outer key, is reached from
+// the inner key only through it (inner key → outer key → its own records
+// there), and it outlives the eviction. Only a record whose outer layer
+// derives nothing further could go then, and a fill of the key under way
+// would have to be voided as a drop does. So the index is bounded by
+// bytes instead (DependentsBytes); forgetting a record drops its value.
+//
 // The outermost hit pays one atomic load for this (tracking); an inner
 // layer looks in its ctx only while some fill is under way.
 
