@@ -10,6 +10,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/multilayer-cache/multilayer/internal/paired"
+	"github.com/multilayer-cache/multilayer/internal/trace"
 	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
@@ -234,4 +235,59 @@ func BenchmarkMiss(b *testing.B) {
 func BenchmarkPaired(b *testing.B) {
 	b.Run("Hit", func(b *testing.B) { paired.Run(b, 4096, hitImpls()...) })
 	b.Run("Miss", func(b *testing.B) { paired.Run(b, 512, missImpls()...) })
+}
+
+// BenchmarkDependentsBound measures what the bound of the dependency index
+// (CacheOptions.DependentsBytes) costs an outer layer in hits. The stack is
+// a uint64-keyed LRU layer of 200k entries over a key mapper over a
+// string-keyed LRU layer of 400k, so every outer fill leaves a record of
+// about 100 bytes in the inner index; a Zipf trace (s = 1.01 over 1M keys,
+// 4M reads) runs through it once per op. It reports the outer layer's hit
+// ratio (hit%) with the default bound (16 MiB: fewer records than outer
+// entries), 40 MiB and one the trace never fills.
+//
+//	go test -run '^$' -bench DependentsBound -count 3 .
+func BenchmarkDependentsBound(b *testing.B) {
+	tr := trace.Zipf(1, 1.01, 1_000_000, 4_000_000)
+	for _, bound := range []struct {
+		name  string
+		bytes int
+	}{{"default", 0}, {"40MiB", 40 << 20}, {"ample", 1 << 30}} {
+		b.Run("bound="+bound.name, func(b *testing.B) {
+			var ratio float64
+			for b.Loop() {
+				ratio = dependentsHitRatio(b, tr, bound.bytes)
+			}
+			b.ReportMetric(100*ratio, "hit%")
+		})
+	}
+}
+
+// dependentsHitRatio runs tr through the stack BenchmarkDependentsBound
+// describes and returns the outer layer's hit ratio.
+func dependentsHitRatio(b *testing.B, tr []uint64, bound int) float64 {
+	src := pipeline.FetcherFunc[string, []byte](func(_ context.Context, k string) ([]byte, error) { return []byte(k), nil })
+	innerStore, err := stores.NewLRU[string, []byte](400_000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	outerStore, err := stores.NewLRU[uint64, string](200_000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	inner := pipeline.Cache("inner", innerStore, &pipeline.CacheOptions[string]{DependentsBytes: bound})(src)
+	mapped := pipeline.FetcherFunc[uint64, string](func(ctx context.Context, k uint64) (string, error) {
+		v, err := inner.Fetch(ctx, "k"+strconv.FormatUint(k, 10))
+		return string(v), err
+	})
+	m := middleware.NewMetrics(nil)
+	outer := pipeline.Cache("outer", outerStore, &pipeline.CacheOptions[uint64]{Metrics: m})(mapped)
+	ctx := context.Background()
+	for _, k := range tr {
+		if _, err := outer.Fetch(ctx, k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s := m.Layer("outer").Stats()
+	return float64(s.Hits) / float64(s.Hits+s.Misses)
 }

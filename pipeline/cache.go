@@ -92,8 +92,17 @@ type CacheOptions[K any] struct {
 	// DependentsBytes bounds the memory of the record of which outer values
 	// derive from which of this layer's keys (see Cache, Invalidation), as
 	// estimated from the sizes of the keys. Forgetting a record drops the
-	// outer value it names, which costs a refetch, never a stale answer.
-	// Default DefaultDependentsBytes.
+	// outer value it names, which costs a refetch, never a stale answer;
+	// the outer layer reports it as Evicted. Default DefaultDependentsBytes.
+	//
+	// A record is made for each value filled in a cache layer above that
+	// reached this one through a layer that changes the key, and costs
+	// about 64 bytes plus its keys'. Records are not removed when the outer
+	// store evicts the value (values further up may still derive from it),
+	// so give the index room for at
+	// least twice the entries of those layers above: an outer layer of
+	// 200k entries over the default bound hit 79.8% instead of 83.7% on a
+	// Zipf trace, and 83.5% over 40 MiB (BenchmarkDependentsBound).
 	DependentsBytes int
 	// BatchConcurrency is how many single fetches a batch runs at once when
 	// next cannot batch (see Batches). Default DefaultBatchConcurrency.

@@ -261,11 +261,18 @@ func (d *deps[K]) record(records func(yield func(K, dependent) bool)) {
 	}
 	d.mu.Unlock()
 	for _, dep := range forgotten {
-		if err := dep.drop(context.Background()); err != nil {
+		if err := dep.drop(forgetting); err != nil {
 			d.report(err)
 		}
 	}
 }
+
+// forgetting is the context of the drops of forgotten records: the layers
+// above report them as Evicted, not Invalidated, since the index dropped
+// the values to make room.
+var forgetting = context.WithValue(context.Background(), forgetKey{}, true)
+
+type forgetKey struct{}
 
 // forgetLocked removes arbitrary keys' records until the index is an
 // eighth below its bound, and returns them, to be dropped.

@@ -26,7 +26,7 @@ const (
 	SharedWait                         // the caller joined a fetch of the key that another had started
 	StaleServed                        // below failed (Err); an expired value was served (stale-if-error)
 	Invalidated                        // an invalidation dropped the key
-	Evicted                            // the store dropped the key to make room
+	Evicted                            // the store dropped the key to make room, or the index below forgot what it derives from (see CacheOptions.DependentsBytes)
 	BreakerOpened                      // the store stopped calling a failing server; reads miss
 	BreakerClosed                      // the store's server answered again, and is called again
 )

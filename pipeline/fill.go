@@ -308,6 +308,10 @@ func (c *cache[K, V]) drop(ctx context.Context, key K) (err error) {
 		c.emit(ctx, Error, key, err, 0)
 		return err
 	}
+	if ctx.Value(forgetKey{}) != nil {
+		c.emit(ctx, Evicted, key, nil, 0) // for the index below; see forgetting
+		return nil
+	}
 	c.emit(ctx, Invalidated, key, nil, 0)
 	return nil
 }

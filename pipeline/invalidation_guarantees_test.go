@@ -366,6 +366,30 @@ func TestDependencyIndexStaysWithinItsByteBound(t *testing.T) {
 	require.LessOrEqual(t, n, bound, "2000 outer keys of 4 KiB recorded, within the bound")
 }
 
+// The values the index drops to stay within its bound are reported by the
+// outer layer as evictions, not as invalidations, which nobody asked for.
+func TestValuesDroppedForTheIndexBoundCountAsEvictions(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return "v", nil })
+	inner := pipeline.Cache("inner", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{DependentsBytes: 4 << 10})(src)
+	outerStore := stores.NewMap[string, string]() // unbounded: it evicts nothing itself
+	m := middleware.NewMetrics(nil)
+	outer := pipeline.Cache("outer", outerStore, &pipeline.CacheOptions[string]{Metrics: m})(
+		middleware.MapKey[string](func(k string) string { return "inner/" + k })(inner))
+	const fills = 500
+	for i := range fills {
+		_, err := outer.Fetch(ctx, fmt.Sprint(i))
+		require.NoError(t, err)
+	}
+	s := m.Layer("outer").Stats()
+	require.Positive(t, s.Evicted, "the bound dropped values")
+	// A fill whose own record the bound forgot at once is voided: served,
+	// not stored, and dropped all the same.
+	require.EqualValues(t, fills-outerStore.Len(), s.Evicted, "each key dropped counts once")
+	require.Zero(t, s.Invalidated)
+}
+
 func TestDropDerivedKeepsNoFillOfTheOriginThatWasUnderWay(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
