@@ -30,8 +30,9 @@ import (
 // is zero.
 const DefaultFetchTimeout = 30 * time.Second
 
-// DefaultDependentsBytes bounds a layer's dependency index when
-// CacheOptions.DependentsBytes is zero.
+// DefaultDependentsBytes is the least bound of a layer's dependency index
+// when CacheOptions.DependentsBytes is zero; the bound then grows with the
+// layers above (see CacheOptions.DependentsBytes).
 const DefaultDependentsBytes = 16 << 20
 
 // CacheOptions configure a cache layer. The zero value, and a nil pointer,
@@ -93,16 +94,19 @@ type CacheOptions[K any] struct {
 	// derive from which of this layer's keys (see Cache, Invalidation), as
 	// estimated from the sizes of the keys. Forgetting a record drops the
 	// outer value it names, which costs a refetch, never a stale answer;
-	// the outer layer reports it as Evicted. Default DefaultDependentsBytes.
+	// the outer layer reports it as Evicted.
 	//
 	// A record is made for each value filled in a cache layer above that
 	// reached this one through a layer that changes the key, and costs
 	// about 64 bytes plus its keys'. Records are not removed when the outer
 	// store evicts the value (values further up may still derive from it),
-	// so give the index room for at
-	// least twice the entries of those layers above: an outer layer of
-	// 200k entries over the default bound hit 79.8% instead of 83.7% on a
-	// Zipf trace, and 83.5% over 40 MiB (BenchmarkDependentsBound).
+	// so the index needs room for about twice the entries of those layers.
+	// Zero, the default, makes that room where their stores say how many
+	// entries they hold (a Meter: every bounded stock store), and at least
+	// DefaultDependentsBytes. A layer of 200k entries above hit about 80%
+	// of a Zipf trace over an index bounded at 16 MiB, 83.4% over the
+	// default and 83.7% over one the trace never fills
+	// (BenchmarkDependentsBound).
 	DependentsBytes int
 	// BatchConcurrency is how many single fetches a batch runs at once when
 	// next cannot batch (see Batches). Default DefaultBatchConcurrency.
@@ -231,7 +235,8 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 		// refresh-ahead, no stale values.
 		c.coarse = opts == nil || opts.Clock == nil
 		c.plainHits = c.estore == nil || c.coarse && o.RefreshAhead == 0 && o.StaleIfError == 0
-		c.deps.init(o.DependentsBytes, func(err error) { c.emit(context.Background(), Error, *new(K), err, 0) })
+		c.deps.init(o.DependentsBytes, opts == nil || opts.DependentsBytes == 0,
+			func(err error) { c.emit(context.Background(), Error, *new(K), err, 0) })
 		c.flights.m = make(map[K]slot[K, V])
 		c.bg.init(o.FetchTimeout)
 		if n, ok := store.(Notifier[K]); ok {
@@ -239,6 +244,7 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 		}
 		if m, ok := store.(Meter); ok {
 			observeMeter(o.Observer, m)
+			c.capacity = m.Usage().Capacity
 		}
 		if inner, ok := next.(*cache[K, V]); ok {
 			inner.deps.addDirect(c, func(k K) dependent { return derived[K, V]{c, k} })
@@ -324,14 +330,15 @@ type cache[K comparable, V any] struct {
 	directOver bool // next is a cache layer: it drops this layer's keys with its own; see deps.addDirect
 	negErr     error
 
-	neg     *timedSet[K] // keys not found below, while NegativeTTL > 0
-	backoff *timedSet[K] // keys whose last refresh failed
-	flights flights[K, V]
-	fill    fillGuard
-	deps    deps[K]
-	bg      background
-	refresh atomic.Int32 // background refreshes running
-	refs    plumbing.Refs
+	neg      *timedSet[K] // keys not found below, while NegativeTTL > 0
+	backoff  *timedSet[K] // keys whose last refresh failed
+	flights  flights[K, V]
+	fill     fillGuard
+	deps     deps[K]
+	bg       background
+	refresh  atomic.Int32 // background refreshes running
+	capacity int          // the entries store can hold, if it is a Meter: for the index below (see deps.grow)
+	refs     plumbing.Refs
 }
 
 // state is what a store lookup found.

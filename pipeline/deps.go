@@ -45,7 +45,9 @@ import (
 // there), and it outlives the eviction. Only a record whose outer layer
 // derives nothing further could go then, and a fill of the key under way
 // would have to be voided as a drop does. So the index is bounded by
-// bytes instead (DependentsBytes); forgetting a record drops its value.
+// bytes instead (DependentsBytes); forgetting a record drops its value. By
+// default the bound grows to twice the entries the layers recording here
+// can hold (see grow), so that it rarely forgets a value they still hold.
 //
 // The outermost hit pays one atomic load for this (tracking); an inner
 // layer looks in its ctx only while some fill is under way.
@@ -79,6 +81,7 @@ type dependent interface {
 // A deriver is a layer that derives values from the layers below it.
 type deriver interface {
 	clearHere(ctx context.Context) error
+	entries() int // most entries it can hold, if its store says (Meter); 0 if not
 }
 
 // derived is one key of a cache layer above.
@@ -180,13 +183,27 @@ type deps[K comparable] struct {
 	direct  []func(K) dependent  // layers built right over this one; see addDirect
 	bytes   int
 	max     int
+	grows   bool // max is the default: it grows with room; see grow
+	room    int  // the entries the layers that recorded here can hold
 	keySize func(K) int
 	report  func(error) // a failed drop of a record the bound forgot
 }
 
-func (d *deps[K]) init(max int, report func(error)) {
-	d.m, d.layers, d.max, d.report = make(map[K][]record), make(map[deriver]struct{}), max, report
+// init sets the index up with the bound max, which grows (see grow) if
+// grows is set.
+func (d *deps[K]) init(max int, grows bool, report func(error)) {
+	d.m, d.layers, d.max, d.grows, d.report = make(map[K][]record), make(map[deriver]struct{}), max, grows, report
 	d.keySize = sizer[K]()
+}
+
+// grow raises a default bound to room for twice the entries the layers
+// that recorded here can hold, at size bytes a record (see
+// CacheOptions.DependentsBytes): records are not removed when those layers
+// evict, so a bound below that would drop values they still hold.
+func (d *deps[K]) grow(size int) {
+	if d.grows {
+		d.max = max(d.max, 2*d.room*size)
+	}
 }
 
 // addDirect registers a cache layer built right over this one: its key k
@@ -232,6 +249,7 @@ func (d *deps[K]) trackBatch(ctx context.Context, keys []K) {
 // the index outgrows its bound.
 func (d *deps[K]) record(records func(yield func(K, dependent) bool)) {
 	var forgotten []dependent
+	last := 0 // the bytes of the last record made
 	d.mu.Lock()
 	for key, dep := range records {
 		d.seq++
@@ -254,7 +272,14 @@ func (d *deps[K]) record(records func(yield func(K, dependent) bool)) {
 		}
 		d.m[key] = append(list, record{dep, d.seq})
 		d.bytes += dep.size()
-		d.layers[dep.layer()] = struct{}{}
+		if l := dep.layer(); !d.has(l) {
+			d.layers[l] = struct{}{}
+			d.room += l.entries()
+		}
+		last = d.keySize(key) + dep.size()
+	}
+	if d.bytes > d.max {
+		d.grow(last)
 	}
 	if d.bytes > d.max {
 		forgotten = d.forgetLocked()
@@ -273,6 +298,12 @@ func (d *deps[K]) record(records func(yield func(K, dependent) bool)) {
 var forgetting = context.WithValue(context.Background(), forgetKey{}, true)
 
 type forgetKey struct{}
+
+// has reports whether the layer l recorded here.
+func (d *deps[K]) has(l deriver) bool {
+	_, ok := d.layers[l]
+	return ok
+}
 
 // forgetLocked removes arbitrary keys' records until the index is an
 // eighth below its bound, and returns them, to be dropped.
@@ -459,3 +490,7 @@ func (c *cache[K, V]) ClearDerived(ctx context.Context) error {
 	c.void(*new(K), true)
 	return c.deps.clear(ctx)
 }
+
+// entries returns the entries the layer's store can hold, if it says (see
+// deps.grow).
+func (c *cache[K, V]) entries() int { return c.capacity }

@@ -390,6 +390,46 @@ func TestValuesDroppedForTheIndexBoundCountAsEvictions(t *testing.T) {
 	require.Zero(t, s.Invalidated)
 }
 
+// By default the index makes room for twice the entries the layers
+// recording into it can hold, past DefaultDependentsBytes, so that it drops
+// nothing they still hold; a bound given in the options stays as given.
+func TestDefaultIndexBoundMakesRoomForTheLayersAbove(t *testing.T) {
+	t.Parallel()
+	const capacity, fills = 3000, 5000
+	pad := strings.Repeat("x", 4<<10) // 5000 records of 4 KiB: past 16 MiB
+	for _, tt := range []struct {
+		name    string
+		bytes   int
+		dropped func(t require.TestingT, e1, e2 any, msgAndArgs ...any)
+	}{
+		{name: "default", bytes: 0, dropped: require.Equal},
+		{name: "given", bytes: pipeline.DefaultDependentsBytes, dropped: require.Greater},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return "v", nil })
+			inner := pipeline.Cache("inner", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{DependentsBytes: tt.bytes})(src)
+			outerStore, err := stores.NewLRU[string, string](capacity)
+			require.NoError(t, err)
+			m := middleware.NewMetrics(nil)
+			outer := pipeline.Cache("outer", outerStore, &pipeline.CacheOptions[string]{Metrics: m})(
+				middleware.MapKey[string](func(k string) string { return k[:8] })(inner))
+			for i := range fills {
+				_, err := outer.Fetch(ctx, fmt.Sprintf("%08d", i)+pad)
+				require.NoError(t, err)
+			}
+			if tt.bytes == 0 {
+				require.Greater(t, pipeline.DependentsBytes(inner), pipeline.DefaultDependentsBytes, "the index grew")
+			} else {
+				require.LessOrEqual(t, pipeline.DependentsBytes(inner), tt.bytes)
+			}
+			tt.dropped(t, m.Layer("outer").Stats().Evicted, uint64(fills-capacity),
+				"evictions: the store's own, and any value the index dropped")
+		})
+	}
+}
+
 func TestDropDerivedKeepsNoFillOfTheOriginThatWasUnderWay(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
