@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/multilayer-cache/multilayer/internal/paired"
+	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
 )
@@ -372,3 +374,53 @@ func BenchmarkBatchPaired(b *testing.B) {
 }
 
 var sinkResults []pipeline.Result[string]
+
+// BenchmarkDependentsMemory measures what a record of the dependency index
+// costs on the heap (heap-B/record) against what the index estimates for
+// it (est-B/record), which its bound counts: an outer layer keyed by
+// uint64 over a key mapper over an inner layer keyed by short strings, 200k
+// outer fills, compared with the same fills made under a context that
+// carries no fill marker, so that nothing is recorded. An op is both runs.
+//
+//	go test -run '^$' -bench DependentsMemory -count 3 ./pipeline/
+func BenchmarkDependentsMemory(b *testing.B) {
+	const n = 200_000
+	var heap, est int64
+	for b.Loop() {
+		bare, _ := dependentsHeap(b, n, false)
+		full, index := dependentsHeap(b, n, true)
+		heap, est = (full-bare)/n, int64(index)/n
+	}
+	b.ReportMetric(float64(heap), "heap-B/record")
+	b.ReportMetric(float64(est), "est-B/record")
+}
+
+// dependentsHeap makes n outer fills over a filled inner layer, recording
+// dependents if record is set, and returns the heap they took and the
+// inner index's estimate of its size.
+func dependentsHeap(b *testing.B, n int, record bool) (heap int64, index int) {
+	ctx := context.Background()
+	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return "v", nil })
+	inner := pipeline.Cache("inner", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{DependentsBytes: 1 << 30})(src)
+	for i := range n {
+		if _, err := inner.Fetch(ctx, "k"+strconv.Itoa(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mapped := pipeline.FetcherFunc[uint64, string](func(ctx context.Context, k uint64) (string, error) {
+		if !record {
+			ctx = context.Background() // no fill marker: nothing is recorded
+		}
+		return inner.Fetch(ctx, "k"+strconv.FormatUint(k, 10))
+	})
+	outer := pipeline.Cache("outer", stores.NewMap[uint64, string](), nil)(mapped)
+	before := int64(testkit.HeapInUse())
+	for i := range n {
+		if _, err := outer.Fetch(ctx, uint64(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	heap = int64(testkit.HeapInUse()) - before
+	runtime.KeepAlive(outer)
+	return heap, pipeline.DependentsBytes(inner)
+}
