@@ -292,3 +292,41 @@ func dependentsHitRatio(b *testing.B, tr []uint64, bound int) float64 {
 	s := m.Layer("outer").Stats()
 	return float64(s.Hits) / float64(s.Hits+s.Misses)
 }
+
+// BenchmarkMissOverParse is a miss in a cache layer of parsed values over
+// Parse over a cache layer of raw ones that holds every key: the outer
+// miss, the inner hit, the parse and the outer fill. The outer layer is
+// registered with the inner one as if built right over it (Parse keeps
+// keys), so the fill leaves no dependency record below.
+//
+//	go test -run '^$' -bench MissOverParse -benchmem -count 6 .
+func BenchmarkMissOverParse(b *testing.B) {
+	const size = 1 << 12
+	keys := make([]string, 2*size) // twice the outer layer: every read misses there
+	for i := range keys {
+		keys[i] = strconv.Itoa(i)
+	}
+	src := pipeline.FetcherFunc[string, []byte](func(_ context.Context, k string) ([]byte, error) { return []byte(k), nil })
+	innerStore, err := stores.NewLRU[string, []byte](len(keys))
+	if err != nil {
+		b.Fatal(err)
+	}
+	outerStore, err := stores.NewLRU[string, string](size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	parse := middleware.Parse[string](func(raw []byte) (string, error) { return string(raw), nil })
+	outer := pipeline.Cache("outer", outerStore, nil)(parse(pipeline.Cache("inner", innerStore, nil)(src)))
+	ctx := context.Background()
+	for _, k := range keys {
+		if _, err := outer.Fetch(ctx, k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		_, _ = outer.Fetch(ctx, keys[i%len(keys)])
+		i++
+	}
+}

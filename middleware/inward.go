@@ -16,6 +16,10 @@ type passInward[K, V any] struct {
 	next             pipeline.Fetcher[K, V]
 }
 
+// SameKeyNext returns next: every layer that embeds passInward asks next
+// for the key it was given and no other (see plumbing.SameKey).
+func (p passInward[K, V]) SameKeyNext() any { return p.next }
+
 // inward returns the passInward of a layer being built over next.
 func inward[K, V any](next pipeline.Fetcher[K, V]) passInward[K, V] {
 	plumbing.Hold(next)

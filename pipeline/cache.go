@@ -192,13 +192,17 @@ type CacheOptions[K any] struct {
 // layer and in every layer derived from it. A Store must not call back into
 // its layer: Invalidate and Clear wait for the writes under way.
 //
-// Derived values are found through the context: when a cache layer misses,
-// it fetches from below under a context that names its key, and every cache
-// layer below that the fetch reaches records "my key → that outer key"
-// before it reads its store. Any layer between them that passes its ctx to
-// the call below keeps this working, a plain FetcherFunc closure included;
-// a layer that calls below with another context (context.Background())
-// cuts the layers above it off from the invalidations of the layers below.
+// A cache layer built right over another, or over layers of this
+// library's that keep keys (Parse, Transform, Log, Inspect, Timeout,
+// tracing, Coherent) down to one of the same key type, is dropped by it
+// with the same key; nothing else is needed. Other derived values are
+// found through the context: when a cache layer misses, it fetches from
+// below under a context that names its key, and every cache layer below
+// that the fetch reaches records "my key → that outer key" before it reads
+// its store. Any layer between them that passes its ctx to the call below
+// keeps this working, a plain FetcherFunc closure included; a layer that
+// calls below with another context (context.Background()) cuts the layers
+// above it off from the invalidations of the layers below.
 // See Forward for what a layer must do to pass Invalidate, Clear and Close
 // inward.
 //
@@ -249,8 +253,8 @@ func Cache[K comparable, V any](name string, store Store[K, V], opts *CacheOptio
 			observeMeter(o.Observer, m)
 			c.capacity = m.Usage().Capacity
 		}
-		if inner, ok := next.(*cache[K, V]); ok {
-			inner.deps.addDirect(c, func(k K) dependent { return derived[K, V]{c, k} })
+		if below, ok := sameKeyIndex[K](next); ok {
+			below.addDirect(c, func(k K) dependent { return derived[K, V]{c, k} })
 			c.directOver = true
 		}
 		plumbing.Hold(next)
@@ -330,7 +334,7 @@ type cache[K comparable, V any] struct {
 	coarse     bool // hits may judge expiry by the coarse clock: Clock is the default
 	checkKeys  bool // K may hold keys that cannot live in a map
 	inOrder    bool // a batch reaches the cache layers below in order; see keepsOrder
-	directOver bool // next is a cache layer: it drops this layer's keys with its own; see deps.addDirect
+	directOver bool // next is, or reaches, a cache layer of the same keys: it drops this layer's keys with its own; see sameKeyIndex
 	negErr     error
 
 	neg      *timedSet[K] // keys not found below, while NegativeTTL > 0

@@ -164,6 +164,10 @@ type keyMarker struct {
 
 func (k keyMarker) dependent(int, int) dependent { return k.m.dependent(k.i, k.n) }
 
+// directOver reports whether the batch's layer needs no records (see
+// unrecorded).
+func (k keyMarker) directOver() bool { return unrecorded(k.m) }
+
 // recordBytes is what a record costs besides its keys: the interface, the
 // slice slot, the map entry's share.
 const recordBytes = 64
@@ -206,10 +210,12 @@ func (d *deps[K]) grow(size int) {
 	}
 }
 
-// addDirect registers a cache layer built right over this one: its key k
-// can only come from this layer's k, so it needs no record per key (the
-// fast path of the batch-of-misses target): every drop of k here drops k
-// there, and every Clear here clears it.
+// addDirect registers a cache layer built over this one, right over it or
+// through layers that keep keys (see sameKeyIndex): its key k can only come
+// from this layer's k, so it needs no record per key (the fast path of the
+// batch-of-misses target, and no index at all for a cache of parsed values
+// over a cache of raw ones): every drop of k here drops k there, and every
+// Clear here clears it.
 func (d *deps[K]) addDirect(l deriver, derive func(K) dependent) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -217,8 +223,32 @@ func (d *deps[K]) addDirect(l deriver, derive func(K) dependent) {
 	d.layers[l] = struct{}{}
 }
 
-// unrecorded reports whether the marker is that of a layer built right over
-// this one (see addDirect).
+// A keyed is a cache layer whose keys are of type K, whatever its values.
+type keyed[K comparable] interface{ index() *deps[K] }
+
+func (c *cache[K, V]) index() *deps[K] { return &c.deps }
+
+// sameKeyIndex returns the dependency index of the cache layer that next
+// is, or reaches through layers that ask below for the key they are given
+// and no other (plumbing.SameKey: Parse, Transform, Log, Inspect,
+// Timeout), if its keys are of type K: each value of a cache layer built
+// over next derives from that layer's value of the same key alone.
+func sameKeyIndex[K comparable](next any) (*deps[K], bool) {
+	for range 64 { // a bound, should a broken layer make a cycle
+		switch n := next.(type) {
+		case keyed[K]:
+			return n.index(), true
+		case plumbing.SameKey:
+			next = n.SameKeyNext()
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// unrecorded reports whether the marker is that of a layer built over this
+// one with the same keys (see addDirect).
 func unrecorded(m marker) bool {
 	x, ok := m.(interface{ directOver() bool })
 	return ok && x.directOver()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
@@ -426,6 +427,62 @@ func TestDefaultIndexBoundMakesRoomForTheLayersAbove(t *testing.T) {
 			}
 			tt.dropped(t, m.Layer("outer").Stats().Evicted, uint64(fills-capacity),
 				"evictions: the store's own, and any value the index dropped")
+		})
+	}
+}
+
+// A cache layer over layers that keep keys (Parse, Transform, Log, Inspect,
+// Timeout) down to a cache layer of the same keys is dropped by that layer
+// with its own keys, as if it were built right over it: the index below
+// records nothing for it, single fetches and batches alike, and every
+// invalidation and Clear still reaches it.
+func TestCacheOverLayersThatKeepKeysNeedsNoRecords(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	chains := []struct {
+		name  string
+		chain func(pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string]
+	}{
+		{name: "parse", chain: middleware.Parse[string](func(s string) (string, error) { return "parsed " + s, nil })},
+		{name: "log, inspect, timeout, transform", chain: func(next pipeline.Fetcher[string, string]) pipeline.Fetcher[string, string] {
+			return middleware.Log[string, string](quiet, "log", nil)(
+				middleware.Inspect[string](func(context.Context, string, []pipeline.Event[any], error) {})(
+					middleware.Timeout[string, string](time.Minute)(
+						middleware.Transform[string](func(s string) string { return "parsed " + s })(next))))
+		}},
+	}
+	for _, tt := range chains {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			src := newGuaranteeSource()
+			inner := pipeline.Cache("inner", stores.NewMap[string, string](), nil)(src)
+			outerStore := stores.NewMap[string, string]()
+			outer := pipeline.Cache("outer", outerStore, nil)(tt.chain(inner))
+			for _, k := range []string{"a", "b"} {
+				_, err := outer.Fetch(ctx, k)
+				require.NoError(t, err)
+			}
+			for _, r := range pipeline.FetchMany(ctx, outer, []string{"c", "d", "c"}) {
+				require.NoError(t, r.Err)
+			}
+			require.Equal(t, 4, outerStore.Len())
+			require.Zero(t, pipeline.DependentsBytes(inner), "nothing recorded")
+
+			src.bump("a")
+			require.NoError(t, pipeline.Invalidate(ctx, inner, "a"))
+			require.Equal(t, 3, outerStore.Len(), "the inner layer dropped the outer key")
+			v, err := outer.Fetch(ctx, "a")
+			require.NoError(t, err)
+			require.Equal(t, "parsed a@1", v)
+
+			src.bump("b")
+			require.NoError(t, pipeline.Invalidate(ctx, outer, "b"), "inward through the chain")
+			v, err = outer.Fetch(ctx, "b")
+			require.NoError(t, err)
+			require.Equal(t, "parsed b@1", v)
+
+			require.NoError(t, pipeline.Clear(ctx, inner))
+			require.Zero(t, outerStore.Len(), "Clear below clears the layer above")
 		})
 	}
 }

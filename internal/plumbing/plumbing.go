@@ -1,7 +1,7 @@
 // Package plumbing holds what the library's packages share but users never
 // call: the build-time check of a layer's next Fetcher, the allocation-free
-// counting interface of the metrics observer, and the mark of a batching
-// layer that keeps a batch in order.
+// counting interface of the metrics observer, and the marks of a batching
+// layer that keeps a batch in order and of a layer that keeps keys.
 package plumbing
 
 import (
@@ -38,6 +38,17 @@ type Counter interface {
 // dependency index).
 type InOrder interface {
 	BatchNext() any
+}
+
+// A SameKey layer asks the Fetcher SameKeyNext returns for the key it was
+// given, and for no other, in every fetch (a batch: the same keys), so
+// that each of its values derives from the value of the same key below. A
+// cache layer built over a chain of them down to a cache layer with the
+// same key type needs no dependency record there: the layer below drops
+// the key above with its own (see pipeline's dependency index). Only the
+// library's own layers implement it.
+type SameKey interface {
+	SameKeyNext() any
 }
 
 // A Holder is a layer that counts the layers above it that will release

@@ -216,6 +216,11 @@ func (t *traced[K, V]) Describe() pipeline.Description {
 // BatchNext returns the Fetcher a batch goes to, whole and in order.
 func (t *tracedBatch[K, V]) BatchNext() any { return t.batch }
 
+// SameKeyNext returns next, which the layer asks for the key it was given
+// and no other (see plumbing.SameKey): a cache layer above needs no
+// dependency records in the one below.
+func (t *traced[K, V]) SameKeyNext() any { return t.next }
+
 // tracedBatch is a traced over a BatchFetcher.
 type tracedBatch[K, V any] struct {
 	*traced[K, V]

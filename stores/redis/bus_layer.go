@@ -59,6 +59,11 @@ type coherent[K, V any] struct {
 	refs    plumbing.Refs
 }
 
+// SameKeyNext returns next, which the layer asks for the key it was given
+// and no other (see plumbing.SameKey): a cache layer above needs no
+// dependency records in the one below.
+func (c *coherent[K, V]) SameKeyNext() any { return c.next }
+
 // Fetch fetches key from next.
 func (c *coherent[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 	return c.next.Fetch(ctx, key)
