@@ -96,14 +96,14 @@ type CacheOptions[K any] struct {
 	// outer value it names, which costs a refetch, never a stale answer;
 	// the outer layer reports it as Evicted.
 	//
-	// A record is made for each value filled in a cache layer above that
-	// reached this one through a layer that changes the key, and is
-	// estimated at 64 bytes plus its keys' (the heap holds about 1.25× the
-	// estimate: 118 bytes a record for a 7-byte string key under a uint64
-	// one, estimated at 94; BenchmarkDependentsMemory). Records are not
-	// removed when the outer store evicts the value (values further up may
-	// still derive from it), so the index needs room for about twice the
-	// entries of those layers.
+	// A record is made for each value filled in a cache layer above, but
+	// for one built over this layer directly or through layers that keep
+	// keys (see Cache), and is estimated at 64 bytes plus its keys' (the
+	// heap holds about 1.25× the estimate: 118 bytes a record for a 7-byte
+	// string key under a uint64 one, estimated at 94;
+	// BenchmarkDependentsMemory). Records are not removed when the outer
+	// store evicts the value (values further up may still derive from it),
+	// so the index needs room for about twice the entries of those layers.
 	// Zero, the default, makes that room where their stores say how many
 	// entries they hold (a Meter: every bounded stock store), and at least
 	// DefaultDependentsBytes. A layer of 200k entries above hit about 80%

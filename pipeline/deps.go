@@ -230,9 +230,10 @@ func (c *cache[K, V]) index() *deps[K] { return &c.deps }
 
 // sameKeyIndex returns the dependency index of the cache layer that next
 // is, or reaches through layers that ask below for the key they are given
-// and no other (plumbing.SameKey: Parse, Transform, Log, Inspect,
-// Timeout), if its keys are of type K: each value of a cache layer built
-// over next derives from that layer's value of the same key alone.
+// and no other (plumbing.SameKey: Parse, Transform, Log, Inspect, Timeout,
+// tracing, Coherent), if its keys are of type K: each value of a cache
+// layer built over next derives from that layer's value of the same key
+// alone.
 func sameKeyIndex[K comparable](next any) (*deps[K], bool) {
 	for range 64 { // a bound, should a broken layer make a cycle
 		switch n := next.(type) {
