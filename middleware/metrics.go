@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -139,7 +140,7 @@ type metricsObserver[K any] struct{ *LayerMetrics }
 // wrapper that the interface call reaches.
 func (o metricsObserver[K]) Observe(_ context.Context, e pipeline.Event[K]) {
 	if e.Kind < kinds {
-		o.counts[e.Kind].n.Add(1)
+		o.counts[e.Kind].Add(1)
 	}
 	if e.Elapsed > 0 {
 		o.observe(e.Elapsed)
@@ -152,9 +153,9 @@ func (o metricsObserver[K]) Observe(_ context.Context, e pipeline.Event[K]) {
 // Counter returns the counter of kind, so that the layer counts events
 // that carry nothing but their kind with one atomic addition, building no
 // Event.
-func (o metricsObserver[K]) Counter(kind uint8) *atomic.Uint64 {
+func (o metricsObserver[K]) Counter(kind uint8) *plumbing.Count {
 	if pipeline.EventKind(kind) < kinds {
-		return &o.counts[kind].n
+		return &o.counts[kind]
 	}
 	return nil
 }
@@ -164,9 +165,10 @@ func (o metricsObserver[K]) Counter(kind uint8) *atomic.Uint64 {
 // counts as they are at that moment.
 type LayerMetrics struct {
 	name string
-	// counts holds one counter per event kind, each on its own cache line,
-	// so that hits and misses counted on different cores do not contend.
-	counts [kinds]paddedCount
+	// counts holds one counter per event kind, striped over cache lines
+	// (see plumbing.Count), so that hits counted on different cores do not
+	// contend.
+	counts [kinds]plumbing.Count
 
 	bounds  []time.Duration
 	buckets []atomic.Uint64 // per bound, and one for the rest; not cumulative
@@ -194,14 +196,6 @@ func (l *LayerMetrics) Usage() (pipeline.Usage, bool) {
 // kinds bounds the event kinds that are counted.
 const kinds = pipeline.Evicted + 1
 
-// cacheLine is the size of a CPU cache line on common hardware.
-const cacheLine = 64
-
-type paddedCount struct {
-	n atomic.Uint64
-	_ [cacheLine - 8]byte
-}
-
 // observe adds d to the latency histogram.
 func (l *LayerMetrics) observe(d time.Duration) {
 	i, _ := slices.BinarySearch(l.bounds, d) // the first bound ≥ d, or the rest
@@ -215,7 +209,7 @@ func (l *LayerMetrics) Name() string { return l.name }
 // Stats returns the layer's counts. Each count is read atomically, but not
 // all together: under load they may be a few events apart.
 func (l *LayerMetrics) Stats() pipeline.Stats {
-	c := func(k pipeline.EventKind) uint64 { return l.counts[k].n.Load() }
+	c := func(k pipeline.EventKind) uint64 { return l.counts[k].Load() }
 	return pipeline.Stats{
 		Hits:         c(pipeline.Hit),
 		Misses:       c(pipeline.Miss),

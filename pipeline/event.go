@@ -144,7 +144,7 @@ func WithTrace(ctx context.Context, o Observer[any]) (traced context.Context, en
 type emitter[K any] struct {
 	name     string
 	observer Observer[K]
-	counts   [BreakerClosed + 1]*atomic.Uint64 // the observer's counters, if it is a Counter
+	counts   [BreakerClosed + 1]*plumbing.Count // the observer's counters, if it is a Counter
 }
 
 // newEmitter returns the emitter of the layer called name.

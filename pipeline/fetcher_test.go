@@ -2,11 +2,11 @@ package pipeline_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multilayer-cache/multilayer/internal/plumbing"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
 
@@ -97,11 +97,11 @@ func TestObservers(t *testing.T) {
 // Observe.
 type countingObserver struct {
 	recorder[string]
-	counters [16]atomic.Uint64
+	counters [16]plumbing.Count
 	counts   [16]int // filled by sum
 }
 
-func (c *countingObserver) Counter(k uint8) *atomic.Uint64 { return &c.counters[k] }
+func (c *countingObserver) Counter(k uint8) *plumbing.Count { return &c.counters[k] }
 
 func (c *countingObserver) sum() {
 	for i := range c.counters {

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"sync/atomic"
 
 	"github.com/multilayer-cache/multilayer/internal/plumbing"
 )
@@ -50,7 +49,7 @@ func (r recorded[K]) Observe(ctx context.Context, e Event[K]) {
 }
 
 // Counter returns the observer's counter of kind, if it counts.
-func (r recorded[K]) Counter(kind uint8) *atomic.Uint64 {
+func (r recorded[K]) Counter(kind uint8) *plumbing.Count {
 	if c, ok := r.o.(plumbing.Counter); ok {
 		return c.Counter(kind)
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // MustNext panics with a message naming the layer if next is nil. Layers
@@ -26,7 +27,48 @@ func MustNext(layer string, next any) {
 // counted with one atomic add, without building an Event. A nil counter
 // means "send this kind to Observe".
 type Counter interface {
-	Counter(kind uint8) *atomic.Uint64
+	Counter(kind uint8) *Count
+}
+
+// A Count is a counter that goroutines on many cores add to at once: one
+// atomic counter shared by every core would cost each hit a cache line
+// moved between cores (with Metrics on, parallel hits over the otter store
+// took 46% longer on 2 cores). Add adds to one of countStripes counters,
+// each on its own cache line, picked by the address of the caller's stack,
+// so that goroutines running at once mostly add to different ones; Load
+// sums them. The zero value is a count of 0.
+type Count struct {
+	stripes [countStripes]struct {
+		n atomic.Uint64
+		_ [56]byte // to the next cache line
+	}
+}
+
+// countStripes is the number of a Count's stripes, a power of 2.
+const countStripes = 16
+
+// Add adds n to c.
+func (c *Count) Add(n uint64) { c.stripes[stackStripe()].n.Add(n) }
+
+// Load returns the count: the sum of what every Add added before it began,
+// and perhaps of some that ran meanwhile.
+func (c *Count) Load() uint64 {
+	var sum uint64
+	for i := range c.stripes {
+		sum += c.stripes[i].n.Load()
+	}
+	return sum
+}
+
+// stackStripe returns a stripe for the calling goroutine, from the address
+// of its stack: the same while it runs (a stack that grows moves, and the
+// goroutine may change stripes), different for goroutines running at once
+// unless they collide. The multiplication spreads every bit of the address
+// (stacks may be as little as 2 KiB apart) into the top four.
+func stackStripe() uint64 {
+	var b byte
+	h := uint64(uintptr(unsafe.Pointer(&b))) * 0x9e3779b97f4a7c15
+	return h >> (64 - 4) // 4 bits: countStripes
 }
 
 // An InOrder BatchFetcher passes a batch below whole and in order to the
