@@ -29,8 +29,13 @@ func StoreHit(s pipeline.Store[string, string]) func(string) bool {
 // the fetch succeeded, for benchmarks of hits: warm s first. The layer is
 // closed when b ends.
 func CacheHit(b testing.TB, s pipeline.Store[string, string]) func(string) bool {
+	return CacheHitWith(b, s, nil)
+}
+
+// CacheHitWith is CacheHit with a layer built with opts.
+func CacheHitWith(b testing.TB, s pipeline.Store[string, string], opts *pipeline.CacheOptions[string]) func(string) bool {
 	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
-	f := pipeline.Cache("l", s, nil)(src)
+	f := pipeline.Cache("l", s, opts)(src)
 	b.Cleanup(func() { _ = f.(pipeline.Closer).Close() })
 	ctx := context.Background()
 	return func(k string) bool { _, err := f.Fetch(ctx, k); return err == nil }

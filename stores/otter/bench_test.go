@@ -14,6 +14,7 @@ import (
 	"github.com/multilayer-cache/multilayer/internal/paired"
 	"github.com/multilayer-cache/multilayer/internal/testkit"
 	"github.com/multilayer-cache/multilayer/internal/trace"
+	"github.com/multilayer-cache/multilayer/middleware"
 	"github.com/multilayer-cache/multilayer/pipeline"
 	"github.com/multilayer-cache/multilayer/stores"
 	"github.com/multilayer-cache/multilayer/stores/otter"
@@ -32,7 +33,9 @@ const (
 // Fetch through a cache layer over the store; and, in the same run, the
 // same for golang-lru's lru.Cache and stores.NewLRU, which the issue's
 // targets compare otter with (stores' own BenchmarkHit measures the other
-// stores). Each read goes through a func value, the same for every impl.
+// stores); and a cache layer counted by a middleware.Metrics
+// (impl=cache-metrics), whose counters must not make parallel hits
+// contend. Each read goes through a func value, the same for every impl.
 //
 //	go test -run '^$' -bench 'Hit$' -cpu 2 -count 6 ./stores/otter/ | tee otter.txt
 //	benchstat -col /impl otter.txt
@@ -52,6 +55,7 @@ func BenchmarkHit(b *testing.B) {
 		}
 		return s
 	}
+	metrics := &pipeline.CacheOptions[string]{Metrics: middleware.NewMetrics(nil)}
 	newLRU := func() pipeline.Store[string, string] {
 		s, err := stores.NewLRU[string, string](hitCapacity)
 		if err != nil {
@@ -66,9 +70,11 @@ func BenchmarkHit(b *testing.B) {
 		{store: "otter", impl: "raw", get: func(k string) bool { _, ok := raw.GetIfPresent(k); return ok }},
 		{store: "otter", impl: "stores", get: testkit.StoreHit(warm(b, newOtter(), keys))},
 		{store: "otter", impl: "cache", get: testkit.CacheHit(b, warm(b, newOtter(), keys))},
+		{store: "otter", impl: "cache-metrics", get: testkit.CacheHitWith(b, warm(b, newOtter(), keys), metrics)},
 		{store: "LRU", impl: "raw", get: func(k string) bool { _, ok := rawLRU.Get(k); return ok }},
 		{store: "LRU", impl: "stores", get: testkit.StoreHit(warm(b, newLRU(), keys))},
 		{store: "LRU", impl: "cache", get: testkit.CacheHit(b, warm(b, newLRU(), keys))},
+		{store: "LRU", impl: "cache-metrics", get: testkit.CacheHitWith(b, warm(b, newLRU(), keys), metrics)},
 	} {
 		name := "store=" + h.store + "/impl=" + h.impl
 		b.Run("mode=serial/"+name, func(b *testing.B) {
