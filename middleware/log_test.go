@@ -410,3 +410,35 @@ func TestLogReportsStaleValue(t *testing.T) {
 		}, buf.lines())
 	})
 }
+
+// A logged record carries how long the fetch took below the layer, whether
+// found values are logged (the fetch is traced) or not (a plain fetch).
+func TestLogRecordsHowLongTheFetchTook(t *testing.T) {
+	t.Parallel()
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		t.Run(level.String(), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				b := &logBuffer{}
+				keepDuration := func(_ []string, a slog.Attr) slog.Attr {
+					if a.Key == slog.TimeKey {
+						return slog.Attr{}
+					}
+					return a
+				}
+				logger := slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: level, ReplaceAttr: keepDuration}))
+				slow := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) {
+					time.Sleep(3 * time.Second)
+					return "", pipeline.ErrNotFound
+				})
+				f := middleware.Log[string, string](logger, "l", nil)(slow)
+				_, err := f.Fetch(t.Context(), "k")
+				require.ErrorIs(t, err, pipeline.ErrNotFound)
+				lines := b.lines()
+				require.Len(t, lines, 1)
+				require.Contains(t, lines[0], `outcome="not found"`)
+				require.True(t, strings.HasSuffix(lines[0], " duration=3s"), lines[0])
+			})
+		})
+	}
+}

@@ -407,6 +407,12 @@ func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
 	}
 	landed := c.flights.landed.Load()
 	e, ok, err := c.read(ctx, key)
+	if ok && err == nil && c.surelyFresh(e) { // a hit, as in Fetch
+		if c.observed() {
+			c.emitHit(ctx, key)
+		}
+		return e, nil
+	}
 	return c.slow(ctx, key, e, ok, err, landed)
 }
 

@@ -2,6 +2,7 @@ package clock_test
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -37,4 +38,16 @@ func BenchmarkTimeNow(b *testing.B) {
 	for b.Loop() {
 		time.Now()
 	}
+}
+
+func TestMonoMeasuresElapsedTimeInsideASynctestBubbleToo(t *testing.T) {
+	t.Parallel()
+	a := clock.Mono()
+	time.Sleep(time.Millisecond)
+	require.GreaterOrEqual(t, clock.Mono()-a, time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		a := clock.Mono()
+		time.Sleep(2 * time.Second)
+		require.Equal(t, 2*time.Second, clock.Mono()-a, "the bubble's clock")
+	})
 }
