@@ -26,8 +26,10 @@ import (
 // Timeout is safe for concurrent use. Each fetch costs what
 // context.WithTimeout costs: a few allocations and a timer; when the
 // caller's deadline is sooner than d, it costs a clock read and nothing
-// else. A batch (pipeline.BatchFetcher, when next is one) is bounded as a
-// whole.
+// else. So put it below the cache layers, right above what it bounds (a
+// source, a remote store's layer), where only misses reach it; above a
+// cache layer every hit would pay for it. A batch (pipeline.BatchFetcher,
+// when next is one) is bounded as a whole.
 //
 // The returned Fetcher implements pipeline.EntryFetcher,
 // pipeline.Invalidator and pipeline.Clearer (passed to next unbounded),
