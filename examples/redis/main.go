@@ -198,7 +198,7 @@ func demo(ctx context.Context, w io.Writer, addr string) error {
 		return err
 	}
 
-	fmt.Fprintln(w, "alice changes; instance A invalidates her, which deletes her from Redis and tells the others:")
+	fmt.Fprintln(w, "alice changes; instance A invalidates her, which tombstones her in Redis and tells the others:")
 	db.update("alice", Profile{Name: "Alice Liddell", Version: 2})
 	if err := pipeline.Invalidate(ctx, ins[0].stack, "alice"); err != nil {
 		return err

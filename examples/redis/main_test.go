@@ -26,7 +26,7 @@ func TestDemoShowsAnUpdateOnOneInstanceReachingTheOthers(t *testing.T) {
   A: Alice (version 1); database reads so far: 1
   B: Alice (version 1); database reads so far: 1
   C: Alice (version 1); database reads so far: 1
-alice changes; instance A invalidates her, which deletes her from Redis and tells the others:
+alice changes; instance A invalidates her, which tombstones her in Redis and tells the others:
   B applied 1 invalidation from another instance
   C applied 1 invalidation from another instance
 every instance reads alice again; Redis keeps her key empty for a few seconds, so each loads her once:

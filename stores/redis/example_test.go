@@ -147,7 +147,7 @@ func ExampleCoherent() {
 
 	ctx := context.Background()
 	_, _ = b.Fetch(ctx, "readme")             // b keeps the document in its local layer
-	_ = pipeline.Invalidate(ctx, a, "readme") // a's source changed: deleted in Redis, then published
+	_ = pipeline.Invalidate(ctx, a, "readme") // a's source changed: tombstoned in Redis, then published
 	for busB.Stats().Applied == 0 {           // a few milliseconds
 		time.Sleep(time.Millisecond)
 	}
