@@ -174,12 +174,8 @@ func TestACacheLayerFillThatRacedAnInvalidationIsNotWrittenToRedis(t *testing.T)
 
 func TestAWriteSendsTheScriptWholeOnlyWhenTheServerLacksIt(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	trips := &roundTrips{}
-	client := newClient(t, srv.Addr, trips)
-	s := newStore(t, client, "script", &redis.Options{GenerationRefresh: time.Hour})
+	s, client, trips := countedStore(t, startServer(t), "script", nil)
 	ctx := t.Context()
-	warm(t, s)
 	entries := []pipeline.Entry[[]byte]{{Value: []byte("1")}, {Value: []byte("2")}}
 
 	steps := []struct {

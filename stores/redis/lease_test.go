@@ -167,11 +167,7 @@ func TestWaitersLoadThemselvesAfterLeaseWaitWhenTheHolderDied(t *testing.T) {
 
 func TestAWaitForALeaseEndsWithItsContext(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	trips := &roundTrips{}
-	client := newClient(t, srv.Addr, trips)
-	s := newStore(t, client, "lease", &redis.Options{Lease: time.Hour, GenerationRefresh: time.Hour})
-	warm(t, s)
+	s, client, trips := countedStore(t, startServer(t), "lease", &redis.Options{Lease: time.Hour})
 	require.NoError(t, client.Set(t.Context(), "lease:0:k", leaseBytes, time.Hour).Err())
 
 	trips.reset()
@@ -214,11 +210,8 @@ func TestALeaseHoldersWriteIsRefusedAfterAnInvalidation(t *testing.T) {
 
 func TestALeaseHoldersWriteReplacesItsLease(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	trips := &roundTrips{}
-	s := newStore(t, newClient(t, srv.Addr, trips), "lease", &redis.Options{Lease: time.Hour, GenerationRefresh: time.Hour})
+	s, _, trips := countedStore(t, startServer(t), "lease", &redis.Options{Lease: time.Hour}) // warm takes the lease of "warm"
 	ctx := t.Context()
-	warm(t, s) // takes the lease of "warm"
 
 	trips.reset()
 	_, ok, err := s.Get(ctx, "k")
@@ -247,12 +240,8 @@ func TestWithoutTheLeaseAMissLeavesTheKeyEmpty(t *testing.T) {
 
 func TestGetBatchTakesNoLeaseAndWaitsForNone(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	client := newClient(t, srv.Addr)
-	trips := &roundTrips{}
-	s := newStore(t, newClient(t, srv.Addr, trips), "lease", &redis.Options{Lease: time.Hour, GenerationRefresh: time.Hour})
+	s, client, trips := countedStore(t, startServer(t), "lease", &redis.Options{Lease: time.Hour})
 	ctx := t.Context()
-	warm(t, s)
 	require.NoError(t, client.Set(ctx, "lease:0:held", leaseBytes, time.Hour).Err())
 
 	trips.reset()
@@ -273,11 +262,8 @@ func TestGetBatchTakesNoLeaseAndWaitsForNone(t *testing.T) {
 
 func TestAGetThatFindsALeaseOfItsOwnStoreMissesAtOnce(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	trips := &roundTrips{}
-	s := newStore(t, newClient(t, srv.Addr, trips), "lease", &redis.Options{Lease: time.Hour, GenerationRefresh: time.Hour})
+	s, _, trips := countedStore(t, startServer(t), "lease", &redis.Options{Lease: time.Hour})
 	ctx := t.Context()
-	warm(t, s)
 	_, ok, err := s.Get(ctx, "k")
 	require.NoError(t, err)
 	require.False(t, ok, "takes the lease")

@@ -123,6 +123,16 @@ func (r *roundTrips) ProcessPipelineHook(next goredis.ProcessPipelineHook) gored
 	}
 }
 
+// reset zeroes the counts.
+func (r *roundTrips) reset() {
+	r.commands.Store(0)
+	r.pipelines.Store(0)
+	r.inPipes.Store(0)
+}
+
+// total returns the round trips counted.
+func (r *roundTrips) total() int64 { return r.commands.Load() + r.pipelines.Load() }
+
 // warm makes s read its generation and its client open a connection in
 // both of its pools (commands and pipelines), so that a count of round trips
 // that follows sees no connection handshake (HELLO, CLIENT SETINFO).
@@ -135,15 +145,23 @@ func warm(t testing.TB, s *redis.Store) {
 	require.ErrorIs(t, out[0].Err, pipeline.ErrNotFound)
 }
 
-// reset zeroes the counts.
-func (r *roundTrips) reset() {
-	r.commands.Store(0)
-	r.pipelines.Store(0)
-	r.inPipes.Store(0)
+// countedStore returns a Store over a client of srv whose round trips the
+// returned roundTrips counts, with the client: the Store trusts its
+// generation for an hour, so that no refresh adds to a count, and is
+// warmed (see warm). opts may be nil; its GenerationRefresh is ignored.
+func countedStore(t testing.TB, srv *redistest.Server, ns string, opts *redis.Options) (*redis.Store, *goredis.Client, *roundTrips) {
+	t.Helper()
+	var o redis.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.GenerationRefresh = time.Hour
+	trips := &roundTrips{}
+	client := newClient(t, srv.Addr, trips)
+	s := newStore(t, client, ns, &o)
+	warm(t, s)
+	return s, client, trips
 }
-
-// total returns the round trips counted.
-func (r *roundTrips) total() int64 { return r.commands.Load() + r.pipelines.Load() }
 
 // requireRaw requires that Redis holds want under the Redis key rk.
 func requireRaw(t testing.TB, client goredis.UniversalClient, rk, want string, msgAndArgs ...any) {
