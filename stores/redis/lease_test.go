@@ -193,18 +193,14 @@ func TestALeaseHoldersWriteIsRefusedAfterAnInvalidation(t *testing.T) {
 	b := newStore(t, newClient(t, srv.Addr), "lease", opts)
 	ctx := t.Context()
 
-	_, ok, err := a.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "a misses and takes the lease")
+	requireMiss(t, a, "k", "a misses and takes the lease")
 	requireRaw(t, client, "lease:0:k", leaseBytes)
 
 	require.NoError(t, b.Delete(ctx, "k"))
 	require.NoError(t, a.Set(ctx, "k", []byte("old")))
 	requireRaw(t, client, "lease:0:k", tombstoneBytes, "the holder's write came after the invalidation: refused")
 
-	_, ok, err = b.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "a tombstone is a miss, and no lease is taken over it")
+	requireMiss(t, b, "k", "a tombstone is a miss, and no lease is taken over it")
 	requireRaw(t, client, "lease:0:k", tombstoneBytes)
 }
 
@@ -214,15 +210,10 @@ func TestALeaseHoldersWriteReplacesItsLease(t *testing.T) {
 	ctx := t.Context()
 
 	trips.reset()
-	_, ok, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok)
+	requireMiss(t, s, "k")
 	require.EqualValues(t, 2, trips.total(), "a miss with the lease on: GET, then SET NX PX")
 	require.NoError(t, s.Set(ctx, "k", []byte("v")))
-	v, ok, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, []byte("v"), v)
+	requireHit(t, s, "k", []byte("v"))
 }
 
 func TestWithoutTheLeaseAMissLeavesTheKeyEmpty(t *testing.T) {
@@ -230,9 +221,7 @@ func TestWithoutTheLeaseAMissLeavesTheKeyEmpty(t *testing.T) {
 	srv := startServer(t)
 	client := newClient(t, srv.Addr)
 	s := newStore(t, client, "nolease", nil)
-	_, ok, err := s.Get(t.Context(), "k")
-	require.NoError(t, err)
-	require.False(t, ok)
+	requireMiss(t, s, "k")
 	n, err := client.Exists(t.Context(), "nolease:0:k").Result()
 	require.NoError(t, err)
 	require.Zero(t, n)
@@ -263,15 +252,10 @@ func TestGetBatchTakesNoLeaseAndWaitsForNone(t *testing.T) {
 func TestAGetThatFindsALeaseOfItsOwnStoreMissesAtOnce(t *testing.T) {
 	t.Parallel()
 	s, _, trips := countedStore(t, startServer(t), "lease", &redis.Options{Lease: time.Hour})
-	ctx := t.Context()
-	_, ok, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "takes the lease")
+	requireMiss(t, s, "k", "takes the lease")
 
 	trips.reset()
-	_, ok, err = s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "the holder's own fill reads the store again: it must not wait for itself")
+	requireMiss(t, s, "k", "the holder's own fill reads the store again: it must not wait for itself")
 	require.EqualValues(t, 1, trips.total(), "one GET, no poll")
 }
 
@@ -282,9 +266,7 @@ func TestWaitersGetTheValueTheHolderWrites(t *testing.T) {
 	holder := newStore(t, newClient(t, srv.Addr), "lease", opts)
 	waiter := newStore(t, newClient(t, srv.Addr), "lease", opts)
 	ctx := t.Context()
-	_, ok, err := holder.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "takes the lease")
+	requireMiss(t, holder, "k", "takes the lease")
 
 	const n = 20
 	got := make(chan pipeline.Result[[]byte], n)

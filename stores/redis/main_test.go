@@ -163,6 +163,23 @@ func countedStore(t testing.TB, srv *redistest.Server, ns string, opts *redis.Op
 	return s, client, trips
 }
 
+// requireMiss requires that s.Get(key) is a miss without an error.
+func requireMiss(t testing.TB, s *redis.Store, key string, msgAndArgs ...any) {
+	t.Helper()
+	_, ok, err := s.Get(t.Context(), key)
+	require.NoError(t, err, msgAndArgs...)
+	require.False(t, ok, msgAndArgs...)
+}
+
+// requireHit requires that s.Get(key) returns want.
+func requireHit(t testing.TB, s *redis.Store, key string, want []byte, msgAndArgs ...any) {
+	t.Helper()
+	v, ok, err := s.Get(t.Context(), key)
+	require.NoError(t, err, msgAndArgs...)
+	require.True(t, ok, msgAndArgs...)
+	require.Equal(t, want, v, msgAndArgs...)
+}
+
 // requireRaw requires that Redis holds want under the Redis key rk.
 func requireRaw(t testing.TB, client goredis.UniversalClient, rk, want string, msgAndArgs ...any) {
 	t.Helper()
