@@ -77,9 +77,7 @@ func TestAWriteAfterADeleteIsRefusedUntilTheTombstoneEnds(t *testing.T) {
 			t.Parallel()
 			srv := startServer(t)
 			client := newClient(t, srv.Addr)
-			opts := &redis.Options{Tombstone: time.Hour}
-			a := newStore(t, newClient(t, srv.Addr), "race", opts)
-			b := newStore(t, newClient(t, srv.Addr), "race", opts)
+			a, b := twoInstances(t, srv, "race", &redis.Options{Tombstone: time.Hour})
 			ctx := t.Context()
 
 			requireMiss(t, a, "k", "a misses, and reads the source")
@@ -120,9 +118,7 @@ func TestACacheLayerFillThatRacedAnInvalidationIsNotWrittenToRedis(t *testing.T)
 	t.Parallel()
 	srv := startServer(t)
 	client := newClient(t, srv.Addr)
-	opts := &redis.Options{Tombstone: time.Hour}
-	a := newStore(t, newClient(t, srv.Addr), "fill", opts)
-	b := newStore(t, newClient(t, srv.Addr), "fill", opts)
+	a, b := twoInstances(t, srv, "fill", &redis.Options{Tombstone: time.Hour})
 
 	value := make(chan string, 1)
 	value <- "old"

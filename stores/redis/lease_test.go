@@ -188,9 +188,7 @@ func TestALeaseHoldersWriteIsRefusedAfterAnInvalidation(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
 	client := newClient(t, srv.Addr)
-	opts := &redis.Options{Lease: time.Hour}
-	a := newStore(t, newClient(t, srv.Addr), "lease", opts)
-	b := newStore(t, newClient(t, srv.Addr), "lease", opts)
+	a, b := twoInstances(t, srv, "lease", &redis.Options{Lease: time.Hour})
 	ctx := t.Context()
 
 	requireMiss(t, a, "k", "a misses and takes the lease")
@@ -262,9 +260,7 @@ func TestAGetThatFindsALeaseOfItsOwnStoreMissesAtOnce(t *testing.T) {
 func TestWaitersGetTheValueTheHolderWrites(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
-	opts := &redis.Options{Lease: time.Hour}
-	holder := newStore(t, newClient(t, srv.Addr), "lease", opts)
-	waiter := newStore(t, newClient(t, srv.Addr), "lease", opts)
+	holder, waiter := twoInstances(t, srv, "lease", &redis.Options{Lease: time.Hour})
 	ctx := t.Context()
 	requireMiss(t, holder, "k", "takes the lease")
 

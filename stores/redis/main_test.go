@@ -61,6 +61,13 @@ func newStore(t testing.TB, client goredis.UniversalClient, ns string, opts *red
 	return s
 }
 
+// twoInstances returns two Stores of namespace ns over srv, each with a
+// client of its own, as two instances of a service have; opts may be nil.
+func twoInstances(t testing.TB, srv *redistest.Server, ns string, opts *redis.Options) (a, b *redis.Store) {
+	t.Helper()
+	return newStore(t, newClient(t, srv.Addr), ns, opts), newStore(t, newClient(t, srv.Addr), ns, opts)
+}
+
 // events collects what a Store reports through Notify.
 type events struct {
 	mu  sync.Mutex
