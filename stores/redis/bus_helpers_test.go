@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -48,16 +46,6 @@ func (s *versions) bump(key string) int64 {
 	defer s.mu.Unlock()
 	s.v[key]++
 	return s.v[key]
-}
-
-// version returns the version in a value "key@version".
-func version(t testing.TB, value string) int64 {
-	t.Helper()
-	_, v, ok := strings.Cut(value, "@")
-	require.True(t, ok, value)
-	n, err := strconv.ParseInt(v, 10, 64)
-	require.NoError(t, err)
-	return n
 }
 
 // An instance is one instance of a service: a client of its own, a local
