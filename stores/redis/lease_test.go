@@ -220,9 +220,7 @@ func TestWithoutTheLeaseAMissLeavesTheKeyEmpty(t *testing.T) {
 	client := newClient(t, srv.Addr)
 	s := newStore(t, client, "nolease", nil)
 	requireMiss(t, s, "k")
-	n, err := client.Exists(t.Context(), "nolease:0:k").Result()
-	require.NoError(t, err)
-	require.Zero(t, n)
+	requireAbsent(t, client, "nolease:0:k")
 }
 
 func TestGetBatchTakesNoLeaseAndWaitsForNone(t *testing.T) {
@@ -237,9 +235,7 @@ func TestGetBatchTakesNoLeaseAndWaitsForNone(t *testing.T) {
 	require.EqualValues(t, 1, trips.total())
 	require.ErrorIs(t, out[0].Err, pipeline.ErrNotFound, "another's lease: a miss at once")
 	require.ErrorIs(t, out[1].Err, pipeline.ErrNotFound)
-	n, err := client.Exists(ctx, "lease:0:missing").Result()
-	require.NoError(t, err)
-	require.Zero(t, n, "no lease taken")
+	requireAbsent(t, client, "lease:0:missing", "no lease taken")
 
 	require.NoError(t, s.SetBatch(ctx, []string{"held", "missing"}, []pipeline.Entry[[]byte]{{Value: []byte("1")}, {Value: []byte("2")}}))
 	s.GetBatch(ctx, []string{"held", "missing"}, out)

@@ -195,6 +195,14 @@ func requireRaw(t testing.TB, client goredis.UniversalClient, rk, want string, m
 	require.Equal(t, want, raw, msgAndArgs...)
 }
 
+// requireAbsent requires that Redis holds nothing under the Redis key rk.
+func requireAbsent(t testing.TB, client goredis.UniversalClient, rk string, msgAndArgs ...any) {
+	t.Helper()
+	n, err := client.Exists(t.Context(), rk).Result()
+	require.NoError(t, err)
+	require.Zero(t, n, msgAndArgs...)
+}
+
 // startServer starts a Redis server of the test's own.
 func startServer(t testing.TB) *redistest.Server {
 	t.Helper()

@@ -218,9 +218,7 @@ func TestCorruptEnvelopeIsAMissThatIsDeletedAndReported(t *testing.T) {
 			_, ok, err := s.GetEntry(ctx, "k")
 			require.NoError(t, err, "corrupt data is a miss, not a failure")
 			require.False(t, ok)
-			n, err := client.Exists(ctx, "bad:0:k").Result()
-			require.NoError(t, err)
-			require.Zero(t, n, "deleted")
+			requireAbsent(t, client, "bad:0:k", "deleted")
 
 			got := ev.all()
 			require.Len(t, got, 1)
@@ -248,12 +246,8 @@ func TestCorruptEnvelopesInABatchAreMissesThatAreDeletedAndReported(t *testing.T
 	require.NoError(t, out[1].Err)
 	require.Equal(t, []byte("g"), out[1].Value)
 	require.ErrorIs(t, out[2].Err, pipeline.ErrNotFound)
-	n, err := client.Exists(ctx, "bad:0:bad1").Result()
-	require.NoError(t, err)
-	require.Zero(t, n)
-	n, err = client.Exists(ctx, "bad:0:bad2").Result()
-	require.NoError(t, err)
-	require.Zero(t, n)
+	requireAbsent(t, client, "bad:0:bad1")
+	requireAbsent(t, client, "bad:0:bad2")
 
 	var keys []string
 	for _, e := range ev.all() {
