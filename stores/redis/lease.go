@@ -224,7 +224,7 @@ func (s *Store) take(ctx context.Context, k string) (bool, error) {
 	r, err := s.startGen(cctx, false)
 	var took bool
 	if err == nil {
-		took, err = s.client.SetNX(cctx, key(r.g.prefix, k), lease, s.lease).Result()
+		took, err = s.client.SetNX(cctx, redisKey(r.g.prefix, k), lease, s.lease).Result()
 		if r.owned { // not read along: leave the refresh to the next call
 			s.genLoading.Store(false)
 		}
