@@ -31,10 +31,12 @@ const (
 type Options struct {
 	// Timeout bounds every call to Redis: each method of the Store runs its
 	// Redis commands (one round trip; two on the Store's first use, when it
-	// reads the generation, and when the generation moved) under a context
-	// with this deadline, and the caller's if that is earlier. Default:
-	// DefaultTimeout (50ms). The client must honour context deadlines (see
-	// ClientOptions).
+	// reads the generation, when the generation moved, and when a write
+	// finds the server without the write script) under a context with this
+	// deadline, and the caller's if that is earlier. With Options.Lease, the
+	// SET NX of a lease and each read of a wait for one have a deadline of
+	// their own. Default: DefaultTimeout (50ms). The client must honour
+	// context deadlines (see ClientOptions).
 	Timeout time.Duration
 	// TTL is the Redis-side lifetime of an entry stored with an unknown
 	// lifetime (a zero Expires). Every entry gets a Redis TTL, so that the
