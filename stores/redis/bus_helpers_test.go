@@ -64,7 +64,6 @@ type instanceOptions struct {
 	channel      string                   // default "bus"
 	storeTimeout time.Duration            // default testTimeout
 	bus          redis.BusOptions[string] // Reload is set to the instance's store
-	hooks        []goredis.Hook           // on the instance's client
 }
 
 // newInstance builds an instance over the server at addr and source; it
@@ -74,7 +73,7 @@ func newInstance(t testing.TB, addr string, source pipeline.Fetcher[string, stri
 	if o.channel == "" {
 		o.channel = "bus"
 	}
-	in := &instance{client: newClient(t, addr, o.hooks...)}
+	in := &instance{client: newClient(t, addr)}
 	in.store = newStore(t, in.client, o.channel, &redis.Options{Timeout: o.storeTimeout, OpenFor: 50 * time.Millisecond})
 	shared := pipeline.Cache("redis", stores.Encoded(in.store, stores.JSON[string]()), nil)(source)
 	bo := o.bus
