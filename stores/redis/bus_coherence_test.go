@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -165,15 +167,12 @@ func redisHolds(srv *redistest.Server, key, value string) bool {
 
 // versionOf returns the version in a value "key@version", or -1.
 func versionOf(value string) int64 {
-	var k string
-	var n int64
-	for i := len(value) - 1; i >= 0; i-- {
-		if value[i] == '@' {
-			k = value[i+1:]
-			break
-		}
+	i := strings.LastIndexByte(value, '@')
+	if i < 0 {
+		return -1
 	}
-	if _, err := fmt.Sscan(k, &n); err != nil {
+	n, err := strconv.ParseInt(value[i+1:], 10, 64)
+	if err != nil {
 		return -1
 	}
 	return n
