@@ -2,7 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,11 +108,7 @@ type roundTrips struct {
 	inPipes   atomic.Int64 // commands sent in pipelines
 }
 
-func (r *roundTrips) DialHook(next goredis.DialHook) goredis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return next(ctx, network, addr)
-	}
-}
+func (r *roundTrips) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
 func (r *roundTrips) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
