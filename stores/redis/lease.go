@@ -214,21 +214,16 @@ func (s *Store) poll(ctx context.Context, k string, deadline time.Time) (kind, p
 }
 
 // take takes the lease in k, if k holds nothing, with one SET NX PX in the
-// generation the Store uses, and reports whether it did.
+// generation the Store uses (it leaves a refresh that is due to the next
+// call that reads the generation along), and reports whether it did.
 func (s *Store) take(ctx context.Context, k string) (bool, error) {
 	if !s.breaker.allow() {
 		return false, errOpen("take a lease")
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	r, err := s.startGen(cctx, false)
-	var took bool
-	if err == nil {
-		took, err = s.client.SetNX(cctx, redisKey(r.g.prefix, k), lease, s.lease).Result()
-		if r.owned { // not read along: leave the refresh to the next call
-			s.genLoading.Store(false)
-		}
-	}
+	g := s.gen.Load() // not nil: a read of k came first, and loaded it
+	took, err := s.client.SetNX(cctx, redisKey(g.prefix, k), lease, s.lease).Result()
 	if took {
 		s.held.hold(k, s.lease)
 	}
