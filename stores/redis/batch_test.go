@@ -17,12 +17,8 @@ import (
 
 func TestBatchOfAHundredReadsInOneRoundTripAndWritesInOne(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	trips := &roundTrips{}
-	client := newClient(t, srv.Addr, trips)
-	s := newStore(t, client, "batch", &redis.Options{GenerationRefresh: time.Hour})
+	s, _, trips := countedStore(t, startServer(t), "batch", nil)
 	ctx := t.Context()
-	warm(t, s)
 
 	const n = 100
 	keys := make([]string, n)

@@ -206,12 +206,8 @@ func rawHit(b *testing.B, client *goredis.Client, value []byte) {
 // round trips each took (a go-redis hook counts the commands and the
 // pipelines sent; the connections are warm).
 func BenchmarkBatch100(b *testing.B) {
-	srv := startServer(b)
-	trips := &roundTrips{}
-	client := newClient(b, srv.Addr, trips)
-	s := newStore(b, client, "bench", &redis.Options{Timeout: benchTimeout, GenerationRefresh: time.Hour})
+	s, _, trips := countedStore(b, startServer(b), "bench", &redis.Options{Timeout: benchTimeout})
 	ctx := context.Background()
-	warm(b, s)
 	const n = 100
 	keys := make([]string, n)
 	entries := make([]pipeline.Entry[[]byte], n)
@@ -278,10 +274,7 @@ func BenchmarkSet(b *testing.B) {
 // TestACacheLayerBatchOfAHundredMissesIsOneRoundTripForTheReadsAndOneForTheWrites
 // asserts.
 func BenchmarkLayerBatch100Misses(b *testing.B) {
-	srv := startServer(b)
-	trips := &roundTrips{}
-	s := newStore(b, newClient(b, srv.Addr, trips), "bench", &redis.Options{Timeout: benchTimeout, GenerationRefresh: time.Hour})
-	warm(b, s)
+	s, _, trips := countedStore(b, startServer(b), "bench", &redis.Options{Timeout: benchTimeout})
 	layer := batchLayer(b, s)
 	ctx := context.Background()
 	const n = 100

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,16 +48,6 @@ func (s *versions) bump(key string) int64 {
 	return s.v[key]
 }
 
-// version returns the version in a value "key@version".
-func version(t testing.TB, value string) int64 {
-	t.Helper()
-	_, v, ok := strings.Cut(value, "@")
-	require.True(t, ok, value)
-	n, err := strconv.ParseInt(v, 10, 64)
-	require.NoError(t, err)
-	return n
-}
-
 // An instance is one instance of a service: a client of its own, a local
 // layer (a TTL store), the bus, and a Redis layer over the shared source.
 type instance struct {
@@ -76,7 +64,6 @@ type instanceOptions struct {
 	channel      string                   // default "bus"
 	storeTimeout time.Duration            // default testTimeout
 	bus          redis.BusOptions[string] // Reload is set to the instance's store
-	hooks        []goredis.Hook           // on the instance's client
 }
 
 // newInstance builds an instance over the server at addr and source; it
@@ -86,7 +73,7 @@ func newInstance(t testing.TB, addr string, source pipeline.Fetcher[string, stri
 	if o.channel == "" {
 		o.channel = "bus"
 	}
-	in := &instance{client: newClient(t, addr, o.hooks...)}
+	in := &instance{client: newClient(t, addr)}
 	in.store = newStore(t, in.client, o.channel, &redis.Options{Timeout: o.storeTimeout, OpenFor: 50 * time.Millisecond})
 	shared := pipeline.Cache("redis", stores.Encoded(in.store, stores.JSON[string]()), nil)(source)
 	bo := o.bus

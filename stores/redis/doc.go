@@ -176,8 +176,9 @@
 //	defer pipeline.Close(profiles) // closes the bus too
 //
 // An Invalidate or a Clear that passes through the layer on its way inward
-// is passed on to the Redis layer first (which deletes the key, or moves
-// the namespace's generation), then published on the channel: the key
+// is passed on to the Redis layer first (which leaves a tombstone in the
+// key, see The write guard, or moves the namespace's generation), then
+// published on the channel: the key
 // only, encoded by the bus's key codec ([StringKeys], [IntKeys], or any
 // stores.Codec that gives each key one encoding and decodes it back),
 // tagged with the id of the bus, which is random. Values are never

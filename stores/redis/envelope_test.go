@@ -55,7 +55,7 @@ func TestParseEnvelopeRejectsWhatIsNotAnEnvelope(t *testing.T) {
 
 func TestParseEnvelopeSaysATombstoneOrALeaseHoldsNoValue(t *testing.T) {
 	t.Parallel()
-	for _, b := range []string{"\xb7\x01\x02", "\xb7\x01\x04"} {
+	for _, b := range []string{tombstoneBytes, leaseBytes} {
 		_, err := redis.ParseEnvelope([]byte(b))
 		require.ErrorIs(t, err, redis.ErrNoValue, "%q", b)
 		require.NotErrorIs(t, err, redis.ErrCorrupt, "%q", b)
@@ -74,7 +74,7 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := redis.ParseEnvelope(b)
 		if errors.Is(err, redis.ErrNoValue) {
-			require.Contains(t, []string{"\xb7\x01\x02", "\xb7\x01\x04"}, string(b))
+			require.Contains(t, []string{tombstoneBytes, leaseBytes}, string(b))
 			return
 		}
 		if err != nil {

@@ -82,10 +82,7 @@ func TestStoppedServerOpensTheBreakerAndARestartClosesIt(t *testing.T) {
 			require.Equal(t, pipeline.BreakerClosed, ev.kinds()[len(ev.kinds())-1])
 
 			require.NoError(t, s.Set(ctx, "k", []byte("again")), "the restarted server is empty, and writable")
-			v, ok, err := s.Get(ctx, "k")
-			require.NoError(t, err)
-			require.True(t, ok)
-			require.Equal(t, []byte("again"), v)
+			requireHit(t, s, "k", []byte("again"))
 		})
 	}
 }

@@ -51,7 +51,7 @@ var writeScript = goredis.NewScript(writeSource)
 // flushed server, another node of a Cluster), so that a write stays one
 // command in the usual case.
 func (s *Store) command(ctx context.Context, c goredis.Cmdable, prefix, k string, e *pipeline.Entry[[]byte], sha bool) goredis.Cmder {
-	rk := key(prefix, k)
+	rk := redisKey(prefix, k)
 	if e == nil {
 		return c.Set(ctx, rk, tombstone, s.tomb)
 	}

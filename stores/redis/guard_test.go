@@ -40,10 +40,8 @@ func TestATombstoneReadsAsMissingEverywhere(t *testing.T) {
 	require.NoError(t, s.Set(ctx, "k", []byte("v")))
 	require.NoError(t, s.Delete(ctx, "k"))
 
-	_, ok, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "Get")
-	_, ok, err = s.GetEntry(ctx, "k")
+	requireMiss(t, s, "k", "Get")
+	_, ok, err := s.GetEntry(ctx, "k")
 	require.NoError(t, err)
 	require.False(t, ok, "GetEntry")
 	out := make([]pipeline.Result[[]byte], 1)
@@ -79,28 +77,19 @@ func TestAWriteAfterADeleteIsRefusedUntilTheTombstoneEnds(t *testing.T) {
 			t.Parallel()
 			srv := startServer(t)
 			client := newClient(t, srv.Addr)
-			opts := &redis.Options{Tombstone: time.Hour}
-			a := newStore(t, newClient(t, srv.Addr), "race", opts)
-			b := newStore(t, newClient(t, srv.Addr), "race", opts)
+			a, b := twoInstances(t, srv, "race", &redis.Options{Tombstone: time.Hour})
 			ctx := t.Context()
 
-			_, ok, err := a.Get(ctx, "k")
-			require.NoError(t, err)
-			require.False(t, ok, "a misses, and reads the source")
+			requireMiss(t, a, "k", "a misses, and reads the source")
 			require.NoError(t, b.Delete(ctx, "k"), "b updates the source and invalidates")
 			require.NoError(t, tt.write(ctx, a), "a refused write is no error")
 
 			requireRaw(t, client, "race:0:k", tombstoneBytes, "the tombstone is still there")
-			_, ok, err = b.Get(ctx, "k")
-			require.NoError(t, err)
-			require.False(t, ok, "b reads no value older than its Delete")
+			requireMiss(t, b, "k", "b reads no value older than its Delete")
 
 			require.NoError(t, client.Del(ctx, "race:0:k").Err()) // the tombstone's life ends
 			require.NoError(t, a.Set(ctx, "k", []byte("new")))
-			v, ok, err := b.Get(ctx, "k")
-			require.NoError(t, err)
-			require.True(t, ok, "once the tombstone ended, writes go through")
-			require.Equal(t, []byte("new"), v)
+			requireHit(t, b, "k", []byte("new"), "once the tombstone ended, writes go through")
 		})
 	}
 }
@@ -129,9 +118,7 @@ func TestACacheLayerFillThatRacedAnInvalidationIsNotWrittenToRedis(t *testing.T)
 	t.Parallel()
 	srv := startServer(t)
 	client := newClient(t, srv.Addr)
-	opts := &redis.Options{Tombstone: time.Hour}
-	a := newStore(t, newClient(t, srv.Addr), "fill", opts)
-	b := newStore(t, newClient(t, srv.Addr), "fill", opts)
+	a, b := twoInstances(t, srv, "fill", &redis.Options{Tombstone: time.Hour})
 
 	value := make(chan string, 1)
 	value <- "old"
@@ -174,12 +161,8 @@ func TestACacheLayerFillThatRacedAnInvalidationIsNotWrittenToRedis(t *testing.T)
 
 func TestAWriteSendsTheScriptWholeOnlyWhenTheServerLacksIt(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	trips := &roundTrips{}
-	client := newClient(t, srv.Addr, trips)
-	s := newStore(t, client, "script", &redis.Options{GenerationRefresh: time.Hour})
+	s, client, trips := countedStore(t, startServer(t), "script", nil)
 	ctx := t.Context()
-	warm(t, s)
 	entries := []pipeline.Entry[[]byte]{{Value: []byte("1")}, {Value: []byte("2")}}
 
 	steps := []struct {

@@ -34,13 +34,19 @@ const upperHex = "0123456789ABCDEF"
 // upper-case hexadecimal digits, as in a URL. Any string, valid UTF-8 or
 // not, has an encoding, and no two strings have the same one. See
 // DecodeKey.
-func EncodeKey(key string) string {
+func EncodeKey(key string) string { return redisKey("", key) }
+
+// redisKey returns the Redis key of key under prefix, prefix followed by
+// EncodeKey(key), with one allocation at most (none for a plain key and an
+// empty prefix).
+func redisKey(prefix, key string) string {
 	n := encodedLen(key)
 	if n == len(key) {
-		return key
+		return prefix + key
 	}
 	var b strings.Builder
-	b.Grow(n)
+	b.Grow(len(prefix) + n)
+	b.WriteString(prefix)
 	appendKey(&b, key)
 	return b.String()
 }

@@ -172,7 +172,7 @@ func (s *Store) lead(ctx context.Context, k string, w *wait, deadline time.Time)
 		s.waits.mu.Unlock()
 		close(w.done)
 	}()
-	w.e, w.ok, w.err, kd = s.poll(ctx, k, deadline)
+	kd, w.e, w.ok, w.err = s.poll(ctx, k, deadline)
 	polled = true
 	return kd
 }
@@ -181,54 +181,49 @@ func (s *Store) lead(ctx context.Context, k string, w *wait, deadline time.Time)
 // returns missingKind, for the caller to take the lease), or until
 // deadline, ctx's end, or an error. The reads come pollFirst, then twice as
 // late each, up to pollMax apart.
-func (s *Store) poll(ctx context.Context, k string, deadline time.Time) (pipeline.Entry[[]byte], bool, error, kind) {
+func (s *Store) poll(ctx context.Context, k string, deadline time.Time) (kind, pipeline.Entry[[]byte], bool, error) {
 	delay := pollFirst
 	timer := time.NewTimer(pollMax) // reset before each use (Go 1.23 timers: no stale tick)
 	defer timer.Stop()
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
-			return pipeline.Entry[[]byte]{}, false, nil, leaseKind // load on its own
+			return leaseKind, pipeline.Entry[[]byte]{}, false, nil // load on its own
 		}
 		timer.Reset(min(delay, left))
 		delay = min(2*delay, pollMax)
 		select {
 		case <-ctx.Done():
-			return pipeline.Entry[[]byte]{}, false, fmt.Errorf("stores/redis: wait for a lease: %w", ctx.Err()), leaseKind
+			return leaseKind, pipeline.Entry[[]byte]{}, false, fmt.Errorf("stores/redis: wait for a lease: %w", ctx.Err())
 		case <-timer.C:
 		}
 		if !s.breaker.allow() {
-			return pipeline.Entry[[]byte]{}, false, errOpen("wait for a lease"), leaseKind
+			return leaseKind, pipeline.Entry[[]byte]{}, false, errOpen("wait for a lease")
 		}
 		switch e, kd, err := s.read(ctx, k); {
 		case err != nil:
-			return pipeline.Entry[[]byte]{}, false, err, leaseKind
+			return leaseKind, pipeline.Entry[[]byte]{}, false, err
 		case kd == valueKind:
-			return e, true, nil, kd
+			return kd, e, true, nil
 		case kd != leaseKind: // a tombstone: a miss; nothing: take the lease
-			return pipeline.Entry[[]byte]{}, false, nil, kd
+			return kd, pipeline.Entry[[]byte]{}, false, nil
 		case s.held.holds(k): // the key emptied, and another caller here took it
-			return pipeline.Entry[[]byte]{}, false, nil, kd
+			return kd, pipeline.Entry[[]byte]{}, false, nil
 		}
 	}
 }
 
 // take takes the lease in k, if k holds nothing, with one SET NX PX in the
-// generation the Store uses, and reports whether it did.
+// generation the Store uses (it leaves a refresh that is due to the next
+// call that reads the generation along), and reports whether it did.
 func (s *Store) take(ctx context.Context, k string) (bool, error) {
 	if !s.breaker.allow() {
 		return false, errOpen("take a lease")
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	r, err := s.startGen(cctx, false)
-	var took bool
-	if err == nil {
-		took, err = s.client.SetNX(cctx, key(r.g.prefix, k), lease, s.lease).Result()
-		if r.owned { // not read along: leave the refresh to the next call
-			s.genLoading.Store(false)
-		}
-	}
+	g := s.gen.Load() // not nil: a read of k came first, and loaded it
+	took, err := s.client.SetNX(cctx, redisKey(g.prefix, k), lease, s.lease).Result()
 	if took {
 		s.held.hold(k, s.lease)
 	}

@@ -167,11 +167,7 @@ func TestWaitersLoadThemselvesAfterLeaseWaitWhenTheHolderDied(t *testing.T) {
 
 func TestAWaitForALeaseEndsWithItsContext(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	trips := &roundTrips{}
-	client := newClient(t, srv.Addr, trips)
-	s := newStore(t, client, "lease", &redis.Options{Lease: time.Hour, GenerationRefresh: time.Hour})
-	warm(t, s)
+	s, client, trips := countedStore(t, startServer(t), "lease", &redis.Options{Lease: time.Hour})
 	require.NoError(t, client.Set(t.Context(), "lease:0:k", leaseBytes, time.Hour).Err())
 
 	trips.reset()
@@ -192,44 +188,30 @@ func TestALeaseHoldersWriteIsRefusedAfterAnInvalidation(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
 	client := newClient(t, srv.Addr)
-	opts := &redis.Options{Lease: time.Hour}
-	a := newStore(t, newClient(t, srv.Addr), "lease", opts)
-	b := newStore(t, newClient(t, srv.Addr), "lease", opts)
+	a, b := twoInstances(t, srv, "lease", &redis.Options{Lease: time.Hour})
 	ctx := t.Context()
 
-	_, ok, err := a.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "a misses and takes the lease")
+	requireMiss(t, a, "k", "a misses and takes the lease")
 	requireRaw(t, client, "lease:0:k", leaseBytes)
 
 	require.NoError(t, b.Delete(ctx, "k"))
 	require.NoError(t, a.Set(ctx, "k", []byte("old")))
 	requireRaw(t, client, "lease:0:k", tombstoneBytes, "the holder's write came after the invalidation: refused")
 
-	_, ok, err = b.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "a tombstone is a miss, and no lease is taken over it")
+	requireMiss(t, b, "k", "a tombstone is a miss, and no lease is taken over it")
 	requireRaw(t, client, "lease:0:k", tombstoneBytes)
 }
 
 func TestALeaseHoldersWriteReplacesItsLease(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	trips := &roundTrips{}
-	s := newStore(t, newClient(t, srv.Addr, trips), "lease", &redis.Options{Lease: time.Hour, GenerationRefresh: time.Hour})
+	s, _, trips := countedStore(t, startServer(t), "lease", &redis.Options{Lease: time.Hour}) // warm takes the lease of "warm"
 	ctx := t.Context()
-	warm(t, s) // takes the lease of "warm"
 
 	trips.reset()
-	_, ok, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok)
+	requireMiss(t, s, "k")
 	require.EqualValues(t, 2, trips.total(), "a miss with the lease on: GET, then SET NX PX")
 	require.NoError(t, s.Set(ctx, "k", []byte("v")))
-	v, ok, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, []byte("v"), v)
+	requireHit(t, s, "k", []byte("v"))
 }
 
 func TestWithoutTheLeaseAMissLeavesTheKeyEmpty(t *testing.T) {
@@ -237,22 +219,14 @@ func TestWithoutTheLeaseAMissLeavesTheKeyEmpty(t *testing.T) {
 	srv := startServer(t)
 	client := newClient(t, srv.Addr)
 	s := newStore(t, client, "nolease", nil)
-	_, ok, err := s.Get(t.Context(), "k")
-	require.NoError(t, err)
-	require.False(t, ok)
-	n, err := client.Exists(t.Context(), "nolease:0:k").Result()
-	require.NoError(t, err)
-	require.Zero(t, n)
+	requireMiss(t, s, "k")
+	requireAbsent(t, client, "nolease:0:k")
 }
 
 func TestGetBatchTakesNoLeaseAndWaitsForNone(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	client := newClient(t, srv.Addr)
-	trips := &roundTrips{}
-	s := newStore(t, newClient(t, srv.Addr, trips), "lease", &redis.Options{Lease: time.Hour, GenerationRefresh: time.Hour})
+	s, client, trips := countedStore(t, startServer(t), "lease", &redis.Options{Lease: time.Hour})
 	ctx := t.Context()
-	warm(t, s)
 	require.NoError(t, client.Set(ctx, "lease:0:held", leaseBytes, time.Hour).Err())
 
 	trips.reset()
@@ -261,9 +235,7 @@ func TestGetBatchTakesNoLeaseAndWaitsForNone(t *testing.T) {
 	require.EqualValues(t, 1, trips.total())
 	require.ErrorIs(t, out[0].Err, pipeline.ErrNotFound, "another's lease: a miss at once")
 	require.ErrorIs(t, out[1].Err, pipeline.ErrNotFound)
-	n, err := client.Exists(ctx, "lease:0:missing").Result()
-	require.NoError(t, err)
-	require.Zero(t, n, "no lease taken")
+	requireAbsent(t, client, "lease:0:missing", "no lease taken")
 
 	require.NoError(t, s.SetBatch(ctx, []string{"held", "missing"}, []pipeline.Entry[[]byte]{{Value: []byte("1")}, {Value: []byte("2")}}))
 	s.GetBatch(ctx, []string{"held", "missing"}, out)
@@ -273,32 +245,20 @@ func TestGetBatchTakesNoLeaseAndWaitsForNone(t *testing.T) {
 
 func TestAGetThatFindsALeaseOfItsOwnStoreMissesAtOnce(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	trips := &roundTrips{}
-	s := newStore(t, newClient(t, srv.Addr, trips), "lease", &redis.Options{Lease: time.Hour, GenerationRefresh: time.Hour})
-	ctx := t.Context()
-	warm(t, s)
-	_, ok, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "takes the lease")
+	s, _, trips := countedStore(t, startServer(t), "lease", &redis.Options{Lease: time.Hour})
+	requireMiss(t, s, "k", "takes the lease")
 
 	trips.reset()
-	_, ok, err = s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "the holder's own fill reads the store again: it must not wait for itself")
+	requireMiss(t, s, "k", "the holder's own fill reads the store again: it must not wait for itself")
 	require.EqualValues(t, 1, trips.total(), "one GET, no poll")
 }
 
 func TestWaitersGetTheValueTheHolderWrites(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
-	opts := &redis.Options{Lease: time.Hour}
-	holder := newStore(t, newClient(t, srv.Addr), "lease", opts)
-	waiter := newStore(t, newClient(t, srv.Addr), "lease", opts)
+	holder, waiter := twoInstances(t, srv, "lease", &redis.Options{Lease: time.Hour})
 	ctx := t.Context()
-	_, ok, err := holder.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "takes the lease")
+	requireMiss(t, holder, "k", "takes the lease")
 
 	const n = 20
 	got := make(chan pipeline.Result[[]byte], n)

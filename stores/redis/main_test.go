@@ -2,7 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -61,6 +60,13 @@ func newStore(t testing.TB, client goredis.UniversalClient, ns string, opts *red
 	return s
 }
 
+// twoInstances returns two Stores of namespace ns over srv, each with a
+// client of its own, as two instances of a service have; opts may be nil.
+func twoInstances(t testing.TB, srv *redistest.Server, ns string, opts *redis.Options) (a, b *redis.Store) {
+	t.Helper()
+	return newStore(t, newClient(t, srv.Addr), ns, opts), newStore(t, newClient(t, srv.Addr), ns, opts)
+}
+
 // events collects what a Store reports through Notify.
 type events struct {
 	mu  sync.Mutex
@@ -102,11 +108,7 @@ type roundTrips struct {
 	inPipes   atomic.Int64 // commands sent in pipelines
 }
 
-func (r *roundTrips) DialHook(next goredis.DialHook) goredis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return next(ctx, network, addr)
-	}
-}
+func (r *roundTrips) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
 func (r *roundTrips) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
@@ -123,6 +125,16 @@ func (r *roundTrips) ProcessPipelineHook(next goredis.ProcessPipelineHook) gored
 	}
 }
 
+// reset zeroes the counts.
+func (r *roundTrips) reset() {
+	r.commands.Store(0)
+	r.pipelines.Store(0)
+	r.inPipes.Store(0)
+}
+
+// total returns the round trips counted.
+func (r *roundTrips) total() int64 { return r.commands.Load() + r.pipelines.Load() }
+
 // warm makes s read its generation and its client open a connection in
 // both of its pools (commands and pipelines), so that a count of round trips
 // that follows sees no connection handshake (HELLO, CLIENT SETINFO).
@@ -135,15 +147,40 @@ func warm(t testing.TB, s *redis.Store) {
 	require.ErrorIs(t, out[0].Err, pipeline.ErrNotFound)
 }
 
-// reset zeroes the counts.
-func (r *roundTrips) reset() {
-	r.commands.Store(0)
-	r.pipelines.Store(0)
-	r.inPipes.Store(0)
+// countedStore returns a Store over a client of srv whose round trips the
+// returned roundTrips counts, with the client: the Store trusts its
+// generation for an hour, so that no refresh adds to a count, and is
+// warmed (see warm). opts may be nil; its GenerationRefresh is ignored.
+func countedStore(t testing.TB, srv *redistest.Server, ns string, opts *redis.Options) (*redis.Store, *goredis.Client, *roundTrips) {
+	t.Helper()
+	var o redis.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.GenerationRefresh = time.Hour
+	trips := &roundTrips{}
+	client := newClient(t, srv.Addr, trips)
+	s := newStore(t, client, ns, &o)
+	warm(t, s)
+	return s, client, trips
 }
 
-// total returns the round trips counted.
-func (r *roundTrips) total() int64 { return r.commands.Load() + r.pipelines.Load() }
+// requireMiss requires that s.Get(key) is a miss without an error.
+func requireMiss(t testing.TB, s *redis.Store, key string, msgAndArgs ...any) {
+	t.Helper()
+	_, ok, err := s.Get(t.Context(), key)
+	require.NoError(t, err, msgAndArgs...)
+	require.False(t, ok, msgAndArgs...)
+}
+
+// requireHit requires that s.Get(key) returns want.
+func requireHit(t testing.TB, s *redis.Store, key string, want []byte, msgAndArgs ...any) {
+	t.Helper()
+	v, ok, err := s.Get(t.Context(), key)
+	require.NoError(t, err, msgAndArgs...)
+	require.True(t, ok, msgAndArgs...)
+	require.Equal(t, want, v, msgAndArgs...)
+}
 
 // requireRaw requires that Redis holds want under the Redis key rk.
 func requireRaw(t testing.TB, client goredis.UniversalClient, rk, want string, msgAndArgs ...any) {
@@ -151,6 +188,14 @@ func requireRaw(t testing.TB, client goredis.UniversalClient, rk, want string, m
 	raw, err := client.Get(t.Context(), rk).Result()
 	require.NoError(t, err)
 	require.Equal(t, want, raw, msgAndArgs...)
+}
+
+// requireAbsent requires that Redis holds nothing under the Redis key rk.
+func requireAbsent(t testing.TB, client goredis.UniversalClient, rk string, msgAndArgs ...any) {
+	t.Helper()
+	n, err := client.Exists(t.Context(), rk).Result()
+	require.NoError(t, err)
+	require.Zero(t, n, msgAndArgs...)
 }
 
 // startServer starts a Redis server of the test's own.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -32,10 +31,12 @@ const (
 type Options struct {
 	// Timeout bounds every call to Redis: each method of the Store runs its
 	// Redis commands (one round trip; two on the Store's first use, when it
-	// reads the generation, and when the generation moved) under a context
-	// with this deadline, and the caller's if that is earlier. Default:
-	// DefaultTimeout (50ms). The client must honour context deadlines (see
-	// ClientOptions).
+	// reads the generation, when the generation moved, and when a write
+	// finds the server without the write script) under a context with this
+	// deadline, and the caller's if that is earlier. With Options.Lease, the
+	// SET NX of a lease and each read of a wait for one have a deadline of
+	// their own. Default: DefaultTimeout (50ms). The client must honour
+	// context deadlines (see ClientOptions).
 	Timeout time.Duration
 	// TTL is the Redis-side lifetime of an entry stored with an unknown
 	// lifetime (a zero Expires). Every entry gets a Redis TTL, so that the
@@ -241,19 +242,6 @@ func (s *Store) record(ctx context.Context, err error) {
 // errOpen is the error of a call the breaker refused.
 func errOpen(op string) error { return fmt.Errorf("stores/redis: %s: %w", op, ErrBreakerOpen) }
 
-// key returns the Redis key of key under prefix.
-func key(prefix, key string) string {
-	n := encodedLen(key)
-	if n == len(key) {
-		return prefix + key
-	}
-	var b strings.Builder
-	b.Grow(len(prefix) + n)
-	b.WriteString(prefix)
-	appendKey(&b, key)
-	return b.String()
-}
-
 // Get returns the value of key, if Redis holds it and its expiry, if any,
 // has not passed by Options.Clock. It is GetEntry without the expiry.
 func (s *Store) Get(ctx context.Context, k string) ([]byte, bool, error) {
@@ -327,7 +315,7 @@ func (s *Store) get(ctx context.Context, k string) (rk, raw string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	rk = key(r.g.prefix, k)
+	rk = redisKey(r.g.prefix, k)
 	if !r.check { // the hit path: one GET
 		raw, err = s.client.Get(ctx, rk).Result()
 		return rk, raw, err
@@ -341,7 +329,7 @@ func (s *Store) get(ctx context.Context, k string) (rk, raw string, err error) {
 		return rk, "", err
 	}
 	if moved != nil { // a Clear elsewhere: read the key of the new generation
-		rk = key(moved.prefix, k)
+		rk = redisKey(moved.prefix, k)
 		cmd = s.client.Get(ctx, rk)
 	}
 	raw, err = cmd.Result()
@@ -535,7 +523,7 @@ func (s *Store) getAll(ctx context.Context, r *genRead, prefix string, keys, rke
 	pipe := s.client.Pipeline()
 	s.add(ctx, r, pipe)
 	for i, k := range keys {
-		rkeys[i] = key(prefix, k)
+		rkeys[i] = redisKey(prefix, k)
 		cmds[i] = pipe.Get(ctx, rkeys[i])
 	}
 	_, _ = pipe.Exec(ctx) // each command has its own error

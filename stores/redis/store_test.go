@@ -33,10 +33,7 @@ func TestEntryRoundTripsWithItsExpiryAndItsRedisTTLFollowsIt(t *testing.T) {
 	require.InDelta(t, time.Hour.Seconds(), pttl.Seconds(), 60, "the Redis TTL follows Expires")
 
 	require.NoError(t, s.Set(ctx, "plain", []byte("v")))
-	v, ok, err := s.Get(ctx, "plain")
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, []byte("v"), v)
+	requireHit(t, s, "plain", []byte("v"))
 	e, ok, err = s.GetEntry(ctx, "plain")
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -70,9 +67,7 @@ func TestGetReportsAnExpiredEntryMissingWhileGetEntryReturnsIt(t *testing.T) {
 	require.NoError(t, s.SetEntry(ctx, "k", pipeline.Entry[[]byte]{Value: []byte("v"), Expires: exp}))
 	clock.Advance(2 * time.Minute) // past Expires by the store's clock; Redis keeps it a minute more
 
-	_, ok, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "Get: expired is missing")
+	requireMiss(t, s, "k", "Get: expired is missing")
 	e, ok, err := s.GetEntry(ctx, "k")
 	require.NoError(t, err)
 	require.True(t, ok, "GetEntry returns what was set, expired or not")
@@ -99,9 +94,7 @@ func TestMissingKeyIsAMissWithoutAnError(t *testing.T) {
 	_, ok, err := s.GetEntry(t.Context(), "nothing")
 	require.NoError(t, err)
 	require.False(t, ok)
-	_, ok, err = s.Get(t.Context(), "nothing")
-	require.NoError(t, err)
-	require.False(t, ok)
+	requireMiss(t, s, "nothing")
 }
 
 func TestDeleteMakesTheKeyMissing(t *testing.T) {
@@ -111,9 +104,7 @@ func TestDeleteMakesTheKeyMissing(t *testing.T) {
 	ctx := t.Context()
 	require.NoError(t, s.Set(ctx, "k", []byte("v")))
 	require.NoError(t, s.Delete(ctx, "k"))
-	_, ok, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok)
+	requireMiss(t, s, "k")
 	require.NoError(t, s.Delete(ctx, "k"), "deleting a missing key is no error")
 }
 
@@ -156,9 +147,7 @@ func TestClearEmptiesTheNamespaceWithOneCommandAndLeavesOtherKeysAlone(t *testin
 	require.NoError(t, s.Clear(ctx))
 	require.EqualValues(t, 1, trips.total(), "Clear is one INCR")
 
-	_, ok, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "cleared")
+	requireMiss(t, s, "k", "cleared")
 	v, ok, err := other.Get(ctx, "k")
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -199,14 +188,10 @@ func TestAClearByAnotherStoreIsSeenAfterGenerationRefreshOrAtOnceAfterReload(t *
 	require.NoError(t, err)
 	require.True(t, ok, "within GenerationRefresh, b still reads the old generation")
 	require.NoError(t, c.Reload(ctx))
-	_, ok, err = c.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "after Reload, c reads the new generation")
+	requireMiss(t, c, "k", "after Reload, c reads the new generation")
 
 	clock.Advance(time.Second)
-	_, ok, err = b.Get(ctx, "k")
-	require.NoError(t, err)
-	require.False(t, ok, "after GenerationRefresh, b reads the new generation")
+	requireMiss(t, b, "k", "after GenerationRefresh, b reads the new generation")
 }
 
 func TestCorruptEnvelopeIsAMissThatIsDeletedAndReported(t *testing.T) {
@@ -233,9 +218,7 @@ func TestCorruptEnvelopeIsAMissThatIsDeletedAndReported(t *testing.T) {
 			_, ok, err := s.GetEntry(ctx, "k")
 			require.NoError(t, err, "corrupt data is a miss, not a failure")
 			require.False(t, ok)
-			n, err := client.Exists(ctx, "bad:0:k").Result()
-			require.NoError(t, err)
-			require.Zero(t, n, "deleted")
+			requireAbsent(t, client, "bad:0:k", "deleted")
 
 			got := ev.all()
 			require.Len(t, got, 1)
@@ -263,12 +246,8 @@ func TestCorruptEnvelopesInABatchAreMissesThatAreDeletedAndReported(t *testing.T
 	require.NoError(t, out[1].Err)
 	require.Equal(t, []byte("g"), out[1].Value)
 	require.ErrorIs(t, out[2].Err, pipeline.ErrNotFound)
-	n, err := client.Exists(ctx, "bad:0:bad1").Result()
-	require.NoError(t, err)
-	require.Zero(t, n)
-	n, err = client.Exists(ctx, "bad:0:bad2").Result()
-	require.NoError(t, err)
-	require.Zero(t, n)
+	requireAbsent(t, client, "bad:0:bad1")
+	requireAbsent(t, client, "bad:0:bad2")
 
 	var keys []string
 	for _, e := range ev.all() {

@@ -54,9 +54,7 @@ func TestStoreOnAClusterSendsNothingThatCrossesHashSlots(t *testing.T) {
 
 	require.NoError(t, s.Delete(ctx, "key0"))
 	require.NoError(t, s.Clear(ctx))
-	_, ok, err = s.Get(ctx, "key1")
-	require.NoError(t, err)
-	require.False(t, ok)
+	requireMiss(t, s, "key1")
 }
 
 // TestStoreThroughSentinelFindsTheMasterAndServesIt builds the client with
@@ -74,10 +72,7 @@ func TestStoreThroughSentinelFindsTheMasterAndServesIt(t *testing.T) {
 	ctx := t.Context()
 
 	require.NoError(t, s.SetBatch(ctx, []string{"a", "b"}, []pipeline.Entry[[]byte]{{Value: []byte("A")}, {Value: []byte("B")}}))
-	v, ok, err := s.Get(ctx, "a")
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, []byte("A"), v)
+	requireHit(t, s, "a", []byte("A"))
 	got, err := master.Do("EXISTS", "sent:0:b")
 	require.NoError(t, err)
 	require.Equal(t, "1", got, "the entries are on the master the Sentinel named")
