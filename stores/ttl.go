@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync/atomic"
 	"time"
 
 	"github.com/multilayer-cache/multilayer/internal/expiry"
@@ -69,7 +68,7 @@ type TTL[K comparable, V any] struct {
 	clock  func() time.Time
 	coarse bool // clock is the default: Get judges expiry as expiredNow does
 	jitter float64
-	grace  atomic.Int64 // a time.Duration; see KeepStale
+	grace  expiry.Grace // Grace, lengthened by KeepStale
 }
 
 var (
@@ -112,7 +111,7 @@ func NewTTL[K comparable, V any](size int, ttl time.Duration, opts *TTLOptions) 
 		o.Clock = time.Now
 	}
 	t := &TTL[K, V]{ttl: ttl, clock: o.Clock, coarse: coarse, jitter: o.Jitter}
-	t.grace.Store(int64(o.Grace))
+	t.grace.Lengthen(o.Grace)
 	if err := t.c.init(size); err != nil {
 		return nil, fmt.Errorf("stores: NewTTL: %w", err)
 	}
@@ -163,22 +162,13 @@ func (t *TTL[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool,
 	// coarse clock shows past its grace is read again under a cutoff from
 	// time.Now, which drops it under the lock.
 	v, exp, ok := t.c.get(key, math.MinInt64)
-	if ok && expiredNow(plusGrace(exp, t.grace.Load())) {
+	if ok && expiredNow(t.grace.End(exp)) {
 		v, exp, ok = t.c.get(key, t.cutoff())
 	}
 	if !ok {
 		return pipeline.Entry[V]{}, false, nil
 	}
 	return entry(v, exp), true, nil
-}
-
-// plusGrace returns the instant, in Unix nanoseconds, grace after exp (0:
-// never, and so is an instant past the last one).
-func plusGrace(exp, grace int64) int64 {
-	if exp == 0 || exp > math.MaxInt64-grace {
-		return 0
-	}
-	return exp + grace
 }
 
 // GetBatch writes to out[i] the entry of keys[i] as GetEntry returns it, or
@@ -194,7 +184,7 @@ func (t *TTL[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[
 // expired more than Grace ago.
 func (t *TTL[K, V]) cutoff() int64 {
 	now := t.clock()
-	if g := time.Duration(t.grace.Load()); g > 0 {
+	if g := t.grace.Load(); g > 0 {
 		now = now.Add(-g)
 	}
 	return expiry.ClampNanos(now)
@@ -210,12 +200,8 @@ func (t *TTL[K, V]) TTL() time.Duration { return t.ttl }
 // StaleIfError calls it when it is built (see pipeline.StaleKeeper). It
 // never fails.
 func (t *TTL[K, V]) KeepStale(d time.Duration) error {
-	for {
-		g := t.grace.Load()
-		if int64(d) <= g || t.grace.CompareAndSwap(g, int64(d)) {
-			return nil
-		}
-	}
+	t.grace.Lengthen(d)
+	return nil
 }
 
 // Set stores value under key until now + ttl (shortened by Jitter).
