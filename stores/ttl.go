@@ -37,10 +37,11 @@ type TTLOptions struct {
 // TTL implements pipeline.ExpiringStore. Every entry it holds has an expiry:
 // Set gives the value now + ttl, and SetEntry caps the entry's Expires at
 // now + ttl, a zero Expires (an unknown lifetime) included. Get reports an
-// expired entry as missing and drops it. GetEntry returns an expired entry,
-// with its Expires, until Grace after it expired, so that the cache layer can
-// judge it (and serve it stale-if-error); past that it drops it and reports
-// it missing. Len counts expired entries that have not been dropped yet.
+// expired entry as missing, and drops it if the TTL has a Clock of its own
+// (see Get). GetEntry returns an expired entry, with its Expires, until
+// Grace after it expired, so that the cache layer can judge it (and serve
+// it stale-if-error); past that it drops it and reports it missing. Len
+// counts expired entries that have not been dropped yet.
 // Expires comes back as from an LRU: the same instant, not necessarily the
 // same location or monotonic clock reading.
 //
@@ -56,8 +57,8 @@ type TTLOptions struct {
 // an entry dropped because it expired, a Delete and a Clear are not
 // reported.
 //
-// A TTL is safe for concurrent use. A read checks whether an entry has
-// expired and drops it under the store's lock, so it never drops a value
+// A TTL is safe for concurrent use. A read that drops an expired entry
+// checks and drops it under the store's lock, so it never drops a value
 // that a concurrent Set stored. The clock is read before the lock is taken.
 // Its methods fail only for a key that cannot live in a map (see the package
 // doc, "Keys"): the error wraps pipeline.ErrInvalidKey.
