@@ -30,9 +30,9 @@ var (
 // ARC follows the rules of LRU for expiry and uses: Get reports an entry
 // whose non-zero Expires has passed (by time.Now, to within about a
 // millisecond) as missing; GetEntry and GetBatch return every entry as it
-// was set, and the cache layer judges
-// freshness; an expired entry stays until it is replaced, deleted or
-// evicted. Expires comes back as from an LRU.
+// was set, and the cache layer judges freshness; an expired entry stays
+// until it is replaced, deleted or evicted. Expires comes back as from an
+// LRU.
 //
 // ARC implements pipeline.BatchStore (one lock per batch),
 // pipeline.Notifier (each entry it evicts to make room is reported, from

@@ -311,19 +311,6 @@ type hitImpl struct {
 	get   func(key string) bool
 }
 
-// warm stores every key of keys in s, and reads each once, so that 2Q and
-// ARC hold them as frequent keys.
-func warm[S pipeline.Store[string, string]](b *testing.B, s S, keys []string) S {
-	ctx := context.Background()
-	for _, k := range keys {
-		if err := s.Set(ctx, k, k); err != nil {
-			b.Fatal(err)
-		}
-		_, _, _ = s.Get(ctx, k)
-	}
-	return s
-}
-
 // hitImpls returns, for every stock store of this package, its raw
 // library (if it has one), the store, a cache layer over the store, and,
 // for a bounded store, the store with eviction reports on ("notifying"),
@@ -357,15 +344,15 @@ func hitImpls(b *testing.B, keys []string) []hitImpl {
 		{name: "Map", new: func() pipeline.Store[string, string] { return stores.NewMap[string, string]() }},
 	} {
 		impls = append(impls,
-			hitImpl{store: sc.name, impl: "stores", get: testkit.StoreHit(warm(b, sc.new(), keys))},
-			hitImpl{store: sc.name, impl: "cache", get: testkit.CacheHit(b, warm(b, sc.new(), keys))},
+			hitImpl{store: sc.name, impl: "stores", get: testkit.StoreHit(testkit.Warm(b, sc.new(), keys))},
+			hitImpl{store: sc.name, impl: "cache", get: testkit.CacheHit(b, testkit.Warm(b, sc.new(), keys))},
 		)
 		if n, ok := sc.new().(pipeline.Notifier[string]); ok {
 			// The store with eviction reports on, as a cache layer that
 			// counts evictions would set them.
 			var evicted atomic.Int64
 			n.Notify(func(pipeline.StoreEvent[string]) { evicted.Add(1) })
-			s := warm(b, n.(pipeline.Store[string, string]), keys)
+			s := testkit.Warm(b, n.(pipeline.Store[string, string]), keys)
 			impls = append(impls, hitImpl{store: sc.name, impl: "notifying", get: testkit.StoreHit(s)})
 		}
 	}

@@ -155,3 +155,27 @@ func TestLRUUnderCacheEvicts(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "c#3", v, "c was kept")
 }
+
+// An Encoded TTL, set with no Grace, under a cache layer with StaleIfError
+// serves an expired value when the source fails: Encoded passes the
+// layer's KeepStale on to the TTL.
+func TestEncodedTTLUnderCacheServesStale(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	clock := testkit.NewClock()
+	src := &source{}
+	store := stores.Encoded(mustTTL[string, []byte](t, 10, time.Minute, &stores.TTLOptions{Clock: clock.Now}), stores.JSON[string]())
+	f := cacheOver(t, store, &pipeline.CacheOptions[string]{StaleIfError: time.Hour, Clock: clock.Now}, src)
+	v, err := f.Fetch(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, "a#1", v)
+
+	src.fail.Store(true)
+	clock.Advance(30 * time.Minute)
+	v, err = f.Fetch(ctx, "a")
+	require.NoError(t, err, "expired 29 minutes ago: served stale")
+	require.Equal(t, "a#1", v)
+	clock.Advance(time.Hour)
+	_, err = f.Fetch(ctx, "a")
+	require.ErrorIs(t, err, errSource, "expired more than an hour ago: the error")
+}

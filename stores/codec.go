@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/multilayer-cache/multilayer/internal/keys"
 	"github.com/multilayer-cache/multilayer/pipeline"
@@ -55,7 +56,9 @@ func (jsonCodec[V]) Decode(b []byte) (V, error) {
 // another process. Encoded panics if inner or codec is nil.
 //
 // If inner is a pipeline.ExpiringStore, so is the returned store, and entries
-// keep their Expires. Get and GetEntry decode what inner holds; a stored
+// keep their Expires; it is then a pipeline.StaleKeeper too, whose
+// KeepStale passes d on to inner if inner is one, and otherwise returns nil,
+// as a cache layer does for a store that is not one. Get and GetEntry decode what inner holds; a stored
 // value that does not decode is reported as missing (ok == false, nil error)
 // and deleted from inner: corrupt data is a miss, never a failure. Set and
 // SetEntry return an error wrapping the codec's error when a value does not
@@ -233,6 +236,15 @@ func (s *encoded[K, V, E]) Clear(ctx context.Context) error {
 type encodedExpiring[K comparable, V, E any] struct {
 	*encoded[K, V, E]
 	einner pipeline.ExpiringStore[K, E]
+}
+
+// KeepStale passes d on to inner if inner is a pipeline.StaleKeeper, so
+// that a cache layer's StaleIfError reaches it; otherwise it returns nil.
+func (s *encodedExpiring[K, V, E]) KeepStale(d time.Duration) error {
+	if k, ok := s.einner.(pipeline.StaleKeeper); ok {
+		return k.KeepStale(d)
+	}
+	return nil
 }
 
 // GetEntry decodes the entry inner holds for key; see Encoded.

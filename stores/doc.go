@@ -3,8 +3,8 @@
 //
 // # Stores
 //
-//   - [Map] is an unbounded map under a mutex: for small key sets and tests.
-//     Its zero value is ready to use.
+//   - [Map] is an unbounded map on a sync.Map, whose reads take no lock: for
+//     small key sets and tests. Its zero value is ready to use.
 //   - [LRU] holds at most a fixed number of entries and evicts the least
 //     recently used one, on golang-lru/v2's simplelru under a mutex of its
 //     own. A hit allocates nothing.
@@ -83,9 +83,11 @@
 // # Batches
 //
 // Map, LRU, TTL, TwoQueue and ARC implement pipeline.BatchStore: GetBatch
-// and SetBatch read and write many keys under one lock, with the rules of
-// GetEntry and SetEntry for each key. Encoded is a BatchStore when the store
-// it wraps is one.
+// and SetBatch read and write many keys in one call, with the rules of
+// GetEntry and SetEntry for each key; LRU, TTL, TwoQueue and ARC take their
+// lock once for the whole batch, and Map takes none (a read that runs during
+// a SetBatch may see part of it). Encoded is a BatchStore when the store it
+// wraps is one.
 //
 // # Codecs
 //

@@ -22,11 +22,14 @@ import (
 // error check; the middleware panics as pipeline.Cache does for a bad
 // option or a nil next.
 func LRUCache[V any, K comparable](name string, size int, opts *pipeline.CacheOptions[K]) pipeline.Middleware[K, V] {
-	mustBuild("LRUCache", name, size, time.Nanosecond)
-	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
+	newLRU := func() *LRU[K, V] {
 		lru, err := NewLRU[K, V](size)
 		mustNot(err, "LRUCache", name)
-		return pipeline.Cache[K, V](name, lru, opts)(next)
+		return lru
+	}
+	newLRU() // a bad size panics now, not when the first Fetcher is built
+	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
+		return pipeline.Cache[K, V](name, newLRU(), opts)(next)
 	}
 }
 
@@ -53,31 +56,18 @@ func TTLCache[V any, K comparable](name string, size int, ttl time.Duration, opt
 	if opts != nil {
 		o.Clock = opts.Clock
 	}
-	mustBuild("TTLCache", name, size, ttl)
-	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
+	newTTL := func() *TTL[K, V] {
 		store, err := NewTTL[K, V](size, ttl, &o)
 		mustNot(err, "TTLCache", name)
-		return pipeline.Cache[K, V](name, store, opts)(next)
+		return store
+	}
+	newTTL() // a bad size or ttl panics now, not when the first Fetcher is built
+	return func(next pipeline.Fetcher[K, V]) pipeline.Fetcher[K, V] {
+		return pipeline.Cache[K, V](name, newTTL(), opts)(next)
 	}
 }
 
-// mustBuild panics, naming the constructor and the layer, if the store of
-// a layer could not be built with size and ttl: it checks what NewLRU and
-// NewTTL check, without building a store that would be thrown away.
-func mustBuild(constructor, name string, size int, ttl time.Duration) {
-	var err error
-	switch {
-	case size <= 0:
-		err = fmt.Errorf("%w %d: must be positive", ErrInvalidSize, size)
-	case ttl <= 0:
-		err = fmt.Errorf("%w %v: must be positive", ErrInvalidTTL, ttl)
-	default:
-		return
-	}
-	panic(fmt.Sprintf("stores: %s %s: %v", constructor, name, err))
-}
-
-// mustNot panics if err, which mustBuild has ruled out, is not nil.
+// mustNot panics, naming the constructor and the layer, if err is not nil.
 func mustNot(err error, constructor, name string) {
 	if err != nil {
 		panic(fmt.Sprintf("stores: %s %s: %v", constructor, name, err))

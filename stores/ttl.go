@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync/atomic"
 	"time"
 
 	"github.com/multilayer-cache/multilayer/internal/expiry"
@@ -38,10 +37,11 @@ type TTLOptions struct {
 // TTL implements pipeline.ExpiringStore. Every entry it holds has an expiry:
 // Set gives the value now + ttl, and SetEntry caps the entry's Expires at
 // now + ttl, a zero Expires (an unknown lifetime) included. Get reports an
-// expired entry as missing and drops it. GetEntry returns an expired entry,
-// with its Expires, until Grace after it expired, so that the cache layer can
-// judge it (and serve it stale-if-error); past that it drops it and reports
-// it missing. Len counts expired entries that have not been dropped yet.
+// expired entry as missing, and drops it if the TTL has a Clock of its own
+// (see Get). GetEntry returns an expired entry, with its Expires, until
+// Grace after it expired, so that the cache layer can judge it (and serve
+// it stale-if-error); past that it drops it and reports it missing. Len
+// counts expired entries that have not been dropped yet.
 // Expires comes back as from an LRU: the same instant, not necessarily the
 // same location or monotonic clock reading.
 //
@@ -57,8 +57,8 @@ type TTLOptions struct {
 // an entry dropped because it expired, a Delete and a Clear are not
 // reported.
 //
-// A TTL is safe for concurrent use. A read checks whether an entry has
-// expired and drops it under the store's lock, so it never drops a value
+// A TTL is safe for concurrent use. A read that drops an expired entry
+// checks and drops it under the store's lock, so it never drops a value
 // that a concurrent Set stored. The clock is read before the lock is taken.
 // Its methods fail only for a key that cannot live in a map (see the package
 // doc, "Keys"): the error wraps pipeline.ErrInvalidKey.
@@ -69,7 +69,7 @@ type TTL[K comparable, V any] struct {
 	clock  func() time.Time
 	coarse bool // clock is the default: Get judges expiry as expiredNow does
 	jitter float64
-	grace  atomic.Int64 // a time.Duration; see KeepStale
+	grace  expiry.Grace // Grace, lengthened by KeepStale
 }
 
 var (
@@ -112,7 +112,7 @@ func NewTTL[K comparable, V any](size int, ttl time.Duration, opts *TTLOptions) 
 		o.Clock = time.Now
 	}
 	t := &TTL[K, V]{ttl: ttl, clock: o.Clock, coarse: coarse, jitter: o.Jitter}
-	t.grace.Store(int64(o.Grace))
+	t.grace.Lengthen(o.Grace)
 	if err := t.c.init(size); err != nil {
 		return nil, fmt.Errorf("stores: NewTTL: %w", err)
 	}
@@ -163,22 +163,13 @@ func (t *TTL[K, V]) GetEntry(_ context.Context, key K) (pipeline.Entry[V], bool,
 	// coarse clock shows past its grace is read again under a cutoff from
 	// time.Now, which drops it under the lock.
 	v, exp, ok := t.c.get(key, math.MinInt64)
-	if ok && expiredNow(plusGrace(exp, t.grace.Load())) {
+	if ok && expiredNow(t.grace.End(exp)) {
 		v, exp, ok = t.c.get(key, t.cutoff())
 	}
 	if !ok {
 		return pipeline.Entry[V]{}, false, nil
 	}
 	return entry(v, exp), true, nil
-}
-
-// plusGrace returns the instant, in Unix nanoseconds, grace after exp (0:
-// never, and so is an instant past the last one).
-func plusGrace(exp, grace int64) int64 {
-	if exp == 0 || exp > math.MaxInt64-grace {
-		return 0
-	}
-	return exp + grace
 }
 
 // GetBatch writes to out[i] the entry of keys[i] as GetEntry returns it, or
@@ -194,7 +185,7 @@ func (t *TTL[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[
 // expired more than Grace ago.
 func (t *TTL[K, V]) cutoff() int64 {
 	now := t.clock()
-	if g := time.Duration(t.grace.Load()); g > 0 {
+	if g := t.grace.Load(); g > 0 {
 		now = now.Add(-g)
 	}
 	return expiry.ClampNanos(now)
@@ -210,12 +201,8 @@ func (t *TTL[K, V]) TTL() time.Duration { return t.ttl }
 // StaleIfError calls it when it is built (see pipeline.StaleKeeper). It
 // never fails.
 func (t *TTL[K, V]) KeepStale(d time.Duration) error {
-	for {
-		g := t.grace.Load()
-		if int64(d) <= g || t.grace.CompareAndSwap(g, int64(d)) {
-			return nil
-		}
-	}
+	t.grace.Lengthen(d)
+	return nil
 }
 
 // Set stores value under key until now + ttl (shortened by Jitter).

@@ -27,9 +27,9 @@ var (
 //
 // TwoQueue follows the rules of LRU: Get reports an entry whose non-zero
 // Expires has passed (by time.Now, to within about a millisecond) as
-// missing; GetEntry and GetBatch return
-// every entry as it was set, and the cache layer judges freshness; an
-// expired entry stays until it is replaced, deleted or evicted. Get,
+// missing; GetEntry and GetBatch return every entry as it was set, and the
+// cache layer judges freshness; an expired entry stays until it is
+// replaced, deleted or evicted. Get,
 // GetEntry and every key GetBatch finds count as a use of the key. Expires
 // comes back as from an LRU: the same instant, in the Local location.
 //

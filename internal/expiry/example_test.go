@@ -2,6 +2,7 @@ package expiry_test
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/multilayer-cache/multilayer/internal/expiry"
@@ -20,4 +21,20 @@ func ExampleToNanos() {
 	// 1
 	// 9223372036854775807
 	// true
+}
+
+// A Grace only grows: a cache layer that needs expired entries kept longer
+// lengthens it, one that needs less leaves it. End saturates.
+func ExampleGrace() {
+	var g expiry.Grace
+	g.Lengthen(time.Hour)
+	g.Lengthen(time.Minute)
+	fmt.Println(g.Load())
+	exp := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	fmt.Println(time.Unix(0, g.End(exp)).UTC())
+	fmt.Println(g.End(0), g.End(math.MaxInt64-1))
+	// Output:
+	// 1h0m0s
+	// 2026-01-01 01:00:00 +0000 UTC
+	// 9223372036854775807 9223372036854775807
 }

@@ -1,11 +1,13 @@
 // Package expiry converts a pipeline.Entry's Expires to and from Unix
 // nanoseconds in an int64, which is smaller and quicker to copy and compare
 // than a time.Time: the form in which the in-memory stores (stores,
-// stores/otter) keep it.
+// stores/otter) keep it. A [Grace] is how long such a store keeps an entry
+// after it expired.
 package expiry
 
 import (
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,4 +65,36 @@ func FromNanos(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n)
+}
+
+// A Grace is how long a store keeps an entry after its expiry, so that a
+// cache layer can still serve it stale-if-error: the store's Grace option,
+// which a cache layer may lengthen while the store is in use (see
+// pipeline.StaleKeeper). Its zero value is no grace period. A Grace is safe
+// for concurrent use, and its methods allocate nothing.
+type Grace struct{ d atomic.Int64 }
+
+// Load returns the grace period.
+func (g *Grace) Load() time.Duration { return time.Duration(g.d.Load()) }
+
+// Lengthen makes the grace period d if it is shorter; it never shortens it.
+func (g *Grace) Lengthen(d time.Duration) {
+	for {
+		old := g.d.Load()
+		if int64(d) <= old || g.d.CompareAndSwap(old, int64(d)) {
+			return
+		}
+	}
+}
+
+// End returns the instant, in Unix nanoseconds, at which the grace period
+// of an entry that expires at exp (as ToNanos returns it) ends: exp plus
+// the grace period, or math.MaxInt64, an instant no clock reaches, if exp
+// is 0 (no expiry) or the sum would overflow.
+func (g *Grace) End(exp int64) int64 {
+	grace := g.d.Load()
+	if exp == 0 || exp > math.MaxInt64-grace {
+		return math.MaxInt64
+	}
+	return exp + grace
 }

@@ -17,6 +17,25 @@ func Keys(n int) []string {
 	return keys
 }
 
+// Warm stores every key of keys in s, with the key as its value, and reads
+// each once, so that 2Q and ARC hold them as frequent keys; then, if s has
+// a CleanUp method (stores/otter), it calls it, so that the store's
+// maintenance has settled (at half its capacity, otter starts counting
+// reads). It returns s, for benchmarks of hits.
+func Warm[S pipeline.Store[string, string]](b testing.TB, s S, keys []string) S {
+	ctx := context.Background()
+	for _, k := range keys {
+		if err := s.Set(ctx, k, k); err != nil {
+			b.Fatal(err)
+		}
+		_, _, _ = s.Get(ctx, k)
+	}
+	if c, ok := any(s).(interface{ CleanUp() }); ok {
+		c.CleanUp()
+	}
+	return s
+}
+
 // StoreHit returns a function that reads a key from s with Get and
 // reports whether s held it, for benchmarks of hits.
 func StoreHit(s pipeline.Store[string, string]) func(string) bool {

@@ -72,9 +72,9 @@
 // DragonFly BSD on local file systems, and is released by Close or when the
 // process ends, however it ends. Open tries again for up to 100ms before it
 // reports ErrLocked, because a process the program is starting holds a copy
-// of the lock for a moment after a Close. On other systems (Windows among them) the
-// store is not locked and two processes on one directory are not detected:
-// do not share a directory there. The store is tested on Linux.
+// of the lock for a moment after a Close. On other systems (Windows among
+// them) the store is not locked and two processes on one directory are not
+// detected: do not share a directory there. The store is tested on Linux.
 //
 // Within a process a Store is safe for concurrent use by many goroutines:
 // reads run in parallel; the renames and removals of writes, deletes and

@@ -68,13 +68,13 @@ func BenchmarkHit(b *testing.B) {
 		get         func(string) bool
 	}{
 		{store: "otter", impl: "raw", get: func(k string) bool { _, ok := raw.GetIfPresent(k); return ok }},
-		{store: "otter", impl: "stores", get: testkit.StoreHit(warm(b, newOtter(), keys))},
-		{store: "otter", impl: "cache", get: testkit.CacheHit(b, warm(b, newOtter(), keys))},
-		{store: "otter", impl: "cache-metrics", get: testkit.CacheHitWith(b, warm(b, newOtter(), keys), metrics)},
+		{store: "otter", impl: "stores", get: testkit.StoreHit(testkit.Warm(b, newOtter(), keys))},
+		{store: "otter", impl: "cache", get: testkit.CacheHit(b, testkit.Warm(b, newOtter(), keys))},
+		{store: "otter", impl: "cache-metrics", get: testkit.CacheHitWith(b, testkit.Warm(b, newOtter(), keys), metrics)},
 		{store: "LRU", impl: "raw", get: func(k string) bool { _, ok := rawLRU.Get(k); return ok }},
-		{store: "LRU", impl: "stores", get: testkit.StoreHit(warm(b, newLRU(), keys))},
-		{store: "LRU", impl: "cache", get: testkit.CacheHit(b, warm(b, newLRU(), keys))},
-		{store: "LRU", impl: "cache-metrics", get: testkit.CacheHitWith(b, warm(b, newLRU(), keys), metrics)},
+		{store: "LRU", impl: "stores", get: testkit.StoreHit(testkit.Warm(b, newLRU(), keys))},
+		{store: "LRU", impl: "cache", get: testkit.CacheHit(b, testkit.Warm(b, newLRU(), keys))},
+		{store: "LRU", impl: "cache-metrics", get: testkit.CacheHitWith(b, testkit.Warm(b, newLRU(), keys), metrics)},
 	} {
 		name := "store=" + h.store + "/impl=" + h.impl
 		b.Run("mode=serial/"+name, func(b *testing.B) {
@@ -113,22 +113,6 @@ type coarseClock struct{}
 
 func (coarseClock) NowNano() int64                      { return clock.Nanos() }
 func (coarseClock) Tick(time.Duration) <-chan time.Time { return nil }
-
-// warm stores every key of keys in s, reads each once, and lets otter's
-// maintenance settle (at half its capacity, otter starts counting reads).
-func warm(b *testing.B, s pipeline.Store[string, string], keys []string) pipeline.Store[string, string] {
-	ctx := context.Background()
-	for _, k := range keys {
-		if err := s.Set(ctx, k, k); err != nil {
-			b.Fatal(err)
-		}
-		_, _, _ = s.Get(ctx, k)
-	}
-	if c, ok := s.(interface{ CleanUp() }); ok {
-		c.CleanUp()
-	}
-	return s
-}
 
 // BenchmarkHitRatio replays the standard Zipf trace (see internal/trace)
 // cold against raw otter and the store, of capacity 10k, and reports the
@@ -252,8 +236,8 @@ func BenchmarkHitPaired(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	warm(b, s, keys)
-	warm(b, l, keys)
+	testkit.Warm(b, s, keys)
+	testkit.Warm(b, l, keys)
 	get := map[string]func(string) bool{
 		"raw-otter":        func(k string) bool { _, ok := raw.GetIfPresent(k); return ok },
 		"raw-otter-expiry": func(k string) bool { _, ok := rawExpiry.GetIfPresent(k); return ok },

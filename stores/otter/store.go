@@ -56,7 +56,7 @@ type Options struct {
 type Store[K comparable, V any] struct {
 	c         *ot.Cache[K, item[V]]
 	now       func() int64      // Unix nanoseconds, the clock otter uses
-	grace     atomic.Int64      // a time.Duration; see KeepStale
+	grace     expiry.Grace      // Grace, lengthened by KeepStale
 	size      int               // New: the capacity; 0 if weighted
 	maxWeight uint64            // NewWeighted: the budget; 0 if not
 	weigher   func(K, V) uint32 // NewWeighted: the weigher; nil if not
@@ -134,7 +134,7 @@ func newStore[K comparable, V any](constructor string, opts *Options) (*Store[K,
 			constructor, stores.ErrInvalidOption, o.InitialCapacity)
 	}
 	s := &Store[K, V]{now: clock.Nanos, checkKeys: keys.MayBeInvalid[K]()}
-	s.grace.Store(int64(o.Grace))
+	s.grace.Lengthen(o.Grace)
 	var c ot.Clock = coarse{} // otter reads it on every hit: one call less than tickless
 	if o.Clock != nil {
 		s.now = func() int64 { return o.Clock().UnixNano() }
@@ -183,23 +183,17 @@ func (coarse) Tick(time.Duration) <-chan time.Time { return nil }
 // after its Expires: a cache layer with StaleIfError calls it when it is
 // built, before it writes (see pipeline.StaleKeeper). It never fails.
 func (s *Store[K, V]) KeepStale(d time.Duration) error {
-	for {
-		g := s.grace.Load()
-		if int64(d) <= g || s.grace.CompareAndSwap(g, int64(d)) {
-			return nil
-		}
-	}
+	s.grace.Lengthen(d)
+	return nil
 }
 
 // expiresAfter is otter's expiry calculator, for a write: an entry leaves
 // Grace after its Expires. otter takes a non-positive duration to mean
 // "keep the old deadline", so an entry written already expired gets 1ns.
+// An entry without expiry ends at math.MaxInt64 (see expiry.Grace.End), the
+// deadline otter saturates to: never.
 func (s *Store[K, V]) expiresAfter(e ot.Entry[K, item[V]]) time.Duration {
-	exp, now, grace := e.Value.expires, e.SnapshotAtNano, s.grace.Load()
-	if exp == 0 || exp > math.MaxInt64-grace {
-		return math.MaxInt64 // never: otter saturates the deadline
-	}
-	switch end := exp + grace; {
+	switch end, now := s.grace.End(e.Value.expires), e.SnapshotAtNano; {
 	case end <= now:
 		return 1
 	case now < 0 && end > math.MaxInt64+now: // end - now would overflow
@@ -312,7 +306,7 @@ func (s *Store[K, V]) set(key K, it item[V]) {
 		s.report(key)
 		return
 	}
-	if grace := s.grace.Load(); it.expires != 0 && it.expires <= math.MaxInt64-grace && it.expires+grace <= s.now() {
+	if it.expires != 0 && s.grace.End(it.expires) <= s.now() {
 		s.c.Invalidate(key) // otter would keep it until the clock moved (see expiresAfter)
 		return
 	}
