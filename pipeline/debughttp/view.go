@@ -12,8 +12,7 @@ import (
 
 // view is what the page shows.
 type view struct {
-	Refresh    int    // seconds; 0: none
-	RefreshQ   string // "&refresh=5" for the links, or ""
+	Refresh    int // seconds; 0: none
 	Now        string
 	Text       string
 	Cards      []card
@@ -58,9 +57,6 @@ type count struct {
 // newView makes the page of tree at now, with the charts of s if not nil.
 func newView(t pipeline.Tree, s *Sampler, refresh int, now time.Time) view {
 	v := view{Text: t.String(), Refresh: refresh, Now: now.UTC().Format("2006-01-02 15:04:05 UTC"), HasHistory: s != nil}
-	if refresh > 0 {
-		v.RefreshQ = "&refresh=" + strconv.Itoa(refresh)
-	}
 	if s != nil {
 		v.Every, v.Window = s.every.String(), shortSpan(time.Duration(s.size)*s.every)
 	}
