@@ -1,6 +1,7 @@
 package debughttp
 
 import (
+	"cmp"
 	"errors"
 	"math"
 	"net/http"
@@ -63,7 +64,7 @@ var ErrSamplerOptions = errors.New("debughttp: sampler options out of range: wan
 func NewSampler(opts *SamplerOptions, outer ...any) (*Sampler, error) {
 	every, window := 10*time.Second, 15*time.Minute
 	if opts != nil {
-		every, window = or(opts.Every, every), or(opts.Window, window)
+		every, window = cmp.Or(opts.Every, every), cmp.Or(opts.Window, window)
 	}
 	if every < time.Second || window/every < 2 || window/every > maxSamples {
 		return nil, ErrSamplerOptions
@@ -76,14 +77,6 @@ func NewSampler(opts *SamplerOptions, outer ...any) (*Sampler, error) {
 	s.record(time.Now())
 	go s.run()
 	return s, nil
-}
-
-// or returns v, or def if v is zero.
-func or(v, def time.Duration) time.Duration {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // run takes a sample at every tick until Close.
