@@ -85,7 +85,9 @@ var _ pipeline.Recorder = (*Metrics)(nil)
 // Observe returns an observer that counts the events of the layer called
 // layer in m, to be given to a layer that takes an Observer but no
 // pipeline.Recorder (a cache layer takes m itself, as
-// pipeline.CacheOptions.Metrics, and names it after the layer). Its Observe is a few atomic additions and allocates nothing.
+// pipeline.CacheOptions.Metrics, and names it after the layer). Its Observe
+// is a few atomic additions and allocates nothing, but for an Error or
+// StaleServed event, whose error it keeps (see LayerMetrics.LastError).
 // It is also a pipeline.StatsSource, so the layer shows its counts in a
 // pipeline's tree (see pipeline.TreeOf); combine it with other observers
 // through pipeline.Observers.
