@@ -230,8 +230,5 @@ func (a *answer) notFound() (servedBy string) {
 	if a == nil {
 		return ""
 	}
-	if layer, kind, _ := a.Result(); kind != 0 {
-		return layer
-	}
-	return "source"
+	return a.NotFound()
 }

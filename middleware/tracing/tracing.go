@@ -266,10 +266,7 @@ func (a *answer) outcome(err error) (outcome, servedBy string) {
 	case err == nil:
 		return a.Found()
 	case errors.Is(err, pipeline.ErrNotFound):
-		if layer, kind, _ := a.Result(); kind != 0 {
-			return "not found", layer
-		}
-		return "not found", "source"
+		return "not found", a.NotFound()
 	default:
 		a.Result() // ends the observation
 		return "error", ""
