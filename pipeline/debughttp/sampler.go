@@ -3,7 +3,6 @@ package debughttp
 import (
 	"cmp"
 	"errors"
-	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -170,11 +169,7 @@ func (s *series) add(now time.Time, n *pipeline.Node) {
 		h = *n.Latency
 	}
 	if s.primed {
-		d := diff(*n.Stats, s.prev)
-		p := point{at: now, ratio: math.NaN(), p99: -1}
-		if d.Hits+d.NegativeHits+d.Misses > 0 {
-			p.ratio = d.HitRatio()
-		}
+		p := point{at: now, ratio: hitRatio(diff(*n.Stats, s.prev)), p99: -1}
 		if dh := h.Sub(s.prevH); dh.Count > 0 {
 			p.p99, p.above = dh.Quantile(0.99), dh.Above(0.99)
 		}

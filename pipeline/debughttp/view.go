@@ -85,8 +85,8 @@ func newCard(n *pipeline.Node, now time.Time) card {
 	c := card{Name: n.Name, Kind: n.Kind, Detail: n.Detail, Counted: n.Stats != nil,
 		Ratio: "–", P50: "–", P99: "–", FillPct: -1, Settings: n.Settings}
 	if s := n.Stats; s != nil {
-		if s.Hits+s.NegativeHits+s.Misses > 0 {
-			c.Ratio = fmt.Sprintf("%.1f%%", 100*s.HitRatio())
+		if r := hitRatio(*s); !math.IsNaN(r) {
+			c.Ratio = percent(r)
 		}
 		c.Hits, c.Misses, c.Errors = s.Hits, s.Misses, s.Errors
 		c.Others = others(*s)
@@ -113,6 +113,18 @@ func newCard(n *pipeline.Node, now time.Time) card {
 	}
 	return c
 }
+
+// hitRatio returns the hit ratio of s (see pipeline.Stats.HitRatio), or NaN
+// if s counts no lookup.
+func hitRatio(s pipeline.Stats) float64 {
+	if s.Hits+s.NegativeHits+s.Misses == 0 {
+		return math.NaN()
+	}
+	return s.HitRatio()
+}
+
+// percent writes a ratio r as "87.5%".
+func percent(r float64) string { return fmt.Sprintf("%.1f%%", 100*r) }
 
 // quantile writes the q-quantile of h (see bounded).
 func quantile(h pipeline.Histogram, q float64) string {
@@ -166,7 +178,7 @@ func latest(h history) (ratio, p99 string) {
 	}
 	p := h.points[len(h.points)-1]
 	if !math.IsNaN(p.ratio) {
-		ratio = fmt.Sprintf("%.1f%%", 100*p.ratio)
+		ratio = percent(p.ratio)
 	}
 	if p.p99 >= 0 {
 		p99 = bounded(p.p99, p.above)
