@@ -56,7 +56,7 @@ type count struct {
 
 // newView makes the page of tree at now, with the charts of s if not nil.
 func newView(t pipeline.Tree, s *Sampler, refresh int, now time.Time) view {
-	v := view{Text: t.String(), Refresh: refresh, Now: now.UTC().Format("2006-01-02 15:04:05 UTC"), HasHistory: s != nil}
+	v := view{Text: t.String(), Refresh: refresh, Now: stamp(now), HasHistory: s != nil}
 	if s != nil {
 		v.Every, v.Window = s.every.String(), shortSpan(time.Duration(s.size)*s.every)
 	}
@@ -107,7 +107,7 @@ func newCard(n *pipeline.Node, now time.Time) card {
 	}
 	if e := n.LastError; e != nil {
 		c.LastError = e
-		c.ErrorAt = e.At.UTC().Format("2006-01-02 15:04:05 UTC")
+		c.ErrorAt = stamp(e.At)
 		c.ErrorAgo = ago(now.Sub(e.At))
 		c.Recent = now.Sub(e.At) < 15*time.Minute
 	}
@@ -154,6 +154,9 @@ func others(s pipeline.Stats) []count {
 	}
 	return out
 }
+
+// stamp writes t in UTC, to the second, as the page shows times.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 // ago writes d as "12s ago", "3m ago" or "2h ago".
 func ago(d time.Duration) string {
