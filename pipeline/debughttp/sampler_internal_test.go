@@ -82,6 +82,21 @@ func TestChartSizeIsBounded(t *testing.T) {
 		require.Less(t, len(svg), 40<<10, name)
 		require.Equal(t, maxSamples/2, strings.Count(svg, "<circle"), name)
 	}
+
+	// Samples further apart than two intervals (the sampler was held up)
+	// are each a run of their own too, and each has a value: the longest.
+	apart := history{end: end, start: h.start}
+	for i := range maxSamples {
+		apart.points = append(apart.points, point{at: h.start.Add(time.Duration(3*i) * time.Second),
+			ratio: 0.123456789, p99: 123456789 * time.Millisecond})
+	}
+	for name, svg := range map[string]string{
+		"hit ratio, samples apart": string(ratioChart(apart, time.Second)),
+		"p99, samples apart":       string(p99Chart(apart, time.Second)),
+	} {
+		require.Less(t, len(svg), 50<<10, name)
+		require.Equal(t, maxSamples, strings.Count(svg, "<circle"), name)
+	}
 }
 
 func TestChartLabelsAreShortAndRound(t *testing.T) {
