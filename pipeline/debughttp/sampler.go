@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -213,13 +214,15 @@ type history struct {
 	start, end time.Time
 }
 
-// historyOf returns the points of the layer keyed k, and the window.
+// historyOf returns the points of the layer keyed k that fall in the
+// window, and the window. A ring holds points from before the window when
+// the sampling was held up (a stalled process misses ticks).
 func (s *Sampler) historyOf(k string) history {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := history{end: s.last, start: s.last.Add(-time.Duration(s.size) * s.every)}
 	if ser := s.layers[k]; ser != nil {
-		h.points = ser.points()
+		h.points = slices.DeleteFunc(ser.points(), func(p point) bool { return p.at.Before(h.start) })
 	}
 	return h
 }

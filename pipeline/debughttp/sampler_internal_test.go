@@ -50,6 +50,19 @@ func TestSamplerHistoryIsARingOfFixedSize(t *testing.T) {
 	require.Equal(t, t0.Add(5*time.Second), h.start)
 }
 
+func TestSamplerHistoryKeepsToItsWindow(t *testing.T) {
+	t.Parallel()
+	s := newTestSampler(4, &counted{name: "l"})
+	t0 := time.Unix(1000, 0)
+	for _, at := range []time.Duration{0, time.Second, 2 * time.Second, time.Minute} {
+		s.record(t0.Add(at)) // held up for most of a minute before the last
+	}
+	h := s.historyOf("l")
+	require.Equal(t, t0.Add(time.Minute), h.end)
+	require.Len(t, h.points, 1, "the points from before the window are not drawn at its edge")
+	require.Equal(t, h.end, h.points[0].at)
+}
+
 func TestSamplerSamplesAtMostMaxLayers(t *testing.T) {
 	t.Parallel()
 	var outer []any
