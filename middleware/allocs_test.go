@@ -8,6 +8,7 @@ package middleware_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"testing"
 
@@ -31,6 +32,9 @@ func TestLightLayersHitAllocatesNothing(t *testing.T) {
 		"Parse":         middleware.Parse[string](func(s string) (string, error) { return s, nil })(cached),
 		"Transform":     middleware.Transform[string](func(s string) string { return s })(cached),
 		"Log disabled":  middleware.Log[string, string](slog.New(slog.DiscardHandler), "l", nil)(cached),
+		// The common production setting: found values (Debug) not logged,
+		// not-found and errors (Info and above) logged.
+		"Log at info": middleware.Log[string, string](slog.New(slog.NewTextHandler(io.Discard, nil)), "l", nil)(cached),
 	}
 	recorded := pipeline.Cache("r", testkit.NewMap[string, string](),
 		&pipeline.CacheOptions[string]{Metrics: m})(source)

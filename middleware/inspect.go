@@ -31,9 +31,10 @@ import (
 // Inspect or Log layer above this one still sees the events from below it.
 //
 // The returned Fetcher implements pipeline.EntryFetcher,
-// pipeline.Invalidator and pipeline.Clearer (passed to next, not
-// reported), and pipeline.Describer. It is not a pipeline.BatchFetcher: a
-// batch reaching it is fetched key by key, each fetch reported on its own.
+// pipeline.Invalidator, pipeline.Clearer and pipeline.Closer (passed to
+// next, not reported), and pipeline.Describer. It is not a
+// pipeline.BatchFetcher: a batch reaching it is fetched key by key, each
+// fetch reported on its own.
 //
 // V comes first because it cannot be inferred: write
 // middleware.Inspect[Doc](report).

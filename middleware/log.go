@@ -70,9 +70,10 @@ type LogOptions[K any] struct {
 // unchanged. Log is safe for concurrent use.
 //
 // The returned Fetcher implements pipeline.EntryFetcher,
-// pipeline.Invalidator and pipeline.Clearer (passed to next, not logged),
-// and pipeline.Describer. It is not a pipeline.BatchFetcher: a batch
-// reaching it is fetched key by key, each fetch logged on its own.
+// pipeline.Invalidator, pipeline.Clearer and pipeline.Closer (passed to
+// next, not logged), and pipeline.Describer. It is not a
+// pipeline.BatchFetcher: a batch reaching it is fetched key by key, each
+// fetch logged on its own.
 //
 // Log panics if logger is nil or name is empty, and the middleware panics if
 // next is nil.
@@ -230,8 +231,5 @@ func (a *answer) notFound() (servedBy string) {
 	if a == nil {
 		return ""
 	}
-	if layer, kind, _ := a.Result(); kind != 0 {
-		return layer
-	}
-	return "source"
+	return a.NotFound()
 }

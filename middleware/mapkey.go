@@ -22,9 +22,10 @@ import (
 // included, are returned unchanged.
 //
 // The returned Fetcher implements pipeline.EntryFetcher (lifetimes pass
-// through), pipeline.Invalidator and pipeline.Clearer (Invalidate maps the
-// key and passes it to next), pipeline.Describer, and pipeline.BatchFetcher
-// when next is one (a batch is mapped and passed down whole, in one call).
+// through), pipeline.Invalidator, pipeline.Clearer and pipeline.Closer
+// (Invalidate maps the key and passes it to next), pipeline.Describer, and
+// pipeline.BatchFetcher when next is one (a batch is mapped and passed down
+// whole, in one call).
 //
 // MapKey panics if fn is nil, and the layer panics if next is nil.
 func MapKey[V, K2, K any](fn func(K2) K) pipeline.Layer[K, V, K2, V] {

@@ -85,7 +85,9 @@ var _ pipeline.Recorder = (*Metrics)(nil)
 // Observe returns an observer that counts the events of the layer called
 // layer in m, to be given to a layer that takes an Observer but no
 // pipeline.Recorder (a cache layer takes m itself, as
-// pipeline.CacheOptions.Metrics, and names it after the layer). Its Observe is a few atomic additions and allocates nothing.
+// pipeline.CacheOptions.Metrics, and names it after the layer). Its Observe
+// is a few atomic additions and allocates nothing, but for an Error or
+// StaleServed event, whose error it keeps (see LayerMetrics.LastError).
 // It is also a pipeline.StatsSource, so the layer shows its counts in a
 // pipeline's tree (see pipeline.TreeOf); combine it with other observers
 // through pipeline.Observers.
@@ -137,16 +139,24 @@ func (m *Metrics) Layers() []*LayerMetrics {
 type metricsObserver[K any] struct{ *LayerMetrics }
 
 // Observe counts e. It is small enough to be inlined into the method
-// wrapper that the interface call reaches.
+// wrapper that the interface call reaches, and the work is in one
+// function for every key type, note.
 func (o metricsObserver[K]) Observe(_ context.Context, e pipeline.Event[K]) {
-	if e.Kind < kinds {
-		o.counts[e.Kind].Add(1)
+	o.note(e.Kind, e.Elapsed, e.Err)
+}
+
+// note counts an event of kind, adds elapsed to the latency histogram if
+// the event took time below, and keeps err if the event is an Error or a
+// StaleServed (not a NotFound's ErrNotFound: that is an answer).
+func (l *LayerMetrics) note(kind pipeline.EventKind, elapsed time.Duration, err error) {
+	if kind < kinds {
+		l.counts[kind].Add(1)
 	}
-	if e.Elapsed > 0 {
-		o.observe(e.Elapsed)
+	if elapsed > 0 {
+		l.observe(elapsed)
 	}
-	if e.Err != nil && (e.Kind == pipeline.Error || e.Kind == pipeline.StaleServed) {
-		o.noteError(e.Err) // not a NotFound's ErrNotFound: that is an answer
+	if err != nil && (kind == pipeline.Error || kind == pipeline.StaleServed) {
+		l.noteError(err)
 	}
 }
 

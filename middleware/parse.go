@@ -28,8 +28,8 @@ import (
 // value it is given, which a layer below may still hold.
 //
 // The returned Fetcher implements pipeline.EntryFetcher (a parsed value
-// keeps the lifetime of the raw one), pipeline.Invalidator and
-// pipeline.Clearer (passed to next), pipeline.Describer, and
+// keeps the lifetime of the raw one), pipeline.Invalidator, pipeline.Clearer
+// and pipeline.Closer (passed to next), pipeline.Describer, and
 // pipeline.BatchFetcher when next is one (the batch goes down whole and each
 // value is parsed on the way back).
 //

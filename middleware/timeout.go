@@ -32,8 +32,9 @@ import (
 // when next is one) is bounded as a whole.
 //
 // The returned Fetcher implements pipeline.EntryFetcher,
-// pipeline.Invalidator and pipeline.Clearer (passed to next unbounded),
-// pipeline.Describer, and pipeline.BatchFetcher when next is one.
+// pipeline.Invalidator, pipeline.Clearer and pipeline.Closer (passed to next
+// unbounded), pipeline.Describer, and pipeline.BatchFetcher when next is
+// one.
 //
 // Timeout panics if d <= 0, and the middleware panics if next is nil.
 func Timeout[K, V any](d time.Duration) pipeline.Middleware[K, V] {

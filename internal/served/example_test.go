@@ -17,3 +17,13 @@ func ExampleAnswer() {
 	fmt.Println(a.Result())
 	// Output: redis hit true
 }
+
+func ExampleAnswer_NotFound() {
+	ctx := context.Background()
+	var remembered, fromSource served.Answer
+	remembered.Observe(ctx, pipeline.Event[any]{Layer: "local", Kind: pipeline.Miss})
+	remembered.Observe(ctx, pipeline.Event[any]{Layer: "redis", Kind: pipeline.NegativeHit})
+	fromSource.Observe(ctx, pipeline.Event[any]{Layer: "local", Kind: pipeline.Miss})
+	fmt.Println(remembered.NotFound(), fromSource.NotFound())
+	// Output: redis source
+}

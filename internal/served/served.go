@@ -70,3 +70,12 @@ func (a *Answer) Found() (outcome, servedBy string) {
 	}
 	return "found", layer
 }
+
+// NotFound ends the observation and names what served a fetch that found
+// nothing: the layer that answered (with a negative hit, say), or "source".
+func (a *Answer) NotFound() (servedBy string) {
+	if layer, kind, _ := a.Result(); kind != 0 {
+		return layer
+	}
+	return "source"
+}

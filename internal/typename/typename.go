@@ -29,7 +29,6 @@ func String(t reflect.Type) string {
 
 // rewrite applies the package's rewrites to s, a type as reflect writes it.
 func rewrite(s string) string {
-	s = strings.ReplaceAll(s, "interface {}", "any")
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		switch c := s[i]; {
@@ -43,6 +42,9 @@ func rewrite(s string) string {
 			for i < len(s) && s[i] == ' ' {
 				i++
 			}
+		case strings.HasPrefix(s[i:], "interface {}"):
+			b.WriteString("any")
+			i += len("interface {}")
 		case isIdent(c):
 			j := i
 			for j < len(s) && isIdent(s[j]) {

@@ -41,6 +41,9 @@ func TestStringWritesTypesAsUsersDo(t *testing.T) {
 		{name: "a struct tag is left alone", typ: reflect.TypeFor[struct {
 			A []uint8 `x:"p/q,uint8"`
 		}](), want: "struct { A []byte \"x:\\\"p/q,uint8\\\"\" }"},
+		{name: "an empty interface in a struct tag is left alone", typ: reflect.TypeFor[struct {
+			A any `x:"interface {}"`
+		}](), want: "struct { A any \"x:\\\"interface {}\\\"\" }"},
 		{name: "nil", typ: nil, want: "<nil>"},
 	}
 	for _, tt := range tests {

@@ -18,9 +18,9 @@ type Options struct {
 }
 
 // A Collector is a prometheus.Collector over a middleware.Metrics: each
-// scrape reads the counts and latencies of every layer the Metrics has at
-// that moment, layers added after registration included. It is safe for
-// concurrent use.
+// scrape reads the counts, latencies and store fill levels of every layer
+// the Metrics has at that moment, layers added after registration
+// included. It is safe for concurrent use.
 type Collector struct {
 	metrics  *middleware.Metrics
 	counters []counter

@@ -34,6 +34,12 @@
 //
 // and the histogram multilayer_fetch_duration_seconds is the time spent
 // below a layer after a miss (see middleware.LayerMetrics.Latency). A layer
-// appears once its observer exists, with every series, zeros included, so
-// that rates and ratios are defined from the start.
+// appears once its observer exists, with every counter and the histogram,
+// zeros included, so that rates and ratios are defined from the start.
+//
+// A layer whose store says how full it is (a pipeline.Meter, as the bounded
+// stock stores are; see middleware.LayerMetrics.Usage) also has the gauges
+//
+//	multilayer_entries                entries the store holds
+//	multilayer_capacity               most entries it holds; 0 if a weight budget bounds it
 package prom

@@ -213,9 +213,6 @@ func (t *traced[K, V]) Describe() pipeline.Description {
 	return pipeline.Description{Name: t.layer, Kind: "tracing", Next: []any{t.next}}
 }
 
-// BatchNext returns the Fetcher a batch goes to, whole and in order.
-func (t *tracedBatch[K, V]) BatchNext() any { return t.batch }
-
 // SameKeyNext returns next, which the layer asks for the key it was given
 // and no other (see plumbing.SameKey): a cache layer above needs no
 // dependency records in the one below.
@@ -226,6 +223,9 @@ type tracedBatch[K, V any] struct {
 	*traced[K, V]
 	batch pipeline.BatchFetcher[K, V]
 }
+
+// BatchNext returns the Fetcher a batch goes to, whole and in order.
+func (t *tracedBatch[K, V]) BatchNext() any { return t.batch }
 
 // FetchBatch fetches keys with one batch below, under one span.
 func (t *tracedBatch[K, V]) FetchBatch(ctx context.Context, keys []K, out []pipeline.Result[V]) {
@@ -266,10 +266,7 @@ func (a *answer) outcome(err error) (outcome, servedBy string) {
 	case err == nil:
 		return a.Found()
 	case errors.Is(err, pipeline.ErrNotFound):
-		if layer, kind, _ := a.Result(); kind != 0 {
-			return "not found", layer
-		}
-		return "not found", "source"
+		return "not found", a.NotFound()
 	default:
 		a.Result() // ends the observation
 		return "error", ""

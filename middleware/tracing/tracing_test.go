@@ -16,6 +16,7 @@ import (
 
 	"github.com/multilayer-cache/multilayer/middleware/tracing"
 	"github.com/multilayer-cache/multilayer/pipeline"
+	"github.com/multilayer-cache/multilayer/stores"
 )
 
 // TestSpansSayOutcomeAndServingLayer: each fetch makes one span with the
@@ -309,4 +310,27 @@ func TestSpansPanicsOnBadConfiguration(t *testing.T) {
 			require.PanicsWithValue(t, tt.want, tt.build)
 		})
 	}
+}
+
+// A cache layer over Spans over a cache layer of the same keys needs no
+// dependency records below (Spans asks below for the key it was given): an
+// inner layer whose index may hold next to nothing drops none of the outer
+// layer's values, and an invalidation below still reaches the outer layer.
+func TestCacheOverSpansNeedsNoRecords(t *testing.T) {
+	t.Parallel()
+	tp, _ := recorder(t)
+	inner := pipeline.Cache("inner", testkit.NewMap[string, string](),
+		&pipeline.CacheOptions[string]{DependentsBytes: 1})(source)
+	outerStore := stores.NewMap[string, string]()
+	outer := pipeline.Cache("outer", outerStore, nil)(
+		tracing.Spans[string, string]("spans", &tracing.Options{TracerProvider: tp})(inner))
+	keys := []string{"a", "b", "c", "d"}
+	for _, k := range keys {
+		_, err := outer.Fetch(t.Context(), k)
+		require.NoError(t, err)
+	}
+	require.Equal(t, len(keys), outerStore.Len(), "no record, so none dropped for want of room")
+
+	require.NoError(t, pipeline.Invalidate(t.Context(), inner, "a"))
+	require.Equal(t, len(keys)-1, outerStore.Len(), "the inner layer dropped the outer key")
 }

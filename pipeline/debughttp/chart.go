@@ -11,8 +11,11 @@ import (
 // The charts are inline SVG, drawn here from numbers alone, so they need
 // no escaping: a line per run of samples (broken where a sample is missing
 // or has no value), a dot for a run of one, the axis labels in the
-// margins. A chart has at most maxSamples points of at most 16 bytes, so
-// its size is bounded (about 17 KiB at most).
+// margins. A chart has at most maxSamples points, each about 11 bytes on
+// a line and at most 48 as a dot. A dot needs a break on each side (a
+// sample without a value, or a gap of more than two intervals, which the
+// window leaves room for only between every other sample), so at most
+// about half the points are dots and a chart stays under 25 KiB.
 
 // Geometry of a chart, in pixels.
 const (

@@ -18,7 +18,7 @@ func ExampleHandler() {
 		func(_ context.Context, blob string) (string, error) { return "contents of " + blob, nil }))
 	metrics := middleware.NewMetrics(nil)
 	files := pipeline.Cache("files", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{
-		Observer: middleware.Observe[string](metrics, "files"),
+		Metrics: metrics, // counted under the layer's name, "files"
 	})(bucket)
 
 	mux := http.NewServeMux()
@@ -43,7 +43,7 @@ func ExampleNewSampler() {
 		func(_ context.Context, blob string) ([]byte, error) { return []byte("contents of " + blob), nil }))
 	metrics := middleware.NewMetrics(nil)
 	files := pipeline.Cache("files", stores.NewMap[string, []byte](), &pipeline.CacheOptions[string]{
-		Observer: middleware.Observe[string](metrics, "files"),
+		Metrics: metrics, // counted under the layer's name, "files"
 	})(bucket)
 
 	// The service starts the sampler with the pipelines and closes it on

@@ -51,8 +51,9 @@ var (
 
 // params are what the query asks for.
 type params struct {
-	format  string
-	refresh int // seconds; 0: no refresh
+	format     string
+	negotiated bool // format came from the Accept header
+	refresh    int  // seconds; 0: no refresh
 }
 
 // parseQuery reads the format and refresh parameters of r, or returns the
@@ -61,7 +62,7 @@ func parseQuery(r *http.Request) (params, string) {
 	q := r.URL.Query()
 	p := params{format: q.Get("format")}
 	if p.format == "" {
-		p.format = negotiate(r.Header.Get("Accept"))
+		p.format, p.negotiated = negotiate(r.Header.Get("Accept")), true
 	}
 	if _, ok := contentTypes[p.format]; !ok {
 		return p, errFormat
@@ -82,10 +83,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "debughttp: method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if r.URL.Query().Get("format") == "" {
+	p, bad := parseQuery(r)
+	if p.negotiated {
 		w.Header().Set("Vary", "Accept")
 	}
-	p, bad := parseQuery(r)
 	if bad != "" {
 		http.Error(w, bad, http.StatusBadRequest)
 		return

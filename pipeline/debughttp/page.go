@@ -77,8 +77,8 @@ Charts: a point per {{.Every}} over the last {{.Window}}; a gap is an interval w
 <div><b>{{.P99}}</b><span>p99 below</span></div>
 <div{{if .Errors}} class="bad"{{end}}><b>{{.Errors}}</b><span>errors</span></div>
 </div>
-{{else}}<p class="line1">No counts: give the layer an observer that counts, such as middleware.Observe's.</p>
-{{end}}{{with .Entries}}<p class="line1 counts"><span>entries {{.}}</span>{{end}}{{if ge .FillPct 0}}<span class="bar" title="{{.FillPct}}% full"><i style="width: {{.FillPct}}%"></i></span><span>{{.FillPct}}% full</span>{{end}}{{if .Entries}}{{with .Evicted}} · <span>{{.}} evicted</span>{{end}}</p>
+{{else}}<p class="line1">No counts: give the layer a middleware.Metrics (as pipeline.CacheOptions.Metrics) or another observer that counts.</p>
+{{end}}{{if .Entries}}<p class="line1 counts"><span>entries {{.Entries}}</span>{{if ge .FillPct 0}}<span class="bar" title="{{.FillPct}}% full"><i style="width: {{.FillPct}}%"></i></span><span>{{.FillPct}}% full</span>{{end}}{{with .Evicted}} · <span>{{.}} evicted</span>{{end}}</p>
 {{end}}{{if .Counted}}<p class="line1 counts"><span>hits {{.Hits}}</span> · <span>misses {{.Misses}}</span>{{range .Others}} · <span>{{.Name}} {{.N}}</span>{{end}}{{if .Timed}} · <span>{{.Timed}} fetches below timed</span>{{end}}</p>
 {{end}}{{if .LastError}}<p class="err">last error <time>{{.ErrorAt}}</time> ({{.ErrorAgo}}):<br><code>{{.LastError.Message}}</code></p>
 {{else if .Counted}}<p class="err ok">no error</p>
@@ -106,7 +106,7 @@ Charts: a point per {{.Every}} over the last {{.Window}}; a gap is an interval w
 </tbody>
 </table>
 {{- else -}}
-<p>No layer counts its events. Give the cache layers an observer that counts, such as middleware.Observe's.</p>
+<p>No layer counts its events. Give the cache layers a middleware.Metrics (as pipeline.CacheOptions.Metrics) or another observer that counts.</p>
 {{- end}}
 </body>
 </html>

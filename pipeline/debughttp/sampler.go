@@ -1,9 +1,10 @@
 package debughttp
 
 import (
+	"cmp"
 	"errors"
-	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -63,7 +64,7 @@ var ErrSamplerOptions = errors.New("debughttp: sampler options out of range: wan
 func NewSampler(opts *SamplerOptions, outer ...any) (*Sampler, error) {
 	every, window := 10*time.Second, 15*time.Minute
 	if opts != nil {
-		every, window = or(opts.Every, every), or(opts.Window, window)
+		every, window = cmp.Or(opts.Every, every), cmp.Or(opts.Window, window)
 	}
 	if every < time.Second || window/every < 2 || window/every > maxSamples {
 		return nil, ErrSamplerOptions
@@ -76,14 +77,6 @@ func NewSampler(opts *SamplerOptions, outer ...any) (*Sampler, error) {
 	s.record(time.Now())
 	go s.run()
 	return s, nil
-}
-
-// or returns v, or def if v is zero.
-func or(v, def time.Duration) time.Duration {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // run takes a sample at every tick until Close.
@@ -177,11 +170,7 @@ func (s *series) add(now time.Time, n *pipeline.Node) {
 		h = *n.Latency
 	}
 	if s.primed {
-		d := diff(*n.Stats, s.prev)
-		p := point{at: now, ratio: math.NaN(), p99: -1}
-		if d.Hits+d.NegativeHits+d.Misses > 0 {
-			p.ratio = d.HitRatio()
-		}
+		p := point{at: now, ratio: hitRatio(diff(*n.Stats, s.prev)), p99: -1}
 		if dh := h.Sub(s.prevH); dh.Count > 0 {
 			p.p99, p.above = dh.Quantile(0.99), dh.Above(0.99)
 		}
@@ -225,13 +214,15 @@ type history struct {
 	start, end time.Time
 }
 
-// historyOf returns the points of the layer keyed k, and the window.
+// historyOf returns the points of the layer keyed k that fall in the
+// window, and the window. A ring holds points from before the window when
+// the sampling was held up (a stalled process misses ticks).
 func (s *Sampler) historyOf(k string) history {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := history{end: s.last, start: s.last.Add(-time.Duration(s.size) * s.every)}
 	if ser := s.layers[k]; ser != nil {
-		h.points = ser.points()
+		h.points = slices.DeleteFunc(ser.points(), func(p point) bool { return p.at.Before(h.start) })
 	}
 	return h
 }

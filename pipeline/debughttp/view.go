@@ -12,8 +12,7 @@ import (
 
 // view is what the page shows.
 type view struct {
-	Refresh    int    // seconds; 0: none
-	RefreshQ   string // "&refresh=5" for the links, or ""
+	Refresh    int // seconds; 0: none
 	Now        string
 	Text       string
 	Cards      []card
@@ -57,10 +56,7 @@ type count struct {
 
 // newView makes the page of tree at now, with the charts of s if not nil.
 func newView(t pipeline.Tree, s *Sampler, refresh int, now time.Time) view {
-	v := view{Text: t.String(), Refresh: refresh, Now: now.UTC().Format("2006-01-02 15:04:05 UTC"), HasHistory: s != nil}
-	if refresh > 0 {
-		v.RefreshQ = "&refresh=" + strconv.Itoa(refresh)
-	}
+	v := view{Text: t.String(), Refresh: refresh, Now: stamp(now), HasHistory: s != nil}
 	if s != nil {
 		v.Every, v.Window = s.every.String(), shortSpan(time.Duration(s.size)*s.every)
 	}
@@ -89,8 +85,8 @@ func newCard(n *pipeline.Node, now time.Time) card {
 	c := card{Name: n.Name, Kind: n.Kind, Detail: n.Detail, Counted: n.Stats != nil,
 		Ratio: "–", P50: "–", P99: "–", FillPct: -1, Settings: n.Settings}
 	if s := n.Stats; s != nil {
-		if s.Hits+s.NegativeHits+s.Misses > 0 {
-			c.Ratio = fmt.Sprintf("%.1f%%", 100*s.HitRatio())
+		if r := hitRatio(*s); !math.IsNaN(r) {
+			c.Ratio = percent(r)
 		}
 		c.Hits, c.Misses, c.Errors = s.Hits, s.Misses, s.Errors
 		c.Others = others(*s)
@@ -111,12 +107,24 @@ func newCard(n *pipeline.Node, now time.Time) card {
 	}
 	if e := n.LastError; e != nil {
 		c.LastError = e
-		c.ErrorAt = e.At.UTC().Format("2006-01-02 15:04:05 UTC")
+		c.ErrorAt = stamp(e.At)
 		c.ErrorAgo = ago(now.Sub(e.At))
 		c.Recent = now.Sub(e.At) < 15*time.Minute
 	}
 	return c
 }
+
+// hitRatio returns the hit ratio of s (see pipeline.Stats.HitRatio), or NaN
+// if s counts no lookup.
+func hitRatio(s pipeline.Stats) float64 {
+	if s.Hits+s.NegativeHits+s.Misses == 0 {
+		return math.NaN()
+	}
+	return s.HitRatio()
+}
+
+// percent writes a ratio r as "87.5%".
+func percent(r float64) string { return fmt.Sprintf("%.1f%%", 100*r) }
 
 // quantile writes the q-quantile of h (see bounded).
 func quantile(h pipeline.Histogram, q float64) string {
@@ -147,6 +155,9 @@ func others(s pipeline.Stats) []count {
 	return out
 }
 
+// stamp writes t in UTC, to the second, as the page shows times.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
 // ago writes d as "12s ago", "3m ago" or "2h ago".
 func ago(d time.Duration) string {
 	switch {
@@ -170,7 +181,7 @@ func latest(h history) (ratio, p99 string) {
 	}
 	p := h.points[len(h.points)-1]
 	if !math.IsNaN(p.ratio) {
-		ratio = fmt.Sprintf("%.1f%%", 100*p.ratio)
+		ratio = percent(p.ratio)
 	}
 	if p.p99 >= 0 {
 		p99 = bounded(p.p99, p.above)
