@@ -82,7 +82,7 @@ func ExampleMetrics() {
 // parsed files, keyed by (blob, parser version), cached over them through a
 // key mapper and a parser. The tree shows every layer, with the counts of
 // those that count.
-func ExampleObserve_tree() {
+func ExampleMetrics_tree() {
 	type parsedKey struct{ Blob, Version string }
 	type parsedFile struct{ Key, Value string }
 
