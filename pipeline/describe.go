@@ -70,21 +70,13 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 	}{counts(s), s.HitRatio()})
 }
 
-// observeMeter hands m to o, or to each of several observers, that is a
-// MeterObserver.
+// observeMeter hands m to each of the observers in o (see observersOf) that
+// is a MeterObserver.
 func observeMeter[K any](o Observer[K], m Meter) {
-	if r, ok := o.(recorded[K]); ok {
-		observeMeter(r.o, m)
-		return
-	}
-	if list, ok := o.(multiObserver[K]); ok {
-		for _, x := range list {
-			observeMeter(x, m)
+	for x := range observersOf(o) {
+		if mo, ok := x.(MeterObserver); ok {
+			mo.ObserveMeter(m)
 		}
-		return
-	}
-	if mo, ok := o.(MeterObserver); ok {
-		mo.ObserveMeter(m)
 	}
 }
 
