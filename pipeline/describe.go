@@ -18,8 +18,8 @@ type Description struct {
 	Usage  *Usage // how full the layer's store is, or nil if it does not say (see Meter)
 	Next   []any  // the Fetchers directly below, usually one, to walk inward
 
-	// What the layer's observer says beyond its counts, and its settings
-	// (see report.go): each nil, or false, if the layer does not say.
+	// What the layer's observer says beyond its counts, and its settings:
+	// each nil, or false, if the layer does not say.
 	Latency          *Histogram // time spent below the layer (see LatencySource)
 	LastError        *LastError // the layer's last error (see ErrorSource)
 	Settings         []Setting  // its configuration, in full, such as TTL
