@@ -486,6 +486,15 @@ func (c *cache[K, V]) judge(ctx context.Context, key K, e Entry[V], ok bool, err
 	return fresh
 }
 
+// judgeRead tells the state of a key's result of a batch read (GetBatch,
+// or readEach), where a key the store does not hold has ErrNotFound.
+func (c *cache[K, V]) judgeRead(ctx context.Context, key K, r Result[V]) state {
+	if isNotFound(r.Err) {
+		return absent
+	}
+	return c.judge(ctx, key, r.Entry, r.Err == nil, r.Err)
+}
+
 // hit reports a hit: with no observer and no trace, it costs two loads and
 // a call.
 func (c *cache[K, V]) hit(ctx context.Context, key K) {
