@@ -364,11 +364,11 @@ const (
 // Fetch serves a hit with no deferred recover (see Cache on panics): it
 // cost a hit 5 ns, a fifth of a hit over stores.NewLRU, and half of what
 // the layer adds to a store's Get (issue #13's hit targets). slow recovers
-// the rest of the fetch.
+// the rest of the fetch, and rejectKey an invalid key's.
 func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 	if c.checkKeys && !keys.Valid(key) {
 		var zero V
-		return zero, c.invalidKey(ctx, key)
+		return zero, c.rejectKey(ctx, key)
 	}
 	if tracking.Load() != 0 {
 		c.deps.track(ctx, key) // before the read; see deps.go
@@ -400,7 +400,7 @@ func (c *cache[K, V]) Fetch(ctx context.Context, key K) (V, error) {
 // Fetch.
 func (c *cache[K, V]) FetchEntry(ctx context.Context, key K) (Entry[V], error) {
 	if c.checkKeys && !keys.Valid(key) {
-		return Entry[V]{}, c.invalidKey(ctx, key)
+		return Entry[V]{}, c.rejectKey(ctx, key)
 	}
 	if tracking.Load() != 0 {
 		c.deps.track(ctx, key)
@@ -486,6 +486,15 @@ func (c *cache[K, V]) judge(ctx context.Context, key K, e Entry[V], ok bool, err
 	return fresh
 }
 
+// judgeRead tells the state of a key's result of a batch read (GetBatch,
+// or readEach), where a key the store does not hold has ErrNotFound.
+func (c *cache[K, V]) judgeRead(ctx context.Context, key K, r Result[V]) state {
+	if isNotFound(r.Err) {
+		return absent
+	}
+	return c.judge(ctx, key, r.Entry, r.Err == nil, r.Err)
+}
+
 // hit reports a hit: with no observer and no trace, it costs two loads and
 // a call.
 func (c *cache[K, V]) hit(ctx context.Context, key K) {
@@ -505,6 +514,14 @@ func (c *cache[K, V]) invalidKey(ctx context.Context, key K) error {
 	err := fmt.Errorf("pipeline: %s: key %v of type %T: %w", c.name, key, key, ErrInvalidKey)
 	c.emit(ctx, Error, key, err, 0)
 	return err
+}
+
+// rejectKey is invalidKey for Fetch and FetchEntry, which recover a panic
+// of the observer told of the key as the rest of a fetch does (see slow):
+// only a hit goes without.
+func (c *cache[K, V]) rejectKey(ctx context.Context, key K) (err error) {
+	defer c.recoverFetch(ctx, key, &err)
+	return c.invalidKey(ctx, key)
 }
 
 // recoverFetch turns a panic in the fetch of key (in the store, or in an

@@ -18,8 +18,8 @@ type Description struct {
 	Usage  *Usage // how full the layer's store is, or nil if it does not say (see Meter)
 	Next   []any  // the Fetchers directly below, usually one, to walk inward
 
-	// What the layer's observer says beyond its counts, and its settings
-	// (see report.go): each nil, or false, if the layer does not say.
+	// What the layer's observer says beyond its counts, and its settings:
+	// each nil, or false, if the layer does not say.
 	Latency          *Histogram // time spent below the layer (see LatencySource)
 	LastError        *LastError // the layer's last error (see ErrorSource)
 	Settings         []Setting  // its configuration, in full, such as TTL
@@ -70,21 +70,13 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 	}{counts(s), s.HitRatio()})
 }
 
-// observeMeter hands m to o, or to each of several observers, that is a
-// MeterObserver.
+// observeMeter hands m to each of the observers in o (see observersOf) that
+// is a MeterObserver.
 func observeMeter[K any](o Observer[K], m Meter) {
-	if r, ok := o.(recorded[K]); ok {
-		observeMeter(r.o, m)
-		return
-	}
-	if list, ok := o.(multiObserver[K]); ok {
-		for _, x := range list {
-			observeMeter(x, m)
+	for x := range observersOf(o) {
+		if mo, ok := x.(MeterObserver); ok {
+			mo.ObserveMeter(m)
 		}
-		return
-	}
-	if mo, ok := o.(MeterObserver); ok {
-		mo.ObserveMeter(m)
 	}
 }
 

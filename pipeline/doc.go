@@ -71,11 +71,11 @@
 //
 // Layers report what they do as [Event] values to an optional [Observer],
 // and [WithTrace] collects the events of every layer for one request, in
-// order. With no observer a hit pays a nil check and two atomic loads; the
-// counting observers of middleware.Metrics count a hit without calling
-// Observe. A [Recorder] such as middleware.Metrics, given to every layer as
-// CacheOptions.Metrics, records each layer's events under the layer's own
-// name.
+// order. With no observer, reporting a hit costs a nil check and one atomic
+// load (whether any fetch is traced); the counting observers of
+// middleware.Metrics count a hit without calling Observe. A [Recorder] such
+// as middleware.Metrics, given to every layer as CacheOptions.Metrics,
+// records each layer's events under the layer's own name.
 //
 // # Seeing a pipeline
 //

@@ -19,8 +19,9 @@ var ErrInvalidKey = errors.New("pipeline: invalid key")
 // A PanicError is returned to every caller of a fetch whose next Fetcher or
 // Store panicked. The layer recovers the panic, so that one bad key neither
 // crashes the process from a shared fetch nor stays stuck: the next fetch of
-// the key calls next again. (A panic in a single-key store read is the one
-// the layer does not recover; see Cache.)
+// the key calls next again. (A panic in a single-key store read, or in an
+// observer told of the hit it found, is what the layer does not
+// recover; see Cache.)
 type PanicError struct {
 	Layer string // the layer that recovered the panic
 	Value any    // the value passed to panic

@@ -167,7 +167,7 @@ func (m *emitter[K]) observed() bool {
 // emit reports an event. It is small enough to inline, so that a layer with
 // no observer pays a nil check and an atomic load.
 func (m *emitter[K]) emit(ctx context.Context, kind EventKind, key K, err error, elapsed time.Duration) {
-	if m.observer != nil || tracing.Load() != 0 {
+	if m.observed() {
 		m.emitSlow(ctx, kind, key, err, elapsed)
 	}
 }

@@ -87,11 +87,7 @@ func (c *cache[K, V]) recheck(f *call[K, V]) (found int) {
 	}
 	for i := range f.res {
 		r, w := f.res[i], &f.work[i]
-		notFound := errors.Is(r.Err, ErrNotFound)
-		if notFound {
-			r.Err = nil
-		}
-		switch w.st = c.judge(f, f.keys[i], r.Entry, !notFound, r.Err); w.st {
+		switch w.st = c.judgeRead(f, f.keys[i], r); w.st {
 		case fresh, due:
 			w.st = fresh
 			f.res[i] = Result[V]{Entry: r.Entry}

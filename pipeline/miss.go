@@ -98,11 +98,7 @@ func (c *cache[K, V]) fetchBatch(ctx context.Context, ks []K, out []Result[V], d
 	var misses []missed
 	for i := range out {
 		r := &out[i] // a fresh entry stays in out as the store wrote it
-		st := absent
-		if !isNotFound(r.Err) {
-			st = c.judge(ctx, ks[i], r.Entry, r.Err == nil, r.Err)
-		}
-		switch st {
+		switch st := c.judgeRead(ctx, ks[i], *r); st {
 		case fresh, due:
 			c.hit(ctx, ks[i])
 			if st == due {

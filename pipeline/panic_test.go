@@ -2,7 +2,9 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -347,4 +349,37 @@ func TestCachePanicWithErrorUnwraps(t *testing.T) {
 	f := pipeline.Cache("l", newMemStore[string, string](), nil)(src)
 	_, err := f.Fetch(context.Background(), "k") // the caller runs the fetch itself
 	require.ErrorIs(t, err, errBoom)
+}
+
+// An observer that panics on the report of an invalid key reaches the
+// caller of Fetch and FetchEntry as a *PanicError, as in the rest of a
+// fetch: only a hit skips the recover (see Cache).
+func TestObserverPanicOnInvalidKeyIsAPanicError(t *testing.T) {
+	t.Parallel()
+	obs := pipeline.ObserverFunc[float64](func(_ context.Context, e pipeline.Event[float64]) {
+		if e.Kind == pipeline.Error && errors.Is(e.Err, pipeline.ErrInvalidKey) {
+			panic("observer bug")
+		}
+	})
+	src := pipeline.FetcherFunc[float64, string](func(context.Context, float64) (string, error) { return "v", nil })
+	f := pipeline.Cache("l", newMemStore[float64, string](), &pipeline.CacheOptions[float64]{Observer: obs})(src)
+	for _, tc := range []struct {
+		name  string
+		fetch func() error
+	}{
+		{name: "Fetch", fetch: func() error { _, err := f.Fetch(t.Context(), math.NaN()); return err }},
+		{name: "FetchEntry", fetch: func() error {
+			_, err := f.(pipeline.EntryFetcher[float64, string]).FetchEntry(t.Context(), math.NaN())
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var err error
+			require.NotPanics(t, func() { err = tc.fetch() })
+			var pe *pipeline.PanicError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, "observer bug", pe.Value)
+		})
+	}
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"iter"
 	"time"
 )
 
@@ -118,23 +119,38 @@ func (h Histogram) MarshalJSON() ([]byte, error) {
 	}{plain(h), h.Quantile(0.5), h.Quantile(0.99)})
 }
 
-// find returns o as a T, or the first of several observers that is one,
-// looking through the observer a Recorder made for the layer.
+// find returns the first of the observers in o (see observersOf) that is a
+// T.
 func find[T any, K any](o Observer[K]) (T, bool) {
-	if r, ok := o.(recorded[K]); ok {
-		return find[T](r.o)
+	for x := range observersOf(o) {
+		if t, ok := x.(T); ok {
+			return t, true
+		}
 	}
-	if m, ok := o.(multiObserver[K]); ok {
-		for _, x := range m {
-			if t, ok := find[T](x); ok {
-				return t, true
+	var zero T
+	return zero, false
+}
+
+// observersOf yields o, or each of several observers, looking through the
+// observer a Recorder made for the layer: the observers that may say more
+// of the layer than its events (its counts, latency, last error, store).
+func observersOf[K any](o Observer[K]) iter.Seq[any] {
+	return func(yield func(any) bool) { eachObserver(o, yield) }
+}
+
+func eachObserver[K any](o Observer[K], yield func(any) bool) bool {
+	switch x := o.(type) {
+	case recorded[K]:
+		return eachObserver(x.o, yield)
+	case multiObserver[K]:
+		for _, y := range x {
+			if !eachObserver(y, yield) {
+				return false
 			}
 		}
-		var zero T
-		return zero, false
+		return true
 	}
-	t, ok := o.(T)
-	return t, ok
+	return yield(o)
 }
 
 // report adds to d what the observer o says of its layer beyond its counts.

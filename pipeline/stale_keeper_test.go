@@ -1,9 +1,7 @@
 package pipeline_test
 
 import (
-	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,16 +12,6 @@ import (
 	"github.com/multilayer-cache/multilayer/stores"
 )
 
-// switchSource answers "v" + key, or fails while failing is set.
-type switchSource struct{ failing atomic.Bool }
-
-func (s *switchSource) Fetch(_ context.Context, k string) (string, error) {
-	if s.failing.Load() {
-		return "", errBoom
-	}
-	return "v" + k, nil
-}
-
 // StaleIfError works over a TTL store set with no Grace: the layer tells
 // the store, when it is built, to keep expired entries that long.
 func TestStaleIfErrorKeepsEntriesOfATTLStoreWithoutGrace(t *testing.T) {
@@ -31,7 +19,7 @@ func TestStaleIfErrorKeepsEntriesOfATTLStoreWithoutGrace(t *testing.T) {
 	clk := testkit.NewClock()
 	store, err := stores.NewTTL[string, string](10, time.Minute, &stores.TTLOptions{Clock: clk.Now})
 	require.NoError(t, err)
-	src := &switchSource{}
+	src := newSource("a", "va")
 	f := pipeline.Cache("profiles", store, &pipeline.CacheOptions[string]{
 		StaleIfError: time.Hour, Clock: clk.Now,
 	})(src)
@@ -40,7 +28,7 @@ func TestStaleIfErrorKeepsEntriesOfATTLStoreWithoutGrace(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "va", v)
 
-	src.failing.Store(true)
+	src.fail(errBoom)
 	clk.Advance(time.Minute + 30*time.Minute) // expired half an hour ago
 	v, err = f.Fetch(t.Context(), "a")
 	require.NoError(t, err, "the expired value is served")

@@ -44,8 +44,11 @@ type Count struct {
 	}
 }
 
-// countStripes is the number of a Count's stripes, a power of 2.
-const countStripes = 16
+// countStripes is the number of a Count's stripes: 2 to the stripeBits.
+const (
+	stripeBits   = 4
+	countStripes = 1 << stripeBits
+)
 
 // Add adds n to c.
 func (c *Count) Add(n uint64) { c.stripes[stackStripe()].n.Add(n) }
@@ -64,11 +67,11 @@ func (c *Count) Load() uint64 {
 // of its stack: the same while it runs (a stack that grows moves, and the
 // goroutine may change stripes), different for goroutines running at once
 // unless they collide. The multiplication spreads every bit of the address
-// (stacks may be as little as 2 KiB apart) into the top four.
+// (stacks may be as little as 2 KiB apart) into the top stripeBits.
 func stackStripe() uint64 {
 	var b byte
 	h := uint64(uintptr(unsafe.Pointer(&b))) * 0x9e3779b97f4a7c15
-	return h >> (64 - 4) // 4 bits: countStripes
+	return h >> (64 - stripeBits)
 }
 
 // An InOrder BatchFetcher passes a batch below whole and in order to the
