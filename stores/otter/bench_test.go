@@ -199,8 +199,10 @@ func BenchmarkMemory(b *testing.B) {
 //
 //   - against=otter: raw otter's GetIfPresent is the base, then raw otter
 //     configured as the store configures it (an expiry calculator and the
-//     coarse clock: the cost of per-entry expiry), the store's Get and a
-//     Fetch through a cache layer over the store.
+//     coarse clock: the cost of per-entry expiry), the store's Get called
+//     on the *Store (store-direct) and through a pipeline.Store, as a
+//     cache layer calls it (stores-otter: the cost of an interface call),
+//     and a Fetch through a cache layer over the store.
 //
 //   - against=lru-cache: a Fetch through a cache layer over stores.NewLRU
 //     is the base; then a cache layer over the otter store, and raw
@@ -238,11 +240,13 @@ func BenchmarkHitPaired(b *testing.B) {
 	}
 	testkit.Warm(b, s, keys)
 	testkit.Warm(b, l, keys)
+	ctx := context.Background()
 	get := map[string]func(string) bool{
 		"raw-otter":        func(k string) bool { _, ok := raw.GetIfPresent(k); return ok },
 		"raw-otter-expiry": func(k string) bool { _, ok := rawExpiry.GetIfPresent(k); return ok },
 		"raw-golang-lru":   func(k string) bool { _, ok := rawLRU.Get(k); return ok },
 		"stores-otter":     testkit.StoreHit(s),
+		"store-direct":     func(k string) bool { _, ok, _ := s.Get(ctx, k); return ok },
 		"cache-otter":      testkit.CacheHit(b, s),
 		"cache-lru":        testkit.CacheHit(b, l),
 	}
@@ -255,7 +259,7 @@ func BenchmarkHitPaired(b *testing.B) {
 		name  string
 		impls []string
 	}{
-		{name: "otter", impls: []string{"raw-otter", "raw-otter-expiry", "stores-otter", "cache-otter"}},
+		{name: "otter", impls: []string{"raw-otter", "raw-otter-expiry", "store-direct", "stores-otter", "cache-otter"}},
 		{name: "lru-cache", impls: []string{"cache-lru", "cache-otter", "raw-golang-lru", "raw-otter"}},
 	} {
 		for _, mode := range []string{"serial", "parallel"} {
