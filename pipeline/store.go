@@ -38,6 +38,9 @@ type ExpiringStore[K, V any] interface {
 // over one takes the shorter of TTL() and its own CacheOptions.TTL as its
 // TTL, so that the lifetime it reports to the layers above is the one the
 // store keeps: one lifetime, written once, in the store or in the layer.
+// A TTL() of 0 or less means no lifetime of its own, as a wrapper that may
+// or may not wrap a TTLStore (stores.Encoded) returns: the layer keeps its
+// own TTL.
 type TTLStore interface {
 	TTL() time.Duration
 }

@@ -58,9 +58,14 @@ func (jsonCodec[V]) Decode(b []byte) (V, error) {
 // If inner is a pipeline.ExpiringStore, so is the returned store, and entries
 // keep their Expires; it is then a pipeline.StaleKeeper too, whose
 // KeepStale passes d on to inner if inner is one, and otherwise returns nil,
-// as a cache layer does for a store that is not one. Get and GetEntry decode what inner holds; a stored
-// value that does not decode is reported as missing (ok == false, nil error)
-// and deleted from inner: corrupt data is a miss, never a failure. Set and
+// as a cache layer does for a store that is not one; and a
+// pipeline.TTLStore, whose TTL is inner's if inner is one, and otherwise 0
+// (no lifetime of its own), so that a cache layer over it reports the
+// lifetime inner keeps to the layers above.
+//
+// Get and GetEntry decode what inner holds; a stored value that does not
+// decode is reported as missing (ok == false, nil error) and deleted from
+// inner: corrupt data is a miss, never a failure. Set and
 // SetEntry return an error wrapping the codec's error when a value does not
 // encode, and store nothing. Errors of inner are returned wrapped, except
 // that of the delete of a corrupt value, which is best effort. A delete of a
@@ -245,6 +250,15 @@ func (s *encodedExpiring[K, V, E]) KeepStale(d time.Duration) error {
 		return k.KeepStale(d)
 	}
 	return nil
+}
+
+// TTL returns inner's TTL if inner is a pipeline.TTLStore, and otherwise 0:
+// no lifetime of its own.
+func (s *encodedExpiring[K, V, E]) TTL() time.Duration {
+	if t, ok := s.einner.(pipeline.TTLStore); ok {
+		return t.TTL()
+	}
+	return 0
 }
 
 // GetEntry decodes the entry inner holds for key; see Encoded.
