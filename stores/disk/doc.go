@@ -70,9 +70,9 @@
 // wrapping [ErrLocked] if another Store holds it, in this process or
 // another. The lock works on Linux, macOS, FreeBSD, NetBSD, OpenBSD and
 // DragonFly BSD on local file systems, and is released by Close or when the
-// process ends, however it ends. Open tries again for up to 100ms before it
-// reports ErrLocked, because a process the program is starting holds a copy
-// of the lock for a moment after a Close. On other systems (Windows among
+// process ends, however it ends (a process the program was starting then
+// holds a copy of the lock until its exec, so Open tries again for up to
+// 100ms before it reports ErrLocked). On other systems (Windows among
 // them) the store is not locked and two processes on one directory are not
 // detected: do not share a directory there. The store is tested on Linux.
 //

@@ -71,7 +71,7 @@ func Open(dir string, maxBytes int64, opts *Options) (*Store, error) {
 	}
 	if err := s.open(); err != nil {
 		if s.lockFile != nil {
-			_ = s.lockFile.Close()
+			_ = release(s.lockFile)
 		}
 		return nil, fmt.Errorf("disk: Open %s: %w", dir, err)
 	}

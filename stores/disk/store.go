@@ -145,7 +145,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	err := s.writeIndex()
 	s.idx.init(0)
-	if cerr := s.lockFile.Close(); err == nil {
+	if cerr := release(s.lockFile); err == nil {
 		err = cerr
 	}
 	if err != nil {
