@@ -35,22 +35,11 @@ const (
 
 // writeIndex writes the index file of the entries.
 func (s *Store) writeIndex() error {
-	b := make([]byte, indexHeader, indexHeader+len(s.idx.m)*48+4)
-	copy(b, indexMagic)
-	b[4] = formatVersion
-	binary.LittleEndian.PutUint64(b[8:], uint64(len(s.idx.m)))
-	// Recency strictly increases from the oldest entry to the newest, so
-	// that Open, which sorts by it, restores the exact order: an entry
-	// touched no later than the one before it moves a nanosecond after it.
-	last := int64(math.MinInt64)
+	oldestFirst := make([]*entry, 0, len(s.idx.m))
 	for e := s.idx.root.prev; e != &s.idx.root; e = e.prev {
-		last = max(e.touched, last+1)
-		b = append(b, byte(len(e.name)))
-		b = append(b, e.name...)
-		b = binary.LittleEndian.AppendUint64(b, uint64(e.size))
-		b = binary.LittleEndian.AppendUint64(b, uint64(last))
+		oldestFirst = append(oldestFirst, e)
 	}
-	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	b := encodeIndex(oldestFirst)
 	tmp := filepath.Join(s.dir, indexTmpName)
 	_ = os.Remove(tmp)
 	if err := writeNew(tmp, b, s.sync); err != nil {
@@ -64,6 +53,27 @@ func (s *Store) writeIndex() error {
 		return syncDir(s.dir)
 	}
 	return nil
+}
+
+// encodeIndex returns the index file of the entries, least recently used
+// first.
+func encodeIndex(oldestFirst []*entry) []byte {
+	b := make([]byte, indexHeader, indexHeader+len(oldestFirst)*48+4)
+	copy(b, indexMagic)
+	b[4] = formatVersion
+	binary.LittleEndian.PutUint64(b[8:], uint64(len(oldestFirst)))
+	// Recency strictly increases from the oldest entry to the newest, so
+	// that Open, which sorts by it, restores the exact order: an entry
+	// touched no later than the one before it moves a nanosecond after it.
+	last := int64(math.MinInt64)
+	for _, e := range oldestFirst {
+		last = max(e.touched, last+1)
+		b = append(b, byte(len(e.name)))
+		b = append(b, e.name...)
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.size))
+		b = binary.LittleEndian.AppendUint64(b, uint64(last))
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
 // takeIndex reads and removes the index file. It returns nil if there is
