@@ -99,7 +99,7 @@ func (s *Store) takeIndex() (map[string]*entry, error) {
 
 // parseIndex returns the entries of an index file, or nil if it is damaged.
 func parseIndex(b []byte) map[string]*entry {
-	if len(b) < indexHeader+4 || string(b[:4]) != indexMagic || b[4] != formatVersion {
+	if len(b) < indexHeader+4 || string(b[:4]) != indexMagic || b[4] != formatVersion || b[5]|b[6]|b[7] != 0 {
 		return nil
 	}
 	body := b[:len(b)-4]
