@@ -111,6 +111,7 @@ func parseIndex(b []byte) map[string]*entry {
 		return nil
 	}
 	m := make(map[string]*entry, n)
+	var total int64
 	for rest := body[indexHeader:]; len(rest) > 0; {
 		l := int(rest[0])
 		if len(rest) < 1+l+16 {
@@ -121,6 +122,12 @@ func parseIndex(b []byte) map[string]*entry {
 			size:    int64(binary.LittleEndian.Uint64(rest[1+l:])),
 			touched: int64(binary.LittleEndian.Uint64(rest[1+l+8:])),
 		}
+		// Only entries a store can hold: a name fileName makes, and a size
+		// the budget can count, at least 0 and within an int64 in all.
+		if !validName(e.name) || e.size < 0 || e.size > math.MaxInt64-total {
+			return nil
+		}
+		total += e.size
 		m[e.name] = e
 		rest = rest[1+l+16:]
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -24,4 +25,42 @@ func TestParseIndexRejectsNonZeroReservedBytes(t *testing.T) {
 // bytes of an index file.
 func withIndexChecksum(body []byte) []byte {
 	return binary.LittleEndian.AppendUint32(bytes.Clone(body), crc32.Checksum(body, castagnoli))
+}
+
+func TestParseIndexRejectsEntriesAStoreCannotHold(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		entries []*entry
+	}{
+		{name: "empty name", entries: []*entry{{name: "", size: 33, touched: 1}}},
+		{name: "name fileName does not make", entries: []*entry{{name: "x", size: 33, touched: 1}}},
+		{name: "negative size", entries: []*entry{{name: fileName("a"), size: -1, touched: 1}}},
+		{name: "sizes whose sum overflows", entries: []*entry{
+			{name: fileName("a"), size: math.MaxInt64, touched: 1},
+			{name: fileName("b"), size: 1, touched: 2},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := withIndexChecksum(rawIndex(uint64(len(tc.entries)), tc.entries...))
+			require.Nil(t, parseIndex(b))
+		})
+	}
+}
+
+// rawIndex returns the bytes of an index file of the entries, least
+// recently used first, as they are, and of count, without the checksum.
+func rawIndex(count uint64, oldestFirst ...*entry) []byte {
+	b := make([]byte, indexHeader)
+	copy(b, indexMagic)
+	b[4] = formatVersion
+	binary.LittleEndian.PutUint64(b[8:], count)
+	for _, e := range oldestFirst {
+		b = append(b, byte(len(e.name)))
+		b = append(b, e.name...)
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.size))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.touched))
+	}
+	return b
 }
