@@ -127,6 +127,9 @@ func parseIndex(b []byte) map[string]*entry {
 		if !validName(e.name) || e.size < 0 || e.size > math.MaxInt64-total {
 			return nil
 		}
+		if m[e.name] != nil { // Close writes each entry once
+			return nil
+		}
 		total += e.size
 		m[e.name] = e
 		rest = rest[1+l+16:]

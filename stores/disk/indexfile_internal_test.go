@@ -64,3 +64,11 @@ func rawIndex(count uint64, oldestFirst ...*entry) []byte {
 	}
 	return b
 }
+
+func TestParseIndexRejectsANameListedTwice(t *testing.T) {
+	t.Parallel()
+	a, b := &entry{name: fileName("a"), size: 34, touched: 1}, &entry{name: fileName("a"), size: 34, touched: 2}
+	for _, count := range []uint64{1, 2} {
+		require.Nil(t, parseIndex(withIndexChecksum(rawIndex(count, a, b))), "count %d", count)
+	}
+}
