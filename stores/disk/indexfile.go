@@ -111,7 +111,7 @@ func parseIndex(b []byte) map[string]*entry {
 		return nil
 	}
 	m := make(map[string]*entry, n)
-	var total int64
+	var total, last int64
 	for rest := body[indexHeader:]; len(rest) > 0; {
 		l := int(rest[0])
 		if len(rest) < 1+l+16 {
@@ -130,7 +130,11 @@ func parseIndex(b []byte) map[string]*entry {
 		if m[e.name] != nil { // Close writes each entry once
 			return nil
 		}
-		total += e.size
+		// Recency strictly increases, or Open cannot restore the order.
+		if len(m) > 0 && e.touched <= last {
+			return nil
+		}
+		total, last = total+e.size, e.touched
 		m[e.name] = e
 		rest = rest[1+l+16:]
 	}

@@ -72,3 +72,22 @@ func TestParseIndexRejectsANameListedTwice(t *testing.T) {
 		require.Nil(t, parseIndex(withIndexChecksum(rawIndex(count, a, b))), "count %d", count)
 	}
 }
+
+func TestParseIndexRejectsRecencyThatDoesNotIncrease(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		first, second int64
+	}{
+		{name: "same time", first: 5, second: 5},
+		{name: "earlier", first: 5, second: 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := rawIndex(2,
+				&entry{name: fileName("a"), size: 34, touched: tc.first},
+				&entry{name: fileName("b"), size: 34, touched: tc.second})
+			require.Nil(t, parseIndex(withIndexChecksum(b)))
+		})
+	}
+}
