@@ -64,10 +64,16 @@ func encodeIndex(oldestFirst []*entry) []byte {
 	binary.LittleEndian.PutUint64(b[8:], uint64(len(oldestFirst)))
 	// Recency strictly increases from the oldest entry to the newest, so
 	// that Open, which sorts by it, restores the exact order: an entry
-	// touched no later than the one before it moves a nanosecond after it.
-	last := int64(math.MinInt64)
-	for _, e := range oldestFirst {
-		last = max(e.touched, last+1)
+	// touched no later than the one before it moves a nanosecond after it,
+	// and one touched so late that the entries after it would pass the
+	// largest int64 moves early enough for them to fit.
+	var last int64
+	for i, e := range oldestFirst {
+		t := min(e.touched, math.MaxInt64-int64(len(oldestFirst)-1-i))
+		if i > 0 {
+			t = max(t, last+1)
+		}
+		last = t
 		b = append(b, byte(len(e.name)))
 		b = append(b, e.name...)
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.size))

@@ -91,3 +91,31 @@ func TestParseIndexRejectsRecencyThatDoesNotIncrease(t *testing.T) {
 		})
 	}
 }
+
+func TestEncodeIndexKeepsRecencyIncreasingAtTheEndsOfTime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		touched, want []int64
+	}{
+		{name: "first at the earliest time", touched: []int64{math.MinInt64, math.MinInt64}, want: []int64{math.MinInt64, math.MinInt64 + 1}},
+		{name: "all at the latest time", touched: []int64{math.MaxInt64, math.MaxInt64, math.MaxInt64}, want: []int64{math.MaxInt64 - 2, math.MaxInt64 - 1, math.MaxInt64}},
+		{name: "one at the latest time, then an earlier one", touched: []int64{math.MaxInt64, 5}, want: []int64{math.MaxInt64 - 1, math.MaxInt64}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var in []*entry
+			for i, touched := range tc.touched {
+				in = append(in, &entry{name: fileName(string(rune('a' + i))), size: 34, touched: touched})
+			}
+			m := parseIndex(encodeIndex(in))
+			require.NotNil(t, m)
+			var got []int64
+			for _, e := range in {
+				require.Contains(t, m, e.name)
+				got = append(got, m[e.name].touched)
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
