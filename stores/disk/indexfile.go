@@ -35,22 +35,11 @@ const (
 
 // writeIndex writes the index file of the entries.
 func (s *Store) writeIndex() error {
-	b := make([]byte, indexHeader, indexHeader+len(s.idx.m)*48+4)
-	copy(b, indexMagic)
-	b[4] = formatVersion
-	binary.LittleEndian.PutUint64(b[8:], uint64(len(s.idx.m)))
-	// Recency strictly increases from the oldest entry to the newest, so
-	// that Open, which sorts by it, restores the exact order: an entry
-	// touched no later than the one before it moves a nanosecond after it.
-	last := int64(math.MinInt64)
+	oldestFirst := make([]*entry, 0, len(s.idx.m))
 	for e := s.idx.root.prev; e != &s.idx.root; e = e.prev {
-		last = max(e.touched, last+1)
-		b = append(b, byte(len(e.name)))
-		b = append(b, e.name...)
-		b = binary.LittleEndian.AppendUint64(b, uint64(e.size))
-		b = binary.LittleEndian.AppendUint64(b, uint64(last))
+		oldestFirst = append(oldestFirst, e)
 	}
-	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	b := encodeIndex(oldestFirst)
 	tmp := filepath.Join(s.dir, indexTmpName)
 	_ = os.Remove(tmp)
 	if err := writeNew(tmp, b, s.sync); err != nil {
@@ -64,6 +53,33 @@ func (s *Store) writeIndex() error {
 		return syncDir(s.dir)
 	}
 	return nil
+}
+
+// encodeIndex returns the index file of the entries, least recently used
+// first.
+func encodeIndex(oldestFirst []*entry) []byte {
+	b := make([]byte, indexHeader, indexHeader+len(oldestFirst)*48+4)
+	copy(b, indexMagic)
+	b[4] = formatVersion
+	binary.LittleEndian.PutUint64(b[8:], uint64(len(oldestFirst)))
+	// Recency strictly increases from the oldest entry to the newest, so
+	// that Open, which sorts by it, restores the exact order: an entry
+	// touched no later than the one before it moves a nanosecond after it,
+	// and one touched so late that the entries after it would pass the
+	// largest int64 moves early enough for them to fit.
+	var last int64
+	for i, e := range oldestFirst {
+		t := min(e.touched, math.MaxInt64-int64(len(oldestFirst)-1-i))
+		if i > 0 {
+			t = max(t, last+1)
+		}
+		last = t
+		b = append(b, byte(len(e.name)))
+		b = append(b, e.name...)
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.size))
+		b = binary.LittleEndian.AppendUint64(b, uint64(last))
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
 // takeIndex reads and removes the index file. It returns nil if there is
@@ -89,7 +105,7 @@ func (s *Store) takeIndex() (map[string]*entry, error) {
 
 // parseIndex returns the entries of an index file, or nil if it is damaged.
 func parseIndex(b []byte) map[string]*entry {
-	if len(b) < indexHeader+4 || string(b[:4]) != indexMagic || b[4] != formatVersion {
+	if len(b) < indexHeader+4 || string(b[:4]) != indexMagic || b[4] != formatVersion || b[5]|b[6]|b[7] != 0 {
 		return nil
 	}
 	body := b[:len(b)-4]
@@ -101,6 +117,7 @@ func parseIndex(b []byte) map[string]*entry {
 		return nil
 	}
 	m := make(map[string]*entry, n)
+	var total, last int64
 	for rest := body[indexHeader:]; len(rest) > 0; {
 		l := int(rest[0])
 		if len(rest) < 1+l+16 {
@@ -111,6 +128,19 @@ func parseIndex(b []byte) map[string]*entry {
 			size:    int64(binary.LittleEndian.Uint64(rest[1+l:])),
 			touched: int64(binary.LittleEndian.Uint64(rest[1+l+8:])),
 		}
+		// Only entries a store can hold: a name fileName makes, and a size
+		// the budget can count, at least 0 and within an int64 in all.
+		if !validName(e.name) || e.size < 0 || e.size > math.MaxInt64-total {
+			return nil
+		}
+		if m[e.name] != nil { // Close writes each entry once
+			return nil
+		}
+		// Recency strictly increases, or Open cannot restore the order.
+		if len(m) > 0 && e.touched <= last {
+			return nil
+		}
+		total, last = total+e.size, e.touched
 		m[e.name] = e
 		rest = rest[1+l+16:]
 	}
