@@ -26,6 +26,13 @@ func (s *Store) Set(ctx context.Context, key string, value []byte) error {
 // than the whole budget is an error wrapping ErrTooLarge. On any error the
 // key is left absent, not holding its old value.
 func (s *Store) SetEntry(_ context.Context, key string, e pipeline.Entry[[]byte]) error {
+	// A closed store no longer owns its directory: write nothing in it.
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("disk: set: %w", ErrClosed)
+	}
 	name := fileName(key)
 	buf := bufs.Get().(*[]byte)
 	b := encode(*buf, key, e.Value, e.Expires)

@@ -2,6 +2,7 @@ package disk_test
 
 import (
 	"context"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -192,6 +193,38 @@ func TestClosedStoreReturnsErrClosed(t *testing.T) {
 	out := make([]pipeline.Result[[]byte], 1)
 	s.GetBatch(ctx, []string{"a"}, out)
 	require.ErrorIs(t, out[0].Err, disk.ErrClosed)
+}
+
+func TestSetAfterCloseReturnsErrClosedAndWritesNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := disk.Open(dir, 1000, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	before := paths(t, dir)
+
+	ctx := t.Context()
+	require.ErrorIs(t, s.Set(ctx, "a", make([]byte, 2000)), disk.ErrClosed, "even for a value larger than the budget")
+	require.ErrorIs(t, s.Set(ctx, "b", []byte("1")), disk.ErrClosed)
+	require.ErrorIs(t, s.SetBatch(ctx, []string{"c"}, []pipeline.Entry[[]byte]{{Value: []byte("2")}}), disk.ErrClosed)
+	require.Equal(t, before, paths(t, dir), "the directory is no longer the store's: another may hold it")
+}
+
+// paths returns the paths, relative to dir, of everything under dir,
+// directories included.
+func paths(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		out = append(out, rel)
+		return err
+	})
+	require.NoError(t, err)
+	return out
 }
 
 func TestOpenRejectsBadSettings(t *testing.T) {
