@@ -106,8 +106,10 @@ func (s *Store) dropCorrupt(e *entry, key string, err error) {
 
 // GetBatch writes to out[i] the entry of keys[i], as GetEntry does, or
 // an error wrapping pipeline.ErrNotFound for a key the store does not
-// hold. Once ctx is done, the keys not yet read get ctx.Err().
+// hold. Once ctx is done, the keys not yet read get ctx.Err(). It panics
+// if len(out) != len(keys).
 func (s *Store) GetBatch(ctx context.Context, keys []string, out []pipeline.Result[[]byte]) {
+	checkBatch("GetBatch", len(keys), len(out), "results")
 	for i, k := range keys {
 		if err := ctx.Err(); err != nil {
 			out[i] = pipeline.Result[[]byte]{Err: err}
@@ -122,5 +124,13 @@ func (s *Store) GetBatch(ctx context.Context, keys []string, out []pipeline.Resu
 		default:
 			out[i] = pipeline.Result[[]byte]{Entry: e}
 		}
+	}
+}
+
+// checkBatch panics unless a batch method got as many results or entries
+// (what) as keys, before it reads or writes any.
+func checkBatch(method string, keys, n int, what string) {
+	if n != keys {
+		panic(fmt.Sprintf("disk: %s: %d %s for %d keys", method, n, what, keys))
 	}
 }

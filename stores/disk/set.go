@@ -209,8 +209,10 @@ func (s *Store) keyOf(e *entry) string {
 
 // SetBatch stores entries[i] under keys[i], as SetEntry does. It returns
 // the errors of the keys that failed, joined; once ctx is done, the keys
-// not yet written are not written and ctx.Err() is among them.
+// not yet written are not written and ctx.Err() is among them. It panics
+// if len(entries) != len(keys), before it writes any.
 func (s *Store) SetBatch(ctx context.Context, keys []string, entries []pipeline.Entry[[]byte]) error {
+	checkBatch("SetBatch", len(keys), len(entries), "entries")
 	var errs []error
 	for i, k := range keys {
 		if err := ctx.Err(); err != nil {

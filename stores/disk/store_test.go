@@ -227,6 +227,28 @@ func paths(t testing.TB, dir string) []string {
 	return out
 }
 
+func TestBatchesPanicOnMismatchedLengthsBeforeWritingAnything(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := mustOpen(t, dir, 1<<20, nil)
+	ctx := t.Context()
+	keys := []string{"a", "b"}
+	require.PanicsWithValue(t, "disk: GetBatch: 1 results for 2 keys", func() {
+		s.GetBatch(ctx, keys, make([]pipeline.Result[[]byte], 1))
+	})
+	require.PanicsWithValue(t, "disk: GetBatch: 3 results for 2 keys", func() {
+		s.GetBatch(ctx, keys, make([]pipeline.Result[[]byte], 3))
+	})
+	require.PanicsWithValue(t, "disk: SetBatch: 1 entries for 2 keys", func() {
+		_ = s.SetBatch(ctx, keys, []pipeline.Entry[[]byte]{{Value: []byte("1")}})
+	})
+	require.PanicsWithValue(t, "disk: SetBatch: 3 entries for 2 keys", func() {
+		_ = s.SetBatch(ctx, keys, make([]pipeline.Entry[[]byte], 3))
+	})
+	require.Equal(t, 0, s.Len(), "a batch that panics writes nothing")
+	require.Empty(t, entryFiles(t, dir))
+}
+
 func TestOpenRejectsBadSettings(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
