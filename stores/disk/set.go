@@ -163,6 +163,7 @@ func (s *Store) renameLocked(tmp, name string) error {
 	}
 	if s.sync {
 		if err := syncDir(s.subdirPath(name)); err != nil {
+			_ = os.Remove(s.path(name)) // the Set fails: the key must be left absent, not on disk unindexed
 			return fmt.Errorf("disk: set: %w", err)
 		}
 	}

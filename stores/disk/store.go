@@ -18,7 +18,8 @@ import (
 type Options struct {
 	// Sync makes every write fsync the new file before renaming it into
 	// place, and its directory after, so that a value whose Set returned
-	// survives a power loss. By default (false) a crash may lose the last
+	// survives a power loss; and Delete and Clear fsync the directories
+	// they removed files from, so that a value they removed stays removed. By default (false) a crash may lose the last
 	// writes, or leave files that fail their checksum: those are misses and
 	// are removed when read.
 	Sync bool
@@ -105,7 +106,10 @@ func (s *Store) Delete(_ context.Context, key string) error {
 		return fmt.Errorf("disk: delete: %w", ErrClosed)
 	}
 	if e := s.idx.m[name]; e != nil {
-		return s.removeLocked(e)
+		if err := s.removeLocked(e); err != nil {
+			return err
+		}
+		return s.syncRemovals("delete", subdirOf(name))
 	}
 	return nil
 }
@@ -120,12 +124,35 @@ func (s *Store) Clear(_ context.Context) error {
 		return fmt.Errorf("disk: clear: %w", ErrClosed)
 	}
 	var errs []error
+	var removed [fanOut]bool
 	for _, e := range s.idx.m {
 		if err := s.removeLocked(e); err != nil && len(errs) < 10 {
 			errs = append(errs, err)
 		}
+		removed[subdirOf(e.name)] = true
+	}
+	for i, r := range removed {
+		if !r {
+			continue
+		}
+		if err := s.syncRemovals("clear", i); err != nil && len(errs) < 10 {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// syncRemovals fsyncs the subdirectory i, if the store syncs, so that the
+// files removed from it stay removed after a power loss: a value deleted
+// (invalidated) must not come back.
+func (s *Store) syncRemovals(op string, i int) error {
+	if !s.sync {
+		return nil
+	}
+	if err := syncDir(s.dir + string(os.PathSeparator) + subdirs[i]); err != nil {
+		return fmt.Errorf("disk: %s: %w", op, err)
+	}
+	return nil
 }
 
 // Close writes the index to the directory, so that the next Open need not

@@ -282,3 +282,31 @@ func TestOpenDoesNotWriteIntoTheCallersOptions(t *testing.T) {
 	mustOpen(t, t.TempDir(), 1, opts)
 	require.Equal(t, disk.Options{}, *opts)
 }
+
+// With Sync, Delete and Clear also fsync the directories they remove files
+// from (a power loss cannot be simulated here: this checks that they still
+// remove, report no error, and that what they removed stays removed over a
+// reopen).
+func TestDeleteAndClearWithSyncStayRemovedAfterReopen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opts := &disk.Options{Sync: true}
+	s := mustOpen(t, dir, 1<<20, opts)
+	ctx := t.Context()
+	for _, k := range []string{"a", "b", "c"} {
+		require.NoError(t, s.Set(ctx, k, []byte(k)))
+	}
+	require.NoError(t, s.Delete(ctx, "a"))
+	require.NoError(t, s.Close())
+
+	s = mustOpen(t, dir, 1<<20, opts)
+	_, ok, err := s.Get(ctx, "a")
+	require.NoError(t, err)
+	require.False(t, ok, "deleted")
+	require.Equal(t, 2, s.Len())
+	require.NoError(t, s.Clear(ctx))
+	require.NoError(t, s.Close())
+
+	s = mustOpen(t, dir, 1<<20, opts)
+	require.Zero(t, s.Len(), "cleared")
+}
