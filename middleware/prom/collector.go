@@ -1,6 +1,8 @@
 package prom
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/multilayer-cache/multilayer/middleware"
@@ -98,22 +100,26 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.capacity
 }
 
-// Collect sends the current value of every metric of every layer.
+// Collect sends the current value of every metric of every layer. A
+// layer's name is its "layer" label, with any bytes that are not valid
+// UTF-8 replaced by U+FFFD: a label value must be UTF-8, and the client
+// library panics on one that is not.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, l := range c.metrics.Layers() {
+		name := strings.ToValidUTF8(l.Name(), "\uFFFD")
 		s := l.Stats()
 		for _, k := range c.counters {
-			ch <- prometheus.MustNewConstMetric(k.desc, prometheus.CounterValue, float64(k.value(&s)), l.Name())
+			ch <- prometheus.MustNewConstMetric(k.desc, prometheus.CounterValue, float64(k.value(&s)), name)
 		}
 		h := l.Latency()
 		buckets := make(map[float64]uint64, len(h.Bounds))
 		for i, b := range h.Bounds {
 			buckets[b.Seconds()] = h.Counts[i]
 		}
-		ch <- prometheus.MustNewConstHistogram(c.latency, h.Count, h.Sum.Seconds(), buckets, l.Name())
+		ch <- prometheus.MustNewConstHistogram(c.latency, h.Count, h.Sum.Seconds(), buckets, name)
 		if u, ok := l.Usage(); ok {
-			ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(u.Entries), l.Name())
-			ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(u.Capacity), l.Name())
+			ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(u.Entries), name)
+			ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(u.Capacity), name)
 		}
 	}
 }

@@ -222,3 +222,28 @@ multilayer_fills_total{layer="layer3"} 1000
 `
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "multilayer_fills_total"))
 }
+
+// A layer name that is not valid UTF-8 (a label value must be) does not
+// make a scrape panic, which would end the process: the collector exports
+// the name with the invalid bytes replaced by U+FFFD.
+func TestCollectorExportsALayerNameThatIsNotUTF8(t *testing.T) {
+	t.Parallel()
+	metrics := middleware.NewMetrics(nil)
+	emit(middleware.Observe[string](metrics, "bad\xffname"), pipeline.Hit, 2, 0)
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(prom.NewCollector(metrics, nil)))
+
+	require.NotPanics(t, func() {
+		n, err := testutil.GatherAndCount(reg, "multilayer_hits_total")
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+	})
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() == "multilayer_hits_total" {
+			require.Equal(t, "bad\uFFFDname", f.GetMetric()[0].GetLabel()[0].GetValue())
+			require.Equal(t, 2.0, f.GetMetric()[0].GetCounter().GetValue())
+		}
+	}
+}
