@@ -14,8 +14,12 @@ type CoalesceOptions[K any] struct {
 	// cancellation of the caller that started it. Default
 	// pipeline.DefaultFetchTimeout; negative means no bound.
 	FetchTimeout time.Duration
-	// Observer receives the layer's events: a Miss for every fetch, a
-	// SharedWait for every fetch that joined another one. Default nil.
+	// Observer receives the layer's events, those of a cache layer whose
+	// store keeps nothing: a Miss for every fetch, a SharedWait for every
+	// fetch that joined another one, and for each shared fetch the outcome
+	// below with its Elapsed: Fill (a value came back; nothing is kept, so
+	// Metrics' fills of a Coalesce layer count values passed on), NotFound
+	// or Error. Default nil.
 	Observer pipeline.Observer[K]
 	// Metrics records the layer's events under the layer's name, as
 	// pipeline.CacheOptions.Metrics does. Default nil.
