@@ -499,37 +499,6 @@ func TestEncodedOverTTLKeepsTTLRules(t *testing.T) {
 	require.False(t, ok)
 }
 
-// A layer over a layer whose store is Encoded over a TTL store, with no
-// TTL of either layer's own, keeps a value no longer than the TTL store:
-// Encoded passes the store's lifetime on (pipeline.TTLStore), so the lower
-// layer reports it upward.
-func TestEncodedTTLStoreBoundsTheLayersAbove(t *testing.T) {
-	t.Parallel()
-	clk := testkit.NewClock()
-	shared := stores.Encoded(mustTTL[string, []byte](t, 10, 5*time.Minute, &stores.TTLOptions{Clock: clk.Now}), stores.JSON[int]())
-	local, err := stores.NewLRU[string, int](10)
-	require.NoError(t, err)
-	calls := 0
-	src := pipeline.FetcherFunc[string, int](func(context.Context, string) (int, error) {
-		calls++
-		return calls, nil
-	})
-	opts := &pipeline.CacheOptions[string]{Clock: clk.Now}
-	f := pipeline.Chain(pipeline.Cache("local", local, opts), pipeline.Cache("shared", shared, opts))(src)
-
-	v, err := f.Fetch(t.Context(), "k")
-	require.NoError(t, err)
-	require.Equal(t, 1, v)
-	clk.Advance(5*time.Minute - time.Nanosecond)
-	v, err = f.Fetch(t.Context(), "k")
-	require.NoError(t, err)
-	require.Equal(t, 1, v, "within the lifetime: a hit")
-	clk.Advance(time.Nanosecond)
-	v, err = f.Fetch(t.Context(), "k")
-	require.NoError(t, err)
-	require.Equal(t, 2, v, "the local layer dropped it with the shared one")
-}
-
 // Encoded is a pipeline.TTLStore over any store; its TTL is the inner
 // store's, or 0 (no lifetime of its own) if the inner store has none.
 func TestEncodedTTLIsTheInnerStoresOrZero(t *testing.T) {
