@@ -45,6 +45,9 @@
 // modification time, which a read updates at most once per
 // [Options].TouchEvery (a minute by default) and which the file system keeps
 // to a few milliseconds. Evictions are reported with Kind pipeline.Evicted.
+// A file that cannot be removed is reported with Kind pipeline.Error and
+// passed over (it becomes the most recently used, and still counts against
+// the budget); a Set fails only if no file can be removed.
 //
 // Open rebuilds its index of the files from the directory: from the index
 // file that Close wrote, checked against the listing of the subdirectories,

@@ -89,7 +89,7 @@ func (s *Store) writeTemp(name string, b []byte) (string, error) {
 	p := s.subdirPath(name) + string(os.PathSeparator) + tmpPrefix + strconv.FormatUint(s.seq.Add(1), 36)
 	err := writeNew(p, b, s.sync)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.Mkdir(s.subdirPath(name), 0o777); err == nil || errors.Is(err, fs.ErrExist) {
+		if err = s.mkdir(s.subdirPath(name)); err == nil {
 			err = writeNew(p, b, s.sync)
 		}
 	}
@@ -98,6 +98,20 @@ func (s *Store) writeTemp(name string, b []byte) (string, error) {
 		return "", fmt.Errorf("disk: set: %w", err)
 	}
 	return p, nil
+}
+
+// mkdir makes the subdirectory dir if it does not exist; with
+// Options.Sync it fsyncs the store's directory after making it, so that
+// the files synced into it do not vanish with it after a power loss.
+func (s *Store) mkdir(dir string) error {
+	err := os.Mkdir(dir, 0o777)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err == nil && s.sync:
+		return syncDir(s.dir)
+	}
+	return err
 }
 
 // commit makes room for a file of size bytes, then renames tmp to name's
@@ -132,8 +146,12 @@ func (s *Store) commit(key, name, tmp string, size int64) error {
 }
 
 // evictLocked removes the least recently used entries other than keep
-// until need bytes are free, and reports them.
+// until need bytes are free, and reports them. A file it cannot remove is
+// reported as an Error and made the most recently used, so that the next
+// is evicted instead; only when every entry failed does it return an
+// error.
 func (s *Store) evictLocked(need int64, keep *entry) error {
+	var stuck int // files that could not be removed, passed over
 	for need > 0 {
 		e := s.idx.oldest(keep)
 		if e == nil {
@@ -145,7 +163,18 @@ func (s *Store) evictLocked(need int64, keep *entry) error {
 			key = s.keyOf(e) // may read the file: only for someone who listens
 		}
 		if err := s.removeLocked(e); err != nil {
-			return fmt.Errorf("disk: evict: %w", err)
+			// One file that cannot be removed must not stop every write:
+			// report it, make it the most recent, and evict the next one,
+			// unless every entry has failed.
+			err = fmt.Errorf("disk: evict: %w", err)
+			if stuck++; stuck >= len(s.idx.m) {
+				return fmt.Errorf("%w (%d files tried, none removed)", err, stuck)
+			}
+			s.idx.use(e)
+			if notify {
+				s.report(pipeline.Error, key, err)
+			}
+			continue
 		}
 		need -= e.size
 		if notify {
