@@ -149,11 +149,12 @@ func (s *Store) newGeneration(n int64) *generation {
 func (s *Store) Reload(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	old := s.gen.Load()
 	n, err := s.readGeneration(cctx)
 	s.record(ctx, err)
 	if err != nil {
 		return fmt.Errorf("stores/redis: reload: %w", err)
 	}
-	s.gen.Store(s.newGeneration(n))
+	s.setGeneration(old, n) // not over a Clear made here while it read
 	return nil
 }
