@@ -122,3 +122,18 @@ func TestReloadDoesNotUndoAClearThatLandedWhileItRead(t *testing.T) {
 	require.NoError(t, <-hook.errs)
 	requireMiss(t, s, "k", "the store's own Clear is not undone by a Reload that read the generation before it")
 }
+
+func TestClearAfterTheServerLostTheGenerationHidesWhatWasWrittenBeforeIt(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	client := newClient(t, srv.Addr)
+	s := newStore(t, client, "lost", &redis.Options{GenerationRefresh: time.Hour})
+	ctx := t.Context()
+	require.NoError(t, s.Clear(ctx))
+	require.NoError(t, s.Clear(ctx))               // generation 2, trusted for an hour
+	require.NoError(t, client.FlushAll(ctx).Err()) // a restart without persistence
+
+	require.NoError(t, s.Set(ctx, "k", []byte("before the clear"))) // still generation 2
+	require.NoError(t, s.Clear(ctx))                                // the counter, lost, goes to 1
+	requireMiss(t, s, "k", "a Clear puts every entry written before it out of reach at once for its Store")
+}
