@@ -14,13 +14,13 @@ import (
 //
 // Invariant: s.gen holds the generation this Store read or set last, with
 // the time it did; it only moves to a newer generation, except when Redis
-// itself says the counter is lower (it was flushed: Reload, or a read of
-// it). At most one call at a time refreshes a generation that is older than
-// s.refresh, the one that set s.genLoading; the others use the old one
-// meanwhile. A call that refreshes reads the generation in the same
-// pipeline as its own commands (so the refresh costs no round trip), made
-// with the old prefix: if the generation moved, the call does its commands
-// again with the new one.
+// itself says the counter is lower (it was flushed: Reload, a Clear's
+// INCR, or a read of it). At most one call at a time refreshes a
+// generation that is older than s.refresh, the one that set s.genLoading;
+// the others use the old one meanwhile. A call that refreshes reads the
+// generation in the same pipeline as its own commands (so the refresh
+// costs no round trip), made with the old prefix: if the generation moved,
+// the call does its commands again with the new one.
 
 // A generation is the namespace generation a Store read, with the prefix of
 // its entries' keys.
@@ -122,21 +122,6 @@ func (s *Store) setGeneration(old *generation, n int64) *generation {
 	}
 }
 
-// advance makes n, the result of an INCR of the generation, the current
-// generation unless a newer one is.
-func (s *Store) advance(n int64) {
-	g := s.newGeneration(n)
-	for {
-		cur := s.gen.Load()
-		if cur != nil && cur.n >= n {
-			return
-		}
-		if s.gen.CompareAndSwap(cur, g) {
-			return
-		}
-	}
-}
-
 // newGeneration returns generation n, read now.
 func (s *Store) newGeneration(n int64) *generation {
 	return &generation{n: n, prefix: s.ns + ":" + strconv.FormatInt(n, 10) + ":", read: s.now()}
@@ -149,11 +134,12 @@ func (s *Store) newGeneration(n int64) *generation {
 func (s *Store) Reload(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	old := s.gen.Load()
 	n, err := s.readGeneration(cctx)
 	s.record(ctx, err)
 	if err != nil {
 		return fmt.Errorf("stores/redis: reload: %w", err)
 	}
-	s.gen.Store(s.newGeneration(n))
+	s.setGeneration(old, n) // not over a Clear made here while it read
 	return nil
 }

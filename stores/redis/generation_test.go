@@ -1,9 +1,12 @@
 package redis_test
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multilayer-cache/multilayer/internal/testkit"
@@ -76,4 +79,61 @@ func TestDeleteReachesTheCurrentGenerationEvenBeforeARefreshIsDue(t *testing.T) 
 	require.NoError(t, there.Set(ctx, "k", []byte("v"))) // generation 1
 	require.NoError(t, here.Delete(ctx, "k"))
 	requireMiss(t, there, "k", "an invalidation is never lost to a stale generation")
+}
+
+// clearAfterGenerationRead is a go-redis hook that, once armed, makes a
+// Store Clear right after the server answered the next read of the
+// generation key: a Clear that lands while another call of the Store reads
+// the generation.
+type clearAfterGenerationRead struct {
+	genKey string
+	armed  atomic.Pointer[redis.Store]
+	errs   chan error
+}
+
+func (h *clearAfterGenerationRead) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *clearAfterGenerationRead) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		if cmd.Name() == "get" && len(cmd.Args()) == 2 && cmd.Args()[1] == h.genKey {
+			if s := h.armed.Swap(nil); s != nil {
+				h.errs <- s.Clear(context.WithoutCancel(ctx))
+			}
+		}
+		return err
+	}
+}
+
+func (h *clearAfterGenerationRead) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+func TestReloadDoesNotUndoAClearThatLandedWhileItRead(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	hook := &clearAfterGenerationRead{genKey: "reload-race:g", errs: make(chan error, 1)}
+	s := newStore(t, newClient(t, srv.Addr, hook), "reload-race", &redis.Options{GenerationRefresh: time.Hour})
+	ctx := t.Context()
+	require.NoError(t, s.Set(ctx, "k", []byte("old"))) // generation 0
+
+	hook.armed.Store(s) // Reload reads 0, then the Clear moves the store to 1
+	require.NoError(t, s.Reload(ctx))
+	require.NoError(t, <-hook.errs)
+	requireMiss(t, s, "k", "the store's own Clear is not undone by a Reload that read the generation before it")
+}
+
+func TestClearAfterTheServerLostTheGenerationHidesWhatWasWrittenBeforeIt(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	client := newClient(t, srv.Addr)
+	s := newStore(t, client, "lost", &redis.Options{GenerationRefresh: time.Hour})
+	ctx := t.Context()
+	require.NoError(t, s.Clear(ctx))
+	require.NoError(t, s.Clear(ctx))               // generation 2, trusted for an hour
+	require.NoError(t, client.FlushAll(ctx).Err()) // a restart without persistence
+
+	require.NoError(t, s.Set(ctx, "k", []byte("before the clear"))) // still generation 2
+	require.NoError(t, s.Clear(ctx))                                // the counter, lost, goes to 1
+	requireMiss(t, s, "k", "a Clear puts every entry written before it out of reach at once for its Store")
 }

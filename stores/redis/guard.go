@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"math"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -113,6 +114,9 @@ func (s *Store) redisTTL(exp time.Time) (ttl time.Duration, ok bool) {
 	d := exp.Add(s.grace).Sub(s.now())
 	if d <= 0 {
 		return 0, false
+	}
+	if d > math.MaxInt64-time.Millisecond { // Sub saturated: no room to round up
+		return d.Truncate(time.Millisecond), true
 	}
 	return (d + time.Millisecond - 1).Truncate(time.Millisecond), true
 }

@@ -464,12 +464,13 @@ func (s *Store) Clear(ctx context.Context) error {
 	s.breaker.allow()
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	old := s.gen.Load()
 	n, err := s.client.Incr(cctx, s.genKey).Result()
 	s.record(ctx, err)
 	if err != nil {
 		return fmt.Errorf("stores/redis: clear: %w", err)
 	}
-	s.advance(n)
+	s.setGeneration(old, n) // n, even below old's if the server lost the counter
 	return nil
 }
 

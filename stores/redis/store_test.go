@@ -56,6 +56,20 @@ func TestRedisTTLOfAnEntryEndsGraceAfterItsExpiry(t *testing.T) {
 	require.InDelta(t, (time.Hour + time.Minute).Seconds(), pttl.Seconds(), 60)
 }
 
+func TestAnEntryThatExpiresBeyondTheRangeOfADurationIsStored(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	s := newStore(t, newClient(t, srv.Addr), "far", nil)
+	ctx := t.Context()
+	far := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC) // "never", more than 292 years away
+
+	require.NoError(t, s.SetEntry(ctx, "k", pipeline.Entry[[]byte]{Value: []byte("v"), Expires: far}))
+	requireHit(t, s, "k", []byte("v"))
+	require.NoError(t, s.SetBatch(ctx, []string{"b"}, []pipeline.Entry[[]byte]{{Value: []byte("w"), Expires: far}}))
+	requireHit(t, s, "b", []byte("w"))
+	require.Equal(t, redis.Closed, s.Breaker())
+}
+
 func TestGetReportsAnExpiredEntryMissingWhileGetEntryReturnsIt(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
