@@ -126,7 +126,8 @@ var (
 // may be nil.
 //
 // New makes no Redis call. It returns an error wrapping ErrInvalidOption for
-// a nil client, a bad namespace, a negative setting, or a *redis.Client,
+// a nil client, a bad namespace, a negative setting, a TTL, Tombstone or
+// Lease under a millisecond (Redis's resolution), or a *redis.Client,
 // *redis.ClusterClient or *redis.Ring whose options do not set
 // ContextTimeoutEnabled: such a client ignores the Store's deadlines and can
 // hold a read for as long as its own timeouts and retries allow (see
@@ -148,6 +149,11 @@ func New(client goredis.UniversalClient, namespace string, opts *Options) (*Stor
 	if o.Timeout < 0 || o.TTL < 0 || o.Grace < 0 || o.FailureThreshold < 0 || o.OpenFor < 0 || o.GenerationRefresh < 0 ||
 		o.Tombstone < 0 || o.Lease < 0 || o.LeaseWait < 0 {
 		return nil, fmt.Errorf("%w: negative setting in %+v", ErrInvalidOption, o)
+	}
+	for _, d := range []time.Duration{o.TTL, o.Tombstone, o.Lease} {
+		if d > 0 && d < time.Millisecond { // Redis counts them in milliseconds
+			return nil, fmt.Errorf("%w: TTL, Tombstone and Lease must be 0 or at least 1ms, got %v", ErrInvalidOption, d)
+		}
 	}
 	s := &Store{
 		client:  client,

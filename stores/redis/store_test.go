@@ -301,6 +301,9 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		{name: "negative tombstone", client: good, ns: "ns", opts: &redis.Options{Tombstone: -1}},
 		{name: "negative lease", client: good, ns: "ns", opts: &redis.Options{Lease: -1}},
 		{name: "negative lease wait", client: good, ns: "ns", opts: &redis.Options{LeaseWait: -1}},
+		{name: "TTL under Redis's millisecond", client: good, ns: "ns", opts: &redis.Options{TTL: time.Microsecond}},
+		{name: "tombstone under Redis's millisecond", client: good, ns: "ns", opts: &redis.Options{Tombstone: time.Microsecond}},
+		{name: "lease under Redis's millisecond", client: good, ns: "ns", opts: &redis.Options{Lease: time.Microsecond}},
 		{name: "client that ignores deadlines", client: deaf, ns: "ns"},
 		{name: "cluster client that ignores deadlines", client: deafCluster, ns: "ns"},
 	}
