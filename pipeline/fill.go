@@ -207,7 +207,7 @@ func (c *cache[K, V]) failed(f *call[K, V], i int, err error) Result[V] {
 	if isNotFound(err) {
 		if c.opts.NegativeTTL > 0 {
 			c.fill.mu.RLock() // not if a drop raced it, as in keep
-			if !w.void && c.fill.cleared.Load() == f.cleared {
+			if !w.void && c.fill.cleared.Load() == f.cleared && !(f.alone && c.fill.dropped.Load() != f.dropped) {
 				c.neg.put(key, timed{until: c.expiry(time.Time{}, c.opts.NegativeTTL)}, c.opts.Clock())
 			}
 			c.fill.mu.RUnlock()
