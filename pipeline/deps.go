@@ -149,6 +149,7 @@ func (b *derivedBatch[K, V]) replaces(old dependent) bool {
 		}
 	}
 	b.same.Store(o)
+	o.same.Store(nil) // o is replaced: keep no chain of older records alive
 	return true
 }
 
