@@ -102,7 +102,7 @@ func (c *cache[K, V]) fetchBatch(ctx context.Context, ks []K, out []Result[V], d
 		case fresh, due:
 			c.hit(ctx, ks[i])
 			if st == due {
-				c.refreshAhead(ctx, ks[i], r.Entry)
+				c.refreshAhead(ctx, ks[i], r.Entry, landed)
 			}
 		default:
 			if misses == nil { // room for every miss to come
