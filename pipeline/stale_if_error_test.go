@@ -195,3 +195,31 @@ func TestMissJoiningAFailedRefreshIsServedStale(t *testing.T) {
 		require.Equal(t, 1, pipeline.BackoffLen(f), "the refresh failed, whatever it served: the key backs off")
 	})
 }
+
+// With StaleIfError on, a refresh-ahead that fails while its value is
+// still fresh served nobody stale: it reports an Error, as without
+// StaleIfError, and no StaleServed; the key backs off.
+func TestRefreshFailingWhileFreshIsAnErrorNotStaleServed(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := &versioned{}
+		rec := &recorder[string]{}
+		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+			TTL: time.Minute, RefreshAhead: 10 * time.Second, StaleIfError: time.Hour, Observer: rec,
+		})(src)
+		defer pipeline.Close(f)
+		ctx := t.Context()
+		_, err := f.Fetch(ctx, "k")
+		require.NoError(t, err)
+
+		src.fail.Store(true)
+		time.Sleep(55 * time.Second)
+		v, err := f.Fetch(ctx, "k") // due: starts the refresh, which fails at once
+		require.NoError(t, err)
+		require.Equal(t, "k@0", v)
+		synctest.Wait()
+		require.Equal(t, 1, rec.count(pipeline.Error), "the failed refresh")
+		require.Zero(t, rec.count(pipeline.StaleServed), "nobody was served stale")
+		require.Equal(t, 1, pipeline.BackoffLen(f))
+	})
+}
