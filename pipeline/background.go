@@ -87,8 +87,11 @@ func (c *cache[K, V]) Release() error {
 
 // refreshAhead starts a background refresh of key, whose value is fresh but
 // due, unless a fetch of key is under way, RefreshConcurrency refreshes
-// run, or the key is backing off after a failed refresh.
-func (c *cache[K, V]) refreshAhead(ctx context.Context, key K, old Entry[V]) {
+// run, or the key is backing off after a failed refresh. old is the value,
+// read from the store after landed was (see flights): a miss that joins the
+// refresh once it expired is served it if below fails (stale-if-error),
+// unless a drop came in between.
+func (c *cache[K, V]) refreshAhead(ctx context.Context, key K, old Entry[V], landed uint64) {
 	if int(c.refresh.Add(1)) > c.opts.RefreshConcurrency {
 		c.refresh.Add(-1)
 		return
@@ -110,7 +113,11 @@ func (c *cache[K, V]) refreshAhead(ctx context.Context, key K, old Entry[V]) {
 		return
 	}
 	f := c.newCall(ctx, 1)
-	f.add(key, work[V]{})
+	w := work[V]{}
+	if c.flights.landed.Load() == landed { // no drop since old was read: any later one voids f
+		w.old = &stale[V]{e: old}
+	}
+	f.add(key, w)
 	f.refresh, f.bound = true, bound
 	c.flights.m[key] = slot[K, V]{f, 0}
 	c.flights.mu.Unlock()
@@ -122,7 +129,7 @@ func (c *cache[K, V]) refreshAhead(ctx context.Context, key K, old Entry[V]) {
 func (c *cache[K, V]) refreshed(f *call[K, V]) {
 	c.refresh.Add(-1)
 	key := f.keys[0]
-	if f.res[0].Err == nil {
+	if f.res[0].Err == nil && f.work[0].ev != StaleServed { // below failed, whatever the old value served
 		c.backoff.remove(key)
 		return
 	}

@@ -419,3 +419,23 @@ func TestJoinedFlightIsNotRecycled(t *testing.T) {
 		}
 	})
 }
+
+// With NoCoalesce, a batch whose caller can be cancelled returns its values
+// as soon as they are fetched, not when its ctx ends.
+func TestNoCoalesceBatchWithCancellableContextReturnsWhenFetched(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		bulk := &bulkSource{}
+		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{NoCoalesce: true})(
+			pipeline.BulkFunc[string, string](bulk.fetch))
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+		start := time.Now()
+		res := pipeline.FetchMany(ctx, f, []string{"a", "b"})
+		require.Zero(t, time.Since(start), "the batch waited for its ctx to end")
+		require.NoError(t, res[0].Err)
+		require.Equal(t, "va", res[0].Value)
+		require.NoError(t, res[1].Err)
+		require.Equal(t, "vb", res[1].Value)
+	})
+}

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -299,6 +300,35 @@ func TestRefilledBatchMarkerReplacesOld(t *testing.T) {
 			v, err := outer.Fetch(ctx, "a/x")
 			require.NoError(t, err)
 			require.Equal(t, "a2", v)
+		})
+	}
+}
+
+// A batch record that refills of the same outer keys replaced is freed:
+// the records do not pile up in memory, outside DependentsBytes, with every
+// refill.
+func TestRefilledBatchMarkerFreesTheRecordsItReplaced(t *testing.T) {
+	for _, tc := range reorderingMids() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			clk := testkit.NewClock()
+			in, outer := markerTopo(tc, newSource("a", "a1", "b", "b1"), newMemStore[string, string](), clk)
+			refill := func() {
+				for _, r := range pipeline.FetchMany(ctx, outer, []string{"a/x", "b/x"}) {
+					require.NoError(t, r.Err)
+				}
+				clk.Advance(2 * time.Minute) // the outer values expire; the inner ones never do
+			}
+			refill()
+			alive := pipeline.WatchBatchRecord(in, "a")
+			require.NotNil(t, alive, "the batch is recorded whole")
+			for range 5 {
+				refill()
+			}
+			runtime.GC()
+			require.False(t, alive(), "the first record, replaced four refills ago, is still reachable")
+			runtime.KeepAlive(in)
 		})
 	}
 }

@@ -449,7 +449,7 @@ func (c *cache[K, V]) slow(ctx context.Context, key K, e Entry[V], ok bool, read
 		return e, nil
 	case due:
 		c.hit(ctx, key)
-		c.refreshAhead(ctx, key, e)
+		c.refreshAhead(ctx, key, e, landed)
 		return e, nil
 	default:
 		return c.miss(ctx, key, e, st, landed)

@@ -149,6 +149,7 @@ func (b *derivedBatch[K, V]) replaces(old dependent) bool {
 		}
 	}
 	b.same.Store(o)
+	o.same.Store(nil) // o is replaced: keep no chain of older records alive
 	return true
 }
 
@@ -352,9 +353,14 @@ func (d *deps[K]) forgetLocked() (forgotten []dependent) {
 }
 
 // removeLocked removes from key's list the records gone reports, and the
-// key once it has none.
+// key once it has none. A key with no list (a drop found only layers built
+// right over this one, or a concurrent drop removed it) costs nothing.
 func (d *deps[K]) removeLocked(key K, gone func(record) bool) {
-	kept := slices.DeleteFunc(d.m[key], func(r record) bool {
+	list, ok := d.m[key]
+	if !ok {
+		return
+	}
+	kept := slices.DeleteFunc(list, func(r record) bool {
 		if gone(r) {
 			d.bytes -= r.dep.size()
 			return true

@@ -207,7 +207,7 @@ func (c *cache[K, V]) failed(f *call[K, V], i int, err error) Result[V] {
 	if isNotFound(err) {
 		if c.opts.NegativeTTL > 0 {
 			c.fill.mu.RLock() // not if a drop raced it, as in keep
-			if !w.void && c.fill.cleared.Load() == f.cleared {
+			if !w.void && c.fill.cleared.Load() == f.cleared && !(f.alone && c.fill.dropped.Load() != f.dropped) {
 				c.neg.put(key, timed{until: c.expiry(time.Time{}, c.opts.NegativeTTL)}, c.opts.Clock())
 			}
 			c.fill.mu.RUnlock()
@@ -220,7 +220,12 @@ func (c *cache[K, V]) failed(f *call[K, V], i int, err error) Result[V] {
 		w.ev = NotFound
 		return Result[V]{Err: err}
 	}
-	if w.old != nil && c.opts.StaleIfError > 0 && c.opts.Clock().Before(w.old.e.Expires.Add(c.opts.StaleIfError)) {
+	// A refresh-ahead that fails while its old value is still fresh serves
+	// nobody (a caller joins it only once the value expired): an Error, as
+	// any failed refresh. Once the value expired, the callers that joined
+	// are served it stale.
+	if now := c.opts.Clock(); w.old != nil && c.opts.StaleIfError > 0 && now.Before(w.old.e.Expires.Add(c.opts.StaleIfError)) &&
+		!(f.refresh && now.Before(w.old.e.Expires)) {
 		w.ev, w.old.err = StaleServed, err
 		return Result[V]{Entry: w.old.e}
 	}

@@ -367,6 +367,37 @@ func TestDependencyIndexStaysWithinItsByteBound(t *testing.T) {
 	require.LessOrEqual(t, n, bound, "2000 outer keys of 4 KiB recorded, within the bound")
 }
 
+// Invalidating keys that nothing above recorded (here, in a layer that
+// also has a cache built right over it, which needs no records) does not
+// lower the index's estimate of its size: the records made afterwards
+// still count against the bound, and the bound still drops values.
+func TestDependencyIndexBoundHoldsAfterInvalidatingUnrecordedKeys(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return "v", nil })
+	const bound = 4 << 10
+	inner := pipeline.Cache("inner", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{DependentsBytes: bound})(src)
+	direct := pipeline.Cache("direct", stores.NewMap[string, string](), nil)(inner)
+	m := middleware.NewMetrics(nil)
+	outer := pipeline.Cache("outer", stores.NewMap[string, string](), &pipeline.CacheOptions[string]{Metrics: m})(
+		middleware.MapKey[string](func(k string) string { return "inner/" + k })(inner))
+	_, err := direct.Fetch(ctx, "d")
+	require.NoError(t, err)
+
+	pad := strings.Repeat("x", 4<<10)
+	for i := range 100 {
+		require.NoError(t, pipeline.Invalidate(ctx, inner, fmt.Sprint(i)+pad))
+	}
+	require.Zero(t, pipeline.DependentsBytes(inner), "nothing was recorded")
+
+	for i := range 500 {
+		_, err := outer.Fetch(ctx, fmt.Sprint(i))
+		require.NoError(t, err)
+	}
+	require.LessOrEqual(t, pipeline.DependentsBytes(inner), bound)
+	require.Positive(t, m.Layer("outer").Stats().Evicted, "500 records are past the bound: it dropped values")
+}
+
 // The values the index drops to stay within its bound are reported by the
 // outer layer as evictions, not as invalidations, which nobody asked for.
 func TestValuesDroppedForTheIndexBoundCountAsEvictions(t *testing.T) {

@@ -102,7 +102,7 @@ func (c *cache[K, V]) fetchBatch(ctx context.Context, ks []K, out []Result[V], d
 		case fresh, due:
 			c.hit(ctx, ks[i])
 			if st == due {
-				c.refreshAhead(ctx, ks[i], r.Entry)
+				c.refreshAhead(ctx, ks[i], r.Entry, landed)
 			}
 		default:
 			if misses == nil { // room for every miss to come
@@ -128,7 +128,7 @@ func (c *cache[K, V]) missBatch(ctx context.Context, ks []K, out []Result[V], mi
 		c.emit(ctx, Miss, ks[m.i], nil, 0)
 		pending = append(pending, m)
 	}
-	detach := ctx.Done() != nil
+	detach := ctx.Done() != nil && !c.opts.NoCoalesce // alone, own runs in the caller's goroutine, as in miss
 	own := c.newCall(ctx, len(pending))
 	if detach {
 		own.done = make(chan struct{}) // before anyone can join it

@@ -98,6 +98,48 @@ func TestNegativeFillRacingInvalidationIsNotKept(t *testing.T) {
 	})
 }
 
+// With NoCoalesce, a not-found answer that raced an invalidation of its
+// key is not remembered either: the fetch is in no flight for the drop to
+// void, so the fill must see the drop by the layer's drop count, as a
+// value's fill does.
+func TestNoCoalesceNegativeFillRacingInvalidationIsNotKept(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		data := map[string]string{}
+		gate := make(chan struct{})
+		src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
+			mu.Lock()
+			v, ok := data[k]
+			mu.Unlock()
+			<-gate // the answer is decided, the reply is slow
+			if !ok {
+				return "", fmt.Errorf("%s: %w", k, pipeline.ErrNotFound)
+			}
+			return v, nil
+		})
+		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+			NegativeTTL: time.Hour, NoCoalesce: true,
+		})(src)
+		errc := make(chan error)
+		go func() {
+			_, err := f.Fetch(t.Context(), "k")
+			errc <- err
+		}()
+		synctest.Wait()
+		mu.Lock()
+		data["k"] = "V"
+		mu.Unlock()
+		require.NoError(t, pipeline.Invalidate(t.Context(), f, "k"))
+		close(gate)
+		require.ErrorIs(t, <-errc, pipeline.ErrNotFound, "the raced fetch itself may answer not found")
+
+		v, err := f.Fetch(t.Context(), "k")
+		require.NoError(t, err, "a fetch that starts after Invalidate returned must not be answered by the negative cache")
+		require.Equal(t, "V", v)
+	})
+}
+
 // Tree with negative caching: an outer layer that remembers a not found
 // derived from an inner key forgets it when that inner key is invalidated,
 // so after Invalidate(inner) returned the outer layer serves the value the

@@ -145,3 +145,81 @@ func TestCacheStaleIfError(t *testing.T) {
 	_, err = f.Fetch(t.Context(), "k")
 	require.ErrorIs(t, err, pipeline.ErrNotFound)
 }
+
+// A fetch that misses on an expired value and joins the refresh-ahead of
+// its key, which fails, gets the expired value, as it would from a fetch of
+// its own: stale-if-error covers the value the refresh was replacing.
+//
+//	t=55s: a hit on the due value starts a refresh; below hangs
+//	t=65s: the value expired; a fetch misses and joins the refresh
+//	below fails → the joiner gets the old value, not the failure
+func TestMissJoiningAFailedRefreshIsServedStale(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := &versioned{}
+		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+			TTL: time.Minute, RefreshAhead: 10 * time.Second, StaleIfError: time.Hour,
+		})(src)
+		defer pipeline.Close(f)
+		ctx := t.Context()
+		v, err := f.Fetch(ctx, "k")
+		require.NoError(t, err)
+		require.Equal(t, "k@0", v)
+
+		hold := make(chan struct{})
+		src.hold.Store(&hold)
+		src.fail.Store(true)
+		time.Sleep(55 * time.Second)
+		v, err = f.Fetch(ctx, "k") // due: starts the refresh, which hangs below
+		require.NoError(t, err)
+		require.Equal(t, "k@0", v)
+		synctest.Wait()
+		require.EqualValues(t, 2, src.calls.Load(), "the refresh is under way")
+
+		time.Sleep(10 * time.Second) // the value expired; the refresh still hangs
+		type result struct {
+			v   string
+			err error
+		}
+		got := make(chan result, 1)
+		go func() {
+			v, err := f.Fetch(ctx, "k")
+			got <- result{v, err}
+		}()
+		synctest.Wait()
+		close(hold)
+		r := <-got
+		require.NoError(t, r.err, "stale-if-error: below failed and the layer holds a value that expired 5s ago")
+		require.Equal(t, "k@0", r.v)
+		synctest.Wait()
+		require.Equal(t, 1, pipeline.BackoffLen(f), "the refresh failed, whatever it served: the key backs off")
+	})
+}
+
+// With StaleIfError on, a refresh-ahead that fails while its value is
+// still fresh served nobody stale: it reports an Error, as without
+// StaleIfError, and no StaleServed; the key backs off.
+func TestRefreshFailingWhileFreshIsAnErrorNotStaleServed(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := &versioned{}
+		rec := &recorder[string]{}
+		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+			TTL: time.Minute, RefreshAhead: 10 * time.Second, StaleIfError: time.Hour, Observer: rec,
+		})(src)
+		defer pipeline.Close(f)
+		ctx := t.Context()
+		_, err := f.Fetch(ctx, "k")
+		require.NoError(t, err)
+
+		src.fail.Store(true)
+		time.Sleep(55 * time.Second)
+		v, err := f.Fetch(ctx, "k") // due: starts the refresh, which fails at once
+		require.NoError(t, err)
+		require.Equal(t, "k@0", v)
+		synctest.Wait()
+		require.Equal(t, 1, rec.count(pipeline.Error), "the failed refresh")
+		require.Zero(t, rec.count(pipeline.StaleServed), "nobody was served stale")
+		require.Equal(t, 1, pipeline.BackoffLen(f))
+	})
+}
