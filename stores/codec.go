@@ -313,6 +313,7 @@ func (s *encodedBatch[K, V, E]) GetBatch(ctx context.Context, keys []K, out []pi
 	}
 	raw := make([]pipeline.Result[E], len(pass))
 	s.binner.GetBatch(ctx, pass, raw)
+	var dropped map[K]struct{} // keys deleted as corrupt: a repeat is reported once
 	for j, r := range raw {
 		i := j
 		if at != nil {
@@ -320,9 +321,19 @@ func (s *encodedBatch[K, V, E]) GetBatch(ctx context.Context, keys []K, out []pi
 		}
 		switch {
 		case r.Err == nil:
-			if v, ok, _ := s.decode(ctx, keys[i], r.Value); ok {
+			seen := false
+			if dropped != nil {
+				_, seen = dropped[keys[i]]
+			}
+			if seen {
+				out[i] = pipeline.Result[V]{Err: pipeline.ErrNotFound}
+			} else if v, ok, _ := s.decode(ctx, keys[i], r.Value); ok {
 				out[i] = pipeline.Result[V]{Entry: pipeline.Entry[V]{Value: v, Expires: r.Expires}}
 			} else {
+				if dropped == nil {
+					dropped = make(map[K]struct{})
+				}
+				dropped[keys[i]] = struct{}{}
 				out[i] = pipeline.Result[V]{Err: pipeline.ErrNotFound}
 			}
 		case errors.Is(r.Err, pipeline.ErrNotFound):

@@ -432,6 +432,33 @@ func TestEncodedForwardsEvictionsAndUsage(t *testing.T) {
 	require.ErrorIs(t, events[1].Err, errCodec)
 }
 
+// TestEncodedGetBatchReportsARepeatedCorruptKeyOnce: a key repeated in a
+// GetBatch whose value does not decode is missing at every position, and
+// its value is deleted and reported once, as one corrupt value, not once
+// per position.
+func TestEncodedGetBatchReportsARepeatedCorruptKeyOnce(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	lru := mustLRU[string, []byte](t, 4)
+	s := stores.Encoded(lru, stringCodec{}).(pipeline.BatchStore[string, string])
+	var events []pipeline.StoreEvent[string]
+	s.(pipeline.Notifier[string]).Notify(func(e pipeline.StoreEvent[string]) { events = append(events, e) })
+	require.NoError(t, lru.Set(ctx, "corrupt", []byte{0xff}))
+	require.NoError(t, s.Set(ctx, "good", "v"))
+
+	out := getBatch(ctx, s, "corrupt", "good", "corrupt")
+	requireResult(t, "", out[0], "a value that does not decode is missing")
+	requireResult(t, "v", out[1])
+	requireResult(t, "", out[2], "at each of its positions")
+	_, ok, err := lru.Get(ctx, "corrupt")
+	require.NoError(t, err)
+	require.False(t, ok, "a value that does not decode is deleted")
+	require.Len(t, events, 1, "one corrupt value, one report: %v", events)
+	require.Equal(t, pipeline.Error, events[0].Kind)
+	require.Equal(t, "corrupt", events[0].Key)
+	require.ErrorIs(t, events[0].Err, errCodec)
+}
+
 // Encoded over a store that is neither a Notifier nor a Meter is a Notifier
 // of the corrupt values it finds, and no Meter, for every kind of store.
 func TestEncodedIsAMeterOnlyOverAMeter(t *testing.T) {

@@ -94,3 +94,34 @@ func TestTTLGetEntryWithTheDefaultClockDropsAnEntryAtTheEndOfItsGrace(t *testing
 		require.Zero(t, s.Len(), "and dropped")
 	})
 }
+
+// TestGetJudgesExpiresOutsideTheNanosecondRangeAlike: every store's Get
+// agrees on an Expires that Unix nanoseconds cannot hold, and on Unix 0: an
+// Expires centuries ahead is fresh, one centuries ago or at Unix 0 has
+// passed. (Map once judged the wrapped UnixNano of the first two, and took
+// Unix 0 for no expiry.)
+func TestGetJudgesExpiresOutsideTheNanosecondRangeAlike(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		expires time.Time
+		fresh   bool
+	}{
+		{name: "year 3000", expires: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), fresh: true},
+		{name: "year 9999", expires: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), fresh: true},
+		{name: "year 1000", expires: time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{name: "Unix 0", expires: time.Unix(0, 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			for _, sc := range keepingStores() {
+				s := sc.new(t, nil)
+				require.NoError(t, s.SetEntry(ctx, "k", pipeline.Entry[string]{Value: "v", Expires: tc.expires}))
+				_, ok, err := s.Get(ctx, "k")
+				require.NoError(t, err)
+				require.Equal(t, tc.fresh, ok, "%s: Get of an entry that expires %v", sc.name, tc.expires)
+			}
+		})
+	}
+}

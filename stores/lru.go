@@ -136,7 +136,7 @@ func (l *LRU[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) erro
 // returns an error wrapping pipeline.ErrInvalidKey if some were invalid. It
 // panics if len(entries) != len(keys).
 func (l *LRU[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.Entry[V]) error {
-	return l.c.setBatch("LRU", keys, entries, nil)
+	return l.c.setBatch("LRU", keys, entries, nil, math.MinInt64)
 }
 
 // Delete removes key, if it is present.

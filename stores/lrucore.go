@@ -282,9 +282,11 @@ func setResult[V any](r *pipeline.Result[V], v V, exp int64, ok bool) {
 
 // setBatch stores entries[i] under keys[i] under one lock. If limit is not
 // nil, an item expires at limit(exp) instead of exp, its Expires converted
-// by expiry.ToNanos. It stores the valid keys and returns an error wrapping
+// by expiry.ToNanos. An item that expires at or before cutoff is not stored,
+// and the key's old item is removed; math.MinInt64 stores every item. It
+// stores the valid keys and returns an error wrapping
 // pipeline.ErrInvalidKey if some were not (see badKeys).
-func (c *lruCore[K, V]) setBatch(store string, ks []K, entries []pipeline.Entry[V], limit func(exp int64) int64) error {
+func (c *lruCore[K, V]) setBatch(store string, ks []K, entries []pipeline.Entry[V], limit func(exp int64) int64, cutoff int64) error {
 	checkBatch("SetBatch", len(ks), len(entries), "entries")
 	var bad batchErr[K]
 	c.mu.Lock()
@@ -297,6 +299,10 @@ func (c *lruCore[K, V]) setBatch(store string, ks []K, entries []pipeline.Entry[
 		exp := expiry.ToNanos(e.Expires)
 		if limit != nil {
 			exp = limit(exp)
+		}
+		if dead(exp, cutoff) {
+			c.removeLocked(k)
+			continue
 		}
 		c.addLocked(k, e.Value, exp)
 	}

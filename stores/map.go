@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/multilayer-cache/multilayer/internal/expiry"
 	"github.com/multilayer-cache/multilayer/internal/keys"
 	"github.com/multilayer-cache/multilayer/pipeline"
 )
@@ -182,8 +183,10 @@ func (m *Map[K, V]) lookup(key K) (pipeline.Entry[V], bool) {
 
 // expired reports whether an entry that expires at exp has expired by
 // time.Now. It reads the clock only for a non-zero exp: an unknown lifetime
-// never expires in a store. It is small enough to inline, so that a hit on
-// an entry without expiry does not pay a call.
+// never expires in a store. It judges exp as the other stores hold it
+// (expiry.ToNanos: clamped, not wrapped as UnixNano is outside the years
+// 1678 to 2262, and Unix 0 still an expiry). It is small enough to inline,
+// so that a hit on an entry without expiry does not pay a call.
 func expired(exp time.Time) bool {
-	return !exp.IsZero() && expiredNow(exp.UnixNano())
+	return !exp.IsZero() && expiredNow(expiry.ToNanos(exp))
 }

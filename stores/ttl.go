@@ -183,8 +183,10 @@ func (t *TTL[K, V]) GetBatch(_ context.Context, keys []K, out []pipeline.Result[
 
 // cutoff returns the time, in Unix nanoseconds, at or before which an entry
 // expired more than Grace ago.
-func (t *TTL[K, V]) cutoff() int64 {
-	now := t.clock()
+func (t *TTL[K, V]) cutoff() int64 { return t.cutoffAt(t.clock()) }
+
+// cutoffAt is cutoff at now.
+func (t *TTL[K, V]) cutoffAt(now time.Time) int64 {
 	if g := t.grace.Load(); g > 0 {
 		now = now.Add(-g)
 	}
@@ -216,12 +218,20 @@ func (t *TTL[K, V]) Set(_ context.Context, key K, value V) error {
 
 // SetEntry stores e under key, with its Expires capped at now + ttl
 // (shortened by Jitter); a zero Expires becomes that cap. An entry that has
-// already expired is stored as it is, for Grace.
+// already expired is stored as it is, for Grace; one that expired Grace or
+// more ago is not stored, so that it evicts nothing, and the key's old
+// value is dropped.
 func (t *TTL[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) error {
 	if t.c.bad(key) {
 		return invalidKey("TTL", key)
 	}
-	t.c.add(key, e.Value, t.capped(t.clock(), expiry.ToNanos(e.Expires)))
+	now := t.clock()
+	exp := t.capped(now, expiry.ToNanos(e.Expires))
+	if dead(exp, t.cutoffAt(now)) {
+		t.c.remove(key)
+		return nil
+	}
+	t.c.add(key, e.Value, exp)
 	return nil
 }
 
@@ -232,7 +242,7 @@ func (t *TTL[K, V]) SetEntry(_ context.Context, key K, e pipeline.Entry[V]) erro
 // len(entries) != len(keys).
 func (t *TTL[K, V]) SetBatch(_ context.Context, keys []K, entries []pipeline.Entry[V]) error {
 	now := t.clock()
-	return t.c.setBatch("TTL", keys, entries, func(exp int64) int64 { return t.capped(now, exp) })
+	return t.c.setBatch("TTL", keys, entries, func(exp int64) int64 { return t.capped(now, exp) }, t.cutoffAt(now))
 }
 
 // capped returns exp, an expiry as an item holds it, capped at the limit of

@@ -176,3 +176,61 @@ func TestTTLJitter(t *testing.T) {
 		})
 	}
 }
+
+// TestTTLDoesNotEvictForAnEntryPastItsGrace: an entry set already expired
+// Grace or more ago (by SetEntry or SetBatch) is not stored, as it would be
+// dropped at its first read: it evicts no live entry to make room, and
+// the key's old value is gone, as after any write. Within Grace it is
+// stored, so that it can be served stale.
+func TestTTLDoesNotEvictForAnEntryPastItsGrace(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		grace time.Duration
+		set   func(ctx context.Context, s *stores.TTL[string, string], k string, e pipeline.Entry[string]) error
+	}{
+		{name: "SetEntry", set: func(ctx context.Context, s *stores.TTL[string, string], k string, e pipeline.Entry[string]) error {
+			return s.SetEntry(ctx, k, e)
+		}},
+		{name: "SetBatch", set: func(ctx context.Context, s *stores.TTL[string, string], k string, e pipeline.Entry[string]) error {
+			return s.SetBatch(ctx, []string{k}, []pipeline.Entry[string]{e})
+		}},
+		{name: "SetEntry with Grace", grace: time.Minute, set: func(ctx context.Context, s *stores.TTL[string, string], k string, e pipeline.Entry[string]) error {
+			return s.SetEntry(ctx, k, e)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			clock := testkit.NewClock()
+			s := mustTTL[string, string](t, 2, time.Hour, &stores.TTLOptions{Clock: clock.Now, Grace: tc.grace})
+			var ev testkit.Evictions
+			s.Notify(ev.Notify)
+			require.NoError(t, s.Set(ctx, "live", "v"))
+			require.NoError(t, s.Set(ctx, "old", "v"))
+			dead := pipeline.Entry[string]{Value: "dead", Expires: clock.Now().Add(-tc.grace - time.Second)}
+			require.NoError(t, tc.set(ctx, s, "dead", dead))
+			require.NoError(t, tc.set(ctx, s, "old", dead))
+
+			require.Empty(t, ev.Keys(), "no live entry evicted for an entry past its grace")
+			_, ok, err := s.GetEntry(ctx, "live")
+			require.NoError(t, err)
+			require.True(t, ok)
+			for _, k := range []string{"dead", "old"} {
+				_, ok, err = s.GetEntry(ctx, k)
+				require.NoError(t, err)
+				require.False(t, ok, "%s: an entry past its grace is not held", k)
+			}
+			require.Equal(t, 1, s.Len())
+
+			within := pipeline.Entry[string]{Value: "stale", Expires: clock.Now().Add(-tc.grace / 2)}
+			require.NoError(t, tc.set(ctx, s, "stale", within))
+			e, ok, err := s.GetEntry(ctx, "stale")
+			require.NoError(t, err)
+			require.Equal(t, tc.grace > 0, ok, "an entry within its grace is stored")
+			if ok {
+				require.Equal(t, "stale", e.Value)
+			}
+		})
+	}
+}
