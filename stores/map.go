@@ -185,8 +185,7 @@ func (m *Map[K, V]) lookup(key K) (pipeline.Entry[V], bool) {
 // time.Now. It reads the clock only for a non-zero exp: an unknown lifetime
 // never expires in a store. It judges exp as the other stores hold it
 // (expiry.ToNanos: clamped, not wrapped as UnixNano is outside the years
-// 1678 to 2262, and Unix 0 still an expiry). It is small enough to inline,
-// so that a hit on an entry without expiry does not pay a call.
+// 1678 to 2262, and Unix 0 still an expiry).
 func expired(exp time.Time) bool {
 	return !exp.IsZero() && expiredNow(expiry.ToNanos(exp))
 }
