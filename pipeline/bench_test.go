@@ -424,3 +424,77 @@ func dependentsHeap(b *testing.B, n int, record bool) (heap int64, index int) {
 	runtime.KeepAlive(outer)
 	return heap, pipeline.DependentsBytes(inner)
 }
+
+// benchCtxKey keys the values of a request-like context in benchmarks.
+type benchCtxKey int
+
+// BenchmarkHitWhileFilling measures a hit on a warm LRU layer while another
+// layer's fill is under way somewhere in the process (below=filling: a
+// source blocked until the benchmark ends) or not (below=idle), under
+// context.Background and under a request-like context (a cancel and six
+// values, as an HTTP server and its middleware leave). While any fill is
+// under way, every hit looks in its ctx for a fill marker (see deps.go),
+// which walks the whole context chain when there is none.
+//
+//	go test -run '^$' -bench HitWhileFilling -count 6 ./pipeline/ > fill.txt
+//	benchstat -col /below fill.txt
+func BenchmarkHitWhileFilling(b *testing.B) {
+	keys := testkit.Keys(1024)
+	request, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 6 {
+		request = context.WithValue(request, benchCtxKey(i), i)
+	}
+	for _, cc := range []struct {
+		name string
+		ctx  context.Context
+	}{{"background", context.Background()}, {"request", request}} {
+		for _, filling := range []bool{false, true} {
+			below := map[bool]string{false: "idle", true: "filling"}[filling]
+			b.Run("ctx="+cc.name+"/below="+below, func(b *testing.B) {
+				s, err := stores.NewLRU[string, string](2 * len(keys))
+				if err != nil {
+					b.Fatal(err)
+				}
+				src := pipeline.FetcherFunc[string, string](func(_ context.Context, k string) (string, error) { return k, nil })
+				f := pipeline.Cache("l", testkit.Warm(b, s, keys), nil)(src)
+				b.Cleanup(func() { _ = f.(pipeline.Closer).Close() })
+				if filling {
+					fillUnderWay(b)
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					sink, _ = f.Fetch(cc.ctx, keys[i%len(keys)])
+					i++
+				}
+			})
+		}
+	}
+}
+
+// fillUnderWay starts a fill of another layer whose source blocks until b
+// ends, and waits until it is under way.
+func fillUnderWay(b *testing.B) {
+	s, err := stores.NewLRU[string, string](10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	started, stop := make(chan struct{}), make(chan struct{})
+	slow := pipeline.Cache("slow", s, nil)(pipeline.FetcherFunc[string, string](func(context.Context, string) (string, error) {
+		close(started)
+		<-stop
+		return "", nil
+	}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = slow.Fetch(context.Background(), "k")
+	}()
+	<-started
+	b.Cleanup(func() {
+		close(stop)
+		<-done
+		_ = slow.(pipeline.Closer).Close()
+	})
+}
