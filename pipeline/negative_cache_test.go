@@ -55,7 +55,9 @@ func TestNoCoalesceBatchRepeatedNegativeKeyAloneGetsNotFound(t *testing.T) {
 
 // A not-found answer that raced an invalidation of its key is not
 // remembered by the negative cache: a fetch that starts after Invalidate
-// returned asks below again.
+// returned asks below again. With NoCoalesce too, where the fetch is in no
+// flight for the drop to void, so the fill must see the drop by the
+// layer's drop count, as a value's fill does.
 //
 //	A: Fetch(k) misses, the source decides "not found" (slow reply)
 //	B: writes k at the source, Invalidate(k) returns
@@ -63,81 +65,45 @@ func TestNoCoalesceBatchRepeatedNegativeKeyAloneGetsNotFound(t *testing.T) {
 //	C: Fetch(k) after Invalidate returned → the value, not ErrNotFound
 func TestNegativeFillRacingInvalidationIsNotKept(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		data := map[string]string{}
-		gate := make(chan struct{})
-		src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
-			mu.Lock()
-			v, ok := data[k]
-			mu.Unlock()
-			<-gate // the answer is decided, the reply is slow
-			if !ok {
-				return "", fmt.Errorf("%s: %w", k, pipeline.ErrNotFound)
-			}
-			return v, nil
+	for _, noCoalesce := range []bool{false, true} {
+		t.Run(map[bool]string{false: "coalescing", true: "NoCoalesce"}[noCoalesce], func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				var mu sync.Mutex
+				data := map[string]string{}
+				gate := make(chan struct{})
+				src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
+					mu.Lock()
+					v, ok := data[k]
+					mu.Unlock()
+					<-gate // the answer is decided, the reply is slow
+					if !ok {
+						return "", fmt.Errorf("%s: %w", k, pipeline.ErrNotFound)
+					}
+					return v, nil
+				})
+				f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+					NegativeTTL: time.Hour, NoCoalesce: noCoalesce,
+				})(src)
+				errc := make(chan error)
+				go func() {
+					_, err := f.Fetch(t.Context(), "k")
+					errc <- err
+				}()
+				synctest.Wait()
+				mu.Lock()
+				data["k"] = "V"
+				mu.Unlock()
+				require.NoError(t, pipeline.Invalidate(t.Context(), f, "k"))
+				close(gate)
+				require.ErrorIs(t, <-errc, pipeline.ErrNotFound, "the raced fetch itself may answer not found")
+
+				v, err := f.Fetch(t.Context(), "k")
+				require.NoError(t, err, "a fetch that starts after Invalidate returned must not be answered by the negative cache")
+				require.Equal(t, "V", v)
+			})
 		})
-		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{NegativeTTL: time.Hour})(src)
-		errc := make(chan error)
-		go func() {
-			_, err := f.Fetch(t.Context(), "k")
-			errc <- err
-		}()
-		synctest.Wait()
-		mu.Lock()
-		data["k"] = "V"
-		mu.Unlock()
-		err := pipeline.Invalidate(t.Context(), f, "k")
-		require.NoError(t, err)
-		close(gate)
-		require.ErrorIs(t, <-errc, pipeline.ErrNotFound, "the raced fetch itself may answer not found")
-
-		v, err := f.Fetch(t.Context(), "k")
-		require.NoError(t, err, "a fetch that starts after Invalidate returned must not be answered by the negative cache")
-		require.Equal(t, "V", v)
-	})
-}
-
-// With NoCoalesce, a not-found answer that raced an invalidation of its
-// key is not remembered either: the fetch is in no flight for the drop to
-// void, so the fill must see the drop by the layer's drop count, as a
-// value's fill does.
-func TestNoCoalesceNegativeFillRacingInvalidationIsNotKept(t *testing.T) {
-	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		data := map[string]string{}
-		gate := make(chan struct{})
-		src := pipeline.FetcherFunc[string, string](func(ctx context.Context, k string) (string, error) {
-			mu.Lock()
-			v, ok := data[k]
-			mu.Unlock()
-			<-gate // the answer is decided, the reply is slow
-			if !ok {
-				return "", fmt.Errorf("%s: %w", k, pipeline.ErrNotFound)
-			}
-			return v, nil
-		})
-		f := pipeline.Cache("l", newMemStore[string, string](), &pipeline.CacheOptions[string]{
-			NegativeTTL: time.Hour, NoCoalesce: true,
-		})(src)
-		errc := make(chan error)
-		go func() {
-			_, err := f.Fetch(t.Context(), "k")
-			errc <- err
-		}()
-		synctest.Wait()
-		mu.Lock()
-		data["k"] = "V"
-		mu.Unlock()
-		require.NoError(t, pipeline.Invalidate(t.Context(), f, "k"))
-		close(gate)
-		require.ErrorIs(t, <-errc, pipeline.ErrNotFound, "the raced fetch itself may answer not found")
-
-		v, err := f.Fetch(t.Context(), "k")
-		require.NoError(t, err, "a fetch that starts after Invalidate returned must not be answered by the negative cache")
-		require.Equal(t, "V", v)
-	})
+	}
 }
 
 // Tree with negative caching: an outer layer that remembers a not found
