@@ -125,19 +125,26 @@ func (c *cache[K, V]) refreshAhead(ctx context.Context, key K, old Entry[V], lan
 }
 
 // refreshed ends a refresh: a failed one makes the key back off, doubling
-// the wait with each failure in a row.
+// the wait with each failure in a row; so does one that left the value due
+// (a layer over a cache, whose value keeps its expiry), which every hit
+// would otherwise start again.
 func (c *cache[K, V]) refreshed(f *call[K, V]) {
 	c.refresh.Add(-1)
-	key := f.keys[0]
-	if f.res[0].Err == nil && f.work[0].ev != StaleServed { // below failed, whatever the old value served
+	key, now := f.keys[0], c.opts.Clock()
+	if f.res[0].Err == nil && f.work[0].ev != StaleServed && !c.stillDue(f.res[0].Expires, now) { // StaleServed: below failed
 		c.backoff.remove(key)
 		return
 	}
-	now := c.opts.Clock()
 	t, _ := c.backoff.get(key, time.Time{})
 	t.n = min(t.n+1, 7)
 	t.until = now.Add(c.opts.RefreshBackoff << (t.n - 1))
 	c.backoff.put(key, t, now)
+}
+
+// stillDue reports whether a value that expires at exp is due for refresh
+// at now.
+func (c *cache[K, V]) stillDue(exp, now time.Time) bool {
+	return !exp.IsZero() && !now.Before(exp.Add(-c.opts.RefreshAhead))
 }
 
 // A timedSet remembers keys until a time: keys not found (negative

@@ -359,3 +359,40 @@ func TestCloseCancelsBackgroundWork(t *testing.T) {
 		require.Equal(t, "V", v)
 	})
 }
+
+// A refresh that leaves the value due (a layer over a cache whose value
+// keeps its expiry: the refresh only reads that value again) backs off as
+// a failed one does, instead of starting again on every hit: each would
+// be a fetch below, a round trip over a remote tier.
+func TestRefreshThatLeavesTheValueDueBacksOff(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := &versioned{}
+		inner := pipeline.Cache("inner", newMemStore[string, string](), &pipeline.CacheOptions[string]{TTL: time.Minute})(src)
+		rec := &recorder[string]{}
+		f := pipeline.Cache("outer", newMemStore[string, string](), &pipeline.CacheOptions[string]{
+			RefreshAhead: 10 * time.Second, Observer: rec,
+		})(inner)
+		defer pipeline.Close(f)
+		ctx := t.Context()
+		_, err := f.Fetch(ctx, "k")
+		require.NoError(t, err)
+		require.Equal(t, 1, rec.count(pipeline.Fill))
+
+		time.Sleep(55 * time.Second) // due at the outer layer; the inner value expires at 60s
+		for range 20 {
+			v, err := f.Fetch(ctx, "k")
+			require.NoError(t, err)
+			require.Equal(t, "k@0", v)
+			synctest.Wait()
+		}
+		require.Equal(t, 2, rec.count(pipeline.Fill), "one refresh, which left the value due: then backing off")
+		require.EqualValues(t, 1, src.calls.Load())
+
+		time.Sleep(2 * time.Second) // the backoff (RefreshBackoff, 1s) is over
+		_, err = f.Fetch(ctx, "k")
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Equal(t, 3, rec.count(pipeline.Fill), "refreshed again after the backoff")
+	})
+}
