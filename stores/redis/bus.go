@@ -179,7 +179,7 @@ func NewBus[K any](client goredis.UniversalClient, channel string, keys stores.C
 		o = *opts
 	}
 	switch {
-	case client == nil:
+	case nilClient(client):
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	case keys == nil:
 		return nil, fmt.Errorf("%w: nil key codec", ErrInvalidOption)

@@ -47,6 +47,7 @@ func TestNewBusRejectsBadSettings(t *testing.T) {
 	}{
 		{name: "nil client", channel: "bus", keys: keys},
 		{name: "nil key codec", client: client, channel: "bus"},
+		{name: "nil *Client", client: (*goredis.Client)(nil), channel: "bus", keys: keys},
 		{name: "empty channel", client: client, keys: keys},
 		{name: "channel with a space", client: client, channel: "a bus", keys: keys},
 		{name: "channel with a glob", client: client, channel: "bus*", keys: keys},

@@ -133,7 +133,7 @@ var (
 // hold a read for as long as its own timeouts and retries allow (see
 // ClientOptions). Closing the client is the caller's business.
 func New(client goredis.UniversalClient, namespace string, opts *Options) (*Store, error) {
-	if client == nil {
+	if nilClient(client) {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	}
 	if !validNamespace(namespace) {
@@ -182,6 +182,22 @@ func or[T comparable](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// nilClient reports whether client is nil, or a nil pointer of a client
+// type of go-redis (which would panic at the first call).
+func nilClient(client goredis.UniversalClient) bool {
+	switch c := client.(type) {
+	case nil:
+		return true
+	case *goredis.Client:
+		return c == nil
+	case *goredis.ClusterClient:
+		return c == nil
+	case *goredis.Ring:
+		return c == nil
+	}
+	return false
 }
 
 // honoursDeadlines reports whether client honours context deadlines, as far

@@ -288,6 +288,8 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		opts   *redis.Options
 	}{
 		{name: "nil client", client: nil, ns: "ns"},
+		{name: "nil *Client", client: (*goredis.Client)(nil), ns: "ns"},
+		{name: "nil *ClusterClient", client: (*goredis.ClusterClient)(nil), ns: "ns"},
 		{name: "empty namespace", client: good, ns: ""},
 		{name: "namespace with a colon", client: good, ns: "a:b"},
 		{name: "namespace with a brace", client: good, ns: "{a}"},
