@@ -220,12 +220,11 @@ func (c *cache[K, V]) failed(f *call[K, V], i int, err error) Result[V] {
 		w.ev = NotFound
 		return Result[V]{Err: err}
 	}
-	// A refresh-ahead that fails while its old value is still fresh serves
-	// nobody (a caller joins it only once the value expired): an Error, as
-	// any failed refresh. Once the value expired, the callers that joined
-	// are served it stale.
-	if now := c.opts.Clock(); w.old != nil && c.opts.StaleIfError > 0 && now.Before(w.old.e.Expires.Add(c.opts.StaleIfError)) &&
-		!(f.refresh && now.Before(w.old.e.Expires)) {
+	// The old value is served once it has expired, within StaleIfError: a
+	// refresh-ahead that fails while its value is still fresh serves nobody
+	// (a caller joins it only once the value expired), and is an Error.
+	if now := c.opts.Clock(); w.old != nil && c.opts.StaleIfError > 0 &&
+		!now.Before(w.old.e.Expires) && now.Before(w.old.e.Expires.Add(c.opts.StaleIfError)) {
 		w.ev, w.old.err = StaleServed, err
 		return Result[V]{Entry: w.old.e}
 	}
