@@ -321,11 +321,7 @@ func (s *encodedBatch[K, V, E]) GetBatch(ctx context.Context, keys []K, out []pi
 		}
 		switch {
 		case r.Err == nil:
-			seen := false
-			if dropped != nil {
-				_, seen = dropped[keys[i]]
-			}
-			if seen {
+			if _, seen := dropped[keys[i]]; seen { // a nil map reads as empty
 				out[i] = pipeline.Result[V]{Err: pipeline.ErrNotFound}
 			} else if v, ok, _ := s.decode(ctx, keys[i], r.Value); ok {
 				out[i] = pipeline.Result[V]{Entry: pipeline.Entry[V]{Value: v, Expires: r.Expires}}
