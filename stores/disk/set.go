@@ -199,9 +199,11 @@ func (s *Store) renameLocked(tmp, name string) error {
 	return nil
 }
 
-func (s *Store) subdirPath(name string) string {
-	return s.dir + string(os.PathSeparator) + subdirs[subdirOf(name)]
-}
+// subdirPath returns the path of the subdirectory of the file named name.
+func (s *Store) subdirPath(name string) string { return s.subdir(subdirOf(name)) }
+
+// subdir returns the path of the subdirectory i.
+func (s *Store) subdir(i int) string { return s.dir + string(os.PathSeparator) + subdirs[i] }
 
 // syncDir fsyncs the directory dir, so that a rename in it is durable.
 func syncDir(dir string) error {

@@ -19,9 +19,9 @@ type Options struct {
 	// Sync makes every write fsync the new file before renaming it into
 	// place, and its directory after, so that a value whose Set returned
 	// survives a power loss; and Delete and Clear fsync the directories
-	// they removed files from, so that a value they removed stays removed. By default (false) a crash may lose the last
-	// writes, or leave files that fail their checksum: those are misses and
-	// are removed when read.
+	// they removed files from, so that a value they removed stays removed.
+	// By default (false) a crash may lose the last writes, or leave files
+	// that fail their checksum: those are misses and are removed when read.
 	Sync bool
 	// TouchEvery is how often, at most, a read of a file updates the file's
 	// modification time, which is how recency survives a crash (a Close
@@ -149,7 +149,7 @@ func (s *Store) syncRemovals(op string, i int) error {
 	if !s.sync {
 		return nil
 	}
-	if err := syncDir(s.dir + string(os.PathSeparator) + subdirs[i]); err != nil {
+	if err := syncDir(s.subdir(i)); err != nil {
 		return fmt.Errorf("disk: %s: %w", op, err)
 	}
 	return nil
@@ -194,5 +194,5 @@ func (s *Store) removeLocked(e *entry) error {
 
 // path returns the path of the file named name.
 func (s *Store) path(name string) string {
-	return s.dir + string(os.PathSeparator) + subdirs[subdirOf(name)] + string(os.PathSeparator) + name
+	return s.subdirPath(name) + string(os.PathSeparator) + name
 }
