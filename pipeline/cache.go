@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime/debug"
@@ -287,11 +288,11 @@ func cacheOptions[K, V any](name string, store Store[K, V], opts *CacheOptions[K
 	if s, ok := store.(TTLStore); ok && s.TTL() > 0 && (o.TTL == 0 || s.TTL() < o.TTL) {
 		o.TTL = s.TTL() // the shorter wins; see TTLStore
 	}
-	o.FetchTimeout = or(o.FetchTimeout, DefaultFetchTimeout)
-	o.NegativeSize = or(o.NegativeSize, 10000)
-	o.RefreshConcurrency = or(o.RefreshConcurrency, 4)
-	o.RefreshBackoff = or(o.RefreshBackoff, time.Second)
-	o.DependentsBytes = or(o.DependentsBytes, DefaultDependentsBytes)
+	o.FetchTimeout = cmp.Or(o.FetchTimeout, DefaultFetchTimeout)
+	o.NegativeSize = cmp.Or(o.NegativeSize, 10000)
+	o.RefreshConcurrency = cmp.Or(o.RefreshConcurrency, 4)
+	o.RefreshBackoff = cmp.Or(o.RefreshBackoff, time.Second)
+	o.DependentsBytes = cmp.Or(o.DependentsBytes, DefaultDependentsBytes)
 	o.Observer = Observers(o.Observer, recorderObserver[K](o.Metrics, name))
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -309,15 +310,6 @@ func keepStale[K, V any](name string, store Store[K, V], d time.Duration) {
 	if err := k.KeepStale(d); err != nil {
 		panic(fmt.Sprintf("pipeline: Cache %s: StaleIfError %v: %v", name, d, err))
 	}
-}
-
-// or returns v, or def if v is zero.
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // cache is the Fetcher returned by Cache.

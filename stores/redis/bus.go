@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -200,10 +201,10 @@ func NewBus[K any](client goredis.UniversalClient, channel string, keys stores.C
 		channel:  channel,
 		keys:     keys,
 		id:       rand.Uint64(),
-		timeout:  or(o.Timeout, DefaultTimeout),
-		interval: or(o.Heartbeat, DefaultHeartbeat),
-		missed:   or(o.MissedHeartbeats, DefaultMissedHeartbeats),
-		maxStale: or(o.MaxStale, DefaultMaxStale),
+		timeout:  cmp.Or(o.Timeout, DefaultTimeout),
+		interval: cmp.Or(o.Heartbeat, DefaultHeartbeat),
+		missed:   cmp.Or(o.MissedHeartbeats, DefaultMissedHeartbeats),
+		maxStale: cmp.Or(o.MaxStale, DefaultMaxStale),
 		reload:   append([]Reloader(nil), o.Reload...),
 		observer: o.Observer,
 		now:      o.Clock,

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -159,29 +160,20 @@ func New(client goredis.UniversalClient, namespace string, opts *Options) (*Stor
 		client:  client,
 		ns:      namespace,
 		genKey:  namespace + ":g",
-		timeout: or(o.Timeout, DefaultTimeout),
-		ttl:     or(o.TTL, DefaultTTL),
+		timeout: cmp.Or(o.Timeout, DefaultTimeout),
+		ttl:     cmp.Or(o.TTL, DefaultTTL),
 		grace:   o.Grace,
-		refresh: or(o.GenerationRefresh, DefaultGenerationRefresh),
-		tomb:    or(o.Tombstone, DefaultTombstone),
+		refresh: cmp.Or(o.GenerationRefresh, DefaultGenerationRefresh),
+		tomb:    cmp.Or(o.Tombstone, DefaultTombstone),
 		lease:   o.Lease,
-		wait:    or(o.LeaseWait, o.Lease),
+		wait:    cmp.Or(o.LeaseWait, o.Lease),
 		now:     o.Clock,
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.breaker = breaker{threshold: or(o.FailureThreshold, DefaultFailureThreshold), openFor: or(o.OpenFor, DefaultOpenFor), now: s.now}
+	s.breaker = breaker{threshold: cmp.Or(o.FailureThreshold, DefaultFailureThreshold), openFor: cmp.Or(o.OpenFor, DefaultOpenFor), now: s.now}
 	return s, nil
-}
-
-// or returns v, or def if v is zero.
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // nilClient reports whether client is nil, or a nil pointer of a client
